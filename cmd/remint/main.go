@@ -1,0 +1,113 @@
+// Command remint keeps fleets of cloud servers patched the immutable way.
+//
+// The binary is thin: each subcommand lives in its own file, parses flags, wires the
+// domain packages together and prints. Subcommands register themselves with register()
+// from an init function so that files can be added without touching this one.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+// Exit codes CI can act on.
+const (
+	exitOK      = 0
+	exitFailure = 1 // the operation ran and failed (a rollout rolled back, a check failed)
+	exitUsage   = 2 // bad flags, bad manifest, bad input: nothing was attempted
+)
+
+// usageError marks errors caused by bad input; they exit with exitUsage.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usageErrorf(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
+
+var commands []func() *cobra.Command
+
+// register adds a top-level subcommand constructor; called from init functions.
+func register(f func() *cobra.Command) { commands = append(commands, f) }
+
+// globalFlags are shared by every subcommand.
+type globalFlags struct {
+	logLevel  string
+	logFormat string
+}
+
+var globals globalFlags
+
+func newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "remint",
+		Short: "Keep fleets of cloud servers patched the immutable way",
+		Long: `remint builds fresh, fully patched OS images, replaces servers with new ones booted from
+the latest active image, checks their health and only then moves the failover address to
+them. Where rebuilding is impractical it patches in place over SSH.
+
+It talks to OpenStack clouds through clouds.yaml / OS_CLOUD (or OS_* variables) and ships
+an OpenStack-API-compatible simulator (remint sim) for development, tests and demos.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().StringVar(&globals.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	root.PersistentFlags().StringVar(&globals.logFormat, "log-format", "text", "log format: text or json")
+	for _, f := range commands {
+		root.AddCommand(f())
+	}
+	return root
+}
+
+// newLogger builds the process logger from the global flags; logs go to w (stderr).
+func newLogger(w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(globals.logLevel)); err != nil {
+		return nil, usageErrorf("--log-level %q: want debug, info, warn or error", globals.logLevel)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch globals.logFormat {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	default:
+		return nil, usageErrorf("--log-format %q: want text or json", globals.logFormat)
+	}
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	root := newRootCmd()
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		os.Exit(exitOK)
+	}
+	fmt.Fprintln(os.Stderr, "remint:", err)
+	var ue usageError
+	if errors.As(err, &ue) || isCobraUsageError(err) {
+		os.Exit(exitUsage)
+	}
+	os.Exit(exitFailure)
+}
+
+// isCobraUsageError recognises cobra's own flag and argument errors.
+func isCobraUsageError(err error) bool {
+	msg := err.Error()
+	for _, p := range []string{"unknown flag", "unknown command", "unknown shorthand flag", "accepts ", "requires at least", "invalid argument", "flag needs an argument", "required flag"} {
+		if strings.Contains(msg, p) {
+			return true
+		}
+	}
+	return false
+}

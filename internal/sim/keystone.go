@@ -1,0 +1,4 @@
+package sim
+
+// routesKeystone is a placeholder until the keystone API lands.
+func (s *Sim) routesKeystone() {}

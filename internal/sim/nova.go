@@ -1,0 +1,4 @@
+package sim
+
+// routesNova is a placeholder until the nova API lands.
+func (s *Sim) routesNova() {}
