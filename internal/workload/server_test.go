@@ -1,0 +1,124 @@
+package workload
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func get(t *testing.T, client *http.Client, url string) (int, string) {
+	t.Helper()
+	resp, err := client.Get(url)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, string(b)
+}
+
+func TestStartServesAndDrainsOnShutdown(t *testing.T) {
+	t.Parallel()
+	s, err := Start(t.Context(), "127.0.0.1:0", Config{Info: testInfo}, StartOptions{})
+	require.NoError(t, err)
+	url := "http://" + s.Addr().String()
+	client := &http.Client{Transport: &http.Transport{}}
+
+	code, body := get(t, client, url+"/healthz")
+	assert.Equal(t, http.StatusOK, code)
+	assert.Equal(t, "ok\n", body)
+
+	// A request in flight when Shutdown starts finishes with a full answer.
+	type result struct {
+		code int
+		body string
+		err  error
+	}
+	inflight := make(chan result, 1)
+	go func() {
+		resp, err := client.Get(url + "/?delay=400ms")
+		if err != nil {
+			inflight <- result{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		inflight <- result{resp.StatusCode, string(b), err}
+	}()
+	require.Eventually(t, func() bool { return s.InFlight() >= 1 }, 2*time.Second, 5*time.Millisecond)
+
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	require.NoError(t, s.Shutdown(ctx))
+	assert.GreaterOrEqual(t, time.Since(start), 200*time.Millisecond, "Shutdown must wait for the in-flight request")
+
+	r := <-inflight
+	require.NoError(t, r.err)
+	assert.Equal(t, http.StatusOK, r.code)
+	var got map[string]string
+	require.NoError(t, json.Unmarshal([]byte(r.body), &got))
+	assert.Equal(t, "srv-1", got["server_id"])
+
+	assert.NoError(t, s.Err())
+	_, err = net.Dial("tcp", s.Addr().String())
+	assert.Error(t, err, "listener must be closed after Shutdown")
+}
+
+func TestShutdownBoundedByContext(t *testing.T) {
+	t.Parallel()
+	s, err := Start(t.Context(), "127.0.0.1:0", Config{Info: testInfo}, StartOptions{})
+	require.NoError(t, err)
+	errc := make(chan error, 1)
+	go func() {
+		resp, err := http.Get("http://" + s.Addr().String() + "/?delay=30s")
+		if err == nil {
+			_, err = io.ReadAll(resp.Body)
+			resp.Body.Close()
+		}
+		errc <- err
+	}()
+	require.Eventually(t, func() bool { return s.InFlight() >= 1 }, 2*time.Second, 5*time.Millisecond)
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	err = s.Shutdown(ctx)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Error(t, <-errc, "the stuck request is cut when the deadline passes")
+}
+
+func TestStartDelay(t *testing.T) {
+	t.Parallel()
+	start := time.Now()
+	s, err := Start(t.Context(), "127.0.0.1:0", Config{Info: testInfo, StartDelay: 150 * time.Millisecond}, StartOptions{})
+	require.NoError(t, err)
+	defer s.Close()
+	assert.GreaterOrEqual(t, time.Since(start), 150*time.Millisecond)
+
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
+	defer cancel()
+	_, err = Start(ctx, "127.0.0.1:0", Config{Info: testInfo, StartDelay: time.Hour}, StartOptions{})
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+}
+
+func TestStartUnhealthyAndBusyAddress(t *testing.T) {
+	t.Parallel()
+	s, err := Start(t.Context(), "127.0.0.1:0", Config{Info: testInfo, Unhealthy: true}, StartOptions{})
+	require.NoError(t, err)
+	defer s.Close()
+	code, body := get(t, http.DefaultClient, "http://"+s.Addr().String()+"/healthz")
+	assert.Equal(t, http.StatusServiceUnavailable, code)
+	assert.Equal(t, "unhealthy\n", body)
+	s.Health().Set(true)
+	code, _ = get(t, http.DefaultClient, "http://"+s.Addr().String()+"/healthz")
+	assert.Equal(t, http.StatusOK, code)
+
+	_, err = Start(t.Context(), s.Addr().String(), Config{Info: testInfo}, StartOptions{})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "listen on "+s.Addr().String())
+}
