@@ -1,0 +1,200 @@
+package failover
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/remint-dev/remint/internal/manifest"
+	"github.com/stretchr/testify/require"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
+
+func testSpec(count int, strategy string, surge, unavail int, addrs int) Spec {
+	s := Spec{
+		Group: "web", Count: count, Strategy: strategy, AddressMode: AddressPerServer,
+		MaxSurge: surge, MaxUnavailable: unavail, HealthGate: true,
+		Health: Health{HealthyThreshold: 2},
+	}
+	if strategy == StrategyBlueGreen && addrs == 1 {
+		s.AddressMode = AddressGroup
+	}
+	for i := range addrs {
+		s.Addresses = append(s.Addresses, manifest.Address{Address: fmt.Sprintf("203.0.113.%d", 10+i)})
+	}
+	return s
+}
+
+var target = Target{ImageID: "img-2026-11-1-aaaa", ImageName: "debian-12-2026.11.1", Version: "2026.11.1"}
+
+// slotsOn returns n slots; slot i runs version(i).
+func slotsOn(n int, version func(i int) (id, ver string)) []Current {
+	var out []Current
+	for i := range n {
+		id, ver := version(i)
+		out = append(out, Current{Slot: i, ServerID: fmt.Sprintf("srv%02d-0000-1111", i), ServerName: fmt.Sprintf("web-%d-old", i), ImageID: id, ImageVersion: ver, Status: "ACTIVE"})
+	}
+	return out
+}
+
+func allOld(int) (string, string) { return "img-2026-10-1", "2026.10.1" }
+
+func TestPlanGolden(t *testing.T) {
+	t.Parallel()
+	mixed := func(i int) (string, string) {
+		switch i % 3 {
+		case 0:
+			return target.ImageID, target.Version
+		case 1:
+			return "img-2026-10-1", "2026.10.1"
+		}
+		return "img-2026-12-1", "2026.12.1"
+	}
+	tests := []struct {
+		name  string
+		spec  Spec
+		slots []Current
+		force bool
+	}{
+		{"rolling-count1", testSpec(1, StrategyRolling, 1, 0, 1), slotsOn(1, allOld), false},
+		{"rolling-count3", testSpec(3, StrategyRolling, 1, 0, 3), slotsOn(3, allOld), false},
+		{"rolling-count10", testSpec(10, StrategyRolling, 1, 0, 10), slotsOn(10, allOld), false},
+		{"rolling-count10-surge3", testSpec(10, StrategyRolling, 3, 0, 10), slotsOn(10, allOld), false},
+		{"rolling-count10-surge2-unavail1", testSpec(10, StrategyRolling, 2, 1, 10), slotsOn(10, allOld), false},
+		{"rolling-count3-surge0-unavail1", testSpec(3, StrategyRolling, 0, 1, 3), slotsOn(3, allOld), false},
+		{"rolling-count3-surge5", testSpec(3, StrategyRolling, 5, 0, 3), slotsOn(3, allOld), false},
+		{"rolling-count10-mixed", testSpec(10, StrategyRolling, 2, 0, 10), slotsOn(10, mixed), false},
+		{"rolling-count3-current-force", testSpec(3, StrategyRolling, 1, 0, 3), slotsOn(3, func(int) (string, string) { return target.ImageID, target.Version }), true},
+		{"rolling-count3-current", testSpec(3, StrategyRolling, 1, 0, 3), slotsOn(3, func(int) (string, string) { return target.ImageID, target.Version }), false},
+		{"rolling-count3-first-deploy", testSpec(3, StrategyRolling, 1, 0, 3), nil, false},
+		{"rolling-count3-partial", testSpec(3, StrategyRolling, 1, 0, 3), slotsOn(1, allOld), false},
+		{"rolling-count3-error-first", testSpec(3, StrategyRolling, 1, 0, 0), func() []Current {
+			s := slotsOn(3, allOld)
+			s[2].Status = "ERROR"
+			return s
+		}(), false},
+		{"bluegreen-count1", testSpec(1, StrategyBlueGreen, 1, 0, 1), slotsOn(1, allOld), false},
+		{"bluegreen-count3", testSpec(3, StrategyBlueGreen, 1, 0, 1), slotsOn(3, allOld), false},
+		{"bluegreen-count10", testSpec(10, StrategyBlueGreen, 1, 0, 1), slotsOn(10, allOld), false},
+		{"bluegreen-count3-per-server", testSpec(3, StrategyBlueGreen, 1, 0, 3), slotsOn(3, allOld), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			p, err := MakePlan(PlanInput{Spec: tt.spec, Target: target, Slots: tt.slots, Force: tt.force})
+			require.NoError(t, err)
+			got := p.String()
+			path := filepath.Join("testdata", "plan-"+tt.name+".golden")
+			if *update {
+				require.NoError(t, os.WriteFile(path, []byte(got), 0o644))
+			}
+			want, err := os.ReadFile(path)
+			require.NoError(t, err, "run go test ./failover -run TestPlanGolden -update")
+			require.Equal(t, string(want), got)
+		})
+	}
+}
+
+// TestPlanInvariants checks, over many shapes, what every plan must satisfy whatever
+// its input order: each slot appears once; no wave creates more replacements than
+// surge or retires more servers first than unavailable; skips only on the target.
+func TestPlanInvariants(t *testing.T) {
+	t.Parallel()
+	for seed := range 100 {
+		count := 1 + seed%13
+		surge, unavail := seed%4, (seed/4)%3
+		if surge == 0 && unavail == 0 {
+			surge = 1
+		}
+		strategy := StrategyRolling
+		if seed%5 == 0 {
+			strategy = StrategyBlueGreen
+		}
+		slots := slotsOn(count, func(i int) (string, string) {
+			if (i*7+seed)%4 == 0 {
+				return target.ImageID, target.Version
+			}
+			return "img-old", "2026.09.2"
+		})
+		// drop some slots (first deploy) and shuffle the input order
+		var in []Current
+		for i, c := range slots {
+			if (i+seed)%6 != 5 {
+				in = append(in, c)
+			}
+		}
+		for i := range in {
+			j := (i*31 + seed) % len(in)
+			in[i], in[j] = in[j], in[i]
+		}
+		p, err := MakePlan(PlanInput{Spec: testSpec(count, strategy, surge, unavail, count), Target: target, Slots: in})
+		require.NoError(t, err, "seed %d", seed)
+		p2, err := MakePlan(PlanInput{Spec: testSpec(count, strategy, surge, unavail, count), Target: target, Slots: slots[:0:0]})
+		require.NoError(t, err)
+		require.Len(t, p2.Steps, count)
+
+		seen := map[int]bool{}
+		perWave := map[int]map[Mode]int{}
+		for _, s := range p.Steps {
+			require.False(t, seen[s.Slot], "seed %d: slot %d twice", seed, s.Slot)
+			seen[s.Slot] = true
+			if s.Action == ActionSkip {
+				require.Equal(t, 0, s.Wave)
+				require.Equal(t, target.ImageID, s.OldImageID)
+				continue
+			}
+			require.GreaterOrEqual(t, s.Wave, 1)
+			require.LessOrEqual(t, s.Wave, p.Waves)
+			if perWave[s.Wave] == nil {
+				perWave[s.Wave] = map[Mode]int{}
+			}
+			perWave[s.Wave][s.Mode]++
+		}
+		require.Len(t, seen, count, "seed %d", seed)
+		for w, m := range perWave {
+			if strategy == StrategyRolling {
+				require.LessOrEqual(t, m[ModeSurge], surge, "seed %d wave %d", seed, w)
+				require.LessOrEqual(t, m[ModeUnavailable], unavail, "seed %d wave %d", seed, w)
+			} else {
+				require.Zero(t, m[ModeUnavailable], "seed %d: bluegreen never reduces capacity", seed)
+			}
+		}
+	}
+}
+
+func TestPlanRejectsBadInput(t *testing.T) {
+	t.Parallel()
+	_, err := MakePlan(PlanInput{Spec: testSpec(3, StrategyRolling, 0, 0, 3), Target: target})
+	require.ErrorContains(t, err, "both 0")
+	_, err = MakePlan(PlanInput{Spec: testSpec(3, StrategyRolling, 1, 0, 3)})
+	require.ErrorContains(t, err, "no target image")
+	_, err = MakePlan(PlanInput{Spec: testSpec(2, StrategyRolling, 1, 0, 2), Target: target, Slots: []Current{{Slot: 1, ServerID: "a"}, {Slot: 1, ServerID: "b"}}})
+	require.ErrorContains(t, err, "two servers")
+}
+
+func TestParseVersionOrders(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		a, b string
+		want int
+	}{
+		{"2026.10.1", "2026.11.1", -1},
+		{"2026.11.2", "2026.11.10", -1},
+		{"2027.01.1", "2026.12.9", 1},
+		{"2026.11.1", "2026.11.1", 0},
+	}
+	for _, tt := range tests {
+		a, err := ParseVersion(tt.a)
+		require.NoError(t, err)
+		b, err := ParseVersion(tt.b)
+		require.NoError(t, err)
+		require.Equal(t, tt.want, a.Compare(b), "%s vs %s", tt.a, tt.b)
+	}
+	for _, bad := range []string{"", "2026.11", "2026.13.1", "a.b.c"} {
+		_, err := ParseVersion(bad)
+		require.Error(t, err, bad)
+	}
+}

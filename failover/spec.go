@@ -1,0 +1,182 @@
+package failover
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/remint-dev/remint/internal/manifest"
+)
+
+// Strategies.
+const (
+	StrategyRolling   = "rolling"
+	StrategyBlueGreen = "bluegreen"
+)
+
+// Address modes.
+const (
+	AddressPerServer = "per_server"
+	AddressGroup     = "group"
+)
+
+// Spec is a group as failover sees it: every default applied, every knob a plain value.
+type Spec struct {
+	Group          string
+	Count          int
+	Image          manifest.ImageRef
+	Flavor         string
+	Network        string
+	KeyName        string
+	SecurityGroups []string
+	UserData       string
+	Metadata       map[string]string
+
+	// AddressMode is AddressPerServer (Addresses[i] belongs to slot i) or AddressGroup
+	// (Addresses[0] follows slot 0; blue/green moves it once).
+	AddressMode string
+	Addresses   []manifest.Address
+
+	Health Health
+
+	Strategy       string
+	MaxSurge       int
+	MaxUnavailable int
+	Soak           time.Duration // wait after the last move before retiring old servers
+	KeepOld        time.Duration // old servers kept (not deleted) for rollback
+	HealthGate     bool          // probe through the address after each move
+}
+
+// Health is how a replacement proves it is healthy.
+type Health struct {
+	Check            manifest.HealthCheck // HTTP, TCP or Command; only the kind is read here
+	Interval         time.Duration
+	Timeout          time.Duration
+	HealthyThreshold int
+	GracePeriod      time.Duration
+	Deadline         time.Duration
+}
+
+// SpecFromGroup turns a manifest group into a Spec, applying the documented defaults to
+// every zero value (so it works whether or not the manifest loader already did).
+func SpecFromGroup(g *manifest.Group) (Spec, error) {
+	if g == nil {
+		return Spec{}, fmt.Errorf("no group")
+	}
+	s := Spec{
+		Group:          g.Name,
+		Count:          g.Count,
+		Image:          g.Image,
+		Flavor:         g.Flavor,
+		Network:        g.Network,
+		KeyName:        g.KeyName,
+		SecurityGroups: slices.Clone(g.SecurityGroups),
+		UserData:       g.UserData,
+		Metadata:       maps.Clone(g.Metadata),
+		AddressMode:    g.Failover.Mode,
+		Addresses:      slices.Clone(g.Failover.Addresses),
+		Strategy:       g.Rollout.Strategy,
+		MaxSurge:       1,
+		MaxUnavailable: 0,
+		Soak:           g.Rollout.Soak,
+		KeepOld:        g.Rollout.KeepOld,
+		HealthGate:     true,
+		Health: Health{
+			Check:            g.Health,
+			Interval:         orDuration(g.Health.Interval, time.Second),
+			Timeout:          orDuration(g.Health.Timeout, 2*time.Second),
+			HealthyThreshold: orInt(g.Health.HealthyThreshold, 3),
+			GracePeriod:      g.Health.GracePeriod,
+			Deadline:         orDuration(g.Health.Deadline, 5*time.Minute),
+		},
+	}
+	if g.Rollout.MaxSurge != nil {
+		s.MaxSurge = *g.Rollout.MaxSurge
+	}
+	if g.Rollout.MaxUnavailable != nil {
+		s.MaxUnavailable = *g.Rollout.MaxUnavailable
+	}
+	if g.Rollout.HealthGate != nil {
+		s.HealthGate = *g.Rollout.HealthGate
+	}
+	if s.Strategy == "" {
+		s.Strategy = StrategyRolling
+	}
+	if s.AddressMode == "" {
+		s.AddressMode = AddressPerServer
+		if s.Strategy == StrategyBlueGreen && len(s.Addresses) == 1 && s.Count > 1 {
+			s.AddressMode = AddressGroup
+		}
+	}
+	if h := s.Health.Check.HTTP; h != nil {
+		c := *h
+		if c.Port == 0 {
+			c.Port = 8080
+		}
+		if c.Path == "" {
+			c.Path = "/healthz"
+		}
+		if c.Status == 0 {
+			c.Status = 200
+		}
+		s.Health.Check.HTTP = &c
+	}
+	return s, s.Validate()
+}
+
+// Validate checks the knobs failover depends on.
+func (s Spec) Validate() error {
+	switch {
+	case s.Group == "":
+		return fmt.Errorf("group has no name")
+	case s.Count < 1:
+		return fmt.Errorf("group %s: count %d: want at least 1", s.Group, s.Count)
+	case s.Strategy != StrategyRolling && s.Strategy != StrategyBlueGreen:
+		return fmt.Errorf("group %s: strategy %q: want rolling or bluegreen", s.Group, s.Strategy)
+	case s.AddressMode != AddressPerServer && s.AddressMode != AddressGroup:
+		return fmt.Errorf("group %s: failover mode %q: want per_server or group", s.Group, s.AddressMode)
+	case s.AddressMode == AddressGroup && len(s.Addresses) > 1:
+		return fmt.Errorf("group %s: failover mode group takes one address, got %d", s.Group, len(s.Addresses))
+	case s.AddressMode == AddressPerServer && len(s.Addresses) > s.Count:
+		return fmt.Errorf("group %s: %d failover addresses for %d servers", s.Group, len(s.Addresses), s.Count)
+	case s.MaxSurge < 0 || s.MaxUnavailable < 0:
+		return fmt.Errorf("group %s: max surge %d / max unavailable %d must not be negative", s.Group, s.MaxSurge, s.MaxUnavailable)
+	case s.MaxSurge == 0 && s.MaxUnavailable == 0:
+		return fmt.Errorf("group %s: max surge and max unavailable are both 0: nothing could ever be replaced", s.Group)
+	case s.Health.HealthyThreshold < 1:
+		return fmt.Errorf("group %s: healthy threshold %d: want at least 1", s.Group, s.Health.HealthyThreshold)
+	}
+	return nil
+}
+
+// addressOf returns the failover address of slot i, if it has one.
+func (s Spec) addressOf(slot int) (manifest.Address, bool) {
+	if s.AddressMode == AddressGroup {
+		if slot == 0 && len(s.Addresses) == 1 {
+			return s.Addresses[0], true
+		}
+		return manifest.Address{}, false
+	}
+	if slot < len(s.Addresses) {
+		return s.Addresses[slot], true
+	}
+	return manifest.Address{}, false
+}
+
+// slotName is how slots are named in notes and server names: web-0, web-1…
+func (s Spec) slotName(slot int) string { return fmt.Sprintf("%s-%d", s.Group, slot) }
+
+func orDuration(d, def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return d
+}
+
+func orInt(v, def int) int {
+	if v == 0 {
+		return def
+	}
+	return v
+}
