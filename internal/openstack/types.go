@@ -13,13 +13,16 @@ import "time"
 
 // Server is a Nova server as remint sees it.
 type Server struct {
-	ID       string
-	Name     string
-	Status   string // BUILD, ACTIVE, ERROR, REBOOT, HARD_REBOOT, SHUTOFF, DELETED…
-	ImageID  string
-	FlavorID string
-	KeyName  string
-	Metadata map[string]string
+	ID      string
+	Name    string
+	Status  string // BUILD, ACTIVE, ERROR, REBOOT, HARD_REBOOT, SHUTOFF, DELETED…
+	ImageID string
+	// FlavorID is the flavor's id where Nova tells it (microversions below 2.47);
+	// from 2.47 Nova embeds the flavor and only FlavorName is known.
+	FlavorID   string
+	FlavorName string
+	KeyName    string
+	Metadata   map[string]string
 	// Addresses maps network name to the server's fixed addresses on it.
 	Addresses map[string][]string
 	// AccessIP is the first fixed IPv4 address (what remint connects to); "" when none.
