@@ -3,15 +3,22 @@ package manifest
 import "time"
 
 // Manifest is remint.yaml: which cloud, which image families, which server groups and
-// which schedules. Load parses and validates it; every field below is checked there.
+// which schedules. Load parses and validates it; every field below is checked there, and
+// the defaults named in the comments are filled in. At least one family or group is
+// required; names of families and groups are DNS labels (they end up in server and image
+// names), schedule names too.
 type Manifest struct {
 	// Path is the file the manifest was loaded from (for messages); not a YAML key.
 	Path string `yaml:"-"`
+	// dir is the absolute directory of Path at load time; relative paths resolve from it.
+	dir string
 
-	// Cloud names an entry of clouds.yaml (OS_CLOUD overrides it when set).
+	// Cloud names an entry of clouds.yaml. It is resolved when the cloud is used, not here:
+	// OS_CLOUD, when set, overrides it, and when both are empty the OS_* variables are used.
 	Cloud string `yaml:"cloud"`
 	// State is where remint keeps rollout and job state; default "remint.db" beside the
-	// manifest (SQLite). A postgres:// URL selects PostgreSQL.
+	// manifest (SQLite; relative paths resolve from the manifest's directory). A
+	// postgres:// or postgresql:// URL selects PostgreSQL. Use StatePath to read it.
 	State string `yaml:"state"`
 	// Families are image families keyed by name (e.g. "debian-12").
 	Families map[string]*Family `yaml:"families"`
@@ -24,16 +31,23 @@ type Manifest struct {
 // Family is an image family: how its images are built and released.
 type Family struct {
 	Name string `yaml:"-"`
-	// SourceImage is the Glance image (name or id) builds start from.
-	SourceImage string    `yaml:"source_image"`
-	Flavor      string    `yaml:"flavor"`
-	Network     string    `yaml:"network"`
-	SSHUser     string    `yaml:"ssh_user"`
-	KeyName     string    `yaml:"key_name"`
-	Provision   Provision `yaml:"provision"`
-	// Release is an RFC 5545 rrule (one-line form allowed); default monthly.
+	// SourceImage is the Glance image (name or id) builds start from. Required.
+	SourceImage string `yaml:"source_image"`
+	// Flavor and Network (name or id) of the builder server. Required.
+	Flavor  string `yaml:"flavor"`
+	Network string `yaml:"network"`
+	// SSHUser is the login user of the source image (Debian cloud images: "debian").
+	// Required; groups booting from the family inherit it.
+	SSHUser string `yaml:"ssh_user"`
+	// KeyName is the Nova keypair injected into the builder; optional.
+	KeyName   string    `yaml:"key_name"`
+	Provision Provision `yaml:"provision"`
+	// Release is an RFC 5545 rrule (one-line form allowed, see ParseRRule) at which a new
+	// version is built; default DefaultRelease (monthly, 1st at 02:00 UTC). A build-image
+	// schedule naming the family takes its place (the build then runs in its window).
 	Release string `yaml:"release"`
-	// Retention is how many non-retired versions to keep (active + deprecated); default 3.
+	// Retention is how many non-retired versions to keep (active + deprecated); default 3,
+	// at least 1.
 	Retention int `yaml:"retention"`
 	// BuildOnlyOnChange skips a scheduled build when neither the source image nor the
 	// package set changed.
@@ -45,44 +59,61 @@ type Provision struct {
 	// FullUpgrade runs apt full-upgrade on the builder; default true.
 	FullUpgrade *bool `yaml:"full_upgrade"`
 	// Docker pins the Docker engine package version (Debian's docker.io), "" for none.
+	// A Debian version: optional epoch, starting with a digit, e.g. "20.10.24+dfsg1-1+b3".
 	Docker string `yaml:"docker"`
 	// Weave pins Weave Net, nil for none.
 	Weave *Weave `yaml:"weave"`
-	// Packages are extra apt packages to install (validated names, optional =version).
+	// Packages are extra apt packages to install: "name" or "name=version", name and
+	// version as Debian policy allows them (checked with strict patterns, no duplicates).
 	Packages []string `yaml:"packages"`
-	// Scripts are shell scripts run as root on the builder, in order.
+	// Scripts are shell scripts (their text, not file names) run as root on the builder,
+	// in order, after the packages.
 	Scripts []string `yaml:"scripts"`
 }
 
-// Weave pins a Weave Net release by script URL and SHA-256.
+// Weave pins a Weave Net release by script URL and SHA-256. All three are required.
 type Weave struct {
-	Version   string `yaml:"version"`
+	Version string `yaml:"version"` // e.g. 2.8.1 (a leading v is allowed)
+	// ScriptURL is an https:// URL or a file:/// path of the weave launch script.
 	ScriptURL string `yaml:"script_url"`
-	SHA256    string `yaml:"sha256"`
+	// SHA256 is the script's digest, 64 hex digits (lower-cased by Load).
+	SHA256 string `yaml:"sha256"`
 }
 
 // Group is a set of interchangeable servers behind failover addresses.
 type Group struct {
-	Name  string `yaml:"-"`
-	Count int    `yaml:"count"`
+	Name string `yaml:"-"`
+	// Count is how many servers the group runs, 1 to 1000. Required.
+	Count int `yaml:"count"`
 	// Image selects what servers boot: the family's latest active image, or a pinned one.
-	Image          ImageRef          `yaml:"image"`
-	Flavor         string            `yaml:"flavor"`
-	Network        string            `yaml:"network"`
-	KeyName        string            `yaml:"key_name"`
-	SSHUser        string            `yaml:"ssh_user"`
-	SecurityGroups []string          `yaml:"security_groups"`
-	UserData       string            `yaml:"user_data"`
-	Metadata       map[string]string `yaml:"metadata"`
+	// Required.
+	Image ImageRef `yaml:"image"`
+	// Flavor and Network (name or id) of the servers. Required.
+	Flavor  string `yaml:"flavor"`
+	Network string `yaml:"network"`
+	KeyName string `yaml:"key_name"` // Nova keypair; optional
+	// SSHUser logs in for in-place patching and command health checks; default the
+	// image family's ssh_user. Required (directly or through the family) when the group
+	// is not replaceable or its health check is a command.
+	SSHUser        string   `yaml:"ssh_user"`
+	SecurityGroups []string `yaml:"security_groups"`
+	// UserData is cloud-init user data, at most 48 KiB (Nova's limit after base64).
+	UserData string `yaml:"user_data"`
+	// Metadata is set on every server (Nova: keys and values at most 255 characters).
+	Metadata map[string]string `yaml:"metadata"`
 	// Replaceable is false for stateful pets that are patched in place; default true.
-	Replaceable *bool          `yaml:"replaceable"`
-	Failover    Failover       `yaml:"failover"`
-	Health      HealthCheck    `yaml:"health"`
-	Rollout     Rollout        `yaml:"rollout"`
-	InPlace     InPlaceOptions `yaml:"inplace"`
+	Replaceable *bool    `yaml:"replaceable"`
+	Failover    Failover `yaml:"failover"`
+	// Health defaults, when the whole section is left out, to an HTTP check with the
+	// HTTPCheck defaults (GET :8080/healthz, status 200).
+	Health  HealthCheck    `yaml:"health"`
+	Rollout Rollout        `yaml:"rollout"`
+	InPlace InPlaceOptions `yaml:"inplace"`
 }
 
-// ImageRef picks an image: Family (latest active) or ID/Version (pinned).
+// ImageRef picks an image, exactly one of: Family alone (the family's latest active
+// version), Family with Version (that version, pinned), or ID (a Glance image id, pinned).
+// Family must name a family of the manifest; Version has the form YYYY.MM.N.
 type ImageRef struct {
 	Family  string `yaml:"family"`
 	Version string `yaml:"version"`
@@ -90,22 +121,35 @@ type ImageRef struct {
 }
 
 // Failover lists the group's failover addresses.
+//
+// Mode "per_server" (the default) gives each of the Count slots its own address, moved to
+// the slot's replacement once it is healthy. Addresses then lists either Count entries
+// (slot i uses entry i), or a single allocate_from entry meaning "one address per slot,
+// allocated from that network on first deploy" (see Group.AddressSlots), or nothing at all
+// for groups nobody reaches through a floating IP (workers, private pets).
+//
+// Mode "group" has exactly one address for the whole group, moved at once to the new
+// generation; it needs rollout strategy bluegreen. Strategy bluegreen works with both
+// modes (with per_server, every slot's address moves in the same step); rolling needs
+// per_server.
 type Failover struct {
-	// Mode is "per_server" (one address per slot; the default for rolling) or "group"
-	// (one address for the whole group; blue/green).
 	Mode      string    `yaml:"mode"`
 	Addresses []Address `yaml:"addresses"`
 }
 
-// Address is one floating IP: by address, by id, or allocated from an external network on
-// first deploy (and then recorded in the state store).
+// Address is one floating IP, exactly one of: Address (an IP), ID (a Neutron floating IP
+// id), or AllocateFrom (an external network, name or id, to allocate from on first deploy;
+// the allocated address is then recorded in the state store).
 type Address struct {
 	Address      string `yaml:"address"`
 	ID           string `yaml:"id"`
 	AllocateFrom string `yaml:"allocate_from"`
 }
 
-// HealthCheck says how a server proves it is healthy. Exactly one of HTTP, TCP, Command.
+// HealthCheck says how a server proves it is healthy. Exactly one of HTTP, TCP, Command
+// when the section is written (see Group.Health for when it is not). Durations are Go
+// duration strings ("30s", "10m"); intervals, timeouts and the deadline must be > 0, the
+// deadline longer than the grace period, thresholds at least 1.
 type HealthCheck struct {
 	HTTP    *HTTPCheck `yaml:"http"`
 	TCP     *TCPCheck  `yaml:"tcp"`
@@ -122,22 +166,24 @@ type HealthCheck struct {
 
 // HTTPCheck is an HTTP GET health check.
 type HTTPCheck struct {
-	Port   int    `yaml:"port"`   // default 8080
-	Path   string `yaml:"path"`   // default /healthz
-	Status int    `yaml:"status"` // default 200
+	Port   int    `yaml:"port"`   // default 8080; 1 to 65535
+	Path   string `yaml:"path"`   // default /healthz; starts with /
+	Status int    `yaml:"status"` // default 200; 100 to 599
 	Body   string `yaml:"body"`   // substring the body must contain; "" for any
 }
 
 // TCPCheck is a TCP connect health check.
 type TCPCheck struct {
-	Port int `yaml:"port"`
+	Port int `yaml:"port"` // required; 1 to 65535
 }
 
-// Rollout tunes rebuild-and-failover.
+// Rollout tunes rebuild-and-failover. MaxSurge and MaxUnavailable are for rolling only
+// (bluegreen builds the whole new generation before anything moves) and may not both be
+// 0. Use the Group accessors (MaxSurge, MaxUnavailable, HealthGate, Strategy) to read them.
 type Rollout struct {
 	Strategy       string        `yaml:"strategy"`        // rolling (default) or bluegreen
-	MaxSurge       *int          `yaml:"max_surge"`       // default 1
-	MaxUnavailable *int          `yaml:"max_unavailable"` // default 0
+	MaxSurge       *int          `yaml:"max_surge"`       // extra servers at a time; default 1, >= 0
+	MaxUnavailable *int          `yaml:"max_unavailable"` // slots down at a time; default 0, >= 0
 	Soak           time.Duration `yaml:"soak"`            // before old servers are retired; default 0
 	KeepOld        time.Duration `yaml:"keep_old"`        // old servers kept for rollback; default 0
 	// HealthGate checks through the failover address after each move; default true.
@@ -148,7 +194,7 @@ type Rollout struct {
 type InPlaceOptions struct {
 	// Reboot is never, if-required (default) or always.
 	Reboot      string `yaml:"reboot"`
-	Concurrency int    `yaml:"concurrency"`  // default 1
+	Concurrency int    `yaml:"concurrency"`  // servers patched at once; default 1, >= 1
 	ErrorBudget int    `yaml:"error_budget"` // failed servers tolerated before stopping; default 0
 }
 
@@ -156,14 +202,16 @@ type InPlaceOptions struct {
 type Schedule struct {
 	Name string `yaml:"-"`
 	// RRule is an RFC 5545 rule, e.g. "DTSTART;TZID=Europe/Sofia:20200803T134000
-	// RRULE:FREQ=WEEKLY;INTERVAL=1;BYDAY=SA".
+	// RRULE:FREQ=WEEKLY;INTERVAL=1;BYDAY=SA" (see ParseRRule). Required.
 	RRule string `yaml:"rrule"`
-	// Window is the maintenance window length, 1h to 24h.
+	// Window is the maintenance window length, 1h to 24h. Required.
 	Window time.Duration `yaml:"window"`
-	// Action is build-image, rebuild, inplace or update (policy decides).
+	// Action is build-image, rebuild, inplace or update (policy decides). Required.
 	Action string `yaml:"action"`
-	// Target is a family (for build-image) or a group.
-	Target  string          `yaml:"target"`
+	// Target is a family for build-image, a group for the others; rebuild needs a
+	// replaceable group. Required.
+	Target string `yaml:"target"`
+	// Options apply to the inplace and update actions only.
 	Options ScheduleOptions `yaml:"options"`
 }
 

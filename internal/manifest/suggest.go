@@ -1,0 +1,56 @@
+package manifest
+
+import (
+	"fmt"
+	"strings"
+)
+
+// closest returns the candidate most like s (ignoring case, '_' and '-'), or "" when none
+// is close enough to be a plausible typo.
+func closest(s string, candidates []string) string {
+	norm := func(x string) string {
+		return strings.NewReplacer("_", "", "-", "").Replace(strings.ToLower(x))
+	}
+	ns := norm(s)
+	best, bestDist := "", -1
+	for _, c := range candidates {
+		d := levenshtein(ns, norm(c))
+		if bestDist < 0 || d < bestDist {
+			best, bestDist = c, d
+		}
+	}
+	limit := max(1, len(ns)/3)
+	if best == "" || bestDist > limit {
+		return ""
+	}
+	return best
+}
+
+// levenshtein is the edit distance between a and b (bytes; names here are ASCII).
+func levenshtein(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// didYouMean is " (did you mean "x"?)" when s is a plausible typo of a candidate.
+func didYouMean(s string, candidates []string) string {
+	if c := closest(s, candidates); c != "" && c != s {
+		return fmt.Sprintf(" (did you mean %q?)", c)
+	}
+	return ""
+}
