@@ -51,3 +51,11 @@ func readFile(t *testing.T, parts ...string) []byte {
 	require.NoError(t, err)
 	return b
 }
+
+// runErr executes a program and returns its combined output and error.
+func runErr(env []string, name string, args ...string) (string, error) {
+	cmd := exec.Command(name, args...)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}

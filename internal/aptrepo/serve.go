@@ -52,8 +52,20 @@ func (r *Repo) Handler() http.Handler {
 			return
 		}
 		w.Header().Set("Content-Type", contentType(rel))
-		http.ServeContent(w, req, "", st.ModTime(), f)
+		// Pool files and by-hash indices never change once written; the rest (InRelease,
+		// Packages, …) is replaced in place, possibly within the same second, where
+		// If-Modified-Since would wrongly answer 304. Those go without Last-Modified.
+		modTime := st.ModTime()
+		if !immutable(rel) {
+			modTime = time.Time{}
+			w.Header().Set("Cache-Control", "no-cache")
+		}
+		http.ServeContent(w, req, "", modTime, f)
 	})
+}
+
+func immutable(rel string) bool {
+	return strings.HasPrefix(rel, "pool/") || strings.Contains(rel, "/by-hash/")
 }
 
 // contentType follows what Debian's mirrors send.
