@@ -5,7 +5,7 @@ BIN := bin/remint
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: all build test lint e2e bench demo test-cloud clean
+.PHONY: all build test lint e2e bench demo test-cloud clean deps-test deps-e2e
 
 all: build
 
@@ -14,7 +14,7 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/remint
 
 ## test: lint, then every unit and integration test (simulator over real HTTP; no Docker needed)
-test: lint
+test: lint deps-test
 	$(GO) test -count=1 -timeout 20m ./...
 
 ## lint: formatting, vet, and module hygiene
@@ -27,6 +27,10 @@ lint:
 test-cloud:
 	@if [ -z "$$REMINT_TEST_CLOUD" ]; then echo "set REMINT_TEST_CLOUD to a clouds.yaml entry (and optionally REMINT_TEST_IMAGE, REMINT_TEST_FLAVOR, REMINT_TEST_NETWORK, REMINT_TEST_EXTERNAL_NETWORK)"; exit 2; fi
 	$(GO) test -count=1 -v -run Contract ./internal/openstack/
+
+## deps-test: install the Debian packages the tests use (as root), or name them
+deps-test:
+	@scripts/deps.sh test
 
 clean:
 	rm -rf bin
