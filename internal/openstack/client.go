@@ -1,6 +1,7 @@
 package openstack
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -136,21 +137,27 @@ func Connect(ctx context.Context, opts ConnectOptions) (*Client, error) {
 	}
 	c.provider = provider
 
-	if c.compute, err = gos.NewComputeV2(provider, cfg.ep); err != nil {
-		return nil, fmt.Errorf("connect to OpenStack (%s): find the compute endpoint (region %q, interface %s): %w",
-			cfg.source, cfg.ep.Region, cfg.ep.Availability, err)
+	// The catalog gives the endpoints; gophercloud GETs the unversioned image and
+	// network endpoints to check they offer v2 (it cannot take ctx for that).
+	endpoint := func(service string, newClient func(*gophercloud.ProviderClient, gophercloud.EndpointOpts) (*gophercloud.ServiceClient, error)) (*gophercloud.ServiceClient, error) {
+		op := fmt.Sprintf("find the %s endpoint (region %q, interface %s)", service, cfg.ep.Region, cfg.ep.Availability)
+		sc, err := call(ctx, c, op, idempotent, func(context.Context) (*gophercloud.ServiceClient, error) {
+			return newClient(provider, cfg.ep)
+		})
+		if err != nil {
+			return nil, fmt.Errorf("connect to OpenStack (%s): %w", cfg.source, err)
+		}
+		return sc, nil
 	}
-	c.compute.Microversion = opts.ComputeMicroversion
-	if c.compute.Microversion == "" {
-		c.compute.Microversion = DefaultComputeMicroversion
+	if c.compute, err = endpoint("compute", gos.NewComputeV2); err != nil {
+		return nil, err
 	}
-	if c.image, err = gos.NewImageV2(provider, cfg.ep); err != nil {
-		return nil, fmt.Errorf("connect to OpenStack (%s): find the image endpoint (region %q, interface %s): %w",
-			cfg.source, cfg.ep.Region, cfg.ep.Availability, err)
+	c.compute.Microversion = cmp.Or(opts.ComputeMicroversion, DefaultComputeMicroversion)
+	if c.image, err = endpoint("image", gos.NewImageV2); err != nil {
+		return nil, err
 	}
-	if c.network, err = gos.NewNetworkV2(provider, cfg.ep); err != nil {
-		return nil, fmt.Errorf("connect to OpenStack (%s): find the network endpoint (region %q, interface %s): %w",
-			cfg.source, cfg.ep.Region, cfg.ep.Availability, err)
+	if c.network, err = endpoint("network", gos.NewNetworkV2); err != nil {
+		return nil, err
 	}
 	log.InfoContext(ctx, "connected to OpenStack", "cloud", cfg.source,
 		"auth_url", redactURL(cfg.auth.IdentityEndpoint), "as", principal(cfg.auth),
