@@ -98,6 +98,18 @@ func resolve(n *yaml.Node) *yaml.Node {
 	return n
 }
 
+// spend counts one node against maxNodes; false once the budget is exhausted (reported
+// once, at the node that exhausted it).
+func (d *decoder) spend(n *yaml.Node, path string) bool {
+	if d.nodes++; d.nodes > maxNodes {
+		if d.nodes == maxNodes+1 {
+			d.errorAt(n, path, "document expands to more than %d nodes (aliases nested too deeply)", maxNodes)
+		}
+		return false
+	}
+	return true
+}
+
 // describe says what a node is, for "got …" in messages.
 func describe(n *yaml.Node) string {
 	switch n.Kind {
@@ -138,10 +150,7 @@ var durationType = reflect.TypeFor[time.Duration]()
 // decode fills v (addressable) from n, recording path → node.
 func (d *decoder) decode(n *yaml.Node, path string, v reflect.Value) {
 	n = resolve(n)
-	if d.nodes++; d.nodes > maxNodes {
-		if d.nodes == maxNodes+1 {
-			d.errorAt(n, path, "document expands to more than %d nodes (aliases nested too deeply)", maxNodes)
-		}
+	if !d.spend(n, path) {
 		return
 	}
 	d.values[path] = n
@@ -239,6 +248,9 @@ func (d *decoder) pairs(n *yaml.Node, path string) []pair {
 	seen := map[string]*yaml.Node{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, val := resolve(n.Content[i]), n.Content[i+1]
+		if !d.spend(k, path) {
+			return nil
+		}
 		if k.Kind != yaml.ScalarNode {
 			d.errorAt(k, path, "want a name as key, got %s", describe(k))
 			continue

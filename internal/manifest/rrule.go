@@ -86,6 +86,8 @@ func ParseRRule(s string) (*rrule.Set, error) {
 			}
 		case "DTSTART":
 			return nil, errors.New("more than one DTSTART")
+		case "EXRULE":
+			return nil, errors.New("EXRULE is deprecated by RFC 5545 and not supported: list exclusions with EXDATE")
 		default:
 			return nil, fmt.Errorf("unknown property %s%s; allowed: DTSTART, RRULE, RDATE, EXDATE",
 				name, didYouMean(name, []string{"DTSTART", "RRULE", "RDATE", "EXDATE"}))

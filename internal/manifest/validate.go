@@ -263,9 +263,11 @@ func (d *decoder) checkGroup(m *Manifest, p string, g *Group, used map[string]st
 	}
 	for i, sg := range g.SecurityGroups {
 		path := fmt.Sprintf("%s.security_groups[%d]", p, i)
-		if !d.bad[path] && strings.TrimSpace(sg) == "" {
+		switch j := slices.Index(g.SecurityGroups, sg); {
+		case d.bad[path]:
+		case strings.TrimSpace(sg) == "":
 			d.errorf(path, "empty: want a security group name or id")
-		} else if j := slices.Index(g.SecurityGroups, sg); j < i {
+		case j < i:
 			d.errorf(path, "security group %s is already listed at %s.security_groups[%d]", quote(sg), p, j)
 		}
 	}
