@@ -138,7 +138,7 @@ func TestClosest(t *testing.T) {
 		"maxSurge":        "max_surge",
 		"MAX-UNAVAILABLE": "max_unavailable",
 		"stratgey":        "strategy",
-		"soke":            "soak",
+		"sok":             "soak",
 		"colour":          "",
 		"s":               "",
 	}
