@@ -82,6 +82,8 @@ type Token struct {
 	ExpiresAt time.Time
 	IssuedAt  time.Time
 	AuditID   string
+	// AppCredentialID is set on tokens issued for an application credential.
+	AppCredentialID string
 }
 
 // New creates a simulator; call Start to serve it.
