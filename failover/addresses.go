@@ -1,0 +1,163 @@
+package failover
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+
+	"github.com/remint-dev/remint/internal/manifest"
+	"github.com/remint-dev/remint/internal/openstack"
+	"github.com/remint-dev/remint/internal/store"
+)
+
+// resolveAddress returns the floating IP of slot's failover address: by id, by address,
+// or allocated from a network on first deploy. An allocation is recorded in the store
+// before the cloud is asked (with a unique description) and completed after, so a crash
+// in between finds the floating IP by its description instead of allocating a second one.
+func (e *Executor) resolveAddress(ctx context.Context, slot int, a manifest.Address) (openstack.FloatingIP, error) {
+	switch {
+	case a.ID != "":
+		fip, err := e.readAddress(ctx, a.ID)
+		if err != nil {
+			return fip, fmt.Errorf("read failover address %s of slot %s: %w", a.ID, e.spec.slotName(slot), err)
+		}
+		return fip, nil
+	case a.Address != "":
+		var fip openstack.FloatingIP
+		err := e.do(ctx, func(ctx context.Context) (err error) {
+			fip, err = e.cloud.FindFloatingIP(ctx, a.Address)
+			return err
+		})
+		if err != nil {
+			return fip, fmt.Errorf("find failover address %s of slot %s: %w", a.Address, e.spec.slotName(slot), err)
+		}
+		return fip, nil
+	case a.AllocateFrom != "":
+		return e.allocatedAddress(ctx, slot, a.AllocateFrom)
+	}
+	return openstack.FloatingIP{}, fmt.Errorf("slot %s: failover address has none of address, id, allocate_from", e.spec.slotName(slot))
+}
+
+func (e *Executor) allocatedAddress(ctx context.Context, slot int, network string) (openstack.FloatingIP, error) {
+	recs, err := e.store.Addresses(ctx, e.spec.Group)
+	if err != nil {
+		return openstack.FloatingIP{}, err
+	}
+	var rec *store.Address
+	for i := range recs {
+		if recs[i].Slot == slot {
+			rec = &recs[i]
+		}
+	}
+	name := e.spec.slotName(slot)
+	if rec != nil && rec.ID != "" {
+		fip, err := e.readAddress(ctx, rec.ID)
+		if err != nil {
+			return fip, fmt.Errorf("read recorded failover address %s (%s) of slot %s: %w", rec.Address, rec.ID, name, err)
+		}
+		return fip, nil
+	}
+	if rec == nil {
+		rec = &store.Address{Group: e.spec.Group, Slot: slot, AllocatedFrom: network,
+			Description: fmt.Sprintf("remint %s failover %s", name, randomHex(4)), Created: e.now()}
+		if err := e.store.PutAddress(ctx, *rec); err != nil {
+			return openstack.FloatingIP{}, err
+		}
+	}
+	// The intent is recorded. Allocate unless an earlier attempt (this run's, or one
+	// before a crash) already did: the unique description finds it.
+	var fip openstack.FloatingIP
+	err = e.do(ctx, func(ctx context.Context) error {
+		all, err := e.cloud.ListFloatingIPs(ctx, openstack.ListFloatingIPsOpts{})
+		if err != nil {
+			return fmt.Errorf("look for floating IP %q of slot %s: %w", rec.Description, name, err)
+		}
+		for _, f := range all {
+			if f.Description == rec.Description {
+				fip = f
+				return nil
+			}
+		}
+		if err := e.crashPoint("allocate " + name); err != nil {
+			return err
+		}
+		fip, err = e.cloud.AllocateFloatingIP(ctx, network, rec.Description)
+		if err != nil {
+			return fmt.Errorf("allocate failover address for slot %s from %s: %w", name, network, err)
+		}
+		return e.crashPoint("allocated " + name)
+	})
+	if err != nil {
+		return fip, err
+	}
+	rec.ID, rec.Address = fip.ID, fip.Address
+	if err := e.store.PutAddress(ctx, *rec); err != nil {
+		return fip, err
+	}
+	e.emit(Event{Slot: slot, Step: "address", Message: fmt.Sprintf("allocated failover address %s from %s", fip.Address, network)})
+	return fip, nil
+}
+
+// errAddressTaken says the address points at a server that is neither the one we move
+// it from nor the one we move it to: someone else moved it, and remint never forces.
+var errAddressTaken = errors.New("failover address points at another server")
+
+// moveAddress moves floating IP fipID from port from (or from nowhere) to port to, with
+// the revision check. A stale revision (412) or conflict (409) is answered by reading the
+// address again and deciding again: already at to → done; still at from → move again
+// with the new revision; anywhere else → stop with errAddressTaken.
+func (e *Executor) moveAddress(ctx context.Context, fipID, from, to string) (openstack.FloatingIP, error) {
+	var last error
+	for range 5 {
+		var fip openstack.FloatingIP
+		err := e.do(ctx, func(ctx context.Context) (err error) {
+			fip, err = e.cloud.GetFloatingIP(ctx, fipID)
+			return err
+		})
+		if err != nil {
+			return fip, fmt.Errorf("read floating IP %s: %w", fipID, err)
+		}
+		switch fip.PortID {
+		case to:
+			return fip, nil
+		case from, "":
+		default:
+			return fip, fmt.Errorf("move floating IP %s to port %s: %w (port %s, expected %s)", fip.Address, to, errAddressTaken, fip.PortID, orNone(from))
+		}
+		var moved openstack.FloatingIP
+		if to == "" {
+			moved, err = e.cloud.DisassociateFloatingIP(ctx, fipID, fip.RevisionNumber)
+		} else {
+			moved, err = e.cloud.AssociateFloatingIP(ctx, fipID, to, fip.RevisionNumber)
+		}
+		if err == nil {
+			return moved, nil
+		}
+		if ctx.Err() != nil {
+			return fip, ctx.Err()
+		}
+		if openstack.IsConflict(err) || openstack.IsRetryable(err) {
+			last = err
+			continue // re-read and re-decide
+		}
+		return fip, fmt.Errorf("move floating IP %s to port %s: %w", fip.Address, orNone(to), err)
+	}
+	return openstack.FloatingIP{}, fmt.Errorf("move floating IP %s to port %s: gave up after 5 re-reads: %w", fipID, orNone(to), last)
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return hex.EncodeToString(b)
+}

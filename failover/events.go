@@ -1,0 +1,57 @@
+package failover
+
+import (
+	"fmt"
+	"time"
+)
+
+// Event is one thing that happened during a rollout, for progress output and the store's
+// event log. Slot is -1 for rollout-wide events.
+type Event struct {
+	Time    time.Time `json:"time"`
+	Rollout string    `json:"rollout"`
+	Group   string    `json:"group"`
+	Slot    int       `json:"slot"`
+	Server  string    `json:"server,omitempty"` // the server the event is about
+	Step    string    `json:"step"`             // the state the slot entered, or a rollout phase
+	Message string    `json:"message"`
+	// Failed marks events reporting a failure.
+	Failed bool `json:"failed,omitempty"`
+}
+
+func (e Event) String() string {
+	who := "rollout"
+	if e.Slot >= 0 {
+		who = fmt.Sprintf("%s-%d", e.Group, e.Slot)
+	}
+	s := fmt.Sprintf("%s %-8s %-10s %s", e.Time.Format("15:04:05.000"), who, e.Step, e.Message)
+	if e.Server != "" {
+		s += " (server " + shortID(e.Server) + ")"
+	}
+	return s
+}
+
+// Result summarises a finished (or stopped) rollout.
+type Result struct {
+	Rollout  string        `json:"rollout"`
+	Group    string        `json:"group"`
+	Status   string        `json:"status"` // store.Rollout* status
+	Target   Target        `json:"target"`
+	Slots    []SlotResult  `json:"slots"`
+	Duration time.Duration `json:"duration_ns"`
+	Error    string        `json:"error,omitempty"`
+}
+
+// SlotResult is one slot's outcome.
+type SlotResult struct {
+	Slot            int    `json:"slot"`
+	State           string `json:"state"`
+	OldServerID     string `json:"old_server_id,omitempty"`
+	OldImageVersion string `json:"old_image_version,omitempty"`
+	NewServerID     string `json:"new_server_id,omitempty"`
+	Address         string `json:"address,omitempty"`
+	Error           string `json:"error,omitempty"`
+}
+
+// OK reports whether every slot reached the target.
+func (r Result) OK() bool { return r.Status == "completed" }
