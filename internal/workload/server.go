@@ -29,6 +29,9 @@ type Server struct {
 type StartOptions struct {
 	Logger *slog.Logger     // nil discards
 	Now    func() time.Time // stamps served_at; nil means time.Now
+	// Health is the server's health switch, for a caller that flips it and keeps it across
+	// restarts; nil means a new switch set from cfg.Unhealthy.
+	Health *Health
 	// Listen opens the listener; nil means net.Listen via a net.ListenConfig.
 	Listen func(ctx context.Context, addr string) (net.Listener, error)
 }
@@ -61,7 +64,10 @@ func Start(ctx context.Context, addr string, cfg Config, opts StartOptions) (*Se
 	if err != nil {
 		return nil, fmt.Errorf("start workload of server %s: listen on %s: %w", cfg.ServerID, addr, err)
 	}
-	health := NewHealth(!cfg.Unhealthy)
+	health := opts.Health
+	if health == nil {
+		health = NewHealth(!cfg.Unhealthy)
+	}
 	s := &Server{
 		cfg:    cfg,
 		health: health,
@@ -84,7 +90,7 @@ func Start(ctx context.Context, addr string, cfg Config, opts StartOptions) (*Se
 		}
 	}()
 	log.Info("workload listening", "server", cfg.ServerID, "addr", ln.Addr().String(),
-		"image", cfg.ImageName, "version", cfg.ImageVersion, "healthy", !cfg.Unhealthy)
+		"image", cfg.ImageName, "version", cfg.ImageVersion, "healthy", health.Healthy())
 	return s, nil
 }
 

@@ -122,3 +122,17 @@ func TestStartUnhealthyAndBusyAddress(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "listen on "+s.Addr().String())
 }
+
+func TestStartWithCallerHealthSwitch(t *testing.T) {
+	t.Parallel()
+	h := NewHealth(false) // the caller's switch wins over cfg.Unhealthy=false
+	s, err := Start(t.Context(), "127.0.0.1:0", Config{Info: testInfo}, StartOptions{Health: h})
+	require.NoError(t, err)
+	defer s.Close()
+	assert.Same(t, h, s.Health())
+	code, _ := get(t, http.DefaultClient, "http://"+s.Addr().String()+"/healthz")
+	assert.Equal(t, http.StatusServiceUnavailable, code)
+	h.Set(true)
+	code, _ = get(t, http.DefaultClient, "http://"+s.Addr().String()+"/healthz")
+	assert.Equal(t, http.StatusOK, code)
+}
