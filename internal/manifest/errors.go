@@ -10,9 +10,9 @@ import (
 // Error is one problem in a manifest, located by position and field path.
 type Error struct {
 	File    string `json:"file"`
-	Line    int    `json:"line,omitempty"`
-	Column  int    `json:"column,omitempty"`
-	Field   string `json:"field,omitempty"` // e.g. groups.web.rollout.max_surge; "" for the document
+	Line    int    `json:"line"`
+	Column  int    `json:"column"`
+	Field   string `json:"field"` // e.g. groups.web.rollout.max_surge; "" for the document
 	Message string `json:"message"`
 }
 

@@ -2,6 +2,7 @@ package manifest
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"gopkg.in/yaml.v3"
 )
 
 // fam is a valid family "f1" on lines 1-6.
@@ -373,4 +375,28 @@ func TestLoadErrors(t *testing.T) {
 	_, err = Load(p)
 	require.ErrorAs(t, err, &errs)
 	assert.Equal(t, p+":1:1: defines no families and no groups: want at least one of them", err.Error())
+}
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden files")
+
+// TestExampleDefaultsGolden pins the fully defaulted form of examples/remint.yaml and
+// checks that it is itself a valid manifest that loads to the same values.
+func TestExampleDefaultsGolden(t *testing.T) {
+	t.Parallel()
+	m, err := Load("../../examples/remint.yaml")
+	require.NoError(t, err)
+	got, err := yaml.Marshal(m)
+	require.NoError(t, err)
+	golden := filepath.Join("testdata", "example-defaults.yaml.golden")
+	if *update {
+		require.NoError(t, os.WriteFile(golden, got, 0o644))
+	}
+	want, err := os.ReadFile(golden)
+	require.NoError(t, err)
+	assert.Equal(t, string(want), string(got), "run go test ./internal/manifest -run Golden -update after an intended change")
+
+	again, err := Parse(golden, got)
+	require.NoError(t, err, "the defaulted manifest must load")
+	again.Path, again.dir = m.Path, m.dir
+	assert.Equal(t, m, again)
 }

@@ -131,6 +131,7 @@ func (d *decoder) check(m *Manifest) {
 		d.errorf("state", "want a file path (SQLite) or a postgres:// URL, got %s", quote(m.State))
 	}
 	d.optionalString("state", m.State, "a file path (SQLite) or a postgres:// URL")
+	d.optionalString("cloud", m.Cloud, "an entry of clouds.yaml")
 	for _, name := range m.FamilyNames() {
 		f := m.Families[name]
 		f.Name = name
