@@ -63,8 +63,8 @@ func (d *decoder) locate(path string) *yaml.Node {
 	return d.root
 }
 
-// isSet reports whether the field at path was written with a non-null value.
-func (d *decoder) isSet(path string) bool {
+// written reports whether the field at path was written with a non-null value.
+func (d *decoder) written(path string) bool {
 	n := d.values[path]
 	return n != nil && !isNull(n)
 }

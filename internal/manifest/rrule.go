@@ -33,6 +33,9 @@ func ParseRRule(s string) (*rrule.Set, error) {
 	if name != "DTSTART" {
 		return nil, fmt.Errorf("starts with %s: want DTSTART first, e.g. %q", name, exampleRRule)
 	}
+	if strings.HasPrefix(value, "TZID=Local:") {
+		return nil, errors.New(`DTSTART: TZID=Local depends on the host's zone: name the zone, e.g. TZID=Europe/Sofia, or use UTC ("...Z")`)
+	}
 	start, err := rrule.StrToDtStart(value, time.UTC)
 	if err != nil {
 		return nil, fmt.Errorf("DTSTART %q: %w", value, tzError(err))

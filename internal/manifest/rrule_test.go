@@ -90,6 +90,7 @@ func TestParseRRuleErrors(t *testing.T) {
 		"FREQ=WEEKLY;BYDAY=SA":   `"FREQ=WEEKLY;BYDAY=SA" is not a property: want NAME:VALUE such as DTSTART:20240101T020000Z or RRULE:FREQ=MONTHLY`,
 		"DTSTART:20240101T0200Z": `DTSTART "20240101T0200Z": parsing time "20240101T0200Z" as "20060102T150405Z": cannot parse "Z" as "05"`,
 		"DTSTART;TZID=Europe/Sofa:20240101T020000 RRULE:FREQ=DAILY":   `DTSTART "TZID=Europe/Sofa:20240101T020000": unknown time zone Europe/Sofa: want an IANA zone name such as Europe/Sofia or UTC`,
+		"DTSTART;TZID=Local:20240101T020000 RRULE:FREQ=DAILY":         "DTSTART: TZID=Local depends on the host's zone: name the zone, e.g. TZID=Europe/Sofia, or use UTC (\"...Z\")",
 		"DTSTART:20240101T020000Z":                                    `no RRULE or RDATE after DTSTART, e.g. "DTSTART;TZID=Europe/Sofia:20240106T020000 RRULE:FREQ=WEEKLY;BYDAY=SA"`,
 		"DTSTART:20240101T020000Z RRULE:FREQ=FORTNIGHTLY":             `RRULE "FREQ=FORTNIGHTLY": undefined frequency: FORTNIGHTLY`,
 		"DTSTART:20240101T020000Z RRULE:FREQ=DAILY;BYHOUR=25":         `RRULE "FREQ=DAILY;BYHOUR=25": byhour must be between 0 and 23`,

@@ -35,12 +35,9 @@ const (
 	labelWant      = `want a DNS label: lowercase letters, digits and '-', at most 63 characters, starting and ending with a letter or digit`
 )
 
-// written reports whether the field at path was given a non-null value.
-func (d *decoder) written(path string) bool { return d.isSet(path) }
-
 // ok reports whether the field at path was written and decoded without a type error, so
 // range checks only speak about values that were actually read.
-func (d *decoder) ok(path string) bool { return d.isSet(path) && !d.bad[path] }
+func (d *decoder) ok(path string) bool { return d.written(path) && !d.bad[path] }
 
 // shape reports whether the struct at path may be checked further: absent, empty or a
 // mapping. Something else already got a "want a mapping" error; checking its fields
