@@ -21,6 +21,9 @@ type gnEnv struct {
 	token string
 	seed  *SeedResult
 	drv   *fipRecorder
+	// client has its own transport, closed before the simulator, so connections it
+	// dialled but never used do not hold up the server's shutdown.
+	client *http.Client
 }
 
 func newGNEnv(t *testing.T) *gnEnv {
@@ -36,7 +39,9 @@ func newGNEnv(t *testing.T) *gnEnv {
 	s.mu.Lock()
 	s.ident.tokens[tok] = &Token{ID: tok, Methods: []string{"password"}, IssuedAt: now, ExpiresAt: now.Add(time.Hour)}
 	s.mu.Unlock()
-	return &gnEnv{s: s, token: tok, seed: seed, drv: drv}
+	tr := &http.Transport{}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &gnEnv{s: s, token: tok, seed: seed, drv: drv, client: &http.Client{Transport: tr}}
 }
 
 // gnResp is one answered call.
@@ -82,7 +87,7 @@ func (e *gnEnv) call(t *testing.T, method, path string, body any, hdr ...string)
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := e.client.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)
