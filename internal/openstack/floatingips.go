@@ -84,7 +84,9 @@ func (c *Client) AllocateFloatingIP(ctx context.Context, networkRef, description
 // AssociateFloatingIP points a floating IP at a port. With revision > 0 the update is
 // guarded (If-Match: revision_number=N): if the floating IP changed since it was read,
 // Neutron answers 412 and the error is ErrConflict and ErrPreconditionFailed; it is
-// not retried, the caller must read it again and decide again.
+// not retried, the caller must read it again and decide again. revision 0 means
+// unguarded, so a freshly allocated floating IP (Neutron's revision 0) cannot be
+// guarded; once associated it is at revision 1 or more.
 func (c *Client) AssociateFloatingIP(ctx context.Context, fipID, portID string, revision int) (FloatingIP, error) {
 	op := fmt.Sprintf("associate floating IP %s with port %s", fipID, portID)
 	return c.updateFloatingIP(ctx, op, fipID, portID, revision)
