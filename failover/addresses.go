@@ -12,6 +12,39 @@ import (
 	"github.com/remint-dev/remint/internal/store"
 )
 
+// LookupAddresses returns the failover address of every slot that has one, without
+// allocating anything: an allocate_from address not allocated yet is left out.
+func (e *Executor) LookupAddresses(ctx context.Context) (map[int]openstack.FloatingIP, error) {
+	recs, err := e.store.Addresses(ctx, e.spec.Group)
+	if err != nil {
+		return nil, err
+	}
+	out := map[int]openstack.FloatingIP{}
+	for slot := range e.spec.Count {
+		a, ok := e.spec.addressOf(slot)
+		if !ok {
+			continue
+		}
+		if a.AllocateFrom != "" {
+			a = manifest.Address{}
+			for _, r := range recs {
+				if r.Slot == slot && r.ID != "" {
+					a.ID = r.ID
+				}
+			}
+			if a.ID == "" {
+				continue
+			}
+		}
+		fip, err := e.resolveAddress(ctx, slot, a)
+		if err != nil {
+			return out, err
+		}
+		out[slot] = fip
+	}
+	return out, nil
+}
+
 // resolveAddress returns the floating IP of slot's failover address: by id, by address,
 // or allocated from a network on first deploy. An allocation is recorded in the store
 // before the cloud is asked (with a unique description) and completed after, so a crash

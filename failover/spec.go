@@ -58,12 +58,16 @@ type Health struct {
 	Deadline         time.Duration
 }
 
-// SpecFromGroup turns a manifest group into a Spec, applying the documented defaults to
-// every zero value (so it works whether or not the manifest loader already did).
+// SpecFromGroup turns a manifest group into a Spec through the manifest's accessors,
+// so every documented default applies. The group must be replaceable.
 func SpecFromGroup(g *manifest.Group) (Spec, error) {
 	if g == nil {
 		return Spec{}, fmt.Errorf("no group")
 	}
+	if !g.IsReplaceable() {
+		return Spec{}, fmt.Errorf("group %s is not replaceable (replaceable: false): it is patched in place, never rebuilt", g.Name)
+	}
+	hc := g.HealthCheck()
 	s := Spec{
 		Group:          g.Name,
 		Count:          g.Count,
@@ -74,53 +78,22 @@ func SpecFromGroup(g *manifest.Group) (Spec, error) {
 		SecurityGroups: slices.Clone(g.SecurityGroups),
 		UserData:       g.UserData,
 		Metadata:       maps.Clone(g.Metadata),
-		AddressMode:    g.Failover.Mode,
-		Addresses:      slices.Clone(g.Failover.Addresses),
-		Strategy:       g.Rollout.Strategy,
-		MaxSurge:       1,
-		MaxUnavailable: 0,
+		AddressMode:    g.FailoverMode(),
+		Addresses:      g.AddressSlots(),
+		Strategy:       g.Strategy(),
+		MaxSurge:       g.MaxSurge(),
+		MaxUnavailable: g.MaxUnavailable(),
 		Soak:           g.Rollout.Soak,
 		KeepOld:        g.Rollout.KeepOld,
-		HealthGate:     true,
+		HealthGate:     g.HealthGate(),
 		Health: Health{
-			Check:            g.Health,
-			Interval:         orDuration(g.Health.Interval, time.Second),
-			Timeout:          orDuration(g.Health.Timeout, 2*time.Second),
-			HealthyThreshold: orInt(g.Health.HealthyThreshold, 3),
-			GracePeriod:      g.Health.GracePeriod,
-			Deadline:         orDuration(g.Health.Deadline, 5*time.Minute),
+			Check:            hc,
+			Interval:         hc.Interval,
+			Timeout:          hc.Timeout,
+			HealthyThreshold: hc.HealthyThreshold,
+			GracePeriod:      hc.GracePeriod,
+			Deadline:         hc.Deadline,
 		},
-	}
-	if g.Rollout.MaxSurge != nil {
-		s.MaxSurge = *g.Rollout.MaxSurge
-	}
-	if g.Rollout.MaxUnavailable != nil {
-		s.MaxUnavailable = *g.Rollout.MaxUnavailable
-	}
-	if g.Rollout.HealthGate != nil {
-		s.HealthGate = *g.Rollout.HealthGate
-	}
-	if s.Strategy == "" {
-		s.Strategy = StrategyRolling
-	}
-	if s.AddressMode == "" {
-		s.AddressMode = AddressPerServer
-		if s.Strategy == StrategyBlueGreen && len(s.Addresses) == 1 && s.Count > 1 {
-			s.AddressMode = AddressGroup
-		}
-	}
-	if h := s.Health.Check.HTTP; h != nil {
-		c := *h
-		if c.Port == 0 {
-			c.Port = 8080
-		}
-		if c.Path == "" {
-			c.Path = "/healthz"
-		}
-		if c.Status == 0 {
-			c.Status = 200
-		}
-		s.Health.Check.HTTP = &c
 	}
 	return s, s.Validate()
 }
@@ -166,17 +139,3 @@ func (s Spec) addressOf(slot int) (manifest.Address, bool) {
 
 // slotName is how slots are named in notes and server names: web-0, web-1…
 func (s Spec) slotName(slot int) string { return fmt.Sprintf("%s-%d", s.Group, slot) }
-
-func orDuration(d, def time.Duration) time.Duration {
-	if d == 0 {
-		return def
-	}
-	return d
-}
-
-func orInt(v, def int) int {
-	if v == 0 {
-		return def
-	}
-	return v
-}

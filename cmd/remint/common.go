@@ -1,0 +1,306 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mattn/go-isatty"
+	"github.com/spf13/cobra"
+
+	"github.com/remint-dev/remint/catalog"
+	"github.com/remint-dev/remint/failover"
+	"github.com/remint-dev/remint/internal/manifest"
+	"github.com/remint-dev/remint/internal/openstack"
+	"github.com/remint-dev/remint/internal/store"
+)
+
+// manifestFlag adds -f/--file to cmd, defaulting to $REMINT_MANIFEST or remint.yaml.
+func manifestFlag(cmd *cobra.Command, file *string) {
+	cmd.Flags().StringVarP(file, "file", "f", manifest.DefaultPath(), "manifest ($"+manifest.EnvPath+" sets the default)")
+}
+
+// outputFlag adds -o/--output with the allowed values.
+func outputFlag(cmd *cobra.Command, out *string, allowed ...string) {
+	cmd.Flags().StringVarP(out, "output", "o", allowed[0], "output format: "+strings.Join(allowed, " or "))
+}
+
+func checkOutput(out string, allowed ...string) error {
+	for _, a := range allowed {
+		if out == a {
+			return nil
+		}
+	}
+	return usageErrorf("--output %q: want %s", out, strings.Join(allowed, " or "))
+}
+
+// loadManifest loads and validates the manifest; problems are usage errors (exit 2).
+func loadManifest(file string) (*manifest.Manifest, error) {
+	m, err := manifest.Load(file)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("manifest %s: %w", file, err)}
+	}
+	return m, nil
+}
+
+// groupSpec finds a group of the manifest and turns it into a failover spec.
+func groupSpec(m *manifest.Manifest, name string) (failover.Spec, error) {
+	g, ok := m.Groups[name]
+	if !ok {
+		return failover.Spec{}, usageErrorf("group %q is not in %s (groups: %s)", name, m.Path, strings.Join(m.GroupNames(), ", "))
+	}
+	s, err := failover.SpecFromGroup(g)
+	if err != nil {
+		return s, usageError{err}
+	}
+	return s, nil
+}
+
+// connectCloud connects to the manifest's cloud (OS_CLOUD overrides it).
+func connectCloud(ctx context.Context, m *manifest.Manifest, log *slog.Logger) (*openstack.Client, error) {
+	cloud := m.Cloud
+	if env := os.Getenv("OS_CLOUD"); env != "" {
+		cloud = env
+	}
+	cl, err := openstack.Connect(ctx, openstack.ConnectOptions{Cloud: cloud, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("connect to cloud %q: %w", cloud, err)
+	}
+	return cl, nil
+}
+
+// openStore opens the manifest's state store (SQLite).
+func openStore(ctx context.Context, m *manifest.Manifest) (*store.Store, error) {
+	if m.StateIsPostgres() {
+		return nil, usageErrorf("state %s: PostgreSQL state is not supported by this command yet; use a SQLite file", m.State)
+	}
+	path := m.StatePath()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("create state directory for %s: %w", path, err)
+	}
+	return store.Open(ctx, path)
+}
+
+// imageGetter reads one image; *openstack.Client implements it.
+type imageGetter interface {
+	GetImage(ctx context.Context, id string) (openstack.Image, error)
+}
+
+// resolveTarget picks the image a rebuild moves the group to: a pinned id, else the
+// family's version (flag, then manifest pin, then "latest" active) from the catalog.
+func resolveTarget(ctx context.Context, cat *catalog.Catalog, images imageGetter, spec failover.Spec, version string) (failover.Target, error) {
+	ref := spec.Image
+	if ref.ID != "" && version == "" {
+		img, err := images.GetImage(ctx, ref.ID)
+		if err != nil {
+			return failover.Target{}, fmt.Errorf("read pinned image %s of group %s: %w", ref.ID, spec.Group, err)
+		}
+		return failover.Target{ImageID: img.ID, ImageName: img.Name, Version: img.Properties[catalog.PropVersion]}, nil
+	}
+	if ref.Family == "" {
+		return failover.Target{}, usageErrorf("group %s pins image id %s; --image %s needs an image family", spec.Group, ref.ID, version)
+	}
+	if version == "" {
+		version = ref.Version
+	}
+	e, err := cat.Resolve(ctx, ref.Family, version)
+	if err != nil {
+		return failover.Target{}, fmt.Errorf("resolve image %s %s for group %s: %w", ref.Family, orLatest(version), spec.Group, err)
+	}
+	return failover.Target{ImageID: e.Image.ID, ImageName: e.Image.Name, Version: e.Version.String()}, nil
+}
+
+func orLatest(v string) string {
+	if v == "" {
+		return "latest"
+	}
+	return v
+}
+
+// groupEnv is everything a group command works with.
+type groupEnv struct {
+	m     *manifest.Manifest
+	spec  failover.Spec
+	cloud *openstack.Client
+	store *store.Store
+	log   *slog.Logger
+}
+
+func (g *groupEnv) Close() {
+	if g.store != nil {
+		g.store.Close()
+	}
+}
+
+// openGroup loads the manifest, finds the group, connects and opens the store.
+func openGroup(ctx context.Context, file, group string, stderr io.Writer) (*groupEnv, error) {
+	log, err := newLogger(stderr)
+	if err != nil {
+		return nil, err
+	}
+	m, err := loadManifest(file)
+	if err != nil {
+		return nil, err
+	}
+	spec, err := groupSpec(m, group)
+	if err != nil {
+		return nil, err
+	}
+	cl, err := connectCloud(ctx, m, log)
+	if err != nil {
+		return nil, err
+	}
+	st, err := openStore(ctx, m)
+	if err != nil {
+		return nil, err
+	}
+	return &groupEnv{m: m, spec: spec, cloud: cl, store: st, log: log}, nil
+}
+
+// executor builds the failover executor for the group, sending events to sink.
+func (g *groupEnv) executor(sink func(failover.Event)) (*failover.Executor, error) {
+	prober, policy, gate, err := failover.ProbesFor(g.spec, nil)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	if g.spec.Health.Check.Command != "" {
+		return nil, usageErrorf("group %s: command health checks need SSH, which rebuild does not wire yet; use an http or tcp check", g.spec.Group)
+	}
+	return failover.NewExecutor(failover.Options{
+		Cloud: g.cloud, Store: g.store, Spec: g.spec,
+		Prober: prober, Policy: policy, Gate: gate,
+		Events: sink, Logger: g.log,
+	})
+}
+
+// eventPrinter prints failover events: NDJSON for --output json, one line per event
+// when stdout is not a terminal, and a live block of one line per slot on a terminal.
+type eventPrinter struct {
+	mu    sync.Mutex
+	w     io.Writer
+	json  bool
+	live  bool
+	slots map[int]failover.Event
+	last  failover.Event
+	drawn int
+}
+
+func newEventPrinter(w io.Writer, output string) *eventPrinter {
+	p := &eventPrinter{w: w, json: output == "json", slots: map[int]failover.Event{}}
+	if f, ok := w.(*os.File); ok && !p.json && os.Getenv("TERM") != "dumb" {
+		p.live = isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd())
+	}
+	return p
+}
+
+func (p *eventPrinter) Event(e failover.Event) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case p.json:
+		b, _ := json.Marshal(struct {
+			Type string `json:"type"`
+			failover.Event
+		}{"event", e})
+		fmt.Fprintf(p.w, "%s\n", b)
+	case !p.live:
+		fmt.Fprintln(p.w, e.String())
+	default:
+		if e.Slot < 0 {
+			p.last = e
+		} else {
+			p.slots[e.Slot] = e
+		}
+		p.redraw()
+	}
+}
+
+// redraw rewrites the live block: one line per slot, then the latest rollout message.
+func (p *eventPrinter) redraw() {
+	if p.drawn > 0 {
+		fmt.Fprintf(p.w, "\x1b[%dA", p.drawn)
+	}
+	keys := make([]int, 0, len(p.slots))
+	for k := range p.slots {
+		keys = append(keys, k)
+	}
+	sort.Ints(keys)
+	n := 0
+	for _, k := range keys {
+		fmt.Fprintf(p.w, "\x1b[2K%s\n", p.slots[k].String())
+		n++
+	}
+	if p.last.Step != "" {
+		fmt.Fprintf(p.w, "\x1b[2K%s\n", p.last.String())
+		n++
+	}
+	p.drawn = n
+}
+
+// summary prints the final result (a JSON object with "type":"summary" in json mode).
+func (p *eventPrinter) summary(res failover.Result, runErr error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.json {
+		out := struct {
+			Type string `json:"type"`
+			failover.Result
+		}{"summary", res}
+		if runErr != nil && out.Error == "" {
+			out.Error = runErr.Error()
+		}
+		b, _ := json.Marshal(out)
+		fmt.Fprintf(p.w, "%s\n", b)
+		return
+	}
+	fmt.Fprintf(p.w, "rollout %s of group %s to %s: %s in %s\n", res.Rollout, res.Group, res.Target.Version, orStatus(res.Status), res.Duration.Round(time.Millisecond))
+	for _, s := range res.Slots {
+		line := fmt.Sprintf("  slot %s-%d: %s", res.Group, s.Slot, s.State)
+		if s.OldServerID != "" {
+			line += fmt.Sprintf(", old %s (%s)", short(s.OldServerID), s.OldImageVersion)
+		}
+		if s.NewServerID != "" {
+			line += fmt.Sprintf(", new %s", short(s.NewServerID))
+		}
+		if s.Address != "" {
+			line += ", address " + s.Address
+		}
+		if s.Error != "" {
+			line += ": " + s.Error
+		}
+		fmt.Fprintln(p.w, line)
+	}
+}
+
+func orStatus(s string) string {
+	if s == "" {
+		return "stopped"
+	}
+	return s
+}
+
+func short(id string) string {
+	if len(id) > 8 {
+		return id[:8]
+	}
+	return id
+}
+
+// writeJSON writes v as indented JSON.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+var errRolloutFailed = errors.New("rollout failed")
