@@ -174,13 +174,16 @@ func (g *Group) AddressSlots() []Address {
 }
 
 // Kind is "http", "tcp" or "command": which check the health section selects (http
-// when none is written).
+// when none is written). A loaded manifest has exactly one; for one built in code with
+// several, the first of http, tcp, command wins.
 func (h HealthCheck) Kind() string {
 	switch {
-	case h.Command != "":
-		return "command"
+	case h.HTTP != nil:
+		return "http"
 	case h.TCP != nil:
 		return "tcp"
+	case h.Command != "":
+		return "command"
 	default:
 		return "http"
 	}
