@@ -278,7 +278,7 @@ func (s *Sim) glanceDownloadImage(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case status == "deactivated":
 		s.writeError(w, svcImage, http.StatusForbidden, "The requested image has been deactivated. Image data download is forbidden.")
-	case !glanceHasData(&Image{Status: status}):
+	case !glanceStatusHasData(status):
 		glanceNoContent(w)
 	case data == nil && size > 0:
 		s.writeError(w, svcImage, http.StatusNotFound,

@@ -82,8 +82,10 @@ func nullWhenEmpty(s string) any {
 }
 
 // glanceHasData reports whether the image's data is known (size, checksum rendered).
-func glanceHasData(img *Image) bool {
-	switch img.Status {
+func glanceHasData(img *Image) bool { return glanceStatusHasData(img.Status) }
+
+func glanceStatusHasData(status string) bool {
+	switch status {
 	case "queued", "saving", "importing", "uploading":
 		return false
 	}

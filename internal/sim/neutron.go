@@ -275,6 +275,10 @@ func (s *Sim) neutronList(w http.ResponseWriter, r *http.Request, collection str
 	if limit > 0 && len(page) > limit {
 		page = page[:limit]
 	}
+	lastID := ""
+	if len(page) > 0 {
+		lastID = fmt.Sprint(page[len(page)-1].vals["id"])
+	}
 	if fields := q["fields"]; len(fields) > 0 {
 		selected := make([]*kvObject, 0, len(page))
 		for _, o := range page {
@@ -291,7 +295,7 @@ func (s *Sim) neutronList(w http.ResponseWriter, r *http.Request, collection str
 		for k, v := range q {
 			nq[k] = v
 		}
-		nq.Set("marker", fmt.Sprint(page[len(page)-1].vals["id"]))
+		nq.Set("marker", lastID)
 		nq.Set("limit", strconv.Itoa(limit))
 		body.set(collection+"_links", []any{newKV().
 			set("href", s.baseURL+r.URL.Path+"?"+nq.Encode()).

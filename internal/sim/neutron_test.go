@@ -207,6 +207,14 @@ func TestNeutronPorts(t *testing.T) {
 	require.Len(t, r.json(t)["ports"], 1)
 	assert.NotEqual(t, m["ports"].([]any)[0].(map[string]any)["id"], r.json(t)["ports"].([]any)[0].(map[string]any)["id"])
 
+	// fields= trims the objects but not the paging.
+	r = e.call(t, "GET", "/network/v2.0/ports?limit=1&fields=name", nil)
+	m = r.json(t)
+	assert.Equal(t, []any{map[string]any{"name": "ref-port"}}, m["ports"])
+	u, err = url.Parse(m["ports_links"].([]any)[0].(map[string]any)["href"].(string))
+	require.NoError(t, err)
+	assert.Equal(t, id, u.Query().Get("marker"))
+
 	// Update with a revision constraint.
 	r = e.call(t, "PUT", "/network/v2.0/ports/"+id, map[string]any{"port": map[string]any{"name": "renamed"}},
 		"If-Match", "revision_number=7")
