@@ -12,9 +12,10 @@ import (
 )
 
 // Nova v2.1 under /compute: routes, microversion negotiation, version documents and the
-// helpers every compute handler shares. Servers are in nova_servers.go, server actions in
-// nova_actions.go, metadata and tags in nova_metadata.go, flavors, keypairs, limits and
-// availability zones in nova_misc.go.
+// helpers every compute handler shares. Servers: nova_servers_create.go (create and boot),
+// nova_servers.go (show, rename, delete), nova_servers_list.go, nova_render.go; server
+// actions in nova_actions.go, metadata and tags in nova_metadata.go, flavors, keypairs,
+// limits and availability zones in nova_misc.go.
 
 // novaMaxMinor is the highest compute microversion served (2.93, as Nova 26 "Zed" in the
 // reference answers).
