@@ -59,6 +59,9 @@ func (d *decoder) locate(path string) *yaml.Node {
 		if k := d.keys[p]; k != nil {
 			return k
 		}
+		if v := d.values[p]; v != nil {
+			return v // a list item has no key; point at the item
+		}
 	}
 	return d.root
 }

@@ -84,6 +84,11 @@ func TestAccessorsOnZeroValues(t *testing.T) {
 	assert.Equal(t, HTTPCheck{Port: 8080, Path: "/healthz", Status: 200}, *h.HTTP)
 	assert.Nil(t, g.Health.HTTP, "HealthCheck returns a copy")
 
+	cmd := HealthCheck{Command: "systemctl is-active nginx"}.WithDefaults()
+	assert.Equal(t, "command", cmd.Kind())
+	assert.Nil(t, cmd.HTTP, "a command check gets no HTTP defaults")
+	assert.Equal(t, 5*time.Minute, cmd.Deadline)
+
 	f := &Family{}
 	assert.True(t, f.FullUpgrade())
 	assert.Equal(t, 3, f.Keep())

@@ -254,6 +254,21 @@ func TestParseErrors(t *testing.T) {
 			`t.yaml:8:7: families.f1.provision.weave.sha256: missing: want the SHA-256 of the weave script, 64 hex digits`,
 			`t.yaml:8:7: families.f1.provision.weave.version: missing: want the Weave Net version, e.g. "2.8.1"`}},
 
+		// Limits and lists.
+		{"security groups", withGroup("security_groups: [default, \"\", default]"), []string{
+			`t.yaml:13:32: groups.web.security_groups[1]: empty: want a security group name or id`,
+			`t.yaml:13:36: groups.web.security_groups[2]: security group "default" is already listed at groups.web.security_groups[0]`}},
+		{"metadata too long", withGroup("metadata: {role: " + strings.Repeat("x", 256) + "}"), []string{`t.yaml:13:22: groups.web.metadata.role: value of 256 characters: want at most 255`}},
+		{"user data too big", withGroup("user_data: " + strings.Repeat("x", 49150)), []string{`t.yaml:13:16: groups.web.user_data: 49150 bytes: want at most 49149 (Nova accepts 65535 bytes after base64)`}},
+		{"empty optional", withGroup(`key_name: ""`), []string{`t.yaml:13:15: groups.web.key_name: empty: want a Nova keypair name, or leave the field out`}},
+		{"empty script", fam + "    provision: {scripts: [\"  \"]}\n", []string{`t.yaml:7:27: families.f1.provision.scripts[0]: empty: want the text of a shell script`}},
+		{"timestamp for string is fine, for int not", strings.Replace(withGroup(""), "count: 1", "count: 2024-01-01", 1), []string{`t.yaml:9:12: groups.web.count: want an integer, got !!timestamp "2024-01-01"`}},
+		{"merge of a scalar", withGroup("<<: 3"), []string{`t.yaml:13:9: groups.web: merge key <<: want a mapping or a list of mappings, got integer 3`}},
+		{"address entries in a block list", withGroup("failover:\n  addresses:\n    - {}\n    - address: 203.0.113.5\n      id: x"), []string{
+			`t.yaml:15:9: groups.web.failover.addresses: mode per_server: want one address per server (1), a single allocate_from entry (one allocated per server), or none; got 2`,
+			`t.yaml:15:11: groups.web.failover.addresses[0]: want exactly one of address, id or allocate_from, got none`,
+			`t.yaml:16:11: groups.web.failover.addresses[1]: want exactly one of address, id or allocate_from, got address and id`}},
+
 		// Required fields, names, users, state.
 		{"family required", "families:\n  f1: {}\n", []string{
 			`t.yaml:2:3: families.f1.flavor: missing: want the flavor (name or id) of the builder server`,
@@ -360,6 +375,26 @@ func TestLoadExample(t *testing.T) {
 	set, err := s.Set()
 	require.NoError(t, err)
 	assert.Equal(t, "2024-01-07 03:00:00 +0200 EET", set.After(set.GetDTStart(), true).String())
+}
+
+func TestValidScriptURL(t *testing.T) {
+	t.Parallel()
+	cases := map[string]bool{
+		"https://github.com/weaveworks/weave/releases/download/v2.8.1/weave": true,
+		"file:///opt/weave/weave":           true,
+		"file://localhost/opt/weave/weave":  true,
+		"http://example.com/weave":          false,
+		"https:///weave":                    false,
+		"https://user:pw@example.com/weave": false,
+		"file://host/opt/weave":             false,
+		"file:weave":                        false,
+		"file:///":                          false,
+		"ftp://example.com/weave":           false,
+		"/opt/weave/weave":                  false,
+	}
+	for in, want := range cases {
+		assert.Equal(t, want, validScriptURL(in), in)
+	}
 }
 
 func TestLoadErrors(t *testing.T) {
