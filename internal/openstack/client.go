@@ -28,6 +28,9 @@ import (
 // by every supported OpenStack release (Train and later).
 const DefaultComputeMicroversion = "2.79"
 
+// responseHeaderTimeout bounds the wait for an answer once a request is sent.
+const responseHeaderTimeout = 2 * time.Minute
+
 // ConnectOptions says which cloud to connect to and how to behave.
 type ConnectOptions struct {
 	// Cloud is the clouds.yaml entry. "" means $OS_CLOUD; when that is empty too, the
@@ -123,6 +126,10 @@ func Connect(ctx context.Context, opts ConnectOptions) (*Client, error) {
 	}
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.TLSClientConfig = cfg.tls
+	// A service that accepted the request but never answers must not hang a caller
+	// whose ctx has no deadline; the bound starts after the body is sent, so uploads
+	// of any size are unaffected. A timeout is retryable (IsRetryable).
+	transport.ResponseHeaderTimeout = responseHeaderTimeout
 	httpClient := http.Client{Transport: countingTransport{next: transport, n: &c.requests}}
 
 	// gophercloud retries nothing on its own unless ProviderClient.RetryFunc or
