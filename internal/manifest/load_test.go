@@ -262,7 +262,7 @@ func TestParseErrors(t *testing.T) {
 		{"user data too big", withGroup("user_data: " + strings.Repeat("x", 49150)), []string{`t.yaml:13:16: groups.web.user_data: 49150 bytes: want at most 49149 (Nova accepts 65535 bytes after base64)`}},
 		{"empty optional", withGroup(`key_name: ""`), []string{`t.yaml:13:15: groups.web.key_name: empty: want a Nova keypair name, or leave the field out`}},
 		{"empty script", fam + "    provision: {scripts: [\"  \"]}\n", []string{`t.yaml:7:27: families.f1.provision.scripts[0]: empty: want the text of a shell script`}},
-		{"timestamp for string is fine, for int not", strings.Replace(withGroup(""), "count: 1", "count: 2024-01-01", 1), []string{`t.yaml:9:12: groups.web.count: want an integer, got !!timestamp "2024-01-01"`}},
+		{"timestamp for an integer", strings.Replace(withGroup(""), "count: 1", "count: 2024-01-01", 1), []string{`t.yaml:9:12: groups.web.count: want an integer, got !!timestamp "2024-01-01"`}},
 		{"merge of a scalar", withGroup("<<: 3"), []string{`t.yaml:13:9: groups.web: merge key <<: want a mapping or a list of mappings, got integer 3`}},
 		{"address entries in a block list", withGroup("failover:\n  addresses:\n    - {}\n    - address: 203.0.113.5\n      id: x"), []string{
 			`t.yaml:15:9: groups.web.failover.addresses: mode per_server: want one address per server (1), a single allocate_from entry (one allocated per server), or none; got 2`,
