@@ -9,11 +9,13 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"weak"
 )
 
 // Neutron v2.0 lives under /network, as in devstack: /network/ is the version document and
@@ -67,13 +69,19 @@ type neutronSide struct {
 	sgCreated time.Time
 }
 
-var neutronSides sync.Map // *Sim → *neutronSide
+// neutronSides maps a simulator (weakly, so the entry goes when the simulator does) to its
+// neutronSide.
+var neutronSides sync.Map // weak.Pointer[Sim] → *neutronSide
 
 func (s *Sim) neutron() *neutronSide {
-	if v, ok := neutronSides.Load(s); ok {
+	key := weak.Make(s)
+	if v, ok := neutronSides.Load(key); ok {
 		return v.(*neutronSide)
 	}
-	v, _ := neutronSides.LoadOrStore(s, &neutronSide{sgCreated: time.Now().UTC()})
+	v, loaded := neutronSides.LoadOrStore(key, &neutronSide{sgCreated: time.Now().UTC()})
+	if !loaded {
+		runtime.AddCleanup(s, func(k weak.Pointer[Sim]) { neutronSides.Delete(k) }, key)
+	}
 	return v.(*neutronSide)
 }
 
