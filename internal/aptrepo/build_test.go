@@ -49,6 +49,7 @@ func TestBuildPackageReadByDpkgDeb(t *testing.T) {
 
 	script := run(t, nil, dpkgDeb, "-I", deb, "postinst")
 	assert.Equal(t, postinst, script)
+	run(t, nil, "sh", "-n", "-c", script) // dpkg runs it with /bin/sh: it must parse
 	assert.Equal(t, "/etc/demo-libssl.conf\n", run(t, nil, dpkgDeb, "-I", deb, "conffiles"))
 
 	// The control file as the repository reads it back.

@@ -42,6 +42,9 @@ type Repo struct {
 
 	mu     sync.Mutex
 	suites map[string]map[string]entry // dist -> entry key -> entry
+	// prevHashes are the by-hash names of each suite's previous generation, kept so a
+	// client holding the previous InRelease can still fetch its indices.
+	prevHashes map[string][]string
 }
 
 // Package describes a package published in a suite.
@@ -76,7 +79,7 @@ func Open(dir string, opts Options) (*Repo, error) {
 	}
 	r := &Repo{
 		dir: abs, root: filepath.Join(abs, "debian"), now: opts.Now, log: opts.Logger,
-		suites: map[string]map[string]entry{},
+		suites: map[string]map[string]entry{}, prevHashes: map[string][]string{},
 	}
 	for _, s := range Suites {
 		if err := os.MkdirAll(r.indexDir(s.Dist), 0o755); err != nil {
@@ -249,8 +252,10 @@ func (r *Repo) writeSuiteLocked(s SuiteInfo) error {
 	if err := os.MkdirAll(byHash, 0o755); err != nil {
 		return fmt.Errorf("write %s indices: %w", s.Dist, err)
 	}
+	var current []string
 	for _, f := range files {
-		if err := writeFileAtomic(filepath.Join(byHash, sha256Hex(f.Data)), f.Data, 0o644); err != nil {
+		current = append(current, sha256Hex(f.Data))
+		if err := writeFileAtomic(filepath.Join(byHash, current[len(current)-1]), f.Data, 0o644); err != nil {
 			return fmt.Errorf("write %s indices: %w", s.Dist, err)
 		}
 	}
@@ -274,6 +279,24 @@ func (r *Repo) writeSuiteLocked(s SuiteInfo) error {
 	}{{"Release.gpg", detached}, {"Release", release}, {"InRelease", inRelease}} {
 		if err := writeFileAtomic(filepath.Join(r.distDir(s.Dist), f.name), f.data, 0o644); err != nil {
 			return fmt.Errorf("write %s %s: %w", s.Dist, f.name, err)
+		}
+	}
+	keep := append(slices.Clone(current), r.prevHashes[s.Dist]...)
+	r.prevHashes[s.Dist] = current
+	return pruneByHash(byHash, keep)
+}
+
+// pruneByHash removes by-hash files of generations older than the previous one.
+func pruneByHash(dir string, keep []string) error {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("prune %s: %w", dir, err)
+	}
+	for _, e := range ents {
+		if !slices.Contains(keep, e.Name()) {
+			if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("prune %s: %w", dir, err)
+			}
 		}
 	}
 	return nil

@@ -246,3 +246,28 @@ func TestConcurrentAdds(t *testing.T) {
 	}
 	assert.Equal(t, 8, total)
 }
+
+func TestByHashKeepsTwoGenerations(t *testing.T) {
+	t.Parallel()
+	needTool(t, "dpkg-deb", "dpkg")
+	r := openTestRepo(t)
+	byHash := filepath.Join(r.Dir(), "debian", "dists", SuiteBookworm, "main", "binary-amd64", "by-hash", "SHA256")
+	out := t.TempDir()
+	var gens [][]string
+	for i := range 4 {
+		deb, err := BuildPackage(t.Context(), PackageSpec{Name: fmt.Sprintf("gen%d", i), Version: "1", OutDir: out})
+		require.NoError(t, err)
+		_, err = r.Add(t.Context(), SuiteBookworm, deb)
+		require.NoError(t, err)
+		packages := readFile(t, r.Dir(), "debian", "dists", SuiteBookworm, "main", "binary-amd64", "Packages")
+		gz := readFile(t, r.Dir(), "debian", "dists", SuiteBookworm, "main", "binary-amd64", "Packages.gz")
+		gens = append(gens, []string{sha256Hex(packages), sha256Hex(gz)})
+	}
+	ents, err := os.ReadDir(byHash)
+	require.NoError(t, err)
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	assert.ElementsMatch(t, append(gens[3], gens[2]...), names)
+}
