@@ -170,7 +170,12 @@ func (d *decoder) decode(n *yaml.Node, path string, v reflect.Value) {
 		}
 		p := reflect.New(t.Elem())
 		d.decode(n, path, p.Elem())
-		v.Set(p)
+		// A scalar of the wrong type leaves the field unset rather than zero (a bad
+		// "replaceable: no" must not read as false). Structs stay allocated, so that a
+		// malformed family or group still exists for references to it.
+		if !d.bad[path] || t.Elem().Kind() == reflect.Struct {
+			v.Set(p)
+		}
 		return
 	}
 	if isNull(n) {

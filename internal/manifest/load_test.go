@@ -161,6 +161,7 @@ func TestParseErrors(t *testing.T) {
 		{"int from quoted", strings.Replace(withGroup(""), "count: 1", `count: "3"`, 1), []string{`t.yaml:9:12: groups.web.count: want an integer, got string "3"`}},
 		{"int from float", strings.Replace(withGroup(""), "count: 1", `count: 2.5`, 1), []string{`t.yaml:9:12: groups.web.count: want an integer, got number 2.5`}},
 		{"bool from yes", withGroup("replaceable: yes"), []string{`t.yaml:13:18: groups.web.replaceable: want true or false, got string "yes"`}},
+		{"bad bool is not false", "groups:\n  g:\n    count: 1\n    image: {id: x}\n    flavor: x\n    network: y\n    replaceable: no\n", []string{`t.yaml:7:18: groups.g.replaceable: want true or false, got string "no"`}},
 		{"list from string", withGroup("security_groups: default"), []string{`t.yaml:13:22: groups.web.security_groups: want a list, got string "default"`}},
 		{"struct from string", strings.Replace(withGroup(""), "image: {family: f1}", "image: f1", 1), []string{`t.yaml:10:12: groups.web.image: want a mapping with keys family, version, id, got string "f1"`}},
 		{"string from mapping", withGroup("key_name: {a: b}"), []string{`t.yaml:13:15: groups.web.key_name: want a string, got a mapping`}},
