@@ -71,6 +71,10 @@ type Options struct {
 	// adapter's own retries gave up on a retryable error; nil: exponential from 250ms,
 	// at most 6 tries.
 	StepBackoff func() retry.Backoff
+	// Drain is how long a server that just lost its address keeps running before it is
+	// deleted, so requests already forwarded to it finish (connection draining). Zero
+	// means 1s; negative means none.
+	Drain time.Duration
 	// crash, in tests, returns an error at chosen points to simulate kill -9.
 	crash func(point string) error
 }
@@ -107,6 +111,12 @@ func NewExecutor(o Options) (*Executor, error) {
 		o.StepBackoff = func() retry.Backoff {
 			return retry.WithMaxRetries(5, retry.WithJitterPercent(20, retry.NewExponential(250*time.Millisecond)))
 		}
+	}
+	switch {
+	case o.Drain == 0:
+		o.Drain = time.Second
+	case o.Drain < 0:
+		o.Drain = 0
 	}
 	if o.GatePolicy == (health.Policy{}) {
 		o.GatePolicy = o.Policy
@@ -411,6 +421,9 @@ func (e *Executor) retireFirst(ctx context.Context, r *run, st *store.Step) erro
 			if _, err := e.moveAddress(ctx, st.AddressID, oldPort, ""); err != nil {
 				return err
 			}
+			if err := e.wait(ctx, e.Drain); err != nil {
+				return err
+			}
 		}
 	}
 	if err := e.do(ctx, func(ctx context.Context) error { return e.cloud.DeleteServer(ctx, st.OldServerID) }); err != nil {
@@ -550,20 +563,14 @@ func (e *Executor) afterMove(ctx context.Context, r *run, st *store.Step) error 
 		st.RetireAfter = e.now().Add(max(e.spec.KeepOld, e.spec.Soak))
 		return e.enter(ctx, st, StateKept, st.OldServerID, fmt.Sprintf("serving; old server kept for rollback until %s", st.RetireAfter.Format(time.RFC3339)))
 	default:
-		st.RetireAfter = e.now().Add(e.spec.Soak)
+		st.RetireAfter = e.now().Add(max(e.spec.Soak, e.Drain))
 		return e.enter(ctx, st, StateRetiring, st.OldServerID, "serving; retiring the old server")
 	}
 }
 
 func (e *Executor) retire(ctx context.Context, r *run, st *store.Step) error {
-	if wait := st.RetireAfter.Sub(e.now()); wait > 0 {
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		}
+	if err := e.wait(ctx, st.RetireAfter.Sub(e.now())); err != nil {
+		return err
 	}
 	if err := e.do(ctx, func(ctx context.Context) error { return e.cloud.DeleteServer(ctx, st.OldServerID) }); err != nil {
 		return fmt.Errorf("delete old server %s: %w", st.OldServerID, err)
@@ -597,6 +604,9 @@ func (e *Executor) cleanup(ctx context.Context, r *run, st *store.Step) error {
 				return fmt.Errorf("move %s back: %w", st.Address, err)
 			}
 			e.emit(Event{Slot: st.Slot, Server: st.OldServerID, Step: "moved-back", Message: fmt.Sprintf("%s moved back to the old server", st.Address)})
+			if err := e.wait(ctx, e.Drain); err != nil {
+				return err
+			}
 		}
 	}
 	victims := []string{}
@@ -737,6 +747,21 @@ func (e *Executor) do(ctx context.Context, fn func(ctx context.Context) error) e
 		}
 		return err
 	})
+}
+
+// wait waits d (nothing when d <= 0) or until ctx ends.
+func (e *Executor) wait(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // errCrash is what the test crash hook returns: the process "dies" there.

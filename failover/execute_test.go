@@ -71,6 +71,7 @@ func (h *harness) executor(crash func(string) error) *Executor {
 			h.events = append(h.events, e)
 			h.mu.Unlock()
 		},
+		Drain: -1,
 		crash: crash,
 	})
 	require.NoError(h.t, err)

@@ -88,6 +88,9 @@ func (e *Executor) rollbackStep(ctx context.Context, r *run, st *store.Step) err
 		if _, err := e.moveAddress(ctx, st.AddressID, newPort, oldPort); err != nil {
 			return err
 		}
+		if err := e.wait(ctx, e.Drain); err != nil {
+			return err
+		}
 	}
 	if err := e.store.PutSlot(ctx, store.Slot{Group: e.spec.Group, Slot: st.Slot, ServerID: st.OldServerID,
 		ImageVersion: st.OldImageVersion, Updated: e.now()}); err != nil {
