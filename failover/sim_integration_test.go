@@ -325,4 +325,3 @@ func TestSimCrashResume(t *testing.T) {
 		}
 	}
 }
-
