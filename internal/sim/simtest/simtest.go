@@ -32,6 +32,12 @@ func StartSeeded(t testing.TB, cfg sim.Config) (*sim.Sim, *sim.SeedResult) {
 		t.Fatalf("start simulator: %v", err)
 	}
 	t.Cleanup(func() {
+		// A connection a transport dialled but never used counts as active on the server
+		// for 5s, which would stall Close: drop the default transport's idle ones first.
+		// Tests with their own transport should close its idle connections too.
+		if tr, ok := http.DefaultTransport.(*http.Transport); ok {
+			tr.CloseIdleConnections()
+		}
 		if err := s.Close(); err != nil {
 			t.Errorf("close simulator: %v", err)
 		}
