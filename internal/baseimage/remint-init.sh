@@ -67,7 +67,9 @@ log "sshd started (pid $sshd)"
 
 workload=
 if [ -s /etc/remint/workload.argv ]; then
-	xargs -0 -a /etc/remint/workload.argv &
+	# xargs appends the NUL-separated words to env, which runs them as the command: no
+	# shell ever parses the argument list.
+	xargs -0 -a /etc/remint/workload.argv env &
 	workload=$!
 	log "workload started (pid $workload)"
 fi
