@@ -229,8 +229,12 @@ func (s *Sim) planServerLocked(req *novaCreateRequest, mv microversion) (*novaSe
 		if g.Name == "" {
 			return nil, badReq("%s", invalidInput("security_groups", "'name' is a required property"))
 		}
-		if !slices.Contains(p.sgs, g.Name) {
-			p.sgs = append(p.sgs, g.Name)
+		// Neutron knows one group, "default"; Nova accepts it by name or id.
+		if g.Name != DefaultSecurityGroup && g.Name != s.defaultSecurityGroupIDLocked() {
+			return nil, badReq("Security group %s not found.", g.Name)
+		}
+		if !slices.Contains(p.sgs, DefaultSecurityGroup) {
+			p.sgs = append(p.sgs, DefaultSecurityGroup)
 		}
 	}
 	if len(p.sgs) == 0 {

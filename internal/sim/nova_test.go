@@ -237,6 +237,7 @@ func TestNovaServerCreateRefused(t *testing.T) {
 		{"no name", "2.79", map[string]any{"name": nil, "networks": none}, 400, "'name' is a required property"},
 		{"metadata not strings", "2.79", map[string]any{"networks": none, "metadata": map[string]any{"a": 1}}, 400, "metadata"},
 		{"other availability zone", "2.79", map[string]any{"networks": none, "availability_zone": "az9"}, 400, "availability zone"},
+		{"unknown security group", "2.79", map[string]any{"networks": none, "security_groups": []any{map[string]any{"name": "web"}}}, 400, "Security group web not found."},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
