@@ -392,6 +392,14 @@ func (s *Sim) CreateAppCredential(name string) (id, secret string) {
 	return c.ID, c.Secret
 }
 
+// RevokeTokens revokes every issued token, as a Keystone key rotation or restart would:
+// clients must authenticate again (tests use it to exercise re-authentication).
+func (s *Sim) RevokeTokens() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	clear(s.ident.tokens)
+}
+
 // UserID and ProjectID are the ids of the one user and project.
 func (s *Sim) UserID() string    { return s.ident.userID }
 func (s *Sim) ProjectID() string { return s.ident.projectID }

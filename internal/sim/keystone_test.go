@@ -213,6 +213,13 @@ func TestKeystoneValidateAndRevoke(t *testing.T) {
 	resp, _ = other.do(http.MethodGet, "/compute/v2.1/flavors", nil, nil)
 	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode, "a revoked token must not work")
 
+	// Revoking everything forces every client to authenticate again.
+	third := ntNewClient(t, s, "")
+	s.RevokeTokens()
+	resp, _ = third.do(http.MethodGet, "/compute/v2.1/flavors", nil, nil)
+	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+	c = ntNewClient(t, s, "")
+
 	// Re-scoping with the token method.
 	resp, body = c.do(http.MethodPost, "/identity/v3/auth/tokens", map[string]any{"auth": map[string]any{
 		"identity": map[string]any{"methods": []string{"token"}, "token": map[string]any{"id": c.token}},
