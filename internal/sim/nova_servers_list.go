@@ -96,7 +96,8 @@ func paginate[T any](all []T, idOf func(T) string, q url.Values) (page []T, next
 	}
 	end := min(start+limit, len(all))
 	page = all[start:end]
-	if limit > 0 && len(page) == limit && end < len(all) {
+	// As Nova: a full page always carries a next link, even when it happens to be the last.
+	if limit > 0 && len(page) == limit {
 		next = idOf(page[len(page)-1])
 	}
 	return page, next, nil

@@ -611,6 +611,14 @@ func TestNovaServerList(t *testing.T) {
 	_, body = c.do(http.MethodGet, next.RequestURI(), nil, nil)
 	assert.Equal(t, []string{"web-1"}, names(body))
 	assert.NotContains(t, body, "servers_links")
+	// A full last page still links on, as Nova does; the link leads to an empty page.
+	_, body = c.do(http.MethodGet, "/compute/v2.1/servers?limit=2&marker="+ids[2], nil, nil)
+	require.Contains(t, body, "servers_links")
+	next, err = url.Parse(body["servers_links"].([]any)[0].(map[string]any)["href"].(string))
+	require.NoError(t, err)
+	_, body = c.do(http.MethodGet, next.RequestURI(), nil, nil)
+	assert.Empty(t, body["servers"])
+	assert.NotContains(t, body, "servers_links")
 
 	// The brief list has only id, name and links; detail has the full shape.
 	_, body = c.do(http.MethodGet, "/compute/v2.1/servers?name=db", nil, nil)
