@@ -496,6 +496,11 @@ func (s *Sim) bootSpecLocked(srv *Server) (BootSpec, error) {
 	if img == nil {
 		return BootSpec{}, fmt.Errorf("Image %s could not be found.", srv.ImageID)
 	}
+	if img.Status != "active" {
+		// Deactivated (or otherwise unusable) since the request was accepted: the compute
+		// host cannot download it.
+		return BootSpec{}, fmt.Errorf("Image %s is not active.", img.ID)
+	}
 	spec := BootSpec{
 		ServerID: srv.ID, Name: srv.Name, ImageID: img.ID, ImageName: img.Name,
 		ImageRef: img.DriverRef, ImageProps: maps2(img.Properties),

@@ -116,3 +116,21 @@ func TestNovaStopStart(t *testing.T) {
 	require.Equal(t, http.StatusAccepted, action("os-start"))
 	c.waitStatus(id, "ACTIVE")
 }
+
+func TestNovaImageDeactivatedDuringBuild(t *testing.T) {
+	t.Parallel()
+	s, _ := ntStart(t, Config{BootTime: 200 * time.Millisecond})
+	imageID := ntAddImage(s, "soon-revoked", "active")
+	c := ntNewClient(t, s, "2.79")
+	id := c.createServer("late", imageID, map[string]any{"networks": "none"})
+	s.mu.Lock()
+	s.st.images[imageID].Status = "deactivated"
+	s.mu.Unlock()
+	srv := c.waitStatus(id, "ERROR")
+	assert.Equal(t, "Image "+imageID+" is not active.", srv["fault"].(map[string]any)["message"])
+
+	resp, body := c.do(http.MethodPost, "/compute/v2.1/servers", map[string]any{"server": map[string]any{
+		"name": "refused", "imageRef": imageID, "flavorRef": "1", "networks": "none"}}, nil)
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	assert.Equal(t, "Image "+imageID+" is not active.", ntErrMessage(body, "badRequest"))
+}
