@@ -54,11 +54,9 @@ func runValidate(stdout, stderr io.Writer, o validateOptions) error {
 	}
 	m, err := manifest.Load(o.file)
 	var problems manifest.Errors
-	switch {
-	case err == nil:
-	case errors.As(err, &problems):
-	default:
-		// Unreadable: not a manifest problem with a position, but still the caller's input.
+	invalid := errors.As(err, &problems)
+	if err != nil && !invalid {
+		// Unreadable: not a problem with a position, but still the caller's input.
 		problems = manifest.Errors{{File: o.file, Message: err.Error()}}
 	}
 
@@ -75,8 +73,8 @@ func runValidate(stdout, stderr io.Writer, o validateOptions) error {
 		}
 	}
 	if err != nil {
-		if !errors.As(err, new(manifest.Errors)) {
-			return usageError{err} // unreadable: main prints it
+		if !invalid {
+			return usageError{err} // main prints it
 		}
 		if o.output == "text" {
 			fmt.Fprintln(stderr, problems.Error())
