@@ -86,11 +86,9 @@ func (e *Executor) allocatedAddress(ctx context.Context, slot int, network strin
 	}
 	name := e.spec.slotName(slot)
 	if rec != nil && rec.ID != "" {
-		fip, err := e.readAddress(ctx, rec.ID)
-		if err != nil {
-			return fip, fmt.Errorf("read recorded failover address %s (%s) of slot %s: %w", rec.Address, rec.ID, name, err)
-		}
-		return fip, nil
+		// Allocated before and recorded: the record is enough here (the move reads the
+		// floating IP anyway, and fails clearly if it was released behind remint's back).
+		return openstack.FloatingIP{ID: rec.ID, Address: rec.Address}, nil
 	}
 	if rec == nil {
 		rec = &store.Address{Group: e.spec.Group, Slot: slot, AllocatedFrom: network,
@@ -141,16 +139,20 @@ var errAddressTaken = errors.New("failover address points at another server")
 // the revision check. A stale revision (412) or conflict (409) is answered by reading the
 // address again and deciding again: already at to → done; still at from → move again
 // with the new revision; anywhere else → stop with errAddressTaken.
-func (e *Executor) moveAddress(ctx context.Context, fipID, from, to string) (openstack.FloatingIP, error) {
+//
+// read, when not nil, is the floating IP as just read by the caller: the first decision
+// uses it instead of reading again.
+func (e *Executor) moveAddress(ctx context.Context, fipID, from, to string, read *openstack.FloatingIP) (openstack.FloatingIP, error) {
 	var last error
-	for range 5 {
+	for range 8 {
 		var fip openstack.FloatingIP
-		err := e.do(ctx, func(ctx context.Context) (err error) {
-			fip, err = e.cloud.GetFloatingIP(ctx, fipID)
-			return err
-		})
-		if err != nil {
-			return fip, fmt.Errorf("read floating IP %s: %w", fipID, err)
+		if read != nil {
+			fip, read = *read, nil
+		} else {
+			var err error
+			if fip, err = e.readAddress(ctx, fipID); err != nil {
+				return fip, err
+			}
 		}
 		switch fip.PortID {
 		case to:
@@ -159,7 +161,10 @@ func (e *Executor) moveAddress(ctx context.Context, fipID, from, to string) (ope
 		default:
 			return fip, fmt.Errorf("move floating IP %s to port %s: %w (port %s, expected %s)", fip.Address, to, errAddressTaken, fip.PortID, orNone(from))
 		}
-		var moved openstack.FloatingIP
+		var (
+			moved openstack.FloatingIP
+			err   error
+		)
 		if to == "" {
 			moved, err = e.cloud.DisassociateFloatingIP(ctx, fipID, fip.RevisionNumber)
 		} else {
@@ -177,7 +182,7 @@ func (e *Executor) moveAddress(ctx context.Context, fipID, from, to string) (ope
 		}
 		return fip, fmt.Errorf("move floating IP %s to port %s: %w", fip.Address, orNone(to), err)
 	}
-	return openstack.FloatingIP{}, fmt.Errorf("move floating IP %s to port %s: gave up after 5 re-reads: %w", fipID, orNone(to), last)
+	return openstack.FloatingIP{}, fmt.Errorf("move floating IP %s to port %s: gave up after 8 re-reads: %w", fipID, orNone(to), last)
 }
 
 func orNone(s string) string {

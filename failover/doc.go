@@ -12,10 +12,18 @@
 //     every transition to the store before the cloud call it leads to;
 //   - resume.go: picks up an unfinished rollout after a crash, adopting or deleting servers
 //     found by their remint_rollout tag;
-//   - rollback.go: moves addresses back to the servers kept for rollback;
+//   - rollback.go: moves addresses back to the servers kept for rollback, and retires
+//     kept servers whose keep-old time is over (RetireExpired, run by the next rebuild);
+//   - adopt.go: takes existing servers into a group's slots;
 //   - addresses.go: resolving and allocating failover addresses (recorded, never twice);
 //   - health_check.go: HTTP and TCP probes of replacements and of the failover address;
 //   - events.go: the typed progress events the CLI prints.
+//
+// Write-ahead: a step's state is stored before the cloud call it leads to; replacements
+// carry remint_group, remint_slot, remint_rollout and remint_image_version metadata, so a
+// server created just before a crash is found by its tags and adopted (or, if it is a
+// duplicate, deleted). A server losing its address is drained (Options.Drain) before it
+// is deleted.
 //
 // The cloud is reached only through the small interfaces in cloud.go, which
 // *openstack.Client satisfies. Entry points: MakePlan, NewExecutor, Executor.Run.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -61,7 +62,8 @@ type Options struct {
 	Policy health.Policy // interval, timeout, thresholds, grace, deadline
 	// Gate checks through the address after each move; nil uses Prober on the address.
 	Gate AddressChecker
-	// GatePolicy bounds the gate; zero uses Policy with no grace period.
+	// GatePolicy bounds the gate; zero uses Policy with no grace period and a threshold
+	// of one pass.
 	GatePolicy health.Policy
 	// Events receives every event; nil drops them (they are still stored).
 	Events func(Event)
@@ -119,8 +121,12 @@ func NewExecutor(o Options) (*Executor, error) {
 		o.Drain = 0
 	}
 	if o.GatePolicy == (health.Policy{}) {
+		// The replacement already passed the threshold on its own address; through the
+		// failover address one answer from it proves the move (failures are still retried
+		// until the deadline).
 		o.GatePolicy = o.Policy
 		o.GatePolicy.GracePeriod = 0
+		o.GatePolicy.HealthyThreshold = 1
 	}
 	return &Executor{Options: o, cloud: o.Cloud, store: o.Store, spec: o.Spec, log: o.Logger, now: o.Now}, nil
 }
@@ -260,45 +266,13 @@ func (e *Executor) Run(ctx context.Context, rolloutID string) (Result, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var failed []string
-	for w := 1; w <= r.plan.Waves && len(failed) == 0; w++ {
-		var wave []*store.Step
-		for i := range steps {
-			if steps[i].Wave == w && !terminalState(steps[i].State) {
-				wave = append(wave, &steps[i])
-			}
-		}
-		if len(wave) == 0 {
-			continue
-		}
-		e.emit(Event{Slot: -1, Step: "wave", Message: fmt.Sprintf("wave %d of %d: %d slots", w, r.plan.Waves, len(wave))})
-		if r.plan.Strategy == StrategyBlueGreen {
-			// Every replacement must be healthy before any address moves.
-			errs := e.parallel(ctx, cancel, wave, func(ctx context.Context, st *store.Step) error { return e.advance(ctx, r, st, StateHealthy) })
-			if err := context.Cause(ctx); err != nil {
-				return e.result(r, steps, start), err
-			}
-			if firstErr(errs) != nil {
-				// One failed: the set is not whole; clean up every replacement, keep the old set.
-				e.parallel(ctx, cancel, wave, func(ctx context.Context, st *store.Step) error {
-					if st.State == StateFailed {
-						return nil
-					}
-					return e.fail(ctx, r, st, fmt.Errorf("another replacement of the blue/green set failed: %w", firstErr(errs)))
-				})
-			}
-		}
-		errs := e.parallel(ctx, cancel, wave, func(ctx context.Context, st *store.Step) error { return e.advance(ctx, r, st, "") })
-		if err := context.Cause(ctx); err != nil {
-			return e.result(r, steps, start), err
-		}
-		for i, st := range wave {
-			switch {
-			case st.State == StateFailed:
-				failed = append(failed, fmt.Sprintf("slot %s: %s", e.spec.slotName(st.Slot), st.Error))
-			case errs[i] != nil:
-				failed = append(failed, fmt.Sprintf("slot %s: %v", e.spec.slotName(st.Slot), errs[i]))
-			}
-		}
+	if r.plan.Strategy == StrategyBlueGreen {
+		failed = e.runWaves(ctx, cancel, r, steps)
+	} else {
+		failed = e.runRolling(ctx, cancel, r, steps)
+	}
+	if err := context.Cause(ctx); err != nil {
+		return e.result(r, steps, start), err
 	}
 	if err := e.sweepOrphans(ctx, r, steps, nil); err != nil {
 		return e.result(r, steps, start), err
@@ -318,6 +292,139 @@ func (e *Executor) Run(ctx context.Context, rolloutID string) (Result, error) {
 	}
 	e.emit(Event{Slot: -1, Step: "completed", Message: fmt.Sprintf("rollout %s completed: every slot on %s", rolloutID, ro.ImageVersion)})
 	return res, nil
+}
+
+// runWaves runs the plan wave by wave (blue/green: one wave whose replacements must all
+// be healthy before any address moves). It stops after a wave with a failure.
+func (e *Executor) runWaves(ctx context.Context, cancel context.CancelCauseFunc, r *run, steps []store.Step) []string {
+	var failed []string
+	for w := 1; w <= r.plan.Waves && len(failed) == 0; w++ {
+		var wave []*store.Step
+		for i := range steps {
+			if steps[i].Wave == w && !terminalState(steps[i].State) {
+				wave = append(wave, &steps[i])
+			}
+		}
+		if len(wave) == 0 {
+			continue
+		}
+		e.emit(Event{Slot: -1, Step: "wave", Message: fmt.Sprintf("wave %d of %d: %d slots", w, r.plan.Waves, len(wave))})
+		if r.plan.Strategy == StrategyBlueGreen {
+			// Every replacement must be healthy before any address moves.
+			errs := e.parallel(ctx, cancel, wave, func(ctx context.Context, st *store.Step) error { return e.advance(ctx, r, st, StateHealthy) })
+			if context.Cause(ctx) != nil {
+				return nil
+			}
+			if firstErr(errs) != nil {
+				// One failed: the set is not whole; clean up every replacement, keep the old set.
+				e.parallel(ctx, cancel, wave, func(ctx context.Context, st *store.Step) error {
+					if st.State == StateFailed {
+						return nil
+					}
+					return e.fail(ctx, r, st, fmt.Errorf("another replacement of the blue/green set failed: %w", firstErr(errs)))
+				})
+			}
+		}
+		errs := e.parallel(ctx, cancel, wave, func(ctx context.Context, st *store.Step) error { return e.advance(ctx, r, st, "") })
+		if context.Cause(ctx) != nil {
+			return nil
+		}
+		failed = append(failed, failures(e.spec, wave, errs)...)
+	}
+	return failed
+}
+
+// runRolling runs a rolling plan as a sliding window: a slot starts as soon as a surge
+// (or unavailability) token is free, in plan order, instead of waiting for the slowest
+// slot of its wave. The tokens are the plan's per-wave budget, so the group never has
+// more than count+surge servers nor more than unavailable slots down, exactly as with
+// waves. After a failure no new slot starts; slots already under way finish.
+func (e *Executor) runRolling(ctx context.Context, cancel context.CancelCauseFunc, r *run, steps []store.Step) []string {
+	order := map[int]int{}
+	for i, ps := range r.plan.Steps {
+		order[ps.Slot] = i
+	}
+	var todo []*store.Step
+	for i := range steps {
+		if !terminalState(steps[i].State) {
+			todo = append(todo, &steps[i])
+		}
+	}
+	sort.SliceStable(todo, func(i, j int) bool {
+		// Steps already under way first: they hold budget from before an interruption.
+		pi, pj := todo[i].State != StatePending, todo[j].State != StatePending
+		if pi != pj {
+			return pi
+		}
+		return order[todo[i].Slot] < order[todo[j].Slot]
+	})
+	tokens := map[Mode]chan struct{}{}
+	for _, m := range []Mode{ModeSurge, ModeUnavailable} {
+		n := 0
+		for _, ps := range r.plan.Wave(1) {
+			if ps.Mode == m {
+				n++
+			}
+		}
+		tokens[m] = make(chan struct{}, max(n, 1))
+	}
+	var (
+		mu     sync.Mutex
+		failed []string
+		wg     sync.WaitGroup
+	)
+	stopped := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(failed) > 0 || ctx.Err() != nil
+	}
+	for _, st := range todo {
+		tok := tokens[Mode(st.Mode)] // nil for creates: they need no budget
+		if tok != nil {
+			select {
+			case tok <- struct{}{}:
+			case <-ctx.Done():
+			}
+		}
+		if stopped() {
+			if tok != nil && ctx.Err() == nil {
+				<-tok
+			}
+			break
+		}
+		wg.Go(func() {
+			err := e.advance(ctx, r, st, "")
+			if tok != nil {
+				<-tok
+			}
+			if errors.Is(err, errCrash) {
+				cancel(err)
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			if f := failures(e.spec, []*store.Step{st}, []error{err}); len(f) > 0 {
+				mu.Lock()
+				failed = append(failed, f...)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return failed
+}
+
+func failures(spec Spec, steps []*store.Step, errs []error) []string {
+	var out []string
+	for i, st := range steps {
+		switch {
+		case st.State == StateFailed:
+			out = append(out, fmt.Sprintf("slot %s: %s", spec.slotName(st.Slot), st.Error))
+		case errs[i] != nil:
+			out = append(out, fmt.Sprintf("slot %s: %v", spec.slotName(st.Slot), errs[i]))
+		}
+	}
+	return out
 }
 
 // parallel runs fn for every step concurrently and waits for all. A crash (simulated
@@ -418,7 +525,7 @@ func (e *Executor) retireFirst(ctx context.Context, r *run, st *store.Step) erro
 			return err
 		}
 		if oldPort != "" {
-			if _, err := e.moveAddress(ctx, st.AddressID, oldPort, ""); err != nil {
+			if _, err := e.moveAddress(ctx, st.AddressID, oldPort, "", nil); err != nil {
 				return err
 			}
 			if err := e.wait(ctx, e.Drain); err != nil {
@@ -524,7 +631,7 @@ func (e *Executor) move(ctx context.Context, r *run, st *store.Step) error {
 	if fip.PortID != "" && fip.PortID != newPort && fip.PortID != oldPort {
 		return fmt.Errorf("failover address %s: %w (port %s, the slot's server is %s); not forcing it", st.Address, errAddressTaken, fip.PortID, orNone(st.OldServerID))
 	}
-	if _, err := e.moveAddress(ctx, st.AddressID, fip.PortID, newPort); err != nil {
+	if _, err := e.moveAddress(ctx, st.AddressID, fip.PortID, newPort, &fip); err != nil {
 		return err
 	}
 	if err := e.crashPoint("moved"); err != nil {
@@ -600,7 +707,7 @@ func (e *Executor) cleanup(ctx context.Context, r *run, st *store.Step) error {
 					return err
 				}
 			}
-			if _, err := e.moveAddress(ctx, st.AddressID, newPort, oldPort); err != nil {
+			if _, err := e.moveAddress(ctx, st.AddressID, newPort, oldPort, &fip); err != nil {
 				return fmt.Errorf("move %s back: %w", st.Address, err)
 			}
 			e.emit(Event{Slot: st.Slot, Server: st.OldServerID, Step: "moved-back", Message: fmt.Sprintf("%s moved back to the old server", st.Address)})

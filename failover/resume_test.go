@@ -103,3 +103,27 @@ func crashAt(k int) (func(string) error, func() string) {
 			return where
 		}
 }
+
+// TestCrashDuringFirstDeploy crashes the first deploy of a group (servers created,
+// addresses allocated from a network) at every point; after the resume every slot has
+// one server behind its own address and no address was allocated twice.
+func TestCrashDuringFirstDeploy(t *testing.T) {
+	t.Parallel()
+	for k := 1; k < 300; k++ {
+		h := newHarness(t, uint64(k), fakeSpec(2, StrategyRolling, 1, 0))
+		crashed, where := crashAt(k)
+		_, err := h.rollout(context.Background(), h.executor(crashed), v1, false)
+		if where() == "" {
+			require.NoError(t, err)
+			h.assertConverged(v1)
+			require.Greater(t, k, 10)
+			return
+		}
+		require.ErrorIs(t, err, errCrash, "crash %d at %s", k, where())
+		res, err := h.rollout(context.Background(), h.executor(nil), v1, false)
+		require.NoError(t, err, "resume after crash %d at %s", k, where())
+		require.True(t, res.OK())
+		h.assertConverged(v1) // includes: exactly one floating IP per slot
+	}
+	t.Fatal("the first deploy never ran out of crash points")
+}

@@ -85,7 +85,7 @@ func (e *Executor) rollbackStep(ctx context.Context, r *run, st *store.Step) err
 		if err != nil && !openstack.IsNotFound(err) {
 			return err
 		}
-		if _, err := e.moveAddress(ctx, st.AddressID, newPort, oldPort); err != nil {
+		if _, err := e.moveAddress(ctx, st.AddressID, newPort, oldPort, nil); err != nil {
 			return err
 		}
 		if err := e.wait(ctx, e.Drain); err != nil {

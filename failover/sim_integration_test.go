@@ -38,6 +38,12 @@ type simEnv struct {
 
 func startSimEnv(t testing.TB, bootTime time.Duration) *simEnv {
 	t.Helper()
+	return startSimEnvPolicy(t, bootTime, openstack.RetryPolicy{})
+}
+
+// startSimEnvPolicy is startSimEnv with the adapter's retry and polling policy.
+func startSimEnvPolicy(t testing.TB, bootTime time.Duration, policy openstack.RetryPolicy) *simEnv {
+	t.Helper()
 	driver, err := loopback.NewFree(loopback.Options{StopTimeout: 5 * time.Second})
 	require.NoError(t, err)
 	s, seed := simtest.StartSeeded(t, sim.Config{Driver: driver, BootTime: bootTime, ImageSaveTime: 20 * time.Millisecond})
@@ -45,7 +51,7 @@ func startSimEnv(t testing.TB, bootTime time.Duration) *simEnv {
 	defer cancel()
 	cloudsFile := filepath.Join(t.TempDir(), "clouds.yaml")
 	require.NoError(t, os.WriteFile(cloudsFile, s.CloudsYAML(""), 0o600))
-	c, err := openstack.Connect(ctx, openstack.ConnectOptions{Cloud: sim.DefaultCloudName, CloudsFile: cloudsFile})
+	c, err := openstack.Connect(ctx, openstack.ConnectOptions{Cloud: sim.DefaultCloudName, CloudsFile: cloudsFile, Retry: policy})
 	require.NoError(t, err)
 	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "remint.db"))
 	require.NoError(t, err)
@@ -220,9 +226,7 @@ func TestSimRebuildUnderLoad(t *testing.T) {
 		require.Equal(t, "2026.11.1", got["image_version"])
 		require.Equal(t, res.Slots[i].NewServerID, got["server_id"])
 	}
-	servers, err := env.client.ListServers(ctx, openstack.ListServersOpts{NamePrefix: "web-"})
-	require.NoError(t, err)
-	require.Len(t, servers, 3, "old servers retired")
+	requireServers(t, env, 3, "old servers retired")
 
 	// A bad image: the first replacement never gets healthy, is deleted, traffic stays.
 	spec.Health.Deadline = 2 * time.Second
@@ -234,9 +238,7 @@ func TestSimRebuildUnderLoad(t *testing.T) {
 	for _, a := range addrs {
 		require.Equal(t, "2026.11.1", whoami(t, a, env.driver.Port())["image_version"])
 	}
-	servers, err = env.client.ListServers(ctx, openstack.ListServersOpts{NamePrefix: "web-"})
-	require.NoError(t, err)
-	require.Len(t, servers, 3, "the failed replacement was deleted")
+	requireServers(t, env, 3, "the failed replacement was deleted")
 }
 
 // TestSimRollbackAndFaults rebuilds with keep_old and cloud faults injected (5xx on
@@ -317,11 +319,27 @@ func TestSimCrashResume(t *testing.T) {
 		res, err := ex2.Run(ctx, id)
 		require.NoError(t, err, "resume after crash at %s", point)
 		require.True(t, res.OK())
-		servers, err := env.client.ListServers(ctx, openstack.ListServersOpts{NamePrefix: "web-"})
-		require.NoError(t, err)
-		require.Len(t, servers, 3, "after crash at %s: no orphan", point)
+		requireServers(t, env, 3, "after crash at "+point+": no orphan")
 		for _, a := range addrs {
 			require.Equal(t, target.Version, whoami(t, a, env.driver.Port())["image_version"], "after crash at %s", point)
 		}
 	}
+}
+
+// requireServers waits until the group has n servers: Nova deletes asynchronously, so a
+// server remint asked to delete may be listed for a moment after the rollout returns.
+func requireServers(t *testing.T, env *simEnv, n int, msg string) {
+	t.Helper()
+	var last []string
+	require.Eventually(t, func() bool {
+		servers, err := env.client.ListServers(context.Background(), openstack.ListServersOpts{NamePrefix: "web-"})
+		if err != nil {
+			return false
+		}
+		last = last[:0]
+		for _, s := range servers {
+			last = append(last, s.Name)
+		}
+		return len(servers) == n
+	}, 10*time.Second, 50*time.Millisecond, "%s: servers %v", msg, last)
 }
