@@ -13,6 +13,15 @@ set -u
 user=debian
 log() { echo "remint-init: $*"; }
 
+# A server may run dockerd (the Docker upgrade path): give it writable cgroup hierarchies, as
+# a privileged container has. Without privilege the engine mounts them read-only; with
+# CAP_SYS_ADMIN a bind remount lifts that. Harmless where they are writable already.
+for d in /sys/fs/cgroup /sys/fs/cgroup/*; do
+	if mountpoint -q "$d" && ! mount -o remount,rw,bind "$d" 2>/dev/null; then
+		log "cgroup hierarchy $d stays read-only"
+	fi
+done
+
 mkdir -p /run/sshd /run/lock
 chmod 0755 /run/sshd
 chmod 1777 /run/lock

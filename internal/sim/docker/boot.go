@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -44,6 +45,24 @@ var fallbackCaps = []string{
 	"CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG",
 	"CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",
 }
+
+// ulimitHook is sourced by every sysvinit script (through /lib/lsb/init-functions) in a
+// server without full privilege. Without CAP_SYS_RESOURCE nothing in the server can raise a
+// limit above its hard limit, and Debian's /etc/init.d/docker starts with
+// "ulimit -n 1048576": the hook turns such a request into "as high as allowed" so the
+// engine's own init script works. It is not a conffile of any package, so installing or
+// upgrading docker.io leaves it alone.
+var ulimitHook = file{"/lib/lsb/init-functions.d/90-remint-ulimit", 0o644, []byte(`# Written by the remint simulator: this server's container lacks CAP_SYS_RESOURCE, so a
+# resource limit cannot be raised above its hard limit. Raise it as far as allowed instead.
+ulimit() {
+	command ulimit "$@" 2>/dev/null && return 0
+	if [ $# -eq 2 ]; then
+		command ulimit "$1" "$(command ulimit -H "$1")"
+	else
+		command ulimit "$@"
+	fi
+}
+`)}
 
 // Privilege reports the privilege servers get, and the engine's refusal of privileged
 // containers if that is why it is not PrivilegeFull.
@@ -140,6 +159,9 @@ func (d *Driver) createAndStart(ctx context.Context, spec sim.BootSpec, host str
 		rmCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
 		return "", errors.Join(err, d.removeContainer(rmCtx, created.ID))
+	}
+	if priv == PrivilegeCapabilities {
+		files = append(slices.Clone(files), ulimitHook)
 	}
 	archive, err := tarFiles(files, time.Now())
 	if err != nil {

@@ -341,6 +341,33 @@ func TestRealHosts(t *testing.T) {
 		_, err = hc.Get(url)
 		require.Error(t, err, "a released floating IP answers nothing")
 	})
+
+	t.Run("a server runs dockerd installed from the local repository", func(t *testing.T) {
+		oldVersion, _, err := repo.PublishDocker(ctx, "/var/cache/remint/docker-debs")
+		require.NoError(t, err)
+		c, err := dial(t, b, b.ip.String())
+		require.NoError(t, err)
+		defer c.Close()
+		run(t, c, "sudo", "-n", "apt-get", "update")
+		res, err := c.Run(ctx, []string{"sudo", "-n", "env", "DEBIAN_FRONTEND=noninteractive",
+			"apt-get", "install", "-y", "--no-install-recommends", aptrepo.DockerPackage + "=" + oldVersion})
+		require.NoError(t, err)
+		require.NoError(t, res.Err(), "install docker.io:\n%s\n%s", res.Stdout, res.Stderr)
+		// No systemd here: the package's sysvinit script starts the engine, as on a
+		// server without systemd. It may have started already from the postinst.
+		res, err = c.Run(ctx, []string{"sudo", "-n", "/etc/init.d/docker", "start"})
+		require.NoError(t, err)
+		t.Logf("/etc/init.d/docker start: %d %s %s", res.ExitStatus, res.Stdout, res.Stderr)
+		require.Eventually(t, func() bool {
+			res, err := c.Run(ctx, []string{"sudo", "-n", "docker", "version", "--format", "{{.Server.Version}}"})
+			return err == nil && res.ExitStatus == 0 && strings.TrimSpace(res.Stdout) != ""
+		}, time.Minute, time.Second, "dockerd did not come up in the server")
+		// A nested container runs: the engine inside can create namespaces and cgroups.
+		out := run(t, c, "sudo", "-n", "sh", "-c",
+			"tar -C /usr/local/bin -c remint-workload | docker import - inner:1 >/dev/null && "+
+				"docker run --rm --network none inner:1 /remint-workload version")
+		assert.Contains(t, out, "remint")
+	})
 }
 
 // getInfo asks the workload at url who it is, on a new connection: an established one
