@@ -8,21 +8,40 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
+)
+
+// Graceful shutdown timing. Closing a listening socket resets the connections the kernel
+// has completed but the server has not accepted yet, and net/http drops a request it
+// finishes reading after Shutdown began. Both lose requests a client had already sent (a
+// floating IP moved a moment before the delete still has some on their way), so Shutdown
+// first acts as a lame duck: it keeps accepting, one request per connection, until no new
+// connection arrived for quietPeriod (at most lameDuckMax), and closes the listener only
+// then. After that it waits up to lameDuckMax more for accepted connections to deliver
+// their request before handing the rest to net/http's Shutdown.
+const (
+	quietPeriod = 100 * time.Millisecond
+	lameDuckMax = time.Second
 )
 
 // Server is a running workload.
 type Server struct {
-	cfg    Config
-	health *Health
-	ln     net.Listener
-	srv    *http.Server
-	done   chan struct{}
-	err    error // set before done closes
+	cfg      Config
+	health   *Health
+	ln       net.Listener
+	srv      *http.Server
+	log      *slog.Logger
+	served   chan struct{} // closed when Serve returns
+	err      error         // why Serve returned, nil after a requested stop; set before served closes
+	stopping atomic.Bool
 
-	mu     sync.Mutex
-	states map[net.Conn]http.ConnState
-	active int // connections in StateActive: requests being read or answered
+	mu      sync.Mutex
+	states  map[net.Conn]http.ConnState
+	new     int           // connections accepted, no request byte read yet
+	active  int           // connections with a request being read or answered
+	accepts int           // connections accepted so far
+	changed chan struct{} // closed and replaced whenever a connection changes state
 }
 
 // StartOptions tune Start.
@@ -69,11 +88,13 @@ func Start(ctx context.Context, addr string, cfg Config, opts StartOptions) (*Se
 		health = NewHealth(!cfg.Unhealthy)
 	}
 	s := &Server{
-		cfg:    cfg,
-		health: health,
-		ln:     ln,
-		done:   make(chan struct{}),
-		states: map[net.Conn]http.ConnState{},
+		cfg:     cfg,
+		health:  health,
+		ln:      ln,
+		log:     log,
+		served:  make(chan struct{}),
+		states:  map[net.Conn]http.ConnState{},
+		changed: make(chan struct{}),
 	}
 	s.srv = &http.Server{
 		Handler:           Handler(cfg.Info, Options{Health: health, Now: opts.Now}),
@@ -83,11 +104,13 @@ func Start(ctx context.Context, addr string, cfg Config, opts StartOptions) (*Se
 		ConnState:         s.trackConn,
 	}
 	go func() {
-		defer close(s.done)
-		if err := s.srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			s.err = err
-			log.Error("workload stopped serving", "server", cfg.ServerID, "addr", ln.Addr().String(), "err", err)
+		defer close(s.served)
+		err := s.srv.Serve(ln)
+		if errors.Is(err, http.ErrServerClosed) || s.stopping.Load() {
+			return
 		}
+		s.err = err
+		log.Error("workload stopped serving", "server", cfg.ServerID, "addr", ln.Addr().String(), "err", err)
 	}()
 	log.Info("workload listening", "server", cfg.ServerID, "addr", ln.Addr().String(),
 		"image", cfg.ImageName, "version", cfg.ImageVersion, "healthy", health.Healthy())
@@ -97,17 +120,26 @@ func Start(ctx context.Context, addr string, cfg Config, opts StartOptions) (*Se
 func (s *Server) trackConn(c net.Conn, state http.ConnState) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.states[c] == http.StateActive {
+	switch s.states[c] {
+	case http.StateNew:
+		s.new--
+	case http.StateActive:
 		s.active--
 	}
-	if state == http.StateActive {
+	switch state {
+	case http.StateNew:
+		s.new++
+		s.accepts++
+	case http.StateActive:
 		s.active++
 	}
 	if state == http.StateClosed || state == http.StateHijacked {
 		delete(s.states, c)
-		return
+	} else {
+		s.states[c] = state
 	}
-	s.states[c] = state
+	close(s.changed)
+	s.changed = make(chan struct{})
 }
 
 // InFlight is the number of connections with a request being read or answered.
@@ -117,34 +149,88 @@ func (s *Server) InFlight() int {
 	return s.active
 }
 
+// snapshot returns whether a connection is new or answering, how many were accepted so
+// far, and a channel closed at the next change.
+func (s *Server) snapshot() (busy bool, accepts int, changed <-chan struct{}) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.new+s.active > 0, s.accepts, s.changed
+}
+
 // Addr is the address the workload listens on.
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 
 // Health is the server's health switch.
 func (s *Server) Health() *Health { return s.health }
 
-// Done is closed when the server stops serving (after Shutdown or Close, or on a fatal
-// accept error reported by Err).
-func (s *Server) Done() <-chan struct{} { return s.done }
+// Done is closed when the server stops accepting connections: when Shutdown closes the
+// listener, on Close, or on a fatal accept error reported by Err.
+func (s *Server) Done() <-chan struct{} { return s.served }
 
 // Err is the error that stopped the server, nil after a requested stop. Valid after Done.
 func (s *Server) Err() error { return s.err }
 
-// Shutdown stops accepting, closes idle keep-alive connections and waits for in-flight
-// requests to finish. When ctx ends first it closes every connection and returns ctx's error.
+// Shutdown stops the workload gracefully: idle keep-alive connections close at once and
+// busy ones after their current response; the listener stays open (a lame duck) until no
+// connection arrived for a short quiet period, so requests already on their way are
+// answered rather than reset; every request accepted is answered. When ctx ends first it
+// closes every connection and returns ctx's error.
 func (s *Server) Shutdown(ctx context.Context) error {
-	err := s.srv.Shutdown(ctx)
-	if err != nil {
-		_ = s.srv.Close()
-		err = fmt.Errorf("shut down workload of server %s on %s: %w", s.cfg.ServerID, s.ln.Addr(), err)
+	s.stopping.Store(true)
+	s.srv.SetKeepAlivesEnabled(false)
+
+	deadline := time.NewTimer(lameDuckMax)
+	defer deadline.Stop()
+	quiet := time.NewTimer(quietPeriod)
+	defer quiet.Stop()
+	_, lastAccepts, changed := s.snapshot()
+lameDuck:
+	for {
+		select {
+		case <-changed:
+			var accepts int
+			_, accepts, changed = s.snapshot()
+			if accepts != lastAccepts {
+				lastAccepts = accepts
+				quiet.Reset(quietPeriod)
+			}
+		case <-quiet.C:
+			break lameDuck
+		case <-deadline.C:
+			break lameDuck
+		case <-ctx.Done():
+			break lameDuck
+		}
 	}
-	<-s.done
-	return err
+	_ = s.ln.Close()
+	<-s.served // from here on every accepted connection is tracked
+
+	deadline.Reset(lameDuckMax)
+deliver:
+	for {
+		busy, _, changed := s.snapshot()
+		if !busy {
+			break
+		}
+		select {
+		case <-changed:
+		case <-deadline.C:
+			break deliver // what is left is answered (or dropped if still silent) by net/http
+		case <-ctx.Done():
+			break deliver
+		}
+	}
+	if err := s.srv.Shutdown(ctx); err != nil {
+		_ = s.srv.Close()
+		return fmt.Errorf("shut down workload of server %s on %s: %w", s.cfg.ServerID, s.ln.Addr(), err)
+	}
+	return nil
 }
 
 // Close stops the server at once, cutting every connection (a hard power-off).
 func (s *Server) Close() error {
+	s.stopping.Store(true)
 	err := s.srv.Close()
-	<-s.done
+	<-s.served
 	return err
 }

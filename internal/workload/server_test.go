@@ -1,6 +1,7 @@
 package workload
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"io"
@@ -135,4 +136,46 @@ func TestStartWithCallerHealthSwitch(t *testing.T) {
 	h.Set(true)
 	code, _ = get(t, http.DefaultClient, "http://"+s.Addr().String()+"/healthz")
 	assert.Equal(t, http.StatusOK, code)
+}
+
+// A client that connected before Shutdown and sends its request a moment later is still
+// answered: net/http alone would drop a request it reads after Shutdown began.
+func TestShutdownAnswersConnectionsThatWereAlreadyOpen(t *testing.T) {
+	t.Parallel()
+	s, err := Start(t.Context(), "127.0.0.1:0", Config{Info: testInfo}, StartOptions{})
+	require.NoError(t, err)
+	conn, err := net.Dial("tcp", s.Addr().String())
+	require.NoError(t, err)
+	defer conn.Close()
+
+	done := make(chan error, 1)
+	go func() { done <- s.Shutdown(t.Context()) }()
+	time.Sleep(30 * time.Millisecond) // the client is slow to send
+	_, err = io.WriteString(conn, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+	require.NoError(t, err)
+	require.NoError(t, conn.SetReadDeadline(time.Now().Add(10*time.Second)))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	require.NoError(t, err)
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, "ok\n", string(body))
+	assert.True(t, resp.Close, "a draining server closes the connection after answering")
+	require.NoError(t, <-done)
+}
+
+// While draining, the server keeps accepting for a short quiet period, so connections a
+// moved floating IP still sends its way are answered instead of reset.
+func TestShutdownIsALameDuckWhileTrafficArrives(t *testing.T) {
+	t.Parallel()
+	s, err := Start(t.Context(), "127.0.0.1:0", Config{Info: testInfo}, StartOptions{})
+	require.NoError(t, err)
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	done := make(chan error, 1)
+	go func() { done <- s.Shutdown(t.Context()) }()
+	code, _ := get(t, client, "http://"+s.Addr().String()+"/healthz")
+	assert.Equal(t, http.StatusOK, code)
+	require.NoError(t, <-done)
+	_, err = net.Dial("tcp", s.Addr().String())
+	assert.Error(t, err, "closed once traffic stopped")
 }

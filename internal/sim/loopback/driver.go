@@ -60,8 +60,15 @@ type Driver struct {
 
 	mu      sync.Mutex
 	servers map[string]*server
-	closed  bool
+	// lastWords keeps the console of the most recently deleted servers, so a server that
+	// failed to boot (the simulator frees it at once and reports ERROR) still shows why.
+	lastWords     map[string]string
+	lastWordOrder []string
+	closed        bool
 }
+
+// maxLastWords bounds how many deleted servers' consoles are kept.
+const maxLastWords = 256
 
 // New returns a driver with the address plan of opts (defaults when unset).
 func New(opts Options) *Driver {
@@ -85,10 +92,11 @@ func New(opts Options) *Driver {
 	}
 	log := opts.Logger.With("driver", "loopback")
 	return &Driver{
-		opts:    opts,
-		log:     log,
-		proxy:   fipproxy.New(log, opts.Port),
-		servers: map[string]*server{},
+		opts:      opts,
+		log:       log,
+		proxy:     fipproxy.New(log, opts.Port),
+		servers:   map[string]*server{},
+		lastWords: map[string]string{},
 	}
 }
 
@@ -155,6 +163,7 @@ func (d *Driver) Boot(ctx context.Context, spec sim.BootSpec) error {
 		return fmt.Errorf("boot server %s: already running", spec.ServerID)
 	}
 	d.servers[spec.ServerID] = s
+	d.forgetLocked(spec.ServerID)
 	d.mu.Unlock()
 	return s.startLocked(ctx)
 }
@@ -173,7 +182,32 @@ func (d *Driver) Delete(ctx context.Context, serverID string) error {
 		return nil
 	}
 	s.stop(ctx)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, bootedAgain := d.servers[serverID]; !bootedAgain {
+		d.forgetLocked(serverID)
+		d.lastWords[serverID] = s.console.String()
+		d.lastWordOrder = append(d.lastWordOrder, serverID)
+		if len(d.lastWordOrder) > maxLastWords {
+			delete(d.lastWords, d.lastWordOrder[0])
+			d.lastWordOrder = d.lastWordOrder[1:]
+		}
+	}
 	return nil
+}
+
+// forgetLocked drops id's kept console. Caller holds d.mu.
+func (d *Driver) forgetLocked(id string) {
+	if _, ok := d.lastWords[id]; !ok {
+		return
+	}
+	delete(d.lastWords, id)
+	for i, o := range d.lastWordOrder {
+		if o == id {
+			d.lastWordOrder = append(d.lastWordOrder[:i], d.lastWordOrder[i+1:]...)
+			break
+		}
+	}
 }
 
 // Reboot stops the workload and starts it again: a soft reboot drains it (bounded by
@@ -197,13 +231,21 @@ func (d *Driver) Snapshot(_ context.Context, serverID, imageID string) (string, 
 	return "loopback:" + serverID + "@" + imageID, nil
 }
 
-// ConsoleLog returns the server's console output so far.
+// ConsoleLog returns the server's console output so far; for a recently deleted server
+// (one that failed to boot, say) the output it had when it was stopped.
 func (d *Driver) ConsoleLog(_ context.Context, serverID string) (string, error) {
-	s, err := d.server(serverID)
-	if err != nil {
-		return "", fmt.Errorf("console log: %w", err)
+	d.mu.Lock()
+	s := d.servers[serverID]
+	last, kept := d.lastWords[serverID]
+	d.mu.Unlock()
+	switch {
+	case s != nil:
+		return s.console.String(), nil
+	case kept:
+		return last, nil
+	default:
+		return "", fmt.Errorf("console log: server %s is not running on the loopback driver", serverID)
 	}
-	return s.console.String(), nil
 }
 
 // SetHealth makes server id's /healthz answer 200 (true) or 503 (false) from now on,

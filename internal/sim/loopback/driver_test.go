@@ -178,7 +178,10 @@ func TestDeleteDrainsInFlightRequests(t *testing.T) {
 	require.Error(t, err, "the deleted server's address is free")
 	assert.Empty(t, d.Servers())
 	require.NoError(t, d.Delete(t.Context(), "s1"), "deleting an unknown server is not an error")
-	_, err = d.ConsoleLog(t.Context(), "s1")
+	log, err := d.ConsoleLog(t.Context(), "s1")
+	require.NoError(t, err, "a deleted server's last console output is kept")
+	assert.True(t, strings.HasSuffix(log, "reboot: Power down\n"), log)
+	_, err = d.ConsoleLog(t.Context(), "never-booted")
 	require.Error(t, err)
 
 	// The address can be reused by a new server at once.
@@ -387,6 +390,11 @@ func TestBootErrors(t *testing.T) {
 	log, lerr := d.ConsoleLog(t.Context(), "s3")
 	require.NoError(t, lerr, "a failed server keeps its console")
 	assert.Contains(t, log, "remint-workload.service: failed")
+	// The simulator frees a server that failed to boot at once; its console stays readable.
+	require.NoError(t, d.Delete(t.Context(), "s3"))
+	log, lerr = d.ConsoleLog(t.Context(), "s3")
+	require.NoError(t, lerr)
+	assert.Contains(t, log, "remint-workload.service: failed")
 
 	err = d.Boot(t.Context(), spec("s4", host(priv, 4), map[string]string{"remint_workload_health": "sick"}))
 	require.Error(t, err)
@@ -448,4 +456,30 @@ func TestNewFreePlansDoNotCollide(t *testing.T) {
 	require.NoError(t, err, "Close releases the reservation")
 	ln.Close()
 	require.Error(t, a.Boot(t.Context(), spec("late", host(pa1, 2), nil)), "a closed driver boots nothing")
+}
+
+func TestKeptConsolesAreBounded(t *testing.T) {
+	t.Parallel()
+	d := newDriver(t)
+	for i := range maxLastWords + 10 {
+		id := fmt.Sprintf("s%d", i)
+		require.NoError(t, d.Boot(t.Context(), spec(id, "", nil)))
+		require.NoError(t, d.Delete(t.Context(), id))
+	}
+	_, err := d.ConsoleLog(t.Context(), "s0")
+	require.Error(t, err, "the oldest kept console is dropped")
+	_, err = d.ConsoleLog(t.Context(), fmt.Sprintf("s%d", maxLastWords+9))
+	require.NoError(t, err)
+	d.mu.Lock()
+	assert.Len(t, d.lastWords, maxLastWords)
+	assert.Len(t, d.lastWordOrder, maxLastWords)
+	d.mu.Unlock()
+
+	// Booting an id again forgets its kept console.
+	id := fmt.Sprintf("s%d", maxLastWords+9)
+	require.NoError(t, d.Boot(t.Context(), spec(id, "", nil)))
+	d.mu.Lock()
+	assert.Len(t, d.lastWords, maxLastWords-1)
+	assert.Len(t, d.lastWordOrder, maxLastWords-1)
+	d.mu.Unlock()
 }

@@ -120,6 +120,7 @@ func (s *server) stop(ctx context.Context) {
 	s.cancel()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	defer s.console.kernel("reboot: Power down")
 	ws := s.ws.Swap(nil)
 	if ws == nil {
 		return

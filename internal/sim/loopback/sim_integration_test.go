@@ -3,6 +3,7 @@ package loopback_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
@@ -113,6 +114,7 @@ func TestSimulatorWithLoopbackDriver(t *testing.T) {
 
 	fipURL := "http://" + net.JoinHostPort(fip.Address, port) + "/"
 	var sent, failed atomic.Int64
+	var firstErr atomic.Value
 	var sawNew atomic.Bool
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -127,13 +129,18 @@ func TestSimulatorWithLoopbackDriver(t *testing.T) {
 				sent.Add(1)
 				resp, err := client.Get(fipURL)
 				if err != nil {
+					firstErr.CompareAndSwap(nil, err)
 					failed.Add(1)
 					continue
 				}
 				var body map[string]string
 				err = json.NewDecoder(resp.Body).Decode(&body)
 				resp.Body.Close()
-				if err != nil || resp.StatusCode != http.StatusOK {
+				if err == nil && resp.StatusCode != http.StatusOK {
+					err = fmt.Errorf("status %d", resp.StatusCode)
+				}
+				if err != nil {
+					firstErr.CompareAndSwap(nil, err)
 					failed.Add(1)
 					continue
 				}
@@ -155,9 +162,10 @@ func TestSimulatorWithLoopbackDriver(t *testing.T) {
 	require.Eventually(t, func() bool { return sent.Load() >= moved+100 }, 20*time.Second, 5*time.Millisecond)
 	close(stop)
 	wg.Wait()
-	assert.Zero(t, failed.Load(), "failed requests through the floating IP (of %d)", sent.Load())
+	assert.Zero(t, failed.Load(), "failed requests through the floating IP (of %d); first: %v", sent.Load(), firstErr.Load())
 	assert.Greater(t, sent.Load(), int64(199), "the load ran before, across and after the move")
-	t.Logf("requests through the floating IP during the move: %d, failed: %d", sent.Load(), failed.Load())
+	st, _ := driver.FloatingIPStats(fip.Address)
+	t.Logf("requests through the floating IP during the move: %d, failed: %d, proxy: %+v", sent.Load(), failed.Load(), st)
 	assert.Equal(t, replacement.ID, whoami(fip.Address)["server_id"])
 	_, err = net.Dial("tcp", net.JoinHostPort(old.AccessIP, port))
 	assert.Error(t, err, "the deleted server no longer listens")
