@@ -27,6 +27,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
@@ -71,6 +72,8 @@ type Engine interface {
 	CopyToContainer(ctx context.Context, containerID, dstPath string, content io.Reader, options container.CopyToContainerOptions) error
 	ContainerCommit(ctx context.Context, containerID string, options container.CommitOptions) (container.CommitResponse, error)
 	ContainerRemove(ctx context.Context, containerID string, options container.RemoveOptions) error
+	ImageList(ctx context.Context, options image.ListOptions) ([]image.Summary, error)
+	ImageRemove(ctx context.Context, imageID string, options image.RemoveOptions) ([]image.DeleteResponse, error)
 }
 
 // Options describe the image to ensure. The zero value builds the default recipe with the
@@ -159,6 +162,7 @@ func Ensure(ctx context.Context, engine Engine, opts Options) (tag string, built
 		return "", false, err
 	}
 	opts.Logger.Info("base image ready", "tag", tag)
+	prune(ctx, engine, []string{tag, rootfsTag}, time.Now(), opts.Logger)
 	return tag, true, nil
 }
 

@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/pkg/stdcopy"
 	"github.com/remint-dev/remint/internal/baseimage"
 )
@@ -125,6 +127,20 @@ func (d *Driver) Snapshot(ctx context.Context, serverID, imageID string) (string
 	}
 	d.log.Info("server snapshot committed", "server", serverID, "image", ref)
 	return ref, nil
+}
+
+// DeleteImage removes a snapshot committed by Snapshot, for when its Glance image is
+// deleted. Other references (the base image) are left alone, as is a snapshot a server still
+// runs from; an image already gone is not an error.
+func (d *Driver) DeleteImage(ctx context.Context, ref string) error {
+	if !strings.HasPrefix(ref, SnapshotRepository+":") {
+		return nil
+	}
+	if _, err := d.engine.ImageRemove(ctx, ref, image.RemoveOptions{PruneChildren: true}); err != nil && !isNotFound(err) {
+		return fmt.Errorf("delete image %s: %w", ref, err)
+	}
+	d.log.Info("snapshot image removed", "image", ref)
+	return nil
 }
 
 // ConsoleLog returns everything the server printed since its container was created, across

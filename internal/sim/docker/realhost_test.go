@@ -254,6 +254,7 @@ func TestRealHosts(t *testing.T) {
 	t.Run("snapshot boots a third server", func(t *testing.T) {
 		snap, err := d.Snapshot(ctx, a.id, "img-"+randomID(t))
 		require.NoError(t, err)
+		t.Cleanup(func() { assert.NoError(t, d.DeleteImage(context.Background(), snap)) })
 		c3 := boot(t, "web-c", snap, "snap", 10)
 		info := getInfo(t, c3.url())
 		assert.Equal(t, c3.id, info.ServerID)
@@ -274,7 +275,9 @@ func TestRealHosts(t *testing.T) {
 		for _, fp := range fc {
 			assert.NotContains(t, fa, fp)
 		}
+		start := time.Now()
 		require.NoError(t, d.Delete(ctx, c3.id))
+		t.Logf("deleted web-c in %s", time.Since(start).Round(time.Millisecond))
 		_, err = d.ConsoleLog(ctx, c3.id)
 		require.ErrorIs(t, err, errNoServer)
 		require.NoError(t, d.Delete(ctx, c3.id), "deleting twice is not an error")
