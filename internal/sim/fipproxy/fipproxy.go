@@ -15,7 +15,8 @@
 //     Neutron drops the packets and the client waits for its connect timeout; resetting
 //     fails the client just as surely but without stalling tests for that timeout, and the
 //     listener keeps the address owned.
-//   - A target that does not answer (nothing listening, server gone) resets the client too.
+//   - A target that does not answer (nothing listening, server gone) resets the client too,
+//     unless the address was retargeted meanwhile: then the new target is tried.
 //   - Release closes the listeners and every connection through the address.
 package fipproxy
 
@@ -38,10 +39,14 @@ var DefaultPorts = []int{8080}
 // dialTimeout bounds connecting to a target; loopback answers at once or not at all.
 const dialTimeout = 5 * time.Second
 
+// maxDialAttempts bounds how often one connection follows retargets while its dial fails.
+const maxDialAttempts = 3
+
 // Proxy owns the floating addresses of one simulator. Safe for concurrent use.
 type Proxy struct {
 	log   *slog.Logger
 	ports []int
+	dial  func(ctx context.Context, addr string) (net.Conn, error)
 
 	mu     sync.Mutex
 	addrs  map[netip.Addr]*address
@@ -57,7 +62,11 @@ func New(logger *slog.Logger, ports ...int) *Proxy {
 	if len(ports) == 0 {
 		ports = DefaultPorts
 	}
-	return &Proxy{log: logger, ports: append([]int(nil), ports...), addrs: map[netip.Addr]*address{}}
+	d := &net.Dialer{Timeout: dialTimeout}
+	return &Proxy{
+		log: logger, ports: append([]int(nil), ports...), addrs: map[netip.Addr]*address{},
+		dial: func(ctx context.Context, addr string) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) },
+	}
 }
 
 // Stats are an address's counters since it was allocated.
@@ -180,14 +189,24 @@ func (p *Proxy) forward(a *address, client net.Conn, port int) {
 		resetClose(client)
 		return
 	}
-	dst := netip.AddrPortFrom(*target, uint16(port)).String()
-	d := net.Dialer{Timeout: dialTimeout}
-	backend, err := d.DialContext(a.ctx, "tcp", dst)
-	if err != nil {
-		a.dialFailed.Add(1)
-		p.log.Debug("floating IP target unreachable", "floating_ip", a.ip.String(), "target", dst, "err", err)
-		resetClose(client)
-		return
+	var backend net.Conn
+	for attempt := 1; ; attempt++ {
+		dst := netip.AddrPortFrom(*target, uint16(port)).String()
+		var err error
+		backend, err = p.dial(a.ctx, dst)
+		if err == nil {
+			break
+		}
+		// Retargeted while this connection was being set up (the old server may be gone
+		// already): its SYN would now reach the new target, so try that instead.
+		now := a.target.Load()
+		if now == nil || *now == *target || attempt == maxDialAttempts || a.ctx.Err() != nil {
+			a.dialFailed.Add(1)
+			p.log.Debug("floating IP target unreachable", "floating_ip", a.ip.String(), "target", dst, "err", err)
+			resetClose(client)
+			return
+		}
+		target = now
 	}
 	if !a.track(client, backend) {
 		resetClose(client)

@@ -1,6 +1,7 @@
 package fipproxy
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -308,4 +309,30 @@ func TestSetErrors(t *testing.T) {
 	require.Error(t, p.Set(t.Context(), fip, ""), "closed proxies allocate nothing")
 	_, err = net.Dial("tcp", net.JoinHostPort(fip, strconv.Itoa(port)))
 	require.Error(t, err, "Close releases every address")
+}
+
+// A connection accepted just before a retarget whose dial to the old target fails (the
+// old server went away) is sent to the new target instead of being reset.
+func TestDialFailureFollowsRetarget(t *testing.T) {
+	t.Parallel()
+	port := testPort()
+	ipGone, ipB, fip := loopbackIP(), loopbackIP(), loopbackIP()
+	startBackend(t, "B", ipB, port)
+	p := newProxy(t, port)
+	realDial := p.dial
+	var dials atomic.Int64
+	p.dial = func(ctx context.Context, addr string) (net.Conn, error) {
+		if dials.Add(1) == 1 {
+			// The address moves while the first dial is on its way to the dead target.
+			require.NoError(t, p.Set(ctx, fip, ipB))
+		}
+		return realDial(ctx, addr)
+	}
+	require.NoError(t, p.Set(t.Context(), fip, ipGone))
+	got, err := getBody(&http.Client{Timeout: 10 * time.Second}, "http://"+net.JoinHostPort(fip, strconv.Itoa(port))+"/")
+	require.NoError(t, err)
+	assert.Equal(t, "B", got)
+	assert.Equal(t, int64(2), dials.Load())
+	st, _ := p.Stats(fip)
+	assert.Zero(t, st.DialFailed)
 }
