@@ -223,6 +223,7 @@ func TestRealHosts(t *testing.T) {
 	t.Run("apt against the local repository, security upgrade, reboot", func(t *testing.T) {
 		out := run(t, ca, "sudo", "-n", "apt-get", "update")
 		assert.Contains(t, out, srv.URL()+" bookworm-security InRelease")
+		assert.NotContains(t, out, "debian.org", "the base image's only apt source is the local repository")
 		run(t, ca, "sudo", "-n", "env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y",
 			aptrepo.DemoLibssl+"="+aptrepo.DemoLibsslVersion, aptrepo.DemoTool+"="+aptrepo.DemoToolVersion)
 		// Debian's stock unattended-upgrades configuration: security origins only.
