@@ -36,6 +36,7 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/client"
 	"github.com/remint-dev/remint/internal/baseimage"
@@ -235,7 +236,8 @@ func (d *Driver) ReleaseFloatingIP(_ context.Context, fip string) error {
 // FloatingIPs exposes the floating-IP proxy, for its counters.
 func (d *Driver) FloatingIPs() *fipproxy.Proxy { return d.fips }
 
-// Close stops the floating-IP listeners, removes every container of this instance and its
+// Close stops the floating-IP listeners, removes every container of this instance, the
+// snapshots it committed (the simulator's Glance records of them end with it) and its
 // network.
 func (d *Driver) Close() error {
 	d.mu.Lock()
@@ -271,6 +273,16 @@ func (d *Driver) Close() error {
 		}()
 	}
 	wg.Wait()
+	snaps, err := d.engine.ImageList(ctx, image.ListOptions{Filters: filters.NewArgs(
+		filters.Arg("label", LabelSim+"="+d.opts.Instance), filters.Arg("reference", SnapshotRepository))})
+	if err != nil {
+		errs = append(errs, fmt.Errorf("docker driver: list snapshots of instance %s: %w", d.opts.Instance, err))
+	}
+	for _, img := range snaps {
+		for _, tag := range img.RepoTags {
+			errs = append(errs, d.DeleteImage(ctx, tag))
+		}
+	}
 	if err := d.engine.NetworkRemove(ctx, d.net.id); err != nil && !isNotFound(err) {
 		errs = append(errs, fmt.Errorf("docker driver: remove network %s: %w", d.net.name, err))
 	}

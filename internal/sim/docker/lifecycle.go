@@ -121,7 +121,8 @@ func (d *Driver) Snapshot(ctx context.Context, serverID, imageID string) (string
 		Reference: ref,
 		Comment:   "snapshot of server " + serverID,
 		Pause:     true,
-		Changes:   []string{`CMD ["` + baseimage.InitPath + `"]`},
+		// The label lets Close remove the snapshots of this instance: its Glance goes with it.
+		Changes: []string{`CMD ["` + baseimage.InitPath + `"]`, "LABEL " + LabelSim + "=" + d.opts.Instance},
 	}); err != nil {
 		return "", fmt.Errorf("snapshot server %s as %s: %w", serverID, ref, err)
 	}
