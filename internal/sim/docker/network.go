@@ -56,6 +56,9 @@ func ensureNetwork(ctx context.Context, engine Engine, instance string, log *slo
 		gw := subnet.Addr().Next()
 		resp, err := engine.NetworkCreate(ctx, name, network.CreateOptions{
 			Driver: "bridge",
+			// Internal: servers reach the host (the apt repository on the gateway) and each
+			// other, never the Internet, so no test depends on or leaks to the outside.
+			Internal: true,
 			IPAM: &network.IPAM{Config: []network.IPAMConfig{{
 				Subnet: subnet.String(), Gateway: gw.String(),
 			}}},
