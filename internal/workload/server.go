@@ -12,14 +12,13 @@ import (
 	"time"
 )
 
-// Graceful shutdown timing. Closing a listening socket resets the connections the kernel
-// has completed but the server has not accepted yet, and net/http drops a request it
-// finishes reading after Shutdown began. Both lose requests a client had already sent (a
-// floating IP moved a moment before the delete still has some on their way), so Shutdown
-// first acts as a lame duck: it keeps accepting, one request per connection, until no new
-// connection arrived for quietPeriod (at most lameDuckMax), and closes the listener only
-// then. After that it waits up to lameDuckMax more for accepted connections to deliver
-// their request before handing the rest to net/http's Shutdown.
+// Graceful shutdown timing. A workload being deleted may still be sent connections for a
+// moment (a floating IP moved just before has some on their way), and net/http drops a
+// request it finishes reading after its Shutdown began. So Shutdown first acts as a lame
+// duck: it keeps accepting, one request per connection, until no new connection arrived
+// for quietPeriod (at most lameDuckMax); then it stops accepting, serves what the kernel
+// already queued (see drainListener), closes the socket, and waits up to lameDuckMax more
+// for accepted connections to deliver their request before handing the rest to net/http.
 const (
 	quietPeriod = 100 * time.Millisecond
 	lameDuckMax = time.Second
@@ -29,7 +28,7 @@ const (
 type Server struct {
 	cfg      Config
 	health   *Health
-	ln       net.Listener
+	ln       *drainListener
 	srv      *http.Server
 	log      *slog.Logger
 	served   chan struct{} // closed when Serve returns
@@ -90,7 +89,7 @@ func Start(ctx context.Context, addr string, cfg Config, opts StartOptions) (*Se
 	s := &Server{
 		cfg:     cfg,
 		health:  health,
-		ln:      ln,
+		ln:      newDrainListener(ln),
 		log:     log,
 		served:  make(chan struct{}),
 		states:  map[net.Conn]http.ConnState{},
@@ -105,11 +104,12 @@ func Start(ctx context.Context, addr string, cfg Config, opts StartOptions) (*Se
 	}
 	go func() {
 		defer close(s.served)
-		err := s.srv.Serve(ln)
+		err := s.srv.Serve(s.ln)
 		if errors.Is(err, http.ErrServerClosed) || s.stopping.Load() {
 			return
 		}
 		s.err = err
+		_ = s.ln.Close()
 		log.Error("workload stopped serving", "server", cfg.ServerID, "addr", ln.Addr().String(), "err", err)
 	}()
 	log.Info("workload listening", "server", cfg.ServerID, "addr", ln.Addr().String(),
@@ -120,11 +120,13 @@ func Start(ctx context.Context, addr string, cfg Config, opts StartOptions) (*Se
 func (s *Server) trackConn(c net.Conn, state http.ConnState) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	switch s.states[c] {
-	case http.StateNew:
-		s.new--
-	case http.StateActive:
-		s.active--
+	if prev, known := s.states[c]; known { // StateNew is ConnState's zero value
+		switch prev {
+		case http.StateNew:
+			s.new--
+		case http.StateActive:
+			s.active--
+		}
 	}
 	switch state {
 	case http.StateNew:
@@ -202,8 +204,9 @@ lameDuck:
 			break lameDuck
 		}
 	}
-	_ = s.ln.Close()
-	<-s.served // from here on every accepted connection is tracked
+	s.ln.pause()
+	s.ln.drainAndClose() // the backlog is served, not reset
+	<-s.served           // from here on every accepted connection is tracked
 
 	deadline.Reset(lameDuckMax)
 deliver:

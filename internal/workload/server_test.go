@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"testing"
 	"time"
 
@@ -178,4 +179,33 @@ func TestShutdownIsALameDuckWhileTrafficArrives(t *testing.T) {
 	require.NoError(t, <-done)
 	_, err = net.Dial("tcp", s.Addr().String())
 	assert.Error(t, err, "closed once traffic stopped")
+}
+
+// A connection the kernel completed but the server had not accepted when it stopped
+// accepting is served from the backlog, not reset by closing the socket.
+func TestShutdownServesTheBacklog(t *testing.T) {
+	t.Parallel()
+	if runtime.GOOS != "linux" {
+		t.Skip("draining the accept backlog is Linux-only")
+	}
+	s, err := Start(t.Context(), "127.0.0.1:0", Config{Info: testInfo}, StartOptions{})
+	require.NoError(t, err)
+	s.ln.pause() // nobody accepts any more; the socket is open
+
+	conn, err := net.Dial("tcp", s.Addr().String()) // completes into the backlog
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = io.WriteString(conn, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+	require.NoError(t, err)
+
+	done := make(chan error, 1)
+	go func() { done <- s.Shutdown(t.Context()) }()
+	require.NoError(t, conn.SetReadDeadline(time.Now().Add(10*time.Second)))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	require.NoError(t, err, "the queued connection is answered")
+	body, _ := io.ReadAll(resp.Body)
+	assert.Equal(t, "ok\n", string(body))
+	require.NoError(t, <-done)
+	_, err = net.Dial("tcp", s.Addr().String())
+	assert.Error(t, err)
 }
