@@ -413,6 +413,7 @@ func (e *Executor) runRolling(ctx context.Context, cancel context.CancelCauseFun
 		return len(failed) > 0 || ctx.Err() != nil
 	}
 	for _, st := range todo {
+		underway := st.State != StatePending
 		tok := tokens[Mode(st.Mode)] // nil for creates: they need no budget
 		if tok != nil {
 			select {
@@ -420,27 +421,30 @@ func (e *Executor) runRolling(ctx context.Context, cancel context.CancelCauseFun
 			case <-ctx.Done():
 			}
 		}
-		if stopped() {
-			if tok != nil && ctx.Err() == nil {
-				<-tok
-			}
+		if ctx.Err() != nil {
+			break
+		}
+		// After a failure no new slot starts, but a slot already under way (before an
+		// interruption) is always finished or cleaned up.
+		if !underway && stopped() {
 			break
 		}
 		wg.Go(func() {
 			err := e.advance(ctx, r, st, "")
-			if tok != nil {
-				<-tok
-			}
 			if errors.Is(err, errCrash) {
 				cancel(err)
 			}
 			if ctx.Err() != nil {
-				return
+				return // dying: the budget stays taken, nothing more starts
 			}
 			if f := failures(e.spec, []*store.Step{st}, []error{err}); len(f) > 0 {
 				mu.Lock()
 				failed = append(failed, f...)
 				mu.Unlock()
+			}
+			// Release only after the failure is recorded, so no new slot slips in.
+			if tok != nil {
+				<-tok
 			}
 		})
 	}
