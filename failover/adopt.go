@@ -96,6 +96,9 @@ func (e *Executor) Adopt(ctx context.Context, versionOf func(ctx context.Context
 	return out, notes, nil
 }
 
+// SlotOf reads which slot of the group a server claims (by tag or name), if any.
+func (e *Executor) SlotOf(s openstack.Server) (int, bool) { return e.slotOf(s) }
+
 // slotOf reads a server's slot from its remint_slot tag or its name <group>-<slot>[-…].
 func (e *Executor) slotOf(s openstack.Server) (int, bool) {
 	if g := s.Metadata[MetaGroup]; g != "" && g != e.spec.Group {

@@ -3,6 +3,7 @@ package failover
 import (
 	"flag"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
@@ -94,6 +95,13 @@ func TestPlanGolden(t *testing.T) {
 			want, err := os.ReadFile(path)
 			require.NoError(t, err, "run go test ./failover -run TestPlanGolden -update")
 			require.Equal(t, string(want), got)
+
+			// The same slots listed in any order give the same plan.
+			shuffled := append([]Current(nil), tt.slots...)
+			rand.New(rand.NewPCG(uint64(len(tt.name)), 7)).Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+			p2, err := MakePlan(PlanInput{Spec: tt.spec, Target: target, Slots: shuffled, Force: tt.force})
+			require.NoError(t, err)
+			require.Equal(t, got, p2.String(), "input order must not matter")
 		})
 	}
 }

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/remint-dev/remint/catalog"
 	"github.com/remint-dev/remint/failover"
+	"github.com/remint-dev/remint/internal/openstack"
 )
 
 func init() { register(newRebuildCmd) }
@@ -142,6 +144,9 @@ func runRebuild(ctx context.Context, stdout, stderr io.Writer, group string, o r
 		return nil
 	}
 
+	if err := refuseUnadopted(ctx, env, ex); err != nil {
+		return err
+	}
 	target, err := resolveTarget(ctx, catalog.New(env.cloud), env.cloud, env.spec, o.image)
 	if err != nil {
 		return err
@@ -167,4 +172,28 @@ func interrupted(ctx context.Context, group string, err error) error {
 		return fmt.Errorf("interrupted; the rollout is recorded: run `remint rebuild %s` again to finish it: %w", group, err)
 	}
 	return err
+}
+
+// refuseUnadopted stops a first deploy into a group whose servers already exist but were
+// never recorded: creating a second set beside them is never what was meant.
+func refuseUnadopted(ctx context.Context, env *groupEnv, ex *failover.Executor) error {
+	slots, err := env.store.Slots(ctx, env.spec.Group)
+	if err != nil || len(slots) > 0 {
+		return err
+	}
+	servers, err := env.cloud.ListServers(ctx, openstack.ListServersOpts{NamePrefix: env.spec.Group + "-"})
+	if err != nil {
+		return fmt.Errorf("list servers of group %s: %w", env.spec.Group, err)
+	}
+	var names []string
+	for _, s := range servers {
+		if _, ok := ex.SlotOf(s); ok {
+			names = append(names, s.Name)
+		}
+	}
+	if len(names) > 0 {
+		return usageErrorf("group %s has servers in the cloud (%s) but none recorded in %s: run `remint group adopt %s` first, or delete them",
+			env.spec.Group, strings.Join(names, ", "), env.m.StatePath(), env.spec.Group)
+	}
+	return nil
 }

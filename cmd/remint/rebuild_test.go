@@ -87,7 +87,21 @@ func TestRebuildCommandsOnSimulator(t *testing.T) {
 	}
 	register("debian-12-a")
 
+	// A server of the group exists but was never recorded: rebuild refuses until adopted.
+	pet, err := c.CreateServer(ctx, openstack.ServerSpec{Name: "web-0", ImageID: seed.ImageID, Flavor: "m1.tiny", Network: sim.SeedPrivateNetwork})
+	require.NoError(t, err)
+	_, err = c.WaitServerActive(ctx, pet.ID)
+	require.NoError(t, err)
 	var out, errOut bytes.Buffer
+	err = runRebuild(ctx, &out, &errOut, "web", rebuildOptions{file: mf, maxSurge: -1, maxUnavailable: -1, output: "text"})
+	var ue usageError
+	require.ErrorAs(t, err, &ue)
+	require.ErrorContains(t, err, "remint group adopt web")
+	require.NoError(t, runGroupAdopt(ctx, &out, &errOut, "web", groupOptions{file: mf, output: "text"}))
+	require.Contains(t, out.String(), "slot web-0: adopted server web-0")
+	require.Contains(t, out.String(), "slot web-1: no server")
+
+	out.Reset()
 	require.NoError(t, runRebuild(ctx, &out, &errOut, "web", rebuildOptions{file: mf, maxSurge: -1, maxUnavailable: -1, output: "text"}), errOut.String())
 	require.Contains(t, out.String(), "completed")
 	require.FileExists(t, filepath.Join(dir, "state", "remint.db"))
@@ -136,7 +150,6 @@ func TestRebuildCommandsOnSimulator(t *testing.T) {
 	require.NoError(t, runRebuild(ctx, &out, &errOut, "web", rebuildOptions{file: mf, maxSurge: -1, maxUnavailable: -1, resume: true, output: "text"}))
 
 	err = runRebuild(ctx, &out, &errOut, "nope", rebuildOptions{file: mf, maxSurge: -1, maxUnavailable: -1, output: "text"})
-	var ue usageError
 	require.ErrorAs(t, err, &ue)
 }
 
