@@ -5,8 +5,9 @@
 // all of 127.0.0.0/8 is local there, no privileges needed.
 //
 // Entry points: New (fixed address plan, default 127.10.0.0/16 private and 127.20.0.0/16
-// public) and NewFree (picks and holds an unused pair of /16s, so several simulators in one
-// test run or on one machine do not collide).
+// public), NewReserved (the same, held against other simulators) and NewFree (picks and
+// holds an unused pair of /16s, so several simulators in one test run or on one machine do
+// not collide).
 //
 // A server's life: Boot starts the workload (after the image's start delay, if any) and
 // prints a cloud-init-like console log; Reboot stops it (gracefully when soft, cutting
@@ -117,6 +118,23 @@ func NewFree(opts Options) (*Driver, error) {
 	return d, nil
 }
 
+// NewReserved is New that also reserves its address plan as NewFree does, failing (with
+// an error matching syscall.EADDRINUSE) when another simulator holds it.
+func NewReserved(opts Options) (*Driver, error) {
+	d := New(opts)
+	private, err := reservePrefix(d.opts.PrivateCIDR, d.opts.Port)
+	if err != nil {
+		return nil, err
+	}
+	public, err := reservePrefix(d.opts.PublicCIDR, d.opts.Port)
+	if err != nil {
+		_ = private.ln.Close()
+		return nil, err
+	}
+	d.held = []*reservation{private, public}
+	return d, nil
+}
+
 // Name is "loopback".
 func (d *Driver) Name() string { return "loopback" }
 
@@ -156,10 +174,12 @@ func (d *Driver) Boot(ctx context.Context, spec sim.BootSpec) error {
 	d.mu.Lock()
 	if d.closed {
 		d.mu.Unlock()
+		s.cancel()
 		return fmt.Errorf("boot server %s: driver closed", spec.ServerID)
 	}
 	if _, dup := d.servers[spec.ServerID]; dup {
 		d.mu.Unlock()
+		s.cancel()
 		return fmt.Errorf("boot server %s: already running", spec.ServerID)
 	}
 	d.servers[spec.ServerID] = s

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -482,4 +483,24 @@ func TestKeptConsolesAreBounded(t *testing.T) {
 	assert.Len(t, d.lastWords, maxLastWords-1)
 	assert.Len(t, d.lastWordOrder, maxLastWords-1)
 	d.mu.Unlock()
+}
+
+func TestNewReserved(t *testing.T) {
+	t.Parallel()
+	free, err := NewFree(Options{})
+	require.NoError(t, err)
+	priv, pub := free.AddressPlan()
+	require.NoError(t, free.Close()) // the pair is free again
+
+	a, err := NewReserved(Options{PrivateCIDR: priv, PublicCIDR: pub})
+	require.NoError(t, err)
+	gotPriv, gotPub := a.AddressPlan()
+	assert.Equal(t, priv, gotPriv)
+	assert.Equal(t, pub, gotPub)
+	_, err = NewReserved(Options{PrivateCIDR: priv, PublicCIDR: pub})
+	require.ErrorIs(t, err, syscall.EADDRINUSE, "a second simulator cannot take the same plan")
+	require.NoError(t, a.Close())
+	b, err := NewReserved(Options{PrivateCIDR: priv, PublicCIDR: pub})
+	require.NoError(t, err, "Close released it")
+	require.NoError(t, b.Close())
 }

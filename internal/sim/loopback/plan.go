@@ -56,8 +56,13 @@ func reserveFreePlan(port int) (private, public *reservation, err error) {
 }
 
 func reserve(second byte, port int) (*reservation, error) {
-	prefix := netip.PrefixFrom(netip.AddrFrom4([4]byte{127, second, 0, 0}), 16)
-	gw := netip.AddrFrom4([4]byte{127, second, 0, 1})
+	return reservePrefix(netip.PrefixFrom(netip.AddrFrom4([4]byte{127, second, 0, 0}), 16), port)
+}
+
+// reservePrefix binds the gateway address (first host) of prefix on port.
+func reservePrefix(prefix netip.Prefix, port int) (*reservation, error) {
+	prefix = prefix.Masked()
+	gw := prefix.Addr().Next()
 	ln, err := net.Listen("tcp", net.JoinHostPort(gw.String(), strconv.Itoa(port)))
 	if err != nil {
 		return nil, fmt.Errorf("reserve %s: %w", prefix, err)
