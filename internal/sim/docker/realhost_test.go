@@ -380,6 +380,42 @@ func TestRealHosts(t *testing.T) {
 				"docker run --rm --network none inner:1 /remint-workload version")
 		assert.Contains(t, out, "remint")
 	})
+
+	t.Run("hard reboot empties /run and brings the workload back", func(t *testing.T) {
+		c, err := dial(t, b, b.ip.String())
+		require.NoError(t, err)
+		run(t, c, "sudo", "-n", "touch", "/run/hard-reboot-marker")
+		c.Close()
+		require.NoError(t, d.Reboot(ctx, b.id, true))
+		c, err = dial(t, b, b.ip.String())
+		require.NoError(t, err)
+		defer c.Close()
+		res, err := c.Run(ctx, []string{"test", "-e", "/run/hard-reboot-marker"})
+		require.NoError(t, err)
+		assert.Equal(t, 1, res.ExitStatus)
+		assert.Equal(t, b.id, getInfo(t, b.url()).ServerID)
+	})
+
+	t.Run("boot failures are errors", func(t *testing.T) {
+		err := d.Boot(ctx, sim.BootSpec{ServerID: serverID(t), Name: "no-image", ImageRef: "remint/snapshot:does-not-exist",
+			FixedIP: private.Addr().Next().Next().Next().Next().String()})
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "create container")
+		err = d.Boot(ctx, sim.BootSpec{ServerID: serverID(t), Name: "typo", ImageRef: ref,
+			Metadata: map[string]string{workload.KeyHealth: "sickly"}})
+		require.Error(t, err, "an invalid workload setting fails the boot")
+	})
+
+	t.Run("an unhealthy workload still boots", func(t *testing.T) {
+		h := host{id: serverID(t), name: "sick", ip: private.Addr().Next().Next().Next().Next().Next()}
+		require.NoError(t, d.Boot(ctx, sim.BootSpec{ServerID: h.id, Name: h.name, ImageID: "base", ImageRef: ref,
+			FixedIP: h.ip.String(), ImageProps: map[string]string{workload.KeyHealth: "unhealthy"}}))
+		resp, err := http.Get("http://" + netip.AddrPortFrom(h.ip, 8080).String() + "/healthz")
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+		require.NoError(t, d.Delete(ctx, h.id))
+	})
 }
 
 // getInfo asks the workload at url who it is, on a new connection: an established one
