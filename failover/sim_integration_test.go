@@ -259,7 +259,6 @@ func TestSimRollbackAndFaults(t *testing.T) {
 
 	env.sim.Faults().Set("compute.server.create", sim.FaultRule{ErrorRate: 0.3, Status: 503})
 	env.sim.Faults().Set("network.floatingip.get", sim.FaultRule{ErrorRate: 0.2, Status: 500})
-	env.sim.Faults().Set("compute.server.boot", sim.FaultRule{ErrorRate: 0, Status: 500})
 	load := startLoad(addrs, env.driver.Port(), 4)
 	res, err := runTo(ctx, env.executor(t, spec), env.v2)
 	env.sim.Faults().Clear("")
@@ -342,4 +341,41 @@ func requireServers(t *testing.T, env *simEnv, n int, msg string) {
 		}
 		return len(servers) == n
 	}, 10*time.Second, 50*time.Millisecond, "%s: servers %v", msg, last)
+}
+
+// TestSimBootFailureThenRetry: the replacement goes to ERROR on the simulator; it is
+// deleted, the old server keeps serving, the rollout fails naming the slot; the next
+// rebuild (faults gone) completes.
+func TestSimBootFailureThenRetry(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots servers on the simulator")
+	}
+	t.Parallel()
+	env := startSimEnv(t, 50*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	spec := env.spec(2, StrategyRolling)
+	first, err := runTo(ctx, env.executor(t, spec), env.v1)
+	require.NoError(t, err)
+	addrs := addressesOf(t, first)
+
+	env.sim.Faults().Set("compute.server.boot", sim.FaultRule{ErrorRate: 1, Times: 1})
+	load := startLoad(addrs, env.driver.Port(), 4)
+	res, err := runTo(ctx, env.executor(t, spec), env.v2)
+	load.Stop()
+	require.ErrorContains(t, err, "slot web-0")
+	require.ErrorContains(t, err, "ERROR")
+	require.Equal(t, store.RolloutFailed, res.Status)
+	require.Zero(t, load.failed.Load(), "failed requests (last: %v)", load.lastErr)
+	requireServers(t, env, 2, "the ERROR replacement was deleted")
+	for _, a := range addrs {
+		require.Equal(t, "2026.10.1", whoami(t, a, env.driver.Port())["image_version"])
+	}
+
+	res, err = runTo(ctx, env.executor(t, spec), env.v2)
+	require.NoError(t, err)
+	require.True(t, res.OK())
+	for _, a := range addrs {
+		require.Equal(t, "2026.11.1", whoami(t, a, env.driver.Port())["image_version"])
+	}
 }
