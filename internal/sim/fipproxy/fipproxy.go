@@ -54,13 +54,18 @@ type Proxy struct {
 }
 
 // New returns a proxy forwarding ports (DefaultPorts when none are given). logger nil
-// discards.
+// discards. It panics on a port outside 1–65535, a programming error.
 func New(logger *slog.Logger, ports ...int) *Proxy {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	if len(ports) == 0 {
 		ports = DefaultPorts
+	}
+	for _, p := range ports {
+		if p < 1 || p > 65535 {
+			panic(fmt.Sprintf("fipproxy: port %d out of range", p))
+		}
 	}
 	d := &net.Dialer{Timeout: dialTimeout}
 	return &Proxy{

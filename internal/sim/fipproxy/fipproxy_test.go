@@ -336,3 +336,11 @@ func TestDialFailureFollowsRetarget(t *testing.T) {
 	st, _ := p.Stats(fip)
 	assert.Zero(t, st.DialFailed)
 }
+
+func TestNewRejectsBadPorts(t *testing.T) {
+	t.Parallel()
+	for _, port := range []int{0, -1, 65536} {
+		assert.Panics(t, func() { New(nil, port) }, "port %d", port)
+	}
+	assert.Equal(t, DefaultPorts, New(nil).Ports())
+}
