@@ -54,22 +54,6 @@ echo "-----BEGIN SSH HOST KEY KEYS-----"
 cat /etc/ssh/ssh_host_*_key.pub
 echo "-----END SSH HOST KEY KEYS-----"
 
-# User data scripts run once per instance, as cloud-init's scripts-user module does.
-ud=/var/lib/cloud/instance/user-data.txt
-sem=/var/lib/cloud/instance/sem/user-scripts.$instance
-if [ -s "$ud" ] && [ ! -e "$sem" ] && [ "$(head -c 2 "$ud")" = "#!" ]; then
-	mkdir -p /var/lib/cloud/instance/scripts /var/lib/cloud/instance/sem
-	cp "$ud" /var/lib/cloud/instance/scripts/part-001
-	chmod 0700 /var/lib/cloud/instance/scripts/part-001
-	log "running user data script"
-	if /var/lib/cloud/instance/scripts/part-001; then
-		log "user data script finished"
-	else
-		log "user data script failed with status $?"
-	fi
-	touch "$sem"
-fi
-
 /usr/sbin/sshd -D -e &
 sshd=$!
 log "sshd started (pid $sshd)"
@@ -92,6 +76,26 @@ stop() {
 trap stop TERM INT
 
 log "boot finished"
+
+# User data scripts run once per instance, late and in the background, as cloud-init's
+# scripts-user module does: the server is up (sshd, workload) while they run.
+ud=/var/lib/cloud/instance/user-data.txt
+sem=/var/lib/cloud/instance/sem/user-scripts.$instance
+if [ -s "$ud" ] && [ ! -e "$sem" ] && [ "$(head -c 2 "$ud")" = "#!" ]; then
+	mkdir -p /var/lib/cloud/instance/scripts /var/lib/cloud/instance/sem
+	cp "$ud" /var/lib/cloud/instance/scripts/part-001
+	chmod 0700 /var/lib/cloud/instance/scripts/part-001
+	touch "$sem"
+	(
+		log "running user data script"
+		if /var/lib/cloud/instance/scripts/part-001; then
+			log "user data script finished"
+		else
+			log "user data script failed with status $?"
+		fi
+	) &
+fi
+
 # wait returns when a trapped signal arrives or every child has exited; keep the server up
 # either way, as an init system would.
 while :; do

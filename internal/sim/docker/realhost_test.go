@@ -214,7 +214,11 @@ func TestRealHosts(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, "web-a\n", run(t, ca, "hostname"))
 		assert.Equal(t, "root\n", run(t, ca, "sudo", "-n", "id", "-un"))
-		assert.Equal(t, "user-data-ran\n", run(t, ca, "cat", "/var/tmp/user-data-marker"))
+		// User data runs in the background once the server is up, as cloud-init's does.
+		assert.Eventually(t, func() bool {
+			res, err := ca.Run(ctx, []string{"cat", "/var/tmp/user-data-marker"})
+			return err == nil && res.Stdout == "user-data-ran\n"
+		}, 30*time.Second, 200*time.Millisecond, "the user data script ran")
 
 		// b's console vouches for b's keys, not a's: connecting to a with them is refused.
 		consoleB, err := d.ConsoleLog(ctx, b.id)
