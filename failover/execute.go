@@ -181,6 +181,31 @@ func (e *Executor) Prepare(ctx context.Context, target Target, force bool) (Plan
 	return plan, id, nil
 }
 
+// Plan computes the plan Prepare would record, touching nothing: the group's current
+// servers from the store and the cloud, and addresses already allocated shown by address.
+func (e *Executor) Plan(ctx context.Context, target Target, force bool) (Plan, error) {
+	cur, err := e.Current(ctx)
+	if err != nil {
+		return Plan{}, err
+	}
+	p, err := MakePlan(PlanInput{Spec: e.spec, Target: target, Slots: cur, Force: force})
+	if err != nil {
+		return p, err
+	}
+	recs, err := e.store.Addresses(ctx, e.spec.Group)
+	if err != nil {
+		return p, err
+	}
+	for _, r := range recs {
+		for i := range p.Steps {
+			if p.Steps[i].Slot == r.Slot && r.Address != "" {
+				p.Steps[i].Address = r.Address
+			}
+		}
+	}
+	return p, nil
+}
+
 // Current returns what each slot of the group runs now: the store's slots, checked
 // against the cloud (a recorded server that no longer exists leaves its slot empty).
 func (e *Executor) Current(ctx context.Context) ([]Current, error) {

@@ -73,9 +73,5 @@ func computePlan(ctx context.Context, env *groupEnv, image string, force bool) (
 	if err != nil {
 		return failover.Plan{}, err
 	}
-	cur, err := ex.Current(ctx)
-	if err != nil {
-		return failover.Plan{}, err
-	}
-	return failover.MakePlan(failover.PlanInput{Spec: env.spec, Target: target, Slots: cur, Force: force})
+	return ex.Plan(ctx, target, force)
 }

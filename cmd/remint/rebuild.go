@@ -151,12 +151,16 @@ func runRebuild(ctx context.Context, stdout, stderr io.Writer, group string, o r
 	if err != nil {
 		return err
 	}
-	plan, id, err := ex.Prepare(ctx, target, o.force)
+	if plan, err := ex.Plan(ctx, target, o.force); err != nil {
+		return err
+	} else if len(plan.Work()) == 0 {
+		pr.Event(failover.Event{Time: time.Now(), Group: group, Slot: -1, Step: "up-to-date",
+			Message: fmt.Sprintf("every slot is on %s: nothing to do (--force replaces anyway)", target.Version)})
+		return nil
+	}
+	_, id, err := ex.Prepare(ctx, target, o.force)
 	if err != nil {
 		return err
-	}
-	if len(plan.Work()) == 0 {
-		env.log.Info("every slot is on the target image", "group", group, "version", target.Version)
 	}
 	res, err := ex.Run(ctx, id)
 	pr.summary(res, err)
