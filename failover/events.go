@@ -3,6 +3,8 @@ package failover
 import (
 	"fmt"
 	"time"
+
+	"github.com/remint-dev/remint/internal/store"
 )
 
 // Event is one thing that happened during a rollout, for progress output and the store's
@@ -54,4 +56,4 @@ type SlotResult struct {
 }
 
 // OK reports whether every slot reached the target.
-func (r Result) OK() bool { return r.Status == "completed" }
+func (r Result) OK() bool { return r.Status == store.RolloutCompleted }

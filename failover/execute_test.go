@@ -229,9 +229,12 @@ func TestRolloutInvariantsUnderFaults(t *testing.T) {
 			t.Parallel()
 			count := 1 + int(seed%6)
 			strategy := StrategyRolling
-			surge, unavail := 1+int(seed%3), 0
+			surge, unavail := int(seed%3), int(seed/3%2)
+			if surge == 0 && unavail == 0 {
+				surge = 1
+			}
 			if seed%4 == 3 {
-				strategy = StrategyBlueGreen
+				strategy, surge, unavail = StrategyBlueGreen, 1, 0
 			}
 			h := newHarness(t, seed, fakeSpec(count, strategy, surge, unavail))
 			h.deploy()
