@@ -67,8 +67,11 @@ type Options struct {
 	GatePolicy health.Policy
 	// Events receives every event; nil drops them (they are still stored).
 	Events func(Event)
-	Now    func() time.Time
-	Logger *slog.Logger
+	// Progress, when set, receives ephemeral progress (each health probe of a
+	// replacement), which is neither stored nor sent to Events: for live terminals.
+	Progress func(Event)
+	Now      func() time.Time
+	Logger   *slog.Logger
 	// StepBackoff builds the backoff for retrying one step's cloud call after the
 	// adapter's own retries gave up on a retryable error; nil: exponential from 250ms,
 	// at most 6 tries.
@@ -682,7 +685,17 @@ func (e *Executor) check(ctx context.Context, r *run, st *store.Step) error {
 		if ip == "" {
 			return fmt.Errorf("server %s has no fixed IP to health-check", st.NewServerName)
 		}
-		if err := health.Wait(ctx, e.Prober, ip, e.Policy, nil); err != nil {
+		var observe func(health.Result)
+		if e.Progress != nil {
+			observe = func(res health.Result) {
+				msg := fmt.Sprintf("probe %d: %d of %d passes", res.ProbeNumber, res.Passes, max(e.Policy.HealthyThreshold, 1))
+				if res.Err != nil {
+					msg = fmt.Sprintf("probe %d failed: %v", res.ProbeNumber, res.Err)
+				}
+				e.Progress(Event{Time: e.now(), Rollout: e.currentRollout(), Group: e.spec.Group, Slot: st.Slot, Server: st.NewServerID, Step: StateChecking, Message: msg})
+			}
+		}
+		if err := health.Wait(ctx, e.Prober, ip, e.Policy, observe); err != nil {
 			return fmt.Errorf("health of replacement %s: %w", st.NewServerName, err)
 		}
 	}

@@ -420,3 +420,26 @@ func firstNamed(c *fakeCloud, name string) string {
 	}
 	return ""
 }
+
+func TestProgressReportsProbesWithoutStoringThem(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 11, fakeSpec(1, StrategyRolling, 1, 0))
+	ex := h.executor(nil)
+	var mu sync.Mutex
+	var progress []Event
+	ex.Progress = func(e Event) {
+		mu.Lock()
+		progress = append(progress, e)
+		mu.Unlock()
+	}
+	res, err := h.rollout(context.Background(), ex, v1, false)
+	require.NoError(t, err)
+	require.NotEmpty(t, progress)
+	require.Equal(t, StateChecking, progress[0].Step)
+	require.Contains(t, progress[len(progress)-1].Message, "2 of 2 passes")
+	stored, err := h.store.Events(context.Background(), res.Rollout)
+	require.NoError(t, err)
+	for _, e := range stored {
+		require.NotContains(t, e.Message, "passes", "probe progress is not stored")
+	}
+}

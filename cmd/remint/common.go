@@ -168,6 +168,11 @@ func openGroup(ctx context.Context, file, group string, stderr io.Writer) (*grou
 
 // executor builds the failover executor for the group, sending events to sink.
 func (g *groupEnv) executor(sink func(failover.Event)) (*failover.Executor, error) {
+	return g.executorWith(sink, nil)
+}
+
+// executorWith is executor with an ephemeral progress sink (live terminals).
+func (g *groupEnv) executorWith(sink, progress func(failover.Event)) (*failover.Executor, error) {
 	prober, policy, gate, err := failover.ProbesFor(g.spec, nil)
 	if err != nil {
 		return nil, usageError{err}
@@ -178,7 +183,7 @@ func (g *groupEnv) executor(sink func(failover.Event)) (*failover.Executor, erro
 	return failover.NewExecutor(failover.Options{
 		Cloud: g.cloud, Store: g.store, Spec: g.spec,
 		Prober: prober, Policy: policy, Gate: gate,
-		Events: sink, Logger: g.log,
+		Events: sink, Progress: progress, Logger: g.log,
 	})
 }
 
@@ -200,6 +205,14 @@ func newEventPrinter(w io.Writer, output string) *eventPrinter {
 		p.live = isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd())
 	}
 	return p
+}
+
+// progress is the sink for ephemeral progress: shown only in the live view.
+func (p *eventPrinter) progress() func(failover.Event) {
+	if !p.live {
+		return nil
+	}
+	return p.Event
 }
 
 func (p *eventPrinter) Event(e failover.Event) {

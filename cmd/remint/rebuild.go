@@ -116,7 +116,7 @@ func runRebuild(ctx context.Context, stdout, stderr io.Writer, group string, o r
 	}
 
 	pr := newEventPrinter(stdout, o.output)
-	ex, err := env.executor(pr.Event)
+	ex, err := env.executorWith(pr.Event, pr.progress())
 	if err != nil {
 		return err
 	}
