@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -154,22 +153,4 @@ func TestTarFiles(t *testing.T) {
 		assert.Equal(t, byte(tar.TypeReg), hdr.Typeflag)
 	}
 	assert.Equal(t, []string{"etc/remint/instance-id", "var/lib/cloud/instance/user-data.txt"}, got)
-}
-
-func TestFreeSubnets(t *testing.T) {
-	t.Parallel()
-	taken := []netip.Prefix{
-		netip.MustParsePrefix("172.17.0.0/16"),
-		netip.MustParsePrefix("10.231.0.0/24"),
-		netip.MustParsePrefix("10.231.2.0/23"), // covers .2 and .3
-	}
-	free := freeSubnets(subnetBase, taken)
-	require.Len(t, free, 253)
-	assert.Equal(t, []netip.Prefix{netip.MustParsePrefix("10.231.1.0/24"), netip.MustParsePrefix("10.231.4.0/24")}, free[:2])
-	assert.Empty(t, freeSubnets(subnetBase, []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}))
-}
-
-func TestPublicPlan(t *testing.T) {
-	t.Parallel()
-	assert.Equal(t, netip.MustParsePrefix("127.231.7.0/24"), publicPlan(netip.MustParsePrefix("10.231.7.0/24")))
 }

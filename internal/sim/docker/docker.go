@@ -30,6 +30,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
 	"sync"
 	"time"
@@ -163,7 +164,12 @@ func New(ctx context.Context, opts Options) (*Driver, error) {
 	}
 	d.net = n
 	d.public = publicPlan(n.subnet)
-	d.fips = fipproxy.New(d.log, opts.FloatingIPPorts...)
+	ports := bindablePorts(ctx, d.public.Addr().Next(), opts.FloatingIPPorts, d.log)
+	if len(ports) == 0 {
+		d.closeConn()
+		return nil, errors.Join(fmt.Errorf("docker driver: none of the floating-IP ports %v can be bound on %s", opts.FloatingIPPorts, d.public), d.removeNetwork())
+	}
+	d.fips = fipproxy.New(d.log, ports...)
 	return d, nil
 }
 
@@ -233,6 +239,34 @@ func (d *Driver) ReleaseFloatingIP(_ context.Context, fip string) error {
 	return d.fips.Release(fip)
 }
 
+func (d *Driver) removeNetwork() error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := d.engine.NetworkRemove(ctx, d.net.id); err != nil && !isNotFound(err) {
+		return fmt.Errorf("docker driver: remove network %s: %w", d.net.name, err)
+	}
+	return nil
+}
+
+// bindablePorts drops the ports a floating IP cannot listen on because a host service holds
+// them on every address (sshd on 0.0.0.0:22 refuses 127.x.y.z:22 to anyone else), probing
+// on probe, an address of the floating-IP range that is never allocated. SSH then reaches
+// servers on their fixed IPs only.
+func bindablePorts(ctx context.Context, probe netip.Addr, ports []int, log *slog.Logger) []int {
+	var lc net.ListenConfig
+	var ok []int
+	for _, port := range ports {
+		ln, err := lc.Listen(ctx, "tcp", netip.AddrPortFrom(probe, uint16(port)).String())
+		if err != nil {
+			log.Warn("floating IPs will not forward this port: the host holds it", "port", port, "err", err)
+			continue
+		}
+		_ = ln.Close()
+		ok = append(ok, port)
+	}
+	return ok
+}
+
 // FloatingIPs exposes the floating-IP proxy, for its counters.
 func (d *Driver) FloatingIPs() *fipproxy.Proxy { return d.fips }
 
@@ -283,9 +317,7 @@ func (d *Driver) Close() error {
 			errs = append(errs, d.DeleteImage(ctx, tag))
 		}
 	}
-	if err := d.engine.NetworkRemove(ctx, d.net.id); err != nil && !isNotFound(err) {
-		errs = append(errs, fmt.Errorf("docker driver: remove network %s: %w", d.net.name, err))
-	}
+	errs = append(errs, d.removeNetwork())
 	d.log.Info("docker driver closed", "containers_removed", len(list))
 	return errors.Join(errs...)
 }
