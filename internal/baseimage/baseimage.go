@@ -148,6 +148,15 @@ func Ensure(ctx context.Context, engine Engine, opts Options) (tag string, built
 	if ok, err := imageExists(ctx, engine, tag); err != nil || ok {
 		return tag, false, err
 	}
+	// One build per machine at a time: a second process waits, then finds the image.
+	unlock, err := lockBuilds(ctx, opts.CacheDir)
+	if err != nil {
+		return "", false, err
+	}
+	defer unlock()
+	if ok, err := imageExists(ctx, engine, tag); err != nil || ok {
+		return tag, false, err
+	}
 	rootfsTag := RootfsRepository + ":" + recipe
 	ok, err := imageExists(ctx, engine, rootfsTag)
 	if err != nil {

@@ -1,11 +1,13 @@
 package baseimage
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -88,4 +90,35 @@ func TestTailBuffer(t *testing.T) {
 	_, _ = tb.Write([]byte("end"))
 	assert.Len(t, tb.String(), 4096)
 	assert.True(t, strings.HasSuffix(tb.String(), "aend"))
+}
+
+func TestLockBuildsWaitsForTheHolder(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	unlock, err := lockBuilds(context.Background(), dir)
+	require.NoError(t, err)
+
+	// A second taker (flock locks are per open file, so this stands for another process)
+	// gives up when its context ends while the lock is held...
+	ctx, cancel := context.WithTimeout(context.Background(), 700*time.Millisecond)
+	defer cancel()
+	_, err = lockBuilds(ctx, dir)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+
+	// ...and gets it once the holder lets go.
+	got := make(chan error, 1)
+	go func() {
+		u, err := lockBuilds(context.Background(), dir)
+		if err == nil {
+			u()
+		}
+		got <- err
+	}()
+	unlock()
+	select {
+	case err := <-got:
+		require.NoError(t, err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the lock was not taken after its release")
+	}
 }
