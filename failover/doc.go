@@ -9,7 +9,10 @@
 //   - plan.go: Plan, a pure function from the group's slots and the target image to an
 //     ordered, human-annotated list of steps (what `remint plan` and --dry-run print);
 //   - execute.go: Executor runs a plan as a persisted state machine, one per slot, writing
-//     every transition to the store before the cloud call it leads to;
+//     every transition to the store before the cloud call it leads to. Rolling plans run
+//     as a sliding window over the plan's order (a slot starts as soon as a surge or
+//     unavailability token frees, so the plan's waves are the budget, not barriers);
+//     blue/green runs its one wave with a barrier before any address moves;
 //   - resume.go: picks up an unfinished rollout after a crash, adopting or deleting servers
 //     found by their remint_rollout tag;
 //   - rollback.go: moves addresses back to the servers kept for rollback, and retires
