@@ -67,13 +67,36 @@ if [ -s /etc/remint/workload.argv ]; then
 	log "workload started (pid $workload)"
 fi
 
+# Services enabled for the default runlevel (update-rc.d links in /etc/rc2.d, e.g. docker.io's
+# S01docker) start and stop as sysvinit would run them; sshd runs above, under our eye.
+services() {
+	for s in /etc/rc2.d/S*; do
+		[ -x "$s" ] || continue
+		case "$s" in */S[0-9][0-9]ssh) continue ;; esac
+		echo "$s"
+	done
+}
+
 stop() {
 	log "stopping"
+	for s in $(services | sort -r); do
+		timeout 5 "$s" stop >/dev/null 2>&1 || log "$s stop failed with status $?"
+	done
 	kill -TERM $sshd $workload 2>/dev/null
 	wait
 	exit 0
 }
 trap stop TERM INT
+
+(
+	for s in $(services); do
+		if "$s" start >/dev/null 2>&1; then
+			log "started $s"
+		else
+			log "$s start failed with status $?"
+		fi
+	done
+) &
 
 log "boot finished"
 

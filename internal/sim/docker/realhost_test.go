@@ -398,6 +398,11 @@ func TestRealHosts(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, 1, res.ExitStatus)
 		assert.Equal(t, b.id, getInfo(t, b.url()).ServerID)
+		// b has docker.io since the subtest before: its init script starts at boot again.
+		assert.Eventually(t, func() bool {
+			res, err := c.Run(ctx, []string{"sudo", "-n", "docker", "version", "--format", "{{.Server.Version}}"})
+			return err == nil && res.ExitStatus == 0
+		}, time.Minute, time.Second, "dockerd starts at boot from /etc/rc2.d")
 	})
 
 	t.Run("boot failures are errors", func(t *testing.T) {
