@@ -129,6 +129,8 @@ func customize(ctx context.Context, rootfs, dir string) error {
 		{"/etc/sudoers.d/90-remint-" + DefaultUser, 0o440, []byte(DefaultUser + " ALL=(ALL) NOPASSWD:ALL\n")},
 		// systemd-less image: an empty machine-id is what cloud images ship and regenerate.
 		{"/etc/machine-id", 0o444, nil},
+		// remint-init runs everything at runlevel 2; invoke-rc.d asks.
+		{"/sbin/runlevel", 0o755, []byte("#!/bin/sh\n# remint base image: remint-init is a sysvinit-style init, always at runlevel 2.\necho N 2\n")},
 	}
 	for _, f := range files {
 		if err := os.MkdirAll(filepath.Dir(p(f.path)), 0o755); err != nil {
@@ -140,6 +142,11 @@ func customize(ctx context.Context, rootfs, dir string) error {
 		if err := os.Chmod(p(f.path), f.mode); err != nil {
 			return err
 		}
+	}
+	// The init system: invoke-rc.d only lets package scripts start and restart services
+	// when /sbin/init exists.
+	if err := os.Symlink(InitPath, p("/sbin/init")); err != nil {
+		return fmt.Errorf("link /sbin/init: %w", err)
 	}
 	for _, d := range []string{"/etc/remint", "/var/lib/cloud/instance"} {
 		if err := os.MkdirAll(p(d), 0o755); err != nil {

@@ -54,10 +54,6 @@ echo "-----BEGIN SSH HOST KEY KEYS-----"
 cat /etc/ssh/ssh_host_*_key.pub
 echo "-----END SSH HOST KEY KEYS-----"
 
-/usr/sbin/sshd -D -e &
-sshd=$!
-log "sshd started (pid $sshd)"
-
 workload=
 if [ -s /etc/remint/workload.argv ]; then
 	# xargs appends the NUL-separated words to env, which runs them as the command: no
@@ -67,13 +63,13 @@ if [ -s /etc/remint/workload.argv ]; then
 	log "workload started (pid $workload)"
 fi
 
-# Services enabled for the default runlevel (update-rc.d links in /etc/rc2.d, e.g. docker.io's
-# S01docker) start and stop as sysvinit would run them; sshd runs above, under our eye.
+# This script is the server's init (/sbin/init links here and /sbin/runlevel says 2), so
+# services run as on a sysvinit system: those enabled for runlevel 2 (update-rc.d links in
+# /etc/rc2.d: ssh, docker.io's docker…) start at boot and stop at shutdown through their init
+# scripts, and package upgrades restart them through invoke-rc.d.
 services() {
 	for s in /etc/rc2.d/S*; do
-		[ -x "$s" ] || continue
-		case "$s" in */S[0-9][0-9]ssh) continue ;; esac
-		echo "$s"
+		[ -x "$s" ] && echo "$s"
 	done
 }
 
@@ -82,12 +78,13 @@ stop() {
 	for s in $(services | sort -r); do
 		timeout 5 "$s" stop >/dev/null 2>&1 || log "$s stop failed with status $?"
 	done
-	kill -TERM $sshd $workload 2>/dev/null
+	kill -TERM $workload 2>/dev/null
 	wait
 	exit 0
 }
 trap stop TERM INT
 
+# In the background: the workload and the boot marker do not wait for slow services.
 (
 	for s in $(services); do
 		if "$s" start >/dev/null 2>&1; then

@@ -247,6 +247,12 @@ func TestRealHosts(t *testing.T) {
 		assert.Contains(t, run(t, ca, "cat", "/var/run/reboot-required.pkgs"), aptrepo.DemoLibssl)
 		run(t, ca, "test", "-e", "/var/run/reboot-required")
 		run(t, ca, "sudo", "-n", "sh", "-c", "echo persisted > /var/tmp/disk-marker")
+		// Package scripts restart services as on a sysvinit system (openssh-server's
+		// postinst does this on a security upgrade); the session in use survives.
+		run(t, ca, "sudo", "-n", "invoke-rc.d", "ssh", "restart")
+		c2, err := dial(t, a, a.ip.String())
+		require.NoError(t, err, "ssh after sshd was restarted")
+		c2.Close()
 		ca.Close()
 
 		require.NoError(t, d.Reboot(ctx, a.id, false))
@@ -369,15 +375,15 @@ func TestRealHosts(t *testing.T) {
 			"apt-get", "install", "-y", "--no-install-recommends", aptrepo.DockerPackage + "=" + oldVersion})
 		require.NoError(t, err)
 		require.NoError(t, res.Err(), "install docker.io:\n%s\n%s", res.Stdout, res.Stderr)
-		// No systemd here: the package's sysvinit script starts the engine, as on a
-		// server without systemd. It may have started already from the postinst.
-		res, err = c.Run(ctx, []string{"sudo", "-n", "/etc/init.d/docker", "start"})
-		require.NoError(t, err)
-		t.Logf("/etc/init.d/docker start: %d %s %s", res.ExitStatus, res.Stdout, res.Stderr)
-		require.Eventually(t, func() bool {
+		// The package's postinst started the engine through invoke-rc.d, as on any Debian
+		// server; an upgrade's restart goes the same way.
+		dockerUp := func() bool {
 			res, err := c.Run(ctx, []string{"sudo", "-n", "docker", "version", "--format", "{{.Server.Version}}"})
 			return err == nil && res.ExitStatus == 0 && strings.TrimSpace(res.Stdout) != ""
-		}, time.Minute, time.Second, "dockerd did not come up in the server")
+		}
+		require.Eventually(t, dockerUp, time.Minute, time.Second, "dockerd did not come up after installing docker.io")
+		run(t, c, "sudo", "-n", "invoke-rc.d", "docker", "restart")
+		require.Eventually(t, dockerUp, time.Minute, time.Second, "dockerd did not come back after a restart")
 		// A nested container runs: the engine inside can create namespaces and cgroups.
 		out := run(t, c, "sudo", "-n", "sh", "-c",
 			"tar -C /usr/local/bin -c remint-workload | docker import - inner:1 >/dev/null && "+
