@@ -10,6 +10,12 @@
 //	remint/debian-12-rootfs:<recipe hash>          debootstrap + customisation, imported
 //	remint/debian-12:<recipe hash>-<binary hash>   the above + /usr/local/bin/remint-workload
 //
+// What a server booted from it looks like: user "debian" with passwordless sudo and the
+// Nova key, key-only sshd, fresh SSH host keys per instance printed to the console as
+// cloud-init does, and remint-init (remint-init.sh) as /sbin/init: a sysvinit-style init at
+// runlevel 2 that starts the services enabled in /etc/rc2.d, the workload, and user data
+// scripts, and lets package scripts restart services through invoke-rc.d.
+//
 // The image holds no apt source and no repository key: the docker driver writes both at
 // boot, because the local repository's address changes from run to run.
 package baseimage
