@@ -31,8 +31,9 @@ func TestPublicPlan(t *testing.T) {
 
 func TestBindablePortsDropsPortsHeldOnEveryAddress(t *testing.T) {
 	t.Parallel()
-	// A host service on the wildcard address, as sshd on 0.0.0.0:22.
-	held, err := net.Listen("tcp", "0.0.0.0:0")
+	// A host service holding the port where the floating IPs would listen (sshd on
+	// 0.0.0.0:22 holds it on every address; the test keeps to loopback).
+	held, err := net.Listen("tcp", "127.231.255.1:0")
 	require.NoError(t, err)
 	defer held.Close()
 	heldPort := held.Addr().(*net.TCPAddr).Port
