@@ -23,6 +23,22 @@ lint:
 	$(GO) vet ./...
 	$(GO) mod verify
 
+## e2e: end-to-end suite through the real binary on real hosts (root, Docker, debootstrap).
+## The Debian base image is built once per machine and cached; prints how long it took.
+e2e: build deps-e2e
+	@start=$$(date +%s); REMINT_E2E=1 REMINT_BIN=$(CURDIR)/$(BIN) REMINT_WORKLOAD_BINARY=$(CURDIR)/$(BIN) \
+	  $(GO) test -count=1 -v -timeout 40m ./internal/sim/docker/ ./e2e/; rc=$$?; \
+	  echo "make e2e: $$(( $$(date +%s) - start ))s (exit $$rc)"; exit $$rc
+
+## deps-e2e: install what make e2e needs (as root), or name it
+deps-e2e:
+	@scripts/deps.sh e2e
+
+## bench: benchmarks, printed not asserted: failed requests during failover, makespan/ideal,
+## cloud API calls per replaced server, and the naive replacement side by side
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./failover/
+
 ## test-cloud: the adapter's contract tests against a real cloud: REMINT_TEST_CLOUD=mycloud make test-cloud
 test-cloud:
 	@if [ -z "$$REMINT_TEST_CLOUD" ]; then echo "set REMINT_TEST_CLOUD to a clouds.yaml entry (and optionally REMINT_TEST_IMAGE, REMINT_TEST_FLAVOR, REMINT_TEST_NETWORK, REMINT_TEST_EXTERNAL_NETWORK)"; exit 2; fi

@@ -7,8 +7,8 @@ set -euo pipefail
 
 want=()
 case "${1:-}" in
-  test) want=(python3-openstackclient dpkg-dev apt-utils gpgv curl) ;;
-  e2e)  want=(debootstrap dpkg-dev apt-utils gpgv curl openssh-client) ;;
+  test) want=(python3-openstackclient unattended-upgrades python3-apt gpgv curl) ;;
+  e2e)  want=(debootstrap gpgv curl openssh-client) ;;
   *) echo "usage: $0 test|e2e" >&2; exit 2 ;;
 esac
 
@@ -27,6 +27,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get -o DPkg::Lock::Timeout=300 update -qq
   apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ "$1" = e2e ] && [ "$(id -u)" = 0 ]; then
+  # The Docker-upgrade scenarios fetch Debian's docker.io packages through the host's apt.
+  apt-get -o DPkg::Lock::Timeout=300 update -qq
 fi
 
 if [ "$1" = e2e ]; then

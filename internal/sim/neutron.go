@@ -9,13 +9,11 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
-	"weak"
 )
 
 // Neutron v2.0 lives under /network, as in devstack: /network/ is the version document and
@@ -69,21 +67,8 @@ type neutronSide struct {
 	sgCreated time.Time
 }
 
-// neutronSides maps a simulator (weakly, so the entry goes when the simulator does) to its
-// neutronSide.
-var neutronSides sync.Map // weak.Pointer[Sim] → *neutronSide
-
-func (s *Sim) neutron() *neutronSide {
-	key := weak.Make(s)
-	if v, ok := neutronSides.Load(key); ok {
-		return v.(*neutronSide)
-	}
-	v, loaded := neutronSides.LoadOrStore(key, &neutronSide{sgCreated: time.Now().UTC()})
-	if !loaded {
-		runtime.AddCleanup(s, func(k weak.Pointer[Sim]) { neutronSides.Delete(k) }, key)
-	}
-	return v.(*neutronSide)
-}
+// neutron returns Neutron's per-simulator side state.
+func (s *Sim) neutron() *neutronSide { return &s.nside }
 
 // neutronErr is a refused request: status, Neutron error type and message.
 type neutronErr struct {

@@ -92,6 +92,9 @@ func (s *Sim) teardownServer(ctx context.Context, id string) {
 	if err := s.driver.Delete(ctx, id); err != nil {
 		s.log.Warn("driver failed to delete server", "server", id, "err", err)
 	}
+	// Detaches reach the driver in the order of the state changes, as Neutron's do.
+	s.nside.fipOrder.Lock()
+	defer s.nside.fipOrder.Unlock()
 	s.mu.Lock()
 	var changes []fipChange
 	for _, p := range s.portsOfDeviceLocked(id) {

@@ -411,16 +411,19 @@ func (s *Sim) bootServer(ctx context.Context, id string) {
 	if !sleepCtx(ctx, s.cfg.BootTime) {
 		return
 	}
+	s.nside.fipOrder.Lock()
 	s.mu.Lock()
 	srv := s.st.servers[id]
 	if srv == nil || srv.TaskState == "deleting" {
 		s.mu.Unlock()
+		s.nside.fipOrder.Unlock()
 		return
 	}
 	if srv.DriverErr != "" {
 		changes := s.failServerLocked(srv, srv.DriverErr)
 		s.mu.Unlock()
 		s.novaApplyFIPChanges(ctx, changes)
+		s.nside.fipOrder.Unlock()
 		return
 	}
 	srv.TaskState = "spawning"
@@ -428,6 +431,7 @@ func (s *Sim) bootServer(ctx context.Context, id string) {
 	srv.Updated = time.Now().UTC()
 	spec, specErr := s.bootSpecLocked(srv)
 	s.mu.Unlock()
+	s.nside.fipOrder.Unlock()
 
 	var bootErr error
 	switch {
@@ -444,6 +448,7 @@ func (s *Sim) bootServer(ctx context.Context, id string) {
 		return
 	}
 
+	s.nside.fipOrder.Lock()
 	s.mu.Lock()
 	srv = s.st.servers[id]
 	gone := srv == nil || srv.TaskState == "deleting"
@@ -460,6 +465,7 @@ func (s *Sim) bootServer(ctx context.Context, id string) {
 	}
 	s.mu.Unlock()
 	s.novaApplyFIPChanges(ctx, changes)
+	s.nside.fipOrder.Unlock()
 	if bootErr != nil || gone {
 		// Free whatever the driver started; deleting an unknown server is no error.
 		if err := s.driver.Delete(ctx, id); err != nil {

@@ -48,6 +48,9 @@ type Sim struct {
 	mu    sync.Mutex
 	st    *state
 	ident identity
+	// nside is Neutron's side state; its fipOrder lock is taken before mu by every path
+	// that changes where a floating IP points (Neutron updates, Nova server teardown).
+	nside neutronSide
 
 	ln      net.Listener
 	srv     *http.Server
@@ -137,6 +140,7 @@ func New(cfg Config) *Sim {
 		ctx:    ctx,
 		cancel: cancel,
 	}
+	s.nside.sgCreated = time.Now().UTC()
 	s.routes()
 	return s
 }
@@ -164,8 +168,14 @@ func (s *Sim) Close() error {
 	s.cancel()
 	var errs []error
 	if s.srv != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		errs = append(errs, s.srv.Shutdown(ctx))
+		// Answer in-flight calls for a moment, then drop the rest: a client holding an
+		// idle or unused connection must not delay shutdown.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		if err := s.srv.Shutdown(ctx); errors.Is(err, context.DeadlineExceeded) {
+			errs = append(errs, s.srv.Close())
+		} else {
+			errs = append(errs, err)
+		}
 		cancel()
 	}
 	s.bg.Wait()
