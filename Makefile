@@ -39,10 +39,13 @@ deps-e2e:
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./failover/
 
-## test-cloud: the adapter's contract tests against a real cloud: REMINT_TEST_CLOUD=mycloud make test-cloud
+## test-cloud: the adapter's contract tests against a real cloud you name:
+##   REMINT_TEST_CLOUD=mycloud REMINT_TEST_IMAGE=<image id> REMINT_TEST_FLAVOR=<flavor> \
+##   REMINT_TEST_NETWORK=<network> REMINT_TEST_EXTERNAL_NETWORK=<external network> make test-cloud
+## It creates only resources named remint-contract-<random>-… and deletes them afterwards.
 test-cloud:
-	@if [ -z "$$REMINT_TEST_CLOUD" ]; then echo "set REMINT_TEST_CLOUD to a clouds.yaml entry (and optionally REMINT_TEST_IMAGE, REMINT_TEST_FLAVOR, REMINT_TEST_NETWORK, REMINT_TEST_EXTERNAL_NETWORK)"; exit 2; fi
-	$(GO) test -count=1 -v -run Contract ./internal/openstack/
+	@if [ -z "$$REMINT_TEST_CLOUD" ]; then echo "set REMINT_TEST_CLOUD to a clouds.yaml entry, and REMINT_TEST_IMAGE, REMINT_TEST_FLAVOR, REMINT_TEST_NETWORK, REMINT_TEST_EXTERNAL_NETWORK (optional: REMINT_TEST_KEYPAIR)"; exit 2; fi
+	$(GO) test -count=1 -v -timeout 60m -run Contract ./internal/openstack/
 
 ## deps-test: install the Debian packages the tests use (as root), or name them
 deps-test:
