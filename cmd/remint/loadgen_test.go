@@ -1,0 +1,242 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/remint-dev/remint/internal/workload"
+)
+
+// workloadServer serves the real workload handler for info, counting new connections.
+func workloadServer(t *testing.T, info workload.Info) (*httptest.Server, *atomic.Int64) {
+	t.Helper()
+	var conns atomic.Int64
+	srv := httptest.NewUnstartedServer(workload.Handler(info, workload.Options{}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return srv, &conns
+}
+
+func testLoadConfig(urls ...string) loadConfig {
+	return loadConfig{URLs: urls, Duration: 400 * time.Millisecond, Concurrency: 2, Interval: time.Millisecond,
+		ReconnectAfter: time.Minute, Timeout: 2 * time.Second, Now: time.Now}
+}
+
+func TestLoadCountsAnswersPerURLOnKeptAliveConnections(t *testing.T) {
+	t.Parallel()
+	a, connsA := workloadServer(t, workload.Info{ServerID: "srv-a", ServerName: "web-0", ImageName: "debian-12-2026.11.1", ImageVersion: "2026.11.1"})
+	b, connsB := workloadServer(t, workload.Info{ServerID: "srv-b", ServerName: "web-1", ImageName: "debian-12-2026.11.2", ImageVersion: "2026.11.2"})
+
+	rep := runLoad(context.Background(), testLoadConfig(a.URL+"/", b.URL+"/"))
+
+	require.Len(t, rep.URLs, 2)
+	assert.Zero(t, rep.Failed)
+	assert.Equal(t, "duration", rep.StoppedBy)
+	assert.Equal(t, rep.URLs[0].Total+rep.URLs[1].Total, rep.Total)
+	for i, want := range []struct{ server, version string }{{"srv-a", "2026.11.1"}, {"srv-b", "2026.11.2"}} {
+		u := rep.URLs[i]
+		assert.Greater(t, u.Total, int64(10), u.URL)
+		assert.Equal(t, map[string]int64{want.version: u.Total}, u.Versions)
+		require.Len(t, u.Timeline, 1)
+		assert.Equal(t, want.server, u.Timeline[0].ServerID)
+		assert.Equal(t, u.Total, u.Timeline[0].Count)
+	}
+	// Two workers, each with one kept-alive connection per URL.
+	assert.LessOrEqual(t, connsA.Load(), int64(2))
+	assert.LessOrEqual(t, connsB.Load(), int64(2))
+}
+
+func TestLoadReconnectsOldConnections(t *testing.T) {
+	t.Parallel()
+	srv, conns := workloadServer(t, workload.Info{ServerID: "srv-a", ImageVersion: "2026.11.1"})
+	cfg := testLoadConfig(srv.URL + "/")
+	cfg.Concurrency = 1
+	cfg.Interval = 5 * time.Millisecond
+	cfg.ReconnectAfter = 50 * time.Millisecond
+
+	rep := runLoad(context.Background(), cfg)
+
+	assert.Zero(t, rep.Failed)
+	// 400ms of load with connections recycled after 50ms: several, but far fewer than requests.
+	assert.GreaterOrEqual(t, conns.Load(), int64(4))
+	assert.Less(t, conns.Load(), rep.Total/2)
+}
+
+func TestLoadFollowsAMovedAddress(t *testing.T) {
+	t.Parallel()
+	oldSrv := workload.Handler(workload.Info{ServerID: "old", ServerName: "web-0-old", ImageVersion: "2026.11.1"}, workload.Options{})
+	newSrv := workload.Handler(workload.Info{ServerID: "new", ServerName: "web-0-new", ImageVersion: "2026.11.2"}, workload.Options{})
+	var moved atomic.Bool
+	// Like a floating IP: the target is chosen per connection, so kept-alive connections
+	// stay with the old server until they are recycled.
+	srv := httptest.NewUnstartedServer(nil)
+	srv.Config.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
+		h := oldSrv
+		if moved.Load() {
+			h = newSrv
+		}
+		return context.WithValue(ctx, connTargetKey{}, h)
+	}
+	srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Context().Value(connTargetKey{}).(http.Handler).ServeHTTP(w, r)
+	})
+	srv.Start()
+	t.Cleanup(srv.Close)
+	time.AfterFunc(150*time.Millisecond, func() { moved.Store(true) })
+
+	cfg := testLoadConfig(srv.URL + "/")
+	cfg.Concurrency = 1
+	cfg.ReconnectAfter = 50 * time.Millisecond
+	rep := runLoad(context.Background(), cfg)
+
+	assert.Zero(t, rep.Failed)
+	u := rep.URLs[0]
+	require.Len(t, u.Timeline, 2, "old server, then the new one")
+	assert.Equal(t, "old", u.Timeline[0].ServerID)
+	assert.Equal(t, "new", u.Timeline[1].ServerID)
+	assert.Equal(t, u.Timeline[0].Count, u.Versions["2026.11.1"])
+	assert.Equal(t, u.Timeline[1].Count, u.Versions["2026.11.2"])
+	assert.False(t, u.Timeline[1].First.Before(u.Timeline[0].Last))
+}
+
+type connTargetKey struct{}
+
+func TestLoadCountsFailures(t *testing.T) {
+	t.Parallel()
+	unhealthy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "unavailable", http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(unhealthy.Close)
+	notWorkload := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("hello"))
+	}))
+	t.Cleanup(notWorkload.Close)
+	anonymous := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte(`{"image_version":"1"}`))
+	}))
+	t.Cleanup(anonymous.Close)
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closedURL := closed.URL + "/"
+	closed.Close() // connection refused
+
+	rep := runLoad(context.Background(), testLoadConfig(unhealthy.URL+"/", notWorkload.URL+"/", anonymous.URL+"/", closedURL))
+
+	for _, u := range rep.URLs {
+		assert.Positive(t, u.Total, u.URL)
+		assert.Equal(t, u.Total, u.Failed, u.URL)
+		assert.Empty(t, u.Timeline, u.URL)
+		assert.LessOrEqual(t, len(u.Errors), maxErrorKinds, u.URL)
+	}
+	assert.Contains(t, rep.URLs[0].Errors, "status 503 Service Unavailable")
+	assert.Contains(t, rep.URLs[2].Errors, "answer names no server (no server_id, no X-Remint-Server-Id)")
+	assert.Equal(t, rep.Total, rep.Failed)
+}
+
+func TestLoadStops(t *testing.T) {
+	t.Parallel()
+	srv, _ := workloadServer(t, workload.Info{ServerID: "a"})
+
+	t.Run("until-file", func(t *testing.T) {
+		t.Parallel()
+		stopFile := filepath.Join(t.TempDir(), "stop")
+		cfg := testLoadConfig(srv.URL + "/")
+		cfg.Duration = time.Minute
+		cfg.UntilFile = stopFile
+		time.AfterFunc(200*time.Millisecond, func() { _ = os.WriteFile(stopFile, nil, 0o600) })
+		began := time.Now()
+		rep := runLoad(context.Background(), cfg)
+		assert.Equal(t, "until-file", rep.StoppedBy)
+		assert.Less(t, time.Since(began), 10*time.Second)
+		assert.Positive(t, rep.Total)
+	})
+	t.Run("signal", func(t *testing.T) {
+		t.Parallel()
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
+		cfg := testLoadConfig(srv.URL + "/")
+		cfg.Duration = time.Minute
+		began := time.Now()
+		rep := runLoad(ctx, cfg)
+		assert.Equal(t, "signal", rep.StoppedBy)
+		assert.Less(t, time.Since(began), 10*time.Second)
+		assert.Zero(t, rep.Failed, "requests in flight at the stop finish and count as answered")
+	})
+}
+
+func TestLoadgenCommand(t *testing.T) {
+	t.Parallel()
+	srv, _ := workloadServer(t, workload.Info{ServerID: "srv-a", ServerName: "web-0", ImageName: "debian-12-2026.11.1", ImageVersion: "2026.11.1"})
+	bad := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusBadGateway) }))
+	t.Cleanup(bad.Close)
+	opts := loadgenOptions{duration: 200 * time.Millisecond, concurrency: 2, interval: time.Millisecond,
+		reconnectAfter: time.Second, timeout: time.Second, output: "text"}
+
+	t.Run("text", func(t *testing.T) {
+		t.Parallel()
+		var out bytes.Buffer
+		require.NoError(t, runLoadgen(context.Background(), &out, []string{srv.URL + "/"}, opts))
+		assert.Contains(t, out.String(), "0 failed; stopped by duration")
+		assert.Contains(t, out.String(), "answered by web-0")
+		assert.Contains(t, out.String(), "image debian-12-2026.11.1 (version 2026.11.1)")
+	})
+	t.Run("json and failures", func(t *testing.T) {
+		t.Parallel()
+		o := opts
+		o.output = "json"
+		var out bytes.Buffer
+		err := runLoadgen(context.Background(), &out, []string{srv.URL + "/", bad.URL + "/"}, o)
+		require.Error(t, err)
+		var ue usageError
+		assert.False(t, errors.As(err, &ue), "failed requests are a failure, not bad input")
+		var rep loadReport
+		require.NoError(t, json.Unmarshal(out.Bytes(), &rep))
+		require.Len(t, rep.URLs, 2)
+		assert.Zero(t, rep.URLs[0].Failed)
+		assert.Equal(t, rep.URLs[1].Total, rep.URLs[1].Failed)
+		assert.Positive(t, rep.Failed)
+	})
+	for name, tc := range map[string]struct {
+		args []string
+		mod  func(*loadgenOptions)
+	}{
+		"not a URL":        {args: []string{"172.24.4.10:8080"}},
+		"ftp":              {args: []string{"ftp://host/"}},
+		"duplicate":        {args: []string{srv.URL, srv.URL}},
+		"zero duration":    {args: []string{srv.URL}, mod: func(o *loadgenOptions) { o.duration = 0 }},
+		"too long":         {args: []string{srv.URL}, mod: func(o *loadgenOptions) { o.duration = time.Hour }},
+		"no workers":       {args: []string{srv.URL}, mod: func(o *loadgenOptions) { o.concurrency = 0 }},
+		"too many workers": {args: []string{srv.URL}, mod: func(o *loadgenOptions) { o.concurrency = 1000 }},
+		"bad output":       {args: []string{srv.URL}, mod: func(o *loadgenOptions) { o.output = "yaml" }},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			o := opts
+			if tc.mod != nil {
+				tc.mod(&o)
+			}
+			var out bytes.Buffer
+			err := runLoadgen(context.Background(), &out, tc.args, o)
+			var ue usageError
+			require.ErrorAs(t, err, &ue)
+			assert.Empty(t, out.String(), "nothing is sent on bad input")
+		})
+	}
+}
