@@ -155,12 +155,12 @@ type loadConfig struct {
 
 // loadReport is what a load run saw.
 type loadReport struct {
-	Started  time.Time   `json:"started"`
-	Elapsed  float64     `json:"elapsed_seconds"`
+	Started   time.Time   `json:"started"`
+	Elapsed   float64     `json:"elapsed_seconds"`
 	StoppedBy string      `json:"stopped_by"` // duration, until-file or signal
-	Total    int64       `json:"total"`
-	Failed   int64       `json:"failed"`
-	URLs     []urlReport `json:"urls"`
+	Total     int64       `json:"total"`
+	Failed    int64       `json:"failed"`
+	URLs      []urlReport `json:"urls"`
 }
 
 type urlReport struct {
