@@ -1,0 +1,539 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/remint-dev/remint/catalog"
+	"github.com/remint-dev/remint/internal/manifest"
+	"github.com/remint-dev/remint/internal/openstack"
+)
+
+func init() { register(newImageCmd) }
+
+func newImageCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "image",
+		Short: "Manage the image catalog: register, list, show, revoke and retire image versions",
+		Long: `The image catalog lives in Glance itself: every catalog image carries the properties
+remint_family, remint_version (YYYY.MM.N) and remint_state (candidate, active, deprecated,
+retired, revoked) and the tag "remint". New servers of a family boot from its newest
+active version ("latest").
+
+Families are the ones in the manifest (-f, default remint.yaml).`,
+	}
+	cmd.AddCommand(newImageRegisterCmd(), newImageListCmd(), newImageShowCmd(), newImageRevokeCmd(), newImageRetireCmd())
+	return cmd
+}
+
+// imageOptions are the flags every image subcommand has; now is the clock (tests set it).
+type imageOptions struct {
+	file   string
+	output string
+	now    func() time.Time
+}
+
+func (o imageOptions) time() time.Time {
+	if o.now != nil {
+		return o.now()
+	}
+	return time.Now()
+}
+
+func imageFlags(cmd *cobra.Command, o *imageOptions) {
+	manifestFlag(cmd, &o.file)
+	outputFlag(cmd, &o.output, "text", "json")
+}
+
+func newImageRegisterCmd() *cobra.Command {
+	var o imageOptions
+	cmd := &cobra.Command{
+		Use:   "register FAMILY IMAGE",
+		Short: "Make an existing image the family's new active version",
+		Long: `Register an image that was built elsewhere (by Packer, by hand, by another pipeline) as
+the family's new active version. IMAGE is an image id or a unique image name; the image
+must be active in Glance and not yet in the catalog. It gets the next version of the
+current month (YYYY.MM.N) and becomes "latest"; the previously active version becomes
+deprecated (still bootable, e.g. for rollbacks).`,
+		Example: `  # Packer built an image; make it debian-12's latest
+  remint image register debian-12 3f0c9c2e-6f8a-4d7e-9a51-2b1f0c7d9e11
+
+  # by name (must be unique), printing the result as JSON
+  remint image register debian-12 debian-12-packer-20261122 --output json`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runImageRegister(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), args[0], args[1], o)
+		},
+	}
+	imageFlags(cmd, &o)
+	return cmd
+}
+
+func newImageListCmd() *cobra.Command {
+	var o imageOptions
+	cmd := &cobra.Command{
+		Use:   "list [FAMILY]",
+		Short: "List catalog image versions, newest first",
+		Long: `List the catalog images of FAMILY, or of every family in the manifest, newest version
+first: family, version, state, image id, image name and creation time. Retired (hidden)
+images are included.`,
+		Example: `  remint image list
+  remint image list debian-12 --output json`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			family := ""
+			if len(args) == 1 {
+				family = args[0]
+			}
+			return runImageList(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), family, o)
+		},
+	}
+	imageFlags(cmd, &o)
+	return cmd
+}
+
+func newImageShowCmd() *cobra.Command {
+	var o imageOptions
+	cmd := &cobra.Command{
+		Use:   "show FAMILY [VERSION|latest]",
+		Short: "Show one catalog image version (default: latest)",
+		Long: `Show one version of FAMILY: its state, the Glance image behind it (id, name, status,
+visibility, hidden) and its catalog properties. "latest" (the default) is the newest
+active version, the one new servers boot from. Revoked and retired versions can be shown
+too.`,
+		Example: `  remint image show debian-12
+  remint image show debian-12 2026.11.2 --output json`,
+		Args: cobra.RangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			version := "latest"
+			if len(args) == 2 {
+				version = args[1]
+			}
+			return runImageShow(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), args[0], version, o)
+		},
+	}
+	imageFlags(cmd, &o)
+	return cmd
+}
+
+type imageRevokeOptions struct {
+	imageOptions
+	reason string
+}
+
+func newImageRevokeCmd() *cobra.Command {
+	var o imageRevokeOptions
+	cmd := &cobra.Command{
+		Use:   "revoke FAMILY VERSION --reason TEXT",
+		Short: "Mark a bad version revoked and deactivate its image",
+		Long: `Mark VERSION of FAMILY revoked (with the reason recorded on the image) and deactivate its
+Glance image at once, so no server boots from it again. When it was the active version,
+the newest deprecated version becomes active again: "latest" re-points to the previous
+good image. Servers already running the revoked image are not touched: rebuild their
+groups to move them off it.`,
+		Example: `  remint image revoke debian-12 2026.11.3 --reason "openssh regression, DSA-1234"`,
+		Args:    cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runImageRevoke(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), args[0], args[1], o)
+		},
+	}
+	imageFlags(cmd, &o.imageOptions)
+	cmd.Flags().StringVar(&o.reason, "reason", "", "why the version is revoked (required; recorded on the image)")
+	return cmd
+}
+
+type imageRetireOptions struct {
+	imageOptions
+	keep   int // 0: the family's retention
+	dryRun bool
+}
+
+func newImageRetireCmd() *cobra.Command {
+	var o imageRetireOptions
+	cmd := &cobra.Command{
+		Use:   "retire FAMILY [--keep N] [--dry-run]",
+		Short: "Enforce retention: retire old versions and delete unused retired images",
+		Long: `Keep the newest N active and deprecated versions of FAMILY (N is --keep, default the
+family's retention in the manifest). Older ones are marked retired and hidden in Glance;
+retired images that no server of the project boots from are deleted. An image a server
+still uses is never deleted. --dry-run only prints what would be done.`,
+		Example: `  remint image retire debian-12 --dry-run
+  remint image retire debian-12 --keep 2`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if cmd.Flags().Changed("keep") && o.keep < 1 {
+				return usageErrorf("--keep %d: want at least 1", o.keep)
+			}
+			return runImageRetire(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), args[0], o)
+		},
+	}
+	imageFlags(cmd, &o.imageOptions)
+	cmd.Flags().IntVar(&o.keep, "keep", 0, "versions to keep (default: the family's retention)")
+	cmd.Flags().BoolVar(&o.dryRun, "dry-run", false, "print what would be done, change nothing")
+	return cmd
+}
+
+// imageEnv is what the image commands work with.
+type imageEnv struct {
+	m     *manifest.Manifest
+	cloud *openstack.Client
+	cat   *catalog.Catalog
+	log   *slog.Logger
+}
+
+// openImages checks the output flag, loads the manifest, checks the families (all
+// input errors come before the cloud is contacted) and connects.
+func openImages(ctx context.Context, o imageOptions, stderr io.Writer, families ...string) (*imageEnv, error) {
+	if err := checkOutput(o.output, "text", "json"); err != nil {
+		return nil, err
+	}
+	log, err := newLogger(stderr)
+	if err != nil {
+		return nil, err
+	}
+	m, err := loadManifest(o.file)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range families {
+		if err := checkFamily(m, f); err != nil {
+			return nil, err
+		}
+	}
+	cl, err := connectCloud(ctx, m, log)
+	if err != nil {
+		return nil, err
+	}
+	return &imageEnv{m: m, cloud: cl, cat: catalog.New(cl), log: log}, nil
+}
+
+func checkFamily(m *manifest.Manifest, family string) error {
+	if _, ok := m.Families[family]; ok {
+		return nil
+	}
+	names := m.FamilyNames()
+	if len(names) == 0 {
+		return usageErrorf("family %q is not in %s, which defines no families", family, m.Path)
+	}
+	return usageErrorf("family %q is not in %s (families: %s)", family, m.Path, strings.Join(names, ", "))
+}
+
+// parseVersionArg parses a version argument; a bad one is a usage error.
+func parseVersionArg(s string) (catalog.Version, error) {
+	v, err := catalog.ParseVersion(s)
+	if err != nil {
+		return v, usageError{err}
+	}
+	return v, nil
+}
+
+// imageFinder finds images by id or name; *openstack.Client implements it.
+type imageFinder interface {
+	GetImage(ctx context.Context, id string) (openstack.Image, error)
+	ListImages(ctx context.Context, opts openstack.ListImagesOpts) ([]openstack.Image, error)
+}
+
+// findImage resolves ref, an image id or a unique image name. No match and an ambiguous
+// name are usage errors.
+func findImage(ctx context.Context, images imageFinder, ref string) (openstack.Image, error) {
+	img, err := images.GetImage(ctx, ref)
+	if err == nil {
+		return img, nil
+	}
+	if !openstack.IsNotFound(err) {
+		return openstack.Image{}, fmt.Errorf("look up image %s: %w", ref, err)
+	}
+	byName, err := images.ListImages(ctx, openstack.ListImagesOpts{Name: ref, IncludeHidden: true})
+	if err != nil {
+		return openstack.Image{}, fmt.Errorf("look up image named %s: %w", ref, err)
+	}
+	switch len(byName) {
+	case 0:
+		return openstack.Image{}, usageErrorf("no image has the id or name %q", ref)
+	case 1:
+		return byName[0], nil
+	}
+	ids := make([]string, len(byName))
+	for i, im := range byName {
+		ids[i] = im.ID
+	}
+	slices.Sort(ids)
+	return openstack.Image{}, usageErrorf("%d images are named %q; give the id of one: %s", len(byName), ref, strings.Join(ids, ", "))
+}
+
+// entryView is the JSON (and text) form of a catalog entry.
+type entryView struct {
+	Family        string            `json:"family"`
+	Version       string            `json:"version"`
+	State         string            `json:"state"`
+	ImageID       string            `json:"image_id"`
+	Name          string            `json:"name"`
+	Status        string            `json:"status"`
+	Visibility    string            `json:"visibility,omitempty"`
+	Hidden        bool              `json:"hidden"`
+	Created       time.Time         `json:"created"`
+	RevokedReason string            `json:"revoked_reason,omitempty"`
+	Properties    map[string]string `json:"properties,omitempty"`
+}
+
+func viewOf(e catalog.Entry) entryView {
+	props := map[string]string{}
+	for k, v := range e.Image.Properties {
+		if strings.HasPrefix(k, "remint_") {
+			props[k] = v
+		}
+	}
+	return entryView{
+		Family: e.Family, Version: e.Version.String(), State: string(e.State),
+		ImageID: e.Image.ID, Name: e.Image.Name, Status: e.Image.Status,
+		Visibility: e.Image.Visibility, Hidden: e.Image.Hidden, Created: e.Image.Created,
+		RevokedReason: e.Image.Properties[catalog.PropRevokedReason], Properties: props,
+	}
+}
+
+// changeView is the JSON output of the commands that change the catalog.
+type changeView struct {
+	Family string     `json:"family"`
+	Entry  *entryView `json:"entry,omitempty"`
+	DryRun bool       `json:"dry_run,omitempty"`
+	Notes  []string   `json:"notes"`
+	Error  string     `json:"error,omitempty"`
+}
+
+// printChange prints the notes of a catalog change, also when it failed half-way (the
+// notes say what was done), and returns err.
+func printChange(w io.Writer, output string, v changeView, err error) error {
+	if v.Notes == nil {
+		v.Notes = []string{}
+	}
+	if output == "json" {
+		if err != nil {
+			v.Error = err.Error()
+		}
+		if werr := writeJSON(w, v); werr != nil && err == nil {
+			return werr
+		}
+		return err
+	}
+	for _, n := range v.Notes {
+		fmt.Fprintln(w, n)
+	}
+	return err
+}
+
+func runImageRegister(ctx context.Context, stdout, stderr io.Writer, family, ref string, o imageOptions) error {
+	env, err := openImages(ctx, o, stderr, family)
+	if err != nil {
+		return err
+	}
+	img, err := findImage(ctx, env.cloud, ref)
+	if err != nil {
+		return err
+	}
+	e, notes, err := env.cat.Register(ctx, family, img.ID, o.time())
+	v := changeView{Family: family, Notes: notes}
+	if e.Image.ID != "" {
+		ev := viewOf(e)
+		v.Entry = &ev
+	}
+	if err == nil {
+		env.log.Info("image registered", "family", family, "version", e.Version.String(), "image", img.ID)
+	}
+	return printChange(stdout, o.output, v, err)
+}
+
+func runImageList(ctx context.Context, stdout, stderr io.Writer, family string, o imageOptions) error {
+	var only []string
+	if family != "" {
+		only = []string{family}
+	}
+	env, err := openImages(ctx, o, stderr, only...)
+	if err != nil {
+		return err
+	}
+	families := only
+	if families == nil {
+		families = env.m.FamilyNames()
+	}
+	views := []entryView{}
+	for _, f := range families {
+		entries, err := env.cat.List(ctx, f)
+		if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			views = append(views, viewOf(e))
+		}
+	}
+	if o.output == "json" {
+		return writeJSON(stdout, views)
+	}
+	if len(views) == 0 {
+		fmt.Fprintf(stdout, "no catalog images in %s (register one with: remint image register FAMILY IMAGE)\n", strings.Join(families, ", "))
+		return nil
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "FAMILY\tVERSION\tSTATE\tIMAGE ID\tNAME\tCREATED")
+	for _, v := range views {
+		state := v.State
+		if v.Status != "active" {
+			state += " (" + v.Status + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", v.Family, v.Version, state, v.ImageID, v.Name, formatTime(v.Created))
+	}
+	return tw.Flush()
+}
+
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func runImageShow(ctx context.Context, stdout, stderr io.Writer, family, version string, o imageOptions) error {
+	var want catalog.Version
+	if version != "latest" {
+		v, err := parseVersionArg(version)
+		if err != nil {
+			return err
+		}
+		want = v
+	}
+	env, err := openImages(ctx, o, stderr, family)
+	if err != nil {
+		return err
+	}
+	var e catalog.Entry
+	if want.IsZero() {
+		if e, err = env.cat.Latest(ctx, family); err != nil {
+			return err
+		}
+	} else if e, err = findVersion(ctx, env.cat, family, want); err != nil {
+		return err
+	}
+	v := viewOf(e)
+	if o.output == "json" {
+		return writeJSON(stdout, v)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 1, ' ', 0)
+	fmt.Fprintf(tw, "family:\t%s\n", v.Family)
+	fmt.Fprintf(tw, "version:\t%s\n", v.Version)
+	fmt.Fprintf(tw, "state:\t%s\n", v.State)
+	if v.RevokedReason != "" {
+		fmt.Fprintf(tw, "revoked because:\t%s\n", v.RevokedReason)
+	}
+	fmt.Fprintf(tw, "image id:\t%s\n", v.ImageID)
+	fmt.Fprintf(tw, "name:\t%s\n", v.Name)
+	fmt.Fprintf(tw, "glance status:\t%s\n", v.Status)
+	fmt.Fprintf(tw, "visibility:\t%s\n", v.Visibility)
+	fmt.Fprintf(tw, "hidden:\t%t\n", v.Hidden)
+	fmt.Fprintf(tw, "created:\t%s\n", formatTime(v.Created))
+	for _, k := range slices.Sorted(maps.Keys(v.Properties)) {
+		fmt.Fprintf(tw, "%s:\t%s\n", k, v.Properties[k])
+	}
+	return tw.Flush()
+}
+
+// findVersion returns version want of family, whatever its state; an unknown version is
+// a usage error listing the versions there are.
+func findVersion(ctx context.Context, cat *catalog.Catalog, family string, want catalog.Version) (catalog.Entry, error) {
+	entries, err := cat.List(ctx, family)
+	if err != nil {
+		return catalog.Entry{}, err
+	}
+	var have []string
+	for _, e := range entries {
+		if e.Version == want {
+			return e, nil
+		}
+		have = append(have, e.Version.String())
+	}
+	if len(have) == 0 {
+		return catalog.Entry{}, usageErrorf("family %s has no version %s: its catalog is empty", family, want)
+	}
+	return catalog.Entry{}, usageErrorf("family %s has no version %s (versions: %s)", family, want, strings.Join(have, ", "))
+}
+
+func runImageRevoke(ctx context.Context, stdout, stderr io.Writer, family, version string, o imageRevokeOptions) error {
+	want, err := parseVersionArg(version)
+	if err != nil {
+		return err
+	}
+	if strings.TrimSpace(o.reason) == "" {
+		return usageErrorf("revoke %s %s: --reason is required (it is recorded on the image)", family, version)
+	}
+	env, err := openImages(ctx, o.imageOptions, stderr, family)
+	if err != nil {
+		return err
+	}
+	if _, err := findVersion(ctx, env.cat, family, want); err != nil {
+		return err
+	}
+	notes, err := env.cat.Revoke(ctx, family, want.String(), o.reason, o.time())
+	if err == nil {
+		env.log.Info("image version revoked", "family", family, "version", want.String())
+	}
+	return printChange(stdout, o.output, changeView{Family: family, Notes: notes}, err)
+}
+
+// serverImages lists every server of the project and returns the set of image ids they
+// boot from.
+func serverImages(ctx context.Context, cl *openstack.Client) (map[string]bool, error) {
+	servers, err := cl.ListServers(ctx, openstack.ListServersOpts{})
+	if err != nil {
+		return nil, fmt.Errorf("list servers to find the images in use: %w", err)
+	}
+	inUse := map[string]bool{}
+	for _, s := range servers {
+		if s.ImageID != "" {
+			inUse[s.ImageID] = true
+		}
+	}
+	return inUse, nil
+}
+
+func runImageRetire(ctx context.Context, stdout, stderr io.Writer, family string, o imageRetireOptions) error {
+	if o.keep < 0 {
+		return usageErrorf("--keep %d: want at least 1", o.keep)
+	}
+	env, err := openImages(ctx, o.imageOptions, stderr, family)
+	if err != nil {
+		return err
+	}
+	keep := o.keep
+	if keep == 0 {
+		keep = env.m.Families[family].Keep()
+	}
+	inUse, err := serverImages(ctx, env.cloud)
+	if err != nil {
+		return err
+	}
+	notes, err := env.cat.Retire(ctx, family, catalog.RetireOptions{
+		Keep: keep, InUse: func(id string) bool { return inUse[id] }, DryRun: o.dryRun,
+	}, o.time())
+	if o.output == "text" {
+		switch {
+		case o.dryRun:
+			fmt.Fprintf(stdout, "dry run (keep %d): nothing was changed; retire would do this:\n", keep)
+		case err == nil && len(notes) == 0:
+			fmt.Fprintf(stdout, "%s: nothing to retire (keep %d)\n", family, keep)
+		}
+		if o.dryRun && len(notes) == 0 {
+			fmt.Fprintln(stdout, "nothing")
+		}
+	}
+	if err == nil && !o.dryRun {
+		env.log.Info("retention enforced", "family", family, "keep", keep, "changes", len(notes))
+	}
+	return printChange(stdout, o.output, changeView{Family: family, DryRun: o.dryRun, Notes: notes}, err)
+}
