@@ -312,20 +312,29 @@ func (c *Catalog) Retire(ctx context.Context, family string, opts RetireOptions,
 			}
 			notes = append(notes, fmt.Sprintf("%s %s (image %s) retired: beyond retention of %d", family, e.Version, e.Image.ID, opts.Keep))
 			if opts.DryRun {
-				e.State = Retired
+				e.State, e.Image.Hidden = Retired, true
 			} else {
 				ne, err := c.setState(ctx, e, Retired, now, nil)
 				if err != nil {
 					return notes, err
 				}
-				hidden := true
-				if _, err := c.images.UpdateImage(ctx, e.Image.ID, openstack.ImageUpdate{Hidden: &hidden}); err != nil {
-					return notes, fmt.Errorf("hide retired image %s: %w", e.Image.ID, err)
+				if err := c.hide(ctx, e.Image.ID); err != nil {
+					return notes, err
 				}
 				e = ne
+				e.Image.Hidden = true
 			}
 			fallthrough
 		case Retired:
+			if !e.Image.Hidden {
+				// Retired but still listed: an earlier run stopped between marking and hiding.
+				notes = append(notes, fmt.Sprintf("%s %s (image %s) hidden: it was retired but still listed", family, e.Version, e.Image.ID))
+				if !opts.DryRun {
+					if err := c.hide(ctx, e.Image.ID); err != nil {
+						return notes, err
+					}
+				}
+			}
 			if opts.InUse == nil {
 				notes = append(notes, fmt.Sprintf("%s %s (image %s) kept: cannot tell whether a server uses it", family, e.Version, e.Image.ID))
 				continue
@@ -343,4 +352,12 @@ func (c *Catalog) Retire(ctx context.Context, family string, opts RetireOptions,
 		}
 	}
 	return notes, nil
+}
+
+func (c *Catalog) hide(ctx context.Context, imageID string) error {
+	hidden := true
+	if _, err := c.images.UpdateImage(ctx, imageID, openstack.ImageUpdate{Hidden: &hidden}); err != nil {
+		return fmt.Errorf("hide retired image %s: %w", imageID, err)
+	}
+	return nil
 }

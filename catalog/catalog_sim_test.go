@@ -175,3 +175,44 @@ func imageIDs(imgs []openstack.Image) []string {
 	}
 	return out
 }
+
+// TestRetireFinishesInterruptedRetirement: a run that marked an image retired but stopped
+// before hiding it (crash, failed PATCH) is finished by the next run.
+func TestRetireFinishesInterruptedRetirement(t *testing.T) {
+	t.Parallel()
+	c, ctx := simCloud(t)
+	cat := catalog.New(c)
+	now := time.Date(2026, 11, 3, 2, 0, 0, 0, time.UTC)
+	a := uploadImage(t, ctx, c, "deb-a")
+	b := uploadImage(t, ctx, c, "deb-b")
+	for _, id := range []string{a, b} {
+		_, _, err := cat.Register(ctx, "debian-12", id, now)
+		require.NoError(t, err)
+	}
+	// What the interrupted run left: marked retired, still listed.
+	_, err := c.UpdateImage(ctx, a, openstack.ImageUpdate{SetProperties: map[string]string{catalog.PropState: "retired"}})
+	require.NoError(t, err)
+	inUse := func(id string) bool { return id == a }
+	want := []string{
+		"debian-12 2026.11.1 (image " + a + ") hidden: it was retired but still listed",
+		"debian-12 2026.11.1 (image " + a + ") kept: a server still uses it",
+	}
+
+	notes, err := cat.Retire(ctx, "debian-12", catalog.RetireOptions{Keep: 1, InUse: inUse, DryRun: true}, now)
+	require.NoError(t, err)
+	require.Equal(t, want, notes)
+	img, err := c.GetImage(ctx, a)
+	require.NoError(t, err)
+	require.False(t, img.Hidden, "a dry run changes nothing")
+
+	notes, err = cat.Retire(ctx, "debian-12", catalog.RetireOptions{Keep: 1, InUse: inUse}, now)
+	require.NoError(t, err)
+	require.Equal(t, want, notes)
+	img, err = c.GetImage(ctx, a)
+	require.NoError(t, err)
+	require.True(t, img.Hidden)
+
+	notes, err = cat.Retire(ctx, "debian-12", catalog.RetireOptions{Keep: 1, InUse: inUse}, now)
+	require.NoError(t, err)
+	require.Equal(t, want[1:], notes, "nothing left to finish")
+}
