@@ -2,10 +2,14 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/netip"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -43,6 +47,41 @@ func TestRealHosts(t *testing.T) {
 		_, err = c.ssh(ctx, a.AccessIP, keysB)
 		var mismatch *remote.HostKeyMismatchError
 		require.ErrorAs(t, err, &mismatch, "a's host key must not pass for b's")
+	})
+
+	t.Run("remint ssh verifies the console host key and passes the exit status through", func(t *testing.T) {
+		key := filepath.Join(c.dir, "remint-sim-key")
+		ssh := func(args ...string) (string, int) {
+			cmd := exec.CommandContext(ctx, c.bin, append([]string{"ssh", "-i", key}, args...)...)
+			cmd.Dir = c.dir // no remint.yaml there: OS_CLOUD names the cloud
+			cmd.Env = append(os.Environ(), "OS_CLIENT_CONFIG_FILE="+c.cloudsYAML, "OS_CLOUD=remint-sim")
+			var stdout, stderr strings.Builder
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			err := cmd.Run()
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				return stdout.String() + stderr.String(), ee.ExitCode()
+			}
+			require.NoError(t, err, "remint ssh %v:\n%s%s", args, stdout.String(), stderr.String())
+			return stdout.String(), 0 // the remote command's output alone; logs go to stderr
+		}
+		out, code := ssh("e2e-a", "--", "hostname")
+		assert.Equal(t, 0, code, out)
+		assert.Equal(t, "e2e-a\n", out)
+		out, code = ssh("e2e-b", "--", "sh", "-c", "exit 7")
+		assert.Equal(t, 7, code, "the remote command's exit status: %s", out)
+
+		// A known_hosts file that holds b's key for a's address: a man in the middle.
+		var line strings.Builder
+		for _, k := range bKeys(t, ctx, c, b) {
+			line.WriteString(a.AccessIP + " " + k + "\n")
+		}
+		kh := filepath.Join(c.dir, "known_hosts")
+		require.NoError(t, os.WriteFile(kh, []byte(line.String()), 0o600))
+		out, code = ssh("--known-hosts", kh, "e2e-a", "--", "hostname")
+		assert.Equal(t, 1, code, out)
+		assert.Contains(t, out, "host key verification failed")
+		assert.NotContains(t, out, "e2e-a\n")
 	})
 
 	t.Run("security upgrade from the local repository, then reboot", func(t *testing.T) {
@@ -167,4 +206,27 @@ func onlyPort(t *testing.T, ctx context.Context, os *openstack.Client, serverID 
 	require.NoError(t, err)
 	require.Len(t, ports, 1)
 	return ports[0].ID
+}
+
+// bKeys returns the authorized_keys-form host keys server srv printed to its console.
+func bKeys(t *testing.T, ctx context.Context, c *cloud, srv openstack.Server) []string {
+	t.Helper()
+	console, err := c.os.ConsoleLog(ctx, srv.ID, 0)
+	require.NoError(t, err)
+	var keys []string
+	in := false
+	for _, l := range strings.Split(console, "\n") {
+		switch {
+		case strings.Contains(l, "-----BEGIN SSH HOST KEY KEYS-----"):
+			in = true
+		case strings.Contains(l, "-----END SSH HOST KEY KEYS-----"):
+			in = false
+		case in && strings.TrimSpace(l) != "":
+			f := strings.Fields(l)
+			require.GreaterOrEqual(t, len(f), 2, "host key line %q", l)
+			keys = append(keys, f[0]+" "+f[1])
+		}
+	}
+	require.NotEmpty(t, keys, "no host keys in the console of %s", srv.Name)
+	return keys
 }

@@ -93,6 +93,10 @@ func main() {
 	if err == nil {
 		os.Exit(exitOK)
 	}
+	var st exitStatusError
+	if errors.As(err, &st) {
+		os.Exit(st.code) // a remote command's own exit status, passed through
+	}
 	fmt.Fprintln(os.Stderr, "remint:", err)
 	var ue usageError
 	if errors.As(err, &ue) || isCobraUsageError(err) {
