@@ -523,13 +523,12 @@ func runImageRetire(ctx context.Context, stdout, stderr io.Writer, family string
 	}, o.time())
 	if o.output == "text" {
 		switch {
-		case o.dryRun:
-			fmt.Fprintf(stdout, "dry run (keep %d): nothing was changed; retire would do this:\n", keep)
+		case err == nil && len(notes) == 0 && o.dryRun:
+			fmt.Fprintf(stdout, "dry run: %s has nothing to retire (keep %d)\n", family, keep)
 		case err == nil && len(notes) == 0:
 			fmt.Fprintf(stdout, "%s: nothing to retire (keep %d)\n", family, keep)
-		}
-		if o.dryRun && len(notes) == 0 {
-			fmt.Fprintln(stdout, "nothing")
+		case o.dryRun:
+			fmt.Fprintf(stdout, "dry run (keep %d): nothing was changed; retire would do this:\n", keep)
 		}
 	}
 	if err == nil && !o.dryRun {

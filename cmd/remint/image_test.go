@@ -225,6 +225,8 @@ func TestImageCommandsOnSimulator(t *testing.T) {
 	// Nothing left to retire beyond the kept, in-use image.
 	got = run(func() error { return runImageRetire(ctx, &out, &errOut, "debian-12", retire(1, false, "text")) })
 	require.Equal(t, "debian-12 2026.11.1 (image "+a+") kept: a server still uses it\n", got)
+	got = run(func() error { return runImageRetire(ctx, &out, &errOut, "ubuntu-24", retire(0, true, "text")) })
+	require.Equal(t, "dry run: ubuntu-24 has nothing to retire (keep 3)\n", got, "default retention of a family without one")
 	requireUsage(t, runImageRetire(ctx, &out, &errOut, "debian-13", retire(0, false, "text")), `family "debian-13"`)
 }
 
