@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/remint-dev/remint/internal/atomicfile"
 	"github.com/remint-dev/remint/internal/sim"
 	"github.com/spf13/cobra"
 )
@@ -161,7 +162,7 @@ func runSim(cmd *cobra.Command, o simOptions) error {
 			sim.SeedImageName, res.ImageID, sim.SeedPrivateNetwork, sim.SeedPublicNetwork, sim.SeedKeypairName)
 		if o.cloudsYAML != "" {
 			keyPath := filepath.Join(filepath.Dir(o.cloudsYAML), "remint-sim-key")
-			if err := writeFileAtomic(keyPath, res.KeypairPrivateKey, 0o600); err != nil {
+			if err := atomicfile.Write(keyPath, res.KeypairPrivateKey, 0o600); err != nil {
 				return fmt.Errorf("write the seed keypair's private key: %w", err)
 			}
 			fmt.Fprintf(out, "keypair %s private key: %s\n", sim.SeedKeypairName, keyPath)
@@ -169,7 +170,7 @@ func runSim(cmd *cobra.Command, o simOptions) error {
 	}
 	if o.cloudsYAML != "" {
 		// Written last and atomically: its appearance tells scripts the cloud is ready.
-		if err := writeFileAtomic(o.cloudsYAML, s.CloudsYAML(o.cloudName), 0o600); err != nil {
+		if err := atomicfile.Write(o.cloudsYAML, s.CloudsYAML(o.cloudName), 0o600); err != nil {
 			return fmt.Errorf("write clouds.yaml: %w", err)
 		}
 		abs, _ := filepath.Abs(o.cloudsYAML)
@@ -179,26 +180,4 @@ func runSim(cmd *cobra.Command, o simOptions) error {
 	<-ctx.Done()
 	fmt.Fprintln(out, "remint sim: stopping")
 	return nil
-}
-
-// writeFileAtomic writes data to path via a temporary file and a rename.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

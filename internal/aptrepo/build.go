@@ -16,6 +16,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/remint-dev/remint/internal/atomicfile"
 )
 
 // PackageSpec describes a binary package to build. Name and Version are required and
@@ -214,7 +216,7 @@ func BuildPackage(ctx context.Context, spec PackageSpec) (debPath string, err er
 		}
 	}
 	debPath = filepath.Join(dir, fmt.Sprintf("%s_%s_%s.deb", spec.Name, debFileVersion(spec.Version), ctrl.Value("Architecture")))
-	if err := writeFileAtomic(debPath, deb.Bytes(), 0o644); err != nil {
+	if err := atomicfile.Write(debPath, deb.Bytes(), 0o644); err != nil {
 		return "", fmt.Errorf("build package %s: write %s: %w", spec.Name, debPath, err)
 	}
 	return debPath, nil

@@ -17,6 +17,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/remint-dev/remint/internal/atomicfile"
 )
 
 // Options configure Open.
@@ -150,10 +152,10 @@ func (r *Repo) publishKey() error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(r.root, keyringGPGName), ring, 0o644); err != nil {
+	if err := atomicfile.Write(filepath.Join(r.root, keyringGPGName), ring, 0o644); err != nil {
 		return fmt.Errorf("publish public key: %w", err)
 	}
-	if err := writeFileAtomic(filepath.Join(r.root, keyringASCName), asc, 0o644); err != nil {
+	if err := atomicfile.Write(filepath.Join(r.root, keyringASCName), asc, 0o644); err != nil {
 		return fmt.Errorf("publish public key: %w", err)
 	}
 	return nil
@@ -255,12 +257,12 @@ func (r *Repo) writeSuiteLocked(s SuiteInfo) error {
 	var current []string
 	for _, f := range files {
 		current = append(current, sha256Hex(f.Data))
-		if err := writeFileAtomic(filepath.Join(byHash, current[len(current)-1]), f.Data, 0o644); err != nil {
+		if err := atomicfile.Write(filepath.Join(byHash, current[len(current)-1]), f.Data, 0o644); err != nil {
 			return fmt.Errorf("write %s indices: %w", s.Dist, err)
 		}
 	}
 	for _, f := range files {
-		if err := writeFileAtomic(filepath.Join(r.distDir(s.Dist), filepath.FromSlash(f.Path)), f.Data, 0o644); err != nil {
+		if err := atomicfile.Write(filepath.Join(r.distDir(s.Dist), filepath.FromSlash(f.Path)), f.Data, 0o644); err != nil {
 			return fmt.Errorf("write %s indices: %w", s.Dist, err)
 		}
 	}
@@ -277,7 +279,7 @@ func (r *Repo) writeSuiteLocked(s SuiteInfo) error {
 		name string
 		data []byte
 	}{{"Release.gpg", detached}, {"Release", release}, {"InRelease", inRelease}} {
-		if err := writeFileAtomic(filepath.Join(r.distDir(s.Dist), f.name), f.data, 0o644); err != nil {
+		if err := atomicfile.Write(filepath.Join(r.distDir(s.Dist), f.name), f.data, 0o644); err != nil {
 			return fmt.Errorf("write %s %s: %w", s.Dist, f.name, err)
 		}
 	}

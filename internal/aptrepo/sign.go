@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/remint-dev/remint/internal/atomicfile"
+
 	//lint:ignore SA1019 x/crypto/openpgp is frozen, not broken: it makes RSA keys and
 	// SHA-256 signatures that gpgv accepts, which is all a test archive needs.
 	"golang.org/x/crypto/openpgp"
@@ -82,7 +84,7 @@ func loadOrCreateKey(dir string, bits int, now func() time.Time) (*signer, error
 	if err := os.MkdirAll(keyDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create key directory: %w", err)
 	}
-	if err := writeFileAtomic(keyPath, buf.Bytes(), 0o600); err != nil {
+	if err := atomicfile.Write(keyPath, buf.Bytes(), 0o600); err != nil {
 		return nil, fmt.Errorf("store repository signing key: %w", err)
 	}
 	s.entity = ent
@@ -143,28 +145,6 @@ func (s *signer) detachSign(msg []byte) ([]byte, error) {
 // fingerprint is the key's fingerprint in upper-case hex, as gpg prints it.
 func (s *signer) fingerprint() string {
 	return fmt.Sprintf("%X", s.entity.PrimaryKey.Fingerprint)
-}
-
-// writeFileAtomic writes data to a temporary file beside path and renames it into place,
-// so readers see either the old or the new content, never a partial file.
-func writeFileAtomic(path string, data []byte, mode fs.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // no-op after a successful rename
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
 
 // copyFileAtomic copies src to dst through a temporary file and a rename.
