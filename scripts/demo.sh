@@ -71,6 +71,16 @@ addresses() {
   remint group show web --output json | grep -o '"address": *"[^"]*"' | sed 's/.*"\([^"]*\)"$/\1/'
 }
 
+# slots prints "web-N ADDRESS SERVER_NAME IMAGE_VERSION" per slot of group web, from the
+# one-field-per-line JSON of `remint group show --output json`.
+slots() {
+  remint group show web --output json | awk -F'"' '
+    $2 == "slot" { split($3, v, /[:, ]+/); slot = v[2] }
+    $2 == "server_name" { name = $4 }
+    $2 == "image_version" { version = $4 }
+    $2 == "address" { print "web-" slot, $4, name, version }'
+}
+
 cd "$dir"
 
 header "start the simulator (OpenStack APIs on loopback; servers and floating IPs are real listeners)"
@@ -131,6 +141,7 @@ show remint image list debian-12
 
 header "plan the rebuild (nothing is touched)"
 show remint plan web
+slots >"$dir/slots.before"
 
 header "rebuild under load: 4 clients keep requesting every address throughout"
 stop_file="$dir/load.stop"
@@ -145,10 +156,19 @@ wait "$load_pid" || load_rc=$?
 load_pid=""
 
 header "result: failed requests, and who answered at each address, in order"
+echo "(a move sends new connections to the new server; a client's kept-alive connection"
+echo " finishes on the old one, at most --reconnect-after (1s) longer, so answers can interleave briefly)"
 cat "$dir/load.txt"
 
 header "after: every slot on the new image (the old servers are kept for rollback until keep_old ends)"
 show remint group show web
+slots >"$dir/slots.after"
+echo
+echo "before and after, per slot:"
+printf '  %-6s %-12s %-32s %s\n' SLOT ADDRESS BEFORE AFTER
+paste -d ' ' "$dir/slots.before" "$dir/slots.after" | while read -r slot addr old_name old_version _ _ new_name new_version; do
+  printf '  %-6s %-12s %-32s %s\n' "$slot" "$addr" "$old_name ($old_version)" "$new_name ($new_version)"
+done
 
 if [ "$load_rc" != 0 ]; then
   echo
