@@ -230,7 +230,7 @@ func runLoad(ctx context.Context, cfg loadConfig) loadReport {
 	start := cfg.Now()
 	stats := make([]*urlStats, len(cfg.URLs))
 	for i, u := range cfg.URLs {
-		stats[i] = &urlStats{rep: urlReport{URL: u, Versions: map[string]int64{}, Errors: map[string]int64{}}}
+		stats[i] = &urlStats{rep: urlReport{URL: u, Versions: map[string]int64{}, Timeline: []answerRun{}, Errors: map[string]int64{}}}
 	}
 
 	stop := make(chan struct{})
