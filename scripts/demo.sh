@@ -149,15 +149,15 @@ remint loadgen --until-file "$stop_file" --duration 120s "${urls[@]}" >"$dir/loa
 load_pid=$!
 sleep 1 # let the clients see the old servers first
 show remint rebuild web
-sleep 1 # and the new ones after the last move
+sleep 2 # and the new ones after the last move
 touch "$stop_file"
 load_rc=0
 wait "$load_pid" || load_rc=$?
 load_pid=""
 
-header "result: failed requests, and who answered at each address, in order"
-echo "(a move sends new connections to the new server; a client's kept-alive connection"
-echo " finishes on the old one, at most --reconnect-after (1s) longer, so answers can interleave briefly)"
+header "result: failed requests, and who answered at each address, from when to when"
+echo "(around a move both servers answer for up to a second: new connections reach the new"
+echo " server, kept-alive ones finish on the old one until loadgen recycles them)"
 cat "$dir/load.txt"
 
 header "after: every slot on the new image (the old servers are kept for rollback until keep_old ends)"

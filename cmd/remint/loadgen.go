@@ -27,7 +27,7 @@ func init() { register(newLoadgenCmd) }
 const (
 	maxLoadDuration    = 30 * time.Minute
 	maxLoadConcurrency = 64
-	maxTimeline        = 12 // answering-server changes kept per URL
+	maxServers         = 16 // answering servers listed per URL; answers by more count as others
 	maxErrorKinds      = 5  // distinct error messages kept per URL; the rest count as "other"
 )
 
@@ -168,15 +168,16 @@ type urlReport struct {
 	Total    int64            `json:"total"`
 	Failed   int64            `json:"failed"`
 	Versions map[string]int64 `json:"versions"` // image_version ("" when the image has none) → answers
-	// Timeline lists the answering servers in the order they took over, consecutive
-	// answers by the same server merged (at most maxTimeline entries; later changes
-	// extend the last one's count and are flagged by Truncated).
-	Timeline  []answerRun      `json:"timeline"`
-	Truncated bool             `json:"timeline_truncated,omitempty"`
-	Errors    map[string]int64 `json:"errors,omitempty"` // error message → count
+	// Servers lists who answered, in the order of their first answer (at most
+	// maxServers; answers by further servers are counted in OtherServers). Around an
+	// address move the old and the new server overlap: kept-alive connections finish on
+	// the old one while new connections reach the new one.
+	Servers      []answerRun      `json:"servers"`
+	OtherServers int64            `json:"other_servers,omitempty"`
+	Errors       map[string]int64 `json:"errors,omitempty"` // error message → count
 }
 
-// answerRun is a stretch of consecutive answers from one server.
+// answerRun counts the answers of one server, with the times of its first and last.
 type answerRun struct {
 	ServerID     string    `json:"server_id"`
 	ServerName   string    `json:"server_name,omitempty"`
@@ -198,16 +199,18 @@ func (s *urlStats) ok(info workload.Info, at time.Time) {
 	defer s.mu.Unlock()
 	s.rep.Total++
 	s.rep.Versions[info.ImageVersion]++
-	tl := s.rep.Timeline
-	if n := len(tl); n > 0 && (tl[n-1].ServerID == info.ServerID || n == maxTimeline) {
-		if tl[n-1].ServerID != info.ServerID {
-			s.rep.Truncated = true
+	for i := range s.rep.Servers {
+		if a := &s.rep.Servers[i]; a.ServerID == info.ServerID {
+			a.Count++
+			a.Last = at
+			return
 		}
-		tl[n-1].Count++
-		tl[n-1].Last = at
+	}
+	if len(s.rep.Servers) == maxServers {
+		s.rep.OtherServers++
 		return
 	}
-	s.rep.Timeline = append(tl, answerRun{ServerID: info.ServerID, ServerName: info.ServerName, ImageName: info.ImageName,
+	s.rep.Servers = append(s.rep.Servers, answerRun{ServerID: info.ServerID, ServerName: info.ServerName, ImageName: info.ImageName,
 		ImageVersion: info.ImageVersion, Count: 1, First: at, Last: at})
 }
 
@@ -230,7 +233,7 @@ func runLoad(ctx context.Context, cfg loadConfig) loadReport {
 	start := cfg.Now()
 	stats := make([]*urlStats, len(cfg.URLs))
 	for i, u := range cfg.URLs {
-		stats[i] = &urlStats{rep: urlReport{URL: u, Versions: map[string]int64{}, Timeline: []answerRun{}, Errors: map[string]int64{}}}
+		stats[i] = &urlStats{rep: urlReport{URL: u, Versions: map[string]int64{}, Servers: []answerRun{}, Errors: map[string]int64{}}}
 	}
 
 	stop := make(chan struct{})
@@ -361,7 +364,10 @@ func loadOnce(client *http.Client, cfg loadConfig, k int, opened []time.Time) (w
 	return info, nil
 }
 
-// String renders the report for people: a total line, then per URL who answered.
+const clockFormat = "15:04:05.000"
+
+// String renders the report for people: a total line, then per URL who answered, from
+// when to when.
 func (r loadReport) String() string {
 	var b strings.Builder
 	rate := 0.0
@@ -371,19 +377,16 @@ func (r loadReport) String() string {
 	fmt.Fprintf(&b, "%d requests in %.1fs (%.0f/s), %d failed; stopped by %s\n", r.Total, r.Elapsed, rate, r.Failed, r.StoppedBy)
 	for _, u := range r.URLs {
 		fmt.Fprintf(&b, "%s  %d requests, %d failed\n", u.URL, u.Total, u.Failed)
-		for i, a := range u.Timeline {
-			arrow := "  answered by "
-			if i > 0 {
-				arrow = "  then        "
-			}
+		for _, a := range u.Servers {
 			name := a.ServerName
 			if name == "" {
 				name = short(a.ServerID)
 			}
-			fmt.Fprintf(&b, "%s%-14s image %s (version %s) ×%d\n", arrow, name, orDash(a.ImageName), orDash(a.ImageVersion), a.Count)
+			fmt.Fprintf(&b, "  %-16s version %-10s ×%-6d %s–%s  image %s\n", name, orDash(a.ImageVersion), a.Count,
+				a.First.Format(clockFormat), a.Last.Format(clockFormat), orDash(a.ImageName))
 		}
-		if u.Truncated {
-			fmt.Fprintf(&b, "  (more changes of the answering server than shown)\n")
+		if u.OtherServers > 0 {
+			fmt.Fprintf(&b, "  %d answers by further servers\n", u.OtherServers)
 		}
 		msgs := make([]string, 0, len(u.Errors))
 		for m := range u.Errors {

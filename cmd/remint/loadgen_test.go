@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -55,9 +56,9 @@ func TestLoadCountsAnswersPerURLOnKeptAliveConnections(t *testing.T) {
 		u := rep.URLs[i]
 		assert.Greater(t, u.Total, int64(10), u.URL)
 		assert.Equal(t, map[string]int64{want.version: u.Total}, u.Versions)
-		require.Len(t, u.Timeline, 1)
-		assert.Equal(t, want.server, u.Timeline[0].ServerID)
-		assert.Equal(t, u.Total, u.Timeline[0].Count)
+		require.Len(t, u.Servers, 1)
+		assert.Equal(t, want.server, u.Servers[0].ServerID)
+		assert.Equal(t, u.Total, u.Servers[0].Count)
 	}
 	// Two workers, each with one kept-alive connection per URL.
 	assert.LessOrEqual(t, connsA.Load(), int64(2))
@@ -109,15 +110,61 @@ func TestLoadFollowsAMovedAddress(t *testing.T) {
 
 	assert.Zero(t, rep.Failed)
 	u := rep.URLs[0]
-	require.Len(t, u.Timeline, 2, "old server, then the new one")
-	assert.Equal(t, "old", u.Timeline[0].ServerID)
-	assert.Equal(t, "new", u.Timeline[1].ServerID)
-	assert.Equal(t, u.Timeline[0].Count, u.Versions["2026.11.1"])
-	assert.Equal(t, u.Timeline[1].Count, u.Versions["2026.11.2"])
-	assert.False(t, u.Timeline[1].First.Before(u.Timeline[0].Last))
+	require.Len(t, u.Servers, 2, "old server, then the new one")
+	assert.Equal(t, "old", u.Servers[0].ServerID)
+	assert.Equal(t, "new", u.Servers[1].ServerID)
+	assert.Equal(t, u.Servers[0].Count, u.Versions["2026.11.1"])
+	assert.Equal(t, u.Servers[1].Count, u.Versions["2026.11.2"])
+	assert.True(t, u.Servers[0].First.Before(u.Servers[1].First))
+	assert.False(t, u.Servers[1].Last.Before(u.Servers[0].Last), "the new server answers last")
 }
 
 type connTargetKey struct{}
+
+func TestURLStatsListsServersInOrderOfFirstAnswer(t *testing.T) {
+	t.Parallel()
+	base := time.Date(2026, 11, 22, 6, 0, 0, 0, time.UTC)
+	many := make([]string, maxServers+2) // two servers more than are listed
+	for i := range many {
+		many[i] = fmt.Sprintf("s%02d", i)
+	}
+	tests := []struct {
+		name    string
+		answers []string // server ids, one answer per second
+		want    []answerRun
+		others  int64
+	}{
+		{name: "one server", answers: []string{"a", "a", "a"},
+			want: []answerRun{{ServerID: "a", Count: 3, First: base, Last: base.Add(2 * time.Second)}}},
+		{name: "overlap around a move", answers: []string{"a", "a", "b", "a", "b", "b"},
+			want: []answerRun{
+				{ServerID: "a", Count: 3, First: base, Last: base.Add(3 * time.Second)},
+				{ServerID: "b", Count: 3, First: base.Add(2 * time.Second), Last: base.Add(5 * time.Second)},
+			}},
+		{name: "bounded", answers: append(many, "s00"), others: 2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := &urlStats{rep: urlReport{Versions: map[string]int64{}}}
+			for i, id := range tc.answers {
+				s.ok(workload.Info{ServerID: id, ImageVersion: "v"}, base.Add(time.Duration(i)*time.Second))
+			}
+			assert.Equal(t, int64(len(tc.answers)), s.rep.Total)
+			assert.Equal(t, map[string]int64{"v": int64(len(tc.answers))}, s.rep.Versions)
+			assert.Equal(t, tc.others, s.rep.OtherServers)
+			if tc.want != nil {
+				for i := range tc.want {
+					tc.want[i].ImageVersion = "v"
+				}
+				assert.Equal(t, tc.want, s.rep.Servers)
+			} else {
+				assert.Len(t, s.rep.Servers, maxServers)
+				assert.Equal(t, int64(2), s.rep.Servers[0].Count, "a known server still counts after the cap")
+			}
+		})
+	}
+}
 
 func TestLoadCountsFailures(t *testing.T) {
 	t.Parallel()
@@ -142,7 +189,7 @@ func TestLoadCountsFailures(t *testing.T) {
 	for _, u := range rep.URLs {
 		assert.Positive(t, u.Total, u.URL)
 		assert.Equal(t, u.Total, u.Failed, u.URL)
-		assert.Empty(t, u.Timeline, u.URL)
+		assert.Empty(t, u.Servers, u.URL)
 		assert.LessOrEqual(t, len(u.Errors), maxErrorKinds, u.URL)
 	}
 	assert.Contains(t, rep.URLs[0].Errors, "status 503 Service Unavailable")
@@ -194,8 +241,8 @@ func TestLoadgenCommand(t *testing.T) {
 		var out bytes.Buffer
 		require.NoError(t, runLoadgen(context.Background(), &out, []string{srv.URL + "/"}, opts))
 		assert.Contains(t, out.String(), "0 failed; stopped by duration")
-		assert.Contains(t, out.String(), "answered by web-0")
-		assert.Contains(t, out.String(), "image debian-12-2026.11.1 (version 2026.11.1)")
+		assert.Contains(t, out.String(), "  web-0 ")
+		assert.Regexp(t, `version 2026\.11\.1 +×\d+ .*  image debian-12-2026\.11\.1\n`, out.String())
 	})
 	t.Run("json and failures", func(t *testing.T) {
 		t.Parallel()
