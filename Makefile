@@ -13,6 +13,11 @@ all: build
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/remint
 
+## demo: the main job end to end on the simulator (loopback driver, SQLite): deploy the example
+## group, register a new image version, rebuild under load, print failed requests (0) per slot
+demo: build
+	scripts/demo.sh
+
 ## test: lint, then every unit and integration test (simulator over real HTTP; no Docker needed)
 test: lint deps-test
 	$(GO) test -count=1 -timeout 20m ./...
