@@ -16,11 +16,14 @@ import (
 
 	"github.com/mattn/go-isatty"
 	"github.com/spf13/cobra"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/remint-dev/remint/catalog"
 	"github.com/remint-dev/remint/failover"
+	"github.com/remint-dev/remint/internal/health"
 	"github.com/remint-dev/remint/internal/manifest"
 	"github.com/remint-dev/remint/internal/openstack"
+	"github.com/remint-dev/remint/internal/remote"
 	"github.com/remint-dev/remint/internal/store"
 )
 
@@ -173,18 +176,79 @@ func (g *groupEnv) executor(sink func(failover.Event)) (*failover.Executor, erro
 
 // executorWith is executor with an ephemeral progress sink (live terminals).
 func (g *groupEnv) executorWith(sink, progress func(failover.Event)) (*failover.Executor, error) {
-	prober, policy, gate, err := failover.ProbesFor(g.spec, nil)
+	var runner health.Runner
+	if g.spec.Health.Check.Command != "" {
+		r, err := g.sshRunner()
+		if err != nil {
+			return nil, err
+		}
+		runner = r
+	}
+	prober, policy, gate, err := failover.ProbesFor(g.spec, runner)
 	if err != nil {
 		return nil, usageError{err}
-	}
-	if g.spec.Health.Check.Command != "" {
-		return nil, usageErrorf("group %s: command health checks need SSH, which rebuild does not wire yet; use an http or tcp check", g.spec.Group)
 	}
 	return failover.NewExecutor(failover.Options{
 		Cloud: g.cloud, Store: g.store, Spec: g.spec,
 		Prober: prober, Policy: policy, Gate: gate,
 		Events: sink, Progress: progress, Logger: g.log,
 	})
+}
+
+// sshRunner logs in to the group's servers for command health checks: as the group's
+// ssh_user, with the private key in $REMINT_SSH_KEY, each server's host key verified
+// against the keys it printed to its console at first boot.
+func (g *groupEnv) sshRunner() (*remote.Runner, error) {
+	keyPath := os.Getenv("REMINT_SSH_KEY")
+	if keyPath == "" {
+		return nil, usageErrorf("group %s: its command health check logs in over SSH: set REMINT_SSH_KEY to the private key of keypair %q", g.spec.Group, g.m.Groups[g.spec.Group].KeyName)
+	}
+	pem, err := os.ReadFile(keyPath)
+	if err != nil {
+		return nil, usageErrorf("REMINT_SSH_KEY: %v", err)
+	}
+	signer, err := ssh.ParsePrivateKey(pem)
+	if err != nil {
+		return nil, usageErrorf("REMINT_SSH_KEY %s: %v", keyPath, err)
+	}
+	user := g.m.Groups[g.spec.Group].SSHUser
+	if user == "" {
+		user = "debian"
+	}
+	cloud, group := g.cloud, g.spec.Group
+	return &remote.Runner{User: user, Signer: signer, Logger: g.log,
+		HostKeys: func(ctx context.Context, host string) (remote.HostKeyPolicy, bool, error) {
+			// A floating address (the health gate checks through it) leads to the server
+			// it is associated with now; that server's console keys must answer.
+			fixed, stable := host, true
+			if fip, err := cloud.FindFloatingIP(ctx, host); err == nil {
+				if fip.FixedIP == "" {
+					return nil, false, fmt.Errorf("floating IP %s points at no server", host)
+				}
+				fixed, stable = fip.FixedIP, false
+			} else if !openstack.IsNotFound(err) {
+				return nil, false, fmt.Errorf("look up address %s: %w", host, err)
+			}
+			servers, err := cloud.ListServers(ctx, openstack.ListServersOpts{NamePrefix: group + "-"})
+			if err != nil {
+				return nil, false, fmt.Errorf("find the server at %s for its host keys: %w", fixed, err)
+			}
+			for _, s := range servers {
+				if s.AccessIP != fixed {
+					continue
+				}
+				console, err := cloud.ConsoleLog(ctx, s.ID, 0)
+				if err != nil {
+					return nil, false, fmt.Errorf("read the console log of server %s for its host keys: %w", s.Name, err)
+				}
+				fps, err := remote.HostKeysFromConsole(console)
+				if err != nil {
+					return nil, false, fmt.Errorf("server %s: %w", s.Name, err)
+				}
+				return fps, stable, nil
+			}
+			return nil, false, fmt.Errorf("no server of group %s has the address %s", group, fixed)
+		}}, nil
 }
 
 // eventPrinter prints failover events: NDJSON for --output json, one line per event

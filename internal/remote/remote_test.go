@@ -217,3 +217,40 @@ func indent(prefix, s string) string {
 	}
 	return strings.Join(lines, "")
 }
+
+func TestRunnerLearnsHostKeysOnce(t *testing.T) {
+	t.Parallel()
+	client := newSigner(t)
+	srv := startServer(t, client.PublicKey())
+	host, port, err := net.SplitHostPort(srv.addr)
+	require.NoError(t, err)
+	lookups := 0
+	stable := true
+	r := &Runner{User: "root", Signer: client, HostKeys: func(_ context.Context, h string) (HostKeyPolicy, bool, error) {
+		lookups++
+		require.Equal(t, net.JoinHostPort(host, port), h)
+		return Fingerprints{ssh.FingerprintSHA256(srv.hostKey)}, stable, nil
+	}}
+	for i := 0; i < 3; i++ {
+		status, out, err := r.RunCheck(context.Background(), srv.addr, []string{"sh", "-c", "echo checked; exit 4"})
+		require.NoError(t, err)
+		require.Equal(t, 4, status)
+		require.Equal(t, "checked\n", out)
+	}
+	require.Equal(t, 1, lookups, "a fixed address's keys are looked up once")
+
+	stable, lookups = false, 0
+	r = &Runner{User: "root", Signer: client, HostKeys: r.HostKeys}
+	for i := 0; i < 2; i++ {
+		_, _, err := r.RunCheck(context.Background(), srv.addr, []string{"true"})
+		require.NoError(t, err)
+	}
+	require.Equal(t, 2, lookups, "a floating address is looked up every time")
+
+	bad := &Runner{User: "root", Signer: client, HostKeys: func(context.Context, string) (HostKeyPolicy, bool, error) {
+		return Fingerprints{"SHA256:not-it"}, true, nil
+	}}
+	_, _, err = bad.RunCheck(context.Background(), srv.addr, []string{"true"})
+	var mm *HostKeyMismatchError
+	require.ErrorAs(t, err, &mm)
+}
