@@ -62,7 +62,8 @@ Faults are injected per operation with --fault PATTERN:key=value,...; PATTERN is
 ("compute.server.create"), a service wildcard ("network.*") or "*". Keys: latency (duration),
 error (probability of a 5xx), status (the error's code), ratelimit (probability of a 429),
 retry-after (duration), conflict (probability of a 409), times (only the next N calls).
-The pseudo-operation compute.server.boot with error=P makes servers go to ERROR.`,
+The pseudo-operation compute.server.boot with error=P makes servers go to ERROR, and
+compute.server.snapshot with error=P kills snapshot images (status killed).`,
 		Example: `  # Start a seeded cloud and point the openstack CLI at it
   remint sim --seed --listen 127.0.0.1:5000 --write-clouds-yaml ./clouds.yaml &
   export OS_CLIENT_CONFIG_FILE=$PWD/clouds.yaml OS_CLOUD=remint-sim
