@@ -3,18 +3,15 @@ package e2e
 import (
 	"context"
 	"errors"
-	"io"
-	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/remint-dev/remint/internal/loadgen"
 	"github.com/remint-dev/remint/internal/openstack"
 	"github.com/remint-dev/remint/internal/remote"
 	"github.com/stretchr/testify/assert"
@@ -131,49 +128,21 @@ func TestRealHosts(t *testing.T) {
 		url := "http://" + netip.AddrPortFrom(addr, 8080).String() + "/"
 		require.Eventually(t, func() bool { return whoAnswers(t, url) == a.ID }, 30*time.Second, 100*time.Millisecond)
 
-		var moved atomic.Bool
-		var total, failed, oldAfterMove atomic.Int64
-		stop := make(chan struct{})
-		var wg sync.WaitGroup
-		hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-		for range 4 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					afterMove := moved.Load()
-					resp, err := hc.Get(url)
-					total.Add(1)
-					if err != nil {
-						failed.Add(1)
-						continue
-					}
-					_, _ = io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					if resp.StatusCode != http.StatusOK {
-						failed.Add(1)
-					}
-					if afterMove && resp.Header.Get("X-Remint-Server-Id") == a.ID {
-						oldAfterMove.Add(1)
-					}
-				}
-			}()
-		}
+		// A new connection for every request, so each one shows where the address routes.
+		load := loadgen.Start(loadgen.Config{URLs: []string{url}, Duration: time.Minute, Concurrency: 4, Timeout: 10 * time.Second})
 		time.Sleep(2 * time.Second)
 		_, err = c.os.AssociateFloatingIP(ctx, fip.ID, portB, fip.RevisionNumber)
-		moved.Store(true)
+		movedAt := time.Now()
 		time.Sleep(2 * time.Second)
-		close(stop)
-		wg.Wait()
+		rep := load.Stop()
 		require.NoError(t, err, "move the floating IP to e2e-b")
-		t.Logf("%d requests through %s, %d failed", total.Load(), fip.Address, failed.Load())
-		assert.Zero(t, failed.Load())
-		assert.Zero(t, oldAfterMove.Load(), "requests sent after the move reached the old server")
+		t.Logf("%d requests through %s, %d failed", rep.Total, fip.Address, rep.Failed)
+		assert.Zero(t, rep.Failed, "%v", rep.FirstErrors(3))
+		for _, s := range rep.URLs[0].Servers {
+			if s.ServerID == a.ID {
+				assert.True(t, s.Last.Before(movedAt), "a request sent after the move reached the old server")
+			}
+		}
 		assert.Equal(t, b.ID, whoAnswers(t, url))
 
 		conn, err := c.ssh(ctx, fip.Address, keysB)

@@ -38,11 +38,11 @@ func BenchmarkRebuildFailedRequests(b *testing.B) {
 		res, err := runTo(ctx, env.executor(b, spec), targets[i%2])
 		total += time.Since(start)
 		calls += env.client.Stats().APICalls - before
-		load.Stop()
+		rep := load.Stop()
 		require.NoError(b, err)
 		replaced += int64(len(res.Slots))
-		sent += load.sent.Load()
-		failed += load.failed.Load()
+		sent += rep.Total
+		failed += rep.Failed
 	}
 	b.ReportMetric(float64(failed), "failed-requests")
 	b.ReportMetric(float64(sent), "requests")
@@ -96,9 +96,9 @@ func BenchmarkNaiveReplace(b *testing.B) {
 		}
 		total += time.Since(start)
 		calls += env.client.Stats().APICalls - before
-		load.Stop()
-		sent += load.sent.Load()
-		failed += load.failed.Load()
+		rep := load.Stop()
+		sent += rep.Total
+		failed += rep.Failed
 	}
 	b.ReportMetric(float64(failed), "failed-requests")
 	b.ReportMetric(float64(sent), "requests")

@@ -8,13 +8,12 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/remint-dev/remint/internal/loadgen"
 	"github.com/remint-dev/remint/internal/manifest"
 	"github.com/remint-dev/remint/internal/openstack"
 	"github.com/remint-dev/remint/internal/sim"
@@ -116,59 +115,16 @@ func runTo(ctx context.Context, ex *Executor, target Target) (Result, error) {
 	return ex.Run(ctx, id)
 }
 
-// loadGen sends requests through the failover addresses from a few goroutines until
-// stopped, counting failures and which image versions answered.
-type loadGen struct {
-	sent, failed atomic.Int64
-	mu           sync.Mutex
-	versions     map[string]int
-	lastErr      error
-	stop         chan struct{}
-	wg           sync.WaitGroup
-}
-
-func startLoad(addrs []string, port int, workers int) *loadGen {
-	g := &loadGen{versions: map[string]int{}, stop: make(chan struct{})}
-	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	for w := range workers {
-		g.wg.Go(func() {
-			for i := w; ; i++ {
-				select {
-				case <-g.stop:
-					return
-				default:
-				}
-				url := "http://" + net.JoinHostPort(addrs[i%len(addrs)], strconv.Itoa(port)) + "/"
-				g.sent.Add(1)
-				resp, err := client.Get(url)
-				if err != nil {
-					g.fail(err)
-					continue
-				}
-				var body map[string]string
-				err = json.NewDecoder(resp.Body).Decode(&body)
-				resp.Body.Close()
-				if err != nil || resp.StatusCode != http.StatusOK {
-					g.fail(err)
-					continue
-				}
-				g.mu.Lock()
-				g.versions[body["image_version"]]++
-				g.mu.Unlock()
-			}
-		})
+// startLoad sends load through the failover addresses with the shared load generator:
+// workers requests in flight, a new connection for every request (the strictest case:
+// each request proves where the address routes at that moment).
+func startLoad(addrs []string, port int, workers int) *loadgen.Load {
+	urls := make([]string, len(addrs))
+	for i, a := range addrs {
+		urls[i] = "http://" + net.JoinHostPort(a, strconv.Itoa(port)) + "/"
 	}
-	return g
+	return loadgen.Start(loadgen.Config{URLs: urls, Duration: 10 * time.Minute, Concurrency: workers, Timeout: 5 * time.Second})
 }
-
-func (g *loadGen) fail(err error) {
-	g.failed.Add(1)
-	g.mu.Lock()
-	g.lastErr = err
-	g.mu.Unlock()
-}
-
-func (g *loadGen) Stop() { close(g.stop); g.wg.Wait() }
 
 func addressesOf(t testing.TB, res Result) []string {
 	var out []string
@@ -215,12 +171,12 @@ func TestSimRebuildUnderLoad(t *testing.T) {
 	load := startLoad(addrs, env.driver.Port(), 6)
 	res, err := runTo(ctx, env.executor(t, spec), env.v2)
 	time.Sleep(200 * time.Millisecond) // a little traffic after the last move
-	load.Stop()
+	rep := load.Stop()
 	require.NoError(t, err)
 	require.True(t, res.OK())
-	t.Logf("rebuild: %d requests, %d failed, versions %v", load.sent.Load(), load.failed.Load(), load.versions)
-	require.Zero(t, load.failed.Load(), "failed requests during the rebuild (last: %v)", load.lastErr)
-	require.Positive(t, load.versions["2026.11.1"])
+	t.Logf("rebuild: %d requests, %d failed, versions %v", rep.Total, rep.Failed, rep.Versions())
+	require.Zero(t, rep.Failed, "failed requests during the rebuild: %v", rep.FirstErrors(3))
+	require.Positive(t, rep.Versions()["2026.11.1"])
 	for i, a := range addrs {
 		got := whoami(t, a, env.driver.Port())
 		require.Equal(t, "2026.11.1", got["image_version"])
@@ -232,9 +188,9 @@ func TestSimRebuildUnderLoad(t *testing.T) {
 	spec.Health.Deadline = 2 * time.Second
 	load = startLoad(addrs, env.driver.Port(), 4)
 	_, err = runTo(ctx, env.executor(t, spec), env.bad)
-	load.Stop()
+	rep = load.Stop()
 	require.ErrorContains(t, err, "slot web-")
-	require.Zero(t, load.failed.Load(), "failed requests during the failed rollout (last: %v)", load.lastErr)
+	require.Zero(t, rep.Failed, "failed requests during the failed rollout: %v", rep.FirstErrors(3))
 	for _, a := range addrs {
 		require.Equal(t, "2026.11.1", whoami(t, a, env.driver.Port())["image_version"])
 	}
@@ -270,10 +226,10 @@ func TestSimRollbackAndFaults(t *testing.T) {
 		require.Equal(t, "2026.11.1", whoami(t, a, env.driver.Port())["image_version"])
 	}
 	rb, err := env.executor(t, spec).Rollback(ctx)
-	load.Stop()
+	rep := load.Stop()
 	require.NoError(t, err)
 	require.Equal(t, store.RolloutRolledBack, rb.Status)
-	require.Zero(t, load.failed.Load(), "failed requests (last: %v)", load.lastErr)
+	require.Zero(t, rep.Failed, "failed requests: %v", rep.FirstErrors(3))
 	for i, a := range addrs {
 		got := whoami(t, a, env.driver.Port())
 		require.Equal(t, "2026.10.1", got["image_version"])
@@ -362,11 +318,11 @@ func TestSimBootFailureThenRetry(t *testing.T) {
 	env.sim.Faults().Set("compute.server.boot", sim.FaultRule{ErrorRate: 1, Times: 1})
 	load := startLoad(addrs, env.driver.Port(), 4)
 	res, err := runTo(ctx, env.executor(t, spec), env.v2)
-	load.Stop()
+	rep := load.Stop()
 	require.ErrorContains(t, err, "slot web-0")
 	require.ErrorContains(t, err, "ERROR")
 	require.Equal(t, store.RolloutFailed, res.Status)
-	require.Zero(t, load.failed.Load(), "failed requests (last: %v)", load.lastErr)
+	require.Zero(t, rep.Failed, "failed requests: %v", rep.FirstErrors(3))
 	requireServers(t, env, 2, "the ERROR replacement was deleted")
 	for _, a := range addrs {
 		require.Equal(t, "2026.10.1", whoami(t, a, env.driver.Port())["image_version"])

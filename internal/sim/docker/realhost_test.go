@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/netip"
 	"os"
@@ -15,13 +14,13 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/docker/docker/client"
 	"github.com/remint-dev/remint/internal/aptrepo"
 	"github.com/remint-dev/remint/internal/baseimage"
+	"github.com/remint-dev/remint/internal/loadgen"
 	"github.com/remint-dev/remint/internal/remote"
 	"github.com/remint-dev/remint/internal/sim"
 	"github.com/remint-dev/remint/internal/workload"
@@ -308,49 +307,21 @@ func TestRealHosts(t *testing.T) {
 		url := "http://" + netip.AddrPortFrom(fip, 8080).String() + "/"
 		require.Equal(t, a.id, getInfo(t, url).ServerID)
 
-		var moved atomic.Bool
-		var total, failed, afterMoveFromA atomic.Int64
-		stop := make(chan struct{})
-		var wg sync.WaitGroup
-		hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-		for range 4 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					startedAfterMove := moved.Load()
-					resp, err := hc.Get(url)
-					total.Add(1)
-					if err != nil {
-						failed.Add(1)
-						continue
-					}
-					_, _ = io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					if resp.StatusCode != http.StatusOK {
-						failed.Add(1)
-					}
-					if startedAfterMove && resp.Header.Get(workload.HeaderServerID) == a.id {
-						afterMoveFromA.Add(1)
-					}
-				}
-			}()
-		}
+		// A new connection for every request, so each one shows where the address routes.
+		load := loadgen.Start(loadgen.Config{URLs: []string{url}, Duration: time.Minute, Concurrency: 4, Timeout: 5 * time.Second})
 		time.Sleep(time.Second)
 		require.NoError(t, d.SetFloatingIP(ctx, fip.String(), b.ip.String()))
-		moved.Store(true)
+		movedAt := time.Now()
 		time.Sleep(time.Second)
-		close(stop)
-		wg.Wait()
-		t.Logf("requests through %s: %d, failed %d", fip, total.Load(), failed.Load())
-		assert.Zero(t, failed.Load())
-		assert.Greater(t, total.Load(), int64(20))
-		assert.Zero(t, afterMoveFromA.Load(), "requests started after the move reached the old server")
+		rep := load.Stop()
+		t.Logf("requests through %s: %d, failed %d", fip, rep.Total, rep.Failed)
+		assert.Zero(t, rep.Failed, "%v", rep.FirstErrors(3))
+		assert.Greater(t, rep.Total, int64(20))
+		for _, s := range rep.URLs[0].Servers {
+			if s.ServerID == a.id {
+				assert.True(t, s.Last.Before(movedAt), "a request sent after the move reached the old server")
+			}
+		}
 		assert.Equal(t, b.id, getInfo(t, url).ServerID)
 
 		// SSH through the floating IP reaches b, verified with b's keys.
@@ -360,7 +331,7 @@ func TestRealHosts(t *testing.T) {
 		assert.Equal(t, "web-b\n", run(t, c, "hostname"))
 
 		require.NoError(t, d.ReleaseFloatingIP(ctx, fip.String()))
-		_, err = hc.Get(url)
+		_, err = (&http.Client{Timeout: 5 * time.Second}).Get(url)
 		require.Error(t, err, "a released floating IP answers nothing")
 	})
 
