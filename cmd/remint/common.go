@@ -216,6 +216,8 @@ func (g *groupEnv) sshRunner() (*remote.Runner, error) {
 		user = "debian"
 	}
 	cloud, group := g.cloud, g.spec.Group
+	var mu sync.Mutex
+	keysOf := map[string]remote.Fingerprints{} // server id → console host keys
 	return &remote.Runner{User: user, Signer: signer, Logger: g.log,
 		HostKeys: func(ctx context.Context, host string) (remote.HostKeyPolicy, bool, error) {
 			// A floating address (the health gate checks through it) leads to the server
@@ -237,14 +239,22 @@ func (g *groupEnv) sshRunner() (*remote.Runner, error) {
 				if s.AccessIP != fixed {
 					continue
 				}
+				mu.Lock()
+				fps, known := keysOf[s.ID]
+				mu.Unlock()
+				if known {
+					return fps, stable, nil
+				}
 				console, err := cloud.ConsoleLog(ctx, s.ID, 0)
 				if err != nil {
 					return nil, false, fmt.Errorf("read the console log of server %s for its host keys: %w", s.Name, err)
 				}
-				fps, err := remote.HostKeysFromConsole(console)
-				if err != nil {
+				if fps, err = remote.HostKeysFromConsole(console); err != nil {
 					return nil, false, fmt.Errorf("server %s: %w", s.Name, err)
 				}
+				mu.Lock()
+				keysOf[s.ID] = fps
+				mu.Unlock()
 				return fps, stable, nil
 			}
 			return nil, false, fmt.Errorf("no server of group %s has the address %s", group, fixed)

@@ -52,11 +52,16 @@ func runPlan(ctx context.Context, stdout, stderr io.Writer, group string, o plan
 		return err
 	}
 	defer env.Close()
-	plan, err := computePlan(ctx, env, o.image, o.force)
+	return printPlan(ctx, stdout, env, o.image, o.force, o.output)
+}
+
+// printPlan computes the group's plan and prints it as text or JSON.
+func printPlan(ctx context.Context, stdout io.Writer, env *groupEnv, image string, force bool, output string) error {
+	plan, err := computePlan(ctx, env, image, force)
 	if err != nil {
 		return err
 	}
-	if o.output == "json" {
+	if output == "json" {
 		return writeJSON(stdout, plan)
 	}
 	_, err = fmt.Fprint(stdout, plan.String())

@@ -104,15 +104,7 @@ func runRebuild(ctx context.Context, stdout, stderr io.Writer, group string, o r
 	}
 
 	if o.dryRun {
-		plan, err := computePlan(ctx, env, o.image, o.force)
-		if err != nil {
-			return err
-		}
-		if o.output == "json" {
-			return writeJSON(stdout, plan)
-		}
-		_, err = fmt.Fprint(stdout, plan.String())
-		return err
+		return printPlan(ctx, stdout, env, o.image, o.force, o.output)
 	}
 
 	pr := newEventPrinter(stdout, o.output)
