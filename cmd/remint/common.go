@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -49,10 +50,31 @@ func checkOutput(out string, allowed ...string) error {
 // loadManifest loads and validates the manifest; problems are usage errors (exit 2).
 func loadManifest(file string) (*manifest.Manifest, error) {
 	m, err := manifest.Load(file)
-	if err != nil {
+	var problems manifest.Errors
+	switch {
+	case err == nil:
+		return m, nil
+	case errors.As(err, &problems):
+		// Each problem already names the file, line and field: one per line, unprefixed.
+		return nil, usageError{err}
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, usageErrorf("manifest %s not found: give one with -f FILE or $%s (examples/remint.yaml is a start)", file, manifest.EnvPath)
+	default:
 		return nil, usageError{fmt.Errorf("manifest %s: %w", file, err)}
 	}
-	return m, nil
+}
+
+// checkTargetFlags checks --image and --strategy before anything is contacted.
+func checkTargetFlags(image, strategy string) error {
+	if image != "" && image != "latest" {
+		if _, err := catalog.ParseVersion(image); err != nil {
+			return usageErrorf("--image %q: want latest or a version YYYY.MM.N", image)
+		}
+	}
+	if strategy != "" && strategy != failover.StrategyRolling && strategy != failover.StrategyBlueGreen {
+		return usageErrorf("--strategy %q: want %s or %s", strategy, failover.StrategyRolling, failover.StrategyBlueGreen)
+	}
+	return nil
 }
 
 // groupSpec finds a group of the manifest and turns it into a failover spec.

@@ -47,6 +47,9 @@ func runPlan(ctx context.Context, stdout, stderr io.Writer, group string, o plan
 	if err := checkOutput(o.output, "text", "json"); err != nil {
 		return err
 	}
+	if err := checkTargetFlags(o.image, ""); err != nil {
+		return err
+	}
 	env, err := openGroup(ctx, o.file, group, stderr)
 	if err != nil {
 		return err

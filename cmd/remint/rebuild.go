@@ -82,6 +82,9 @@ func runRebuild(ctx context.Context, stdout, stderr io.Writer, group string, o r
 	if err := checkOutput(o.output, "text", "json"); err != nil {
 		return err
 	}
+	if err := checkTargetFlags(o.image, o.strategy); err != nil {
+		return err
+	}
 	env, err := openGroup(ctx, o.file, group, stderr)
 	if err != nil {
 		return err

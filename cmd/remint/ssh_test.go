@@ -31,3 +31,24 @@ func TestSSHInputErrors(t *testing.T) {
 		})
 	}
 }
+
+// Bad flags are reported before any cloud is contacted: the example manifest's cloud is
+// not reachable here, yet the error is about the flag.
+func TestTargetFlagsCheckedBeforeTheCloud(t *testing.T) {
+	t.Setenv("OS_CLIENT_CONFIG_FILE", filepath.Join(t.TempDir(), "none.yaml"))
+	manifestFile := filepath.Join("..", "..", "examples", "remint.yaml")
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"rebuild", "-f", manifestFile, "web", "--strategy", "sideways"}, `--strategy "sideways": want rolling or bluegreen`},
+		{[]string{"rebuild", "-f", manifestFile, "web", "--image", "2026.13.1"}, `--image "2026.13.1": want latest or a version YYYY.MM.N`},
+		{[]string{"plan", "-f", manifestFile, "web", "--image", "newest"}, `--image "newest"`},
+		{[]string{"plan", "-f", filepath.Join(t.TempDir(), "remint.yaml"), "web"}, "not found: give one with -f FILE or $REMINT_MANIFEST"},
+	}
+	for _, tt := range tests {
+		_, _, err := validateRun(t, tt.args...)
+		require.ErrorContains(t, err, tt.want)
+		require.Equal(t, exitUsage, validateExitCode(err))
+	}
+}
