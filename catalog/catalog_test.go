@@ -269,6 +269,23 @@ func TestVersions(t *testing.T) {
 	require.Equal(t, Version{2026, 11, 4}, NextVersion(nov, []Version{{2026, 11, 3}, {2026, 10, 9}}))
 	require.Equal(t, Version{2026, 12, 1}, NextVersion(dec, []Version{{2026, 11, 3}}))
 	require.Equal(t, -1, Version{2026, 9, 5}.Compare(Version{2026, 10, 1}))
+	for _, tt := range []struct {
+		a, b string
+		want int
+	}{
+		{"2026.10.1", "2026.11.1", -1},
+		{"2026.11.2", "2026.11.10", -1},
+		{"2027.01.1", "2026.12.9", 1},
+		{"2026.11.1", "2026.11.1", 0},
+	} {
+		a, err := ParseVersion(tt.a)
+		require.NoError(t, err)
+		b, err := ParseVersion(tt.b)
+		require.NoError(t, err)
+		require.Equal(t, tt.want, a.Compare(b), "%s vs %s", tt.a, tt.b)
+	}
+	_, err = ParseVersion("a.b.c")
+	require.Error(t, err)
 }
 
 func TestTransitions(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/remint-dev/remint/catalog"
 	"github.com/remint-dev/remint/internal/manifest"
 )
 
@@ -124,7 +125,7 @@ func MakePlan(in PlanInput) (Plan, error) {
 	if in.Target.ImageID == "" {
 		return Plan{}, fmt.Errorf("plan group %s: no target image", s.Group)
 	}
-	target, targetErr := ParseVersion(in.Target.Version)
+	target, targetErr := catalog.ParseVersion(in.Target.Version)
 	cur := map[int]Current{}
 	for _, c := range in.Slots {
 		if c.Slot < 0 {
@@ -223,7 +224,7 @@ func MakePlan(in PlanInput) (Plan, error) {
 
 // replaceReason says why the slot's server must be replaced, or "" when it runs the
 // target image and is not broken.
-func replaceReason(c Current, t Target, target Version, targetErr error) string {
+func replaceReason(c Current, t Target, target catalog.Version, targetErr error) string {
 	switch c.Status {
 	case "ERROR", "SHUTOFF", "DELETED", "SOFT_DELETED":
 		return fmt.Sprintf("server is %s", c.Status)
@@ -231,7 +232,7 @@ func replaceReason(c Current, t Target, target Version, targetErr error) string 
 	if c.ImageID == t.ImageID {
 		return ""
 	}
-	v, err := ParseVersion(c.ImageVersion)
+	v, err := catalog.ParseVersion(c.ImageVersion)
 	if err != nil || targetErr != nil {
 		return fmt.Sprintf("image %s is not the target image %s", orUnknown(c.ImageVersion), shortID(t.ImageID))
 	}

@@ -182,27 +182,3 @@ func TestPlanRejectsBadInput(t *testing.T) {
 	_, err = MakePlan(PlanInput{Spec: testSpec(2, StrategyRolling, 1, 0, 2), Target: target, Slots: []Current{{Slot: 1, ServerID: "a"}, {Slot: 1, ServerID: "b"}}})
 	require.ErrorContains(t, err, "two servers")
 }
-
-func TestParseVersionOrders(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		a, b string
-		want int
-	}{
-		{"2026.10.1", "2026.11.1", -1},
-		{"2026.11.2", "2026.11.10", -1},
-		{"2027.01.1", "2026.12.9", 1},
-		{"2026.11.1", "2026.11.1", 0},
-	}
-	for _, tt := range tests {
-		a, err := ParseVersion(tt.a)
-		require.NoError(t, err)
-		b, err := ParseVersion(tt.b)
-		require.NoError(t, err)
-		require.Equal(t, tt.want, a.Compare(b), "%s vs %s", tt.a, tt.b)
-	}
-	for _, bad := range []string{"", "2026.11", "2026.13.1", "a.b.c"} {
-		_, err := ParseVersion(bad)
-		require.Error(t, err, bad)
-	}
-}
