@@ -25,11 +25,6 @@ func (o *kvObject) set(k string, v any) *kvObject {
 	return o
 }
 
-func (o *kvObject) get(k string) (any, bool) {
-	v, ok := o.vals[k]
-	return v, ok
-}
-
 // only returns a copy holding just the given keys (in the object's order); unknown keys
 // are ignored, as Neutron ignores unknown fields= entries.
 func (o *kvObject) only(keys []string) *kvObject {

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -251,5 +250,3 @@ func ntErrMessage(body map[string]any, key string) string {
 	msg, _ := m["message"].(string)
 	return msg
 }
-
-func ntContains(s, sub string) bool { return strings.Contains(s, sub) }

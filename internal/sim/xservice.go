@@ -117,20 +117,3 @@ func (s *Sim) routerForLocked(netID string) string {
 	}
 	return ""
 }
-
-// networkByNameOrIDLocked finds a network by id, or by name when the name is unique.
-func (s *Sim) networkByNameOrIDLocked(ref string) *Network {
-	if n, ok := s.st.networks[ref]; ok {
-		return n
-	}
-	var found *Network
-	for _, id := range sortedKeys(s.st.networks) {
-		if n := s.st.networks[id]; n.Name == ref {
-			if found != nil {
-				return nil
-			}
-			found = n
-		}
-	}
-	return found
-}
