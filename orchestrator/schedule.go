@@ -1,0 +1,144 @@
+package orchestrator
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/teambition/rrule-go"
+
+	"github.com/remint-dev/remint/internal/manifest"
+)
+
+// Maintenance windows are whole durations from 1 to 24 hours.
+const (
+	MinWindow = time.Hour
+	MaxWindow = 24 * time.Hour
+)
+
+// Run is one occurrence of a schedule and its maintenance window [Start, End).
+//
+// Start is in the rule's zone (the DTSTART TZID, UTC for "...Z" rules); use Start.UTC()
+// for the UTC form. The window is a real duration, not wall-clock time: a 4h window
+// that spans a DST change still lasts 4 hours.
+type Run struct {
+	Start time.Time `json:"start"`
+	End   time.Time `json:"end"`
+}
+
+// Contains reports whether t is inside the run's window.
+func (r Run) Contains(t time.Time) bool { return !t.Before(r.Start) && t.Before(r.End) }
+
+// Deadline is when the window closes: no new disruptive step may start at or after it.
+func (r Run) Deadline() time.Time { return r.End }
+
+// String renders the run in UTC and in its zone.
+func (r Run) String() string {
+	return fmt.Sprintf("%s (%s) until %s", r.Start.UTC().Format(time.RFC3339), r.Start.Format(time.RFC3339), r.End.UTC().Format(time.RFC3339))
+}
+
+// Schedule is a parsed recurrence rule with its maintenance window. It is safe for
+// concurrent use; the re-anchored rule it computes runs from is cached (see
+// schedule_anchor.go), so asking for the next run again costs a few periods of the rule.
+type Schedule struct {
+	rule   string
+	window time.Duration
+	set    *rrule.Set // as written: DTSTART where the author put it
+	loc    *time.Location
+	anchor *anchorPlan // nil when the rule cannot be re-anchored (COUNT, no RRULE)
+
+	mu       sync.Mutex // guards the cache and every iteration (rrule-go iterators write to their rule)
+	cachedAt time.Time  // the anchor instant cached holds
+	cached   *rrule.Set // set re-anchored at cachedAt
+}
+
+// ParseSchedule parses rule (see manifest.ParseRRule for the accepted forms, including
+// the one-line "DTSTART;TZID=Europe/Sofia:20200803T134000 RRULE:FREQ=WEEKLY;BYDAY=SA")
+// and checks the window is 1 to 24 hours.
+func ParseSchedule(rule string, window time.Duration) (*Schedule, error) {
+	if window < MinWindow || window > MaxWindow {
+		return nil, fmt.Errorf("maintenance window %s: want 1h to 24h", window)
+	}
+	set, err := manifest.ParseRRule(rule)
+	if err != nil {
+		return nil, fmt.Errorf("rrule: %w", err)
+	}
+	s := &Schedule{rule: rule, window: window, set: set, loc: set.GetDTStart().Location()}
+	s.anchor = newAnchorPlan(set)
+	return s, nil
+}
+
+// Rule is the rule as it was given.
+func (s *Schedule) Rule() string { return s.rule }
+
+// Window is the maintenance window length.
+func (s *Schedule) Window() time.Duration { return s.window }
+
+// Location is the rule's zone (DTSTART's TZID; UTC for rules written in UTC).
+func (s *Schedule) Location() *time.Location { return s.loc }
+
+// run makes the run that starts at t.
+func (s *Schedule) run(t time.Time) Run { return Run{Start: t, End: t.Add(s.window)} }
+
+// Next returns up to n runs that start strictly after `after`, in order; fewer when the
+// rule ends (UNTIL, COUNT).
+func (s *Schedule) Next(after time.Time, n int) []Run {
+	var out []Run
+	if n <= 0 {
+		return out
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	next := s.setFor(after).Iterator()
+	for len(out) < n {
+		t, ok := next()
+		if !ok {
+			break
+		}
+		if t.After(after) {
+			out = append(out, s.run(t))
+		}
+	}
+	return out
+}
+
+// Between returns the runs that start in (from, to], in order.
+func (s *Schedule) Between(from, to time.Time) []Run {
+	var out []Run
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	next := s.setFor(from).Iterator()
+	for {
+		t, ok := next()
+		if !ok || t.After(to) {
+			return out
+		}
+		if t.After(from) {
+			out = append(out, s.run(t))
+		}
+	}
+}
+
+// setFor returns the rule re-anchored as close before `after` as is exact, or the rule as
+// written when it cannot be re-anchored. Its iterator yields every occurrence after
+// `after` (and possibly a few before it, which callers skip). The caller holds s.mu:
+// rrule-go's iterators write to the rule they iterate.
+func (s *Schedule) setFor(after time.Time) *rrule.Set {
+	if s.anchor == nil {
+		return s.set
+	}
+	at, ok := s.anchor.anchorFor(after)
+	if !ok {
+		return s.set
+	}
+	if s.cached != nil && s.cachedAt.Equal(at) {
+		return s.cached
+	}
+	set, err := s.anchor.build(at)
+	if err != nil {
+		// Cannot happen for a rule that parsed; the rule as written is always exact.
+		return s.set
+	}
+	s.cachedAt, s.cached = at, set
+	return set
+}
