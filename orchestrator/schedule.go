@@ -47,9 +47,14 @@ type Schedule struct {
 	loc    *time.Location
 	anchor *anchorPlan // nil when the rule cannot be re-anchored (COUNT, no RRULE)
 
-	mu       sync.Mutex // guards the cache and every iteration (rrule-go iterators write to their rule)
-	cachedAt time.Time  // the anchor instant cached holds
-	cached   *rrule.Set // set re-anchored at cachedAt
+	mu       sync.Mutex                      // guards the caches and every iteration (rrule-go iterators write to their rule)
+	cachedAt time.Time                       // the anchor instant cached is built for
+	cached   func() func() (time.Time, bool) // new iterators over the rule re-anchored at cachedAt
+	memo     struct {                        // the starts after memo.after, as last computed
+		ok, exhausted bool
+		after         time.Time
+		starts        []time.Time
+	}
 }
 
 // ParseSchedule parses rule (see manifest.ParseRRule for the accepted forms, including
@@ -89,17 +94,41 @@ func (s *Schedule) Next(after time.Time, n int) []Run {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	next := s.setFor(after).Iterator()
-	for len(out) < n {
+	starts := s.memoNext(after, n)
+	for _, t := range starts {
+		out = append(out, s.run(t))
+	}
+	return out
+}
+
+// memoNext answers Next from the starts remembered from the last walk when it can (the
+// daemon's tick asks the same question until the run is due), else walks the rule from
+// its cached anchor and remembers. The caller holds s.mu.
+func (s *Schedule) memoNext(after time.Time, n int) []time.Time {
+	if s.memo.ok && !after.Before(s.memo.after) {
+		i := 0
+		for i < len(s.memo.starts) && !s.memo.starts[i].After(after) {
+			i++
+		}
+		if rest := s.memo.starts[i:]; len(rest) >= n || s.memo.exhausted {
+			return rest[:min(n, len(rest))]
+		}
+	}
+	next := s.iteratorFor(after)
+	var starts []time.Time
+	exhausted := false
+	for len(starts) < n {
 		t, ok := next()
 		if !ok {
+			exhausted = true
 			break
 		}
 		if t.After(after) {
-			out = append(out, s.run(t))
+			starts = append(starts, t)
 		}
 	}
-	return out
+	s.memo.ok, s.memo.after, s.memo.starts, s.memo.exhausted = true, after, starts, exhausted
+	return starts
 }
 
 // Between returns the runs that start in (from, to], in order.
@@ -107,7 +136,7 @@ func (s *Schedule) Between(from, to time.Time) []Run {
 	var out []Run
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	next := s.setFor(from).Iterator()
+	next := s.iteratorFor(from)
 	for {
 		t, ok := next()
 		if !ok || t.After(to) {
@@ -119,26 +148,25 @@ func (s *Schedule) Between(from, to time.Time) []Run {
 	}
 }
 
-// setFor returns the rule re-anchored as close before `after` as is exact, or the rule as
-// written when it cannot be re-anchored. Its iterator yields every occurrence after
-// `after` (and possibly a few before it, which callers skip). The caller holds s.mu:
-// rrule-go's iterators write to the rule they iterate.
-func (s *Schedule) setFor(after time.Time) *rrule.Set {
+// iteratorFor returns an iterator over the rule re-anchored as close before `after` as is
+// exact (or the rule as written when it cannot be re-anchored). It yields every
+// occurrence after `after`, and possibly a few before it, which callers skip. The caller
+// holds s.mu: rrule-go's iterators write to the rule they iterate.
+func (s *Schedule) iteratorFor(after time.Time) func() (time.Time, bool) {
 	if s.anchor == nil {
-		return s.set
+		return s.set.Iterator()
 	}
 	at, ok := s.anchor.anchorFor(after)
 	if !ok {
-		return s.set
+		return s.set.Iterator()
 	}
-	if s.cached != nil && s.cachedAt.Equal(at) {
-		return s.cached
+	if s.cached == nil || !s.cachedAt.Equal(at) {
+		r, err := s.anchor.build(at)
+		if err != nil {
+			// Cannot happen for a rule that parsed; the rule as written is always exact.
+			return s.set.Iterator()
+		}
+		s.cachedAt, s.cached = at, r
 	}
-	set, err := s.anchor.build(at)
-	if err != nil {
-		// Cannot happen for a rule that parsed; the rule as written is always exact.
-		return s.set
-	}
-	s.cachedAt, s.cached = at, set
-	return set
+	return s.cached()
 }

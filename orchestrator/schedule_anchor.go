@@ -45,6 +45,7 @@ type anchorPlan struct {
 	wkst     int // 0 = Monday … 6 = Sunday, as rrule-go counts
 	rdates   []time.Time
 	exdates  []time.Time
+	template *rrule.RRule // the rule with its defaults written out, built on first use
 }
 
 // newAnchorPlan returns nil for sets that cannot be re-anchored: no RRULE (RDATEs only;
@@ -129,7 +130,9 @@ func (p *anchorPlan) anchorFor(after time.Time) (time.Time, bool) {
 	// k >= 1: period 0 is DTSTART's own (partial) period, where the original is exact.
 	for tries := 0; k >= 1 && tries < 8; k, tries = k-1, tries+1 {
 		w := period(k)
-		at := time.Date(w.Year(), w.Month(), w.Day(), w.Hour(), w.Minute(), w.Second(), 0, loc)
+		y, mo, d := w.Date()
+		h, mi, sec := w.Clock()
+		at := time.Date(y, mo, d, h, mi, sec, 0, loc)
 		if wallClock(at).Equal(w) { // not in a DST gap
 			return at, true
 		}
@@ -146,25 +149,37 @@ func gridOf(start, limit time.Time, unit time.Duration, iv int) (int, func(int) 
 	return floorDiv(n, iv), func(k int) time.Time { return start.Add(time.Duration(k*iv) * unit) }
 }
 
-// build makes the rule re-anchored at `at`.
-func (p *anchorPlan) build(at time.Time) (*rrule.Set, error) {
-	opt := p.opt
-	opt.Dtstart = at
-	r, err := rrule.NewRRule(opt)
-	if err != nil {
-		return nil, err
+// build makes the rule re-anchored at `at`, as a maker of iterators over it. Without RDATE
+// and EXDATE the rule is iterated directly: rrule.Set's merging costs as much again.
+func (p *anchorPlan) build(at time.Time) (func() func() (time.Time, bool), error) {
+	if p.template == nil {
+		// Validated once; later anchors only move DTSTART (RRule.DTStart rebuilds the rule
+		// without validating its bounds again, a third of NewRRule's cost).
+		t, err := rrule.NewRRule(p.opt)
+		if err != nil {
+			return nil, err
+		}
+		p.template = t
+	}
+	r := new(rrule.RRule)
+	*r = *p.template
+	r.DTStart(at)
+	if len(p.rdates) == 0 && len(p.exdates) == 0 {
+		return func() func() (time.Time, bool) { return r.Iterator() }, nil
 	}
 	set := &rrule.Set{}
 	set.RRule(r)
 	set.SetRDates(p.rdates)
 	set.SetExDates(p.exdates)
-	return set, nil
+	return set.Iterator, nil
 }
 
 // wallClock is t's wall-clock reading in its own zone, as a UTC time, for arithmetic
 // without DST.
 func wallClock(t time.Time) time.Time {
-	return time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), 0, time.UTC)
+	y, mo, d := t.Date()
+	h, mi, s := t.Clock()
+	return time.Date(y, mo, d, h, mi, s, 0, time.UTC)
 }
 
 func dateOf(t time.Time) time.Time {
