@@ -105,7 +105,9 @@ func TestDecideTable(t *testing.T) {
 		{"no quota for the surge", with(webFacts(), func(f *Facts) { f.Quota = tight }), Request{Options: security}, ActionInPlace},
 		{"cores short", with(webFacts(), func(f *Facts) { f.Quota = &Quota{MaxInstances: -1, MaxCores: 9, UsedCores: 8, MaxRAM: -1} }), Request{Options: security}, ActionInPlace},
 		{"RAM short", with(webFacts(), func(f *Facts) { f.Quota = &Quota{MaxInstances: -1, MaxCores: -1, MaxRAM: 9000, UsedRAM: 8192} }), Request{Options: security}, ActionInPlace},
-		{"exactly enough", with(webFacts(), func(f *Facts) { f.Quota = &Quota{MaxInstances: 5, UsedInstances: 4, MaxCores: 10, UsedCores: 8, MaxRAM: 10240, UsedRAM: 8192} }), Request{}, ActionRebuild},
+		{"exactly enough", with(webFacts(), func(f *Facts) {
+			f.Quota = &Quota{MaxInstances: 5, UsedInstances: 4, MaxCores: 10, UsedCores: 8, MaxRAM: 10240, UsedRAM: 8192}
+		}), Request{}, ActionRebuild},
 		{"over quota already", with(webFacts(), func(f *Facts) { f.Quota = &Quota{MaxInstances: 3, UsedInstances: 4, MaxCores: -1, MaxRAM: -1} }), Request{Options: security}, ActionInPlace},
 		{"no failover address", with(webFacts(), func(f *Facts) { f.Addresses = 0 }), Request{Options: security}, ActionInPlace},
 		{"no failover address, forced", with(webFacts(), func(f *Facts) { f.Addresses = 0 }), Request{Force: ForceRebuild}, ActionRebuild},
