@@ -28,7 +28,10 @@ func checkFires(set *rrule.Set) error {
 	// last year (9999) for filters that match no date, about a second for a daily rule.
 	// UNTIL does not shorten it: rrule-go compares UNTIL only with occurrences it found.
 	if _, ok := r.Iterator()(); !ok {
-		return fmt.Errorf("RRULE:%s never fires: its BY… parts exclude every date (or every date before UNTIL)", opt.RRuleString())
+		if !opt.Until.IsZero() {
+			return fmt.Errorf("RRULE:%s never fires: its BY… parts exclude every date before UNTIL", opt.RRuleString())
+		}
+		return fmt.Errorf("RRULE:%s never fires: its BY… parts exclude every date", opt.RRuleString())
 	}
 	return nil
 }
