@@ -20,7 +20,8 @@
 // of what it runs in production: loopback and docker (the server drivers), fipproxy
 // (floating addresses on loopback), aptrepo (the signed local apt repository servers
 // upgrade from), baseimage (the debian-12 image docker servers boot), workload (the HTTP app
-// every simulated server runs) and simtest (a running simulator for other packages' tests).
+// every simulated server runs), simtest (a running simulator for other packages' tests) and
+// simclient (that simulator with remint's OpenStack adapter connected to it).
 // No package outside internal/sim imports them, except the files of the `remint sim` and
 // `remint workload` commands in cmd/remint and _test.go files; boundary_test.go enforces it.
 package sim
