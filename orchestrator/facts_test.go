@@ -3,8 +3,6 @@ package orchestrator
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -15,20 +13,17 @@ import (
 	"github.com/remint-dev/remint/internal/manifest"
 	"github.com/remint-dev/remint/internal/openstack"
 	"github.com/remint-dev/remint/internal/sim"
-	"github.com/remint-dev/remint/internal/sim/simtest"
+	"github.com/remint-dev/remint/internal/sim/simclient"
 )
 
 // TestFactsFromSimulator reads the quota and the flavor over real HTTP with gophercloud
 // from the simulator, whose usage counts live servers, and lets the policy decide on them.
 func TestFactsFromSimulator(t *testing.T) {
 	t.Parallel()
-	s, seed := simtest.StartSeeded(t, sim.Config{BootTime: time.Millisecond})
+	cloud := simclient.Start(t, simclient.Options{Sim: sim.Config{BootTime: time.Millisecond}})
+	s, seed, c := cloud.Sim, cloud.Seed, cloud.Client
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cloudsFile := filepath.Join(t.TempDir(), "clouds.yaml")
-	require.NoError(t, os.WriteFile(cloudsFile, s.CloudsYAML(""), 0o600))
-	c, err := openstack.Connect(ctx, openstack.ConnectOptions{Cloud: sim.DefaultCloudName, CloudsFile: cloudsFile})
-	require.NoError(t, err)
 
 	s.SetLimits(sim.Limits{MaxInstances: 4, MaxCores: 10, MaxRAM: -1, MaxKeypairs: 10, MaxServerMeta: 128, MaxImageMeta: 128})
 	for i := range 3 {
