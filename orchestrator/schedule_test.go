@@ -269,3 +269,25 @@ func TestWindowClosedIsComparable(t *testing.T) {
 	err := fmt.Errorf("rebuild web: %w", CheckStep(Run{End: utc("2026-01-01T00:00:00Z")}, utc("2026-01-02T00:00:00Z"), "x"))
 	assert.True(t, errors.Is(err, ErrWindowClosed))
 }
+
+// TestScheduleConcurrentUse: one schedule asked from many goroutines (the daemon's tick and
+// an API request at once) gives the same answers; run with -race.
+func TestScheduleConcurrentUse(t *testing.T) {
+	t.Parallel()
+	s := mustSchedule(t, "DTSTART;TZID=Europe/Sofia:20200803T134000 RRULE:FREQ=WEEKLY;BYDAY=SA EXDATE;TZID=Europe/Sofia:20261205T134000", 4*time.Hour)
+	after := utc("2026-11-27T12:00:00Z")
+	want := startsUTC(s.Next(after, 3))
+	assert.Equal(t, []string{"2026-11-28T11:40:00Z", "2026-12-12T11:40:00Z", "2026-12-19T11:40:00Z"}, want, "EXDATE honoured")
+	done := make(chan []string)
+	for i := range 8 {
+		go func() {
+			at := after.Add(time.Duration(i) * 24 * time.Hour * 30)
+			s.Between(at, at.Add(30*24*time.Hour))
+			s.CatchUp(at, at.Add(48*time.Hour))
+			done <- startsUTC(s.Next(after, 3))
+		}()
+	}
+	for range 8 {
+		assert.Equal(t, want, <-done)
+	}
+}
