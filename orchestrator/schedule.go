@@ -161,12 +161,7 @@ func (s *Schedule) iteratorFor(after time.Time) func() (time.Time, bool) {
 		return s.set.Iterator()
 	}
 	if s.cached == nil || !s.cachedAt.Equal(at) {
-		r, err := s.anchor.build(at)
-		if err != nil {
-			// Cannot happen for a rule that parsed; the rule as written is always exact.
-			return s.set.Iterator()
-		}
-		s.cachedAt, s.cached = at, r
+		s.cachedAt, s.cached = at, s.anchor.build(at)
 	}
 	return s.cached()
 }

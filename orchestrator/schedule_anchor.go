@@ -45,7 +45,7 @@ type anchorPlan struct {
 	wkst     int // 0 = Monday … 6 = Sunday, as rrule-go counts
 	rdates   []time.Time
 	exdates  []time.Time
-	template *rrule.RRule // the rule with its defaults written out, built on first use
+	template *rrule.RRule // the rule with its defaults written out, at the original DTSTART
 }
 
 // newAnchorPlan returns nil for sets that cannot be re-anchored: no RRULE (RDATEs only;
@@ -84,9 +84,15 @@ func newAnchorPlan(set *rrule.Set) *anchorPlan {
 	if len(opt.Bysecond) == 0 && opt.Freq < rrule.SECONDLY {
 		opt.Bysecond = []int{dt.Second()}
 	}
+	// Validated once, here; anchors only move DTSTART (RRule.DTStart rebuilds the rule
+	// without validating its bounds again).
+	template, err := rrule.NewRRule(opt)
+	if err != nil {
+		return nil // the rule as written (which parsed) is used instead
+	}
 	return &anchorPlan{
 		opt: opt, dt: dt, wallDT: wallClock(dt), interval: opt.Interval, wkst: opt.Wkst.Day(),
-		rdates: set.GetRDate(), exdates: set.GetExDate(),
+		rdates: set.GetRDate(), exdates: set.GetExDate(), template: template,
 	}
 }
 
@@ -151,27 +157,18 @@ func gridOf(start, limit time.Time, unit time.Duration, iv int) (int, func(int) 
 
 // build makes the rule re-anchored at `at`, as a maker of iterators over it. Without RDATE
 // and EXDATE the rule is iterated directly: rrule.Set's merging costs as much again.
-func (p *anchorPlan) build(at time.Time) (func() func() (time.Time, bool), error) {
-	if p.template == nil {
-		// Validated once; later anchors only move DTSTART (RRule.DTStart rebuilds the rule
-		// without validating its bounds again, a third of NewRRule's cost).
-		t, err := rrule.NewRRule(p.opt)
-		if err != nil {
-			return nil, err
-		}
-		p.template = t
-	}
+func (p *anchorPlan) build(at time.Time) func() func() (time.Time, bool) {
 	r := new(rrule.RRule)
 	*r = *p.template
 	r.DTStart(at)
 	if len(p.rdates) == 0 && len(p.exdates) == 0 {
-		return func() func() (time.Time, bool) { return r.Iterator() }, nil
+		return func() func() (time.Time, bool) { return r.Iterator() }
 	}
 	set := &rrule.Set{}
 	set.RRule(r)
 	set.SetRDates(p.rdates)
 	set.SetExDates(p.exdates)
-	return set.Iterator, nil
+	return set.Iterator
 }
 
 // wallClock is t's wall-clock reading in its own zone, as a UTC time, for arithmetic
