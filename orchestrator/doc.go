@@ -21,6 +21,7 @@
 //   - schedule_default.go: the default update policy, a per-target stable start inside a
 //     weekend window, rendered as an ordinary rrule.
 //
-// Entry points: Decide, ReadQuota, ParseSchedule, Schedule.Next, Schedule.CatchUp,
-// Admit, DefaultPolicy.
+// Entry points: Decide (with ReadQuota, ReadSurge, SurgeServers for its facts, ForceOf and
+// OptionsOf for a manifest schedule's request), ParseSchedule, Schedule.Next,
+// Schedule.CatchUp, CheckStep, Admit, DefaultPolicy.
 package orchestrator

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/remint-dev/remint/internal/manifest"
 )
 
 // Action is what the policy chose for a target.
@@ -279,4 +281,23 @@ func plural(n int, one, many string) string {
 		return "1 " + one
 	}
 	return fmt.Sprintf("%d %s", n, many)
+}
+
+// ForceOf maps a schedule's action to the policy's request: rebuild and inplace force
+// the choice, update lets the policy decide. build-image is not a target action: false.
+func ForceOf(action string) (Force, bool) {
+	switch action {
+	case manifest.ActionRebuild:
+		return ForceRebuild, true
+	case manifest.ActionInPlace:
+		return ForceInPlace, true
+	case manifest.ActionUpdate:
+		return ForceNone, true
+	}
+	return ForceNone, false
+}
+
+// OptionsOf converts a manifest schedule's options (the manifest has no Weave switch yet).
+func OptionsOf(o manifest.ScheduleOptions) Options {
+	return Options{ApplySecurityUpgrades: o.ApplySecurityUpgrades, RebootIfRequired: o.RebootIfRequired, ApplyDockerUpgrades: o.ApplyDockerUpgrades}
 }

@@ -10,6 +10,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/remint-dev/remint/internal/manifest"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
@@ -156,4 +158,22 @@ func TestDecisionsGolden(t *testing.T) {
 	}
 	checkGolden(t, "policy-deploy-three-targets", ds.String())
 	assert.Equal(t, "no targets\n", Decisions(nil).String())
+}
+
+func TestRequestFromSchedule(t *testing.T) {
+	t.Parallel()
+	m, err := manifest.Load("../examples/remint.yaml")
+	require.NoError(t, err)
+	want := map[string]Force{"weekend-web": ForceRebuild, "weekly-db": ForceInPlace}
+	for name, f := range want {
+		got, ok := ForceOf(m.Schedules[name].Action)
+		assert.True(t, ok)
+		assert.Equal(t, f, got, name)
+	}
+	got, ok := ForceOf(manifest.ActionUpdate)
+	assert.True(t, ok)
+	assert.Equal(t, ForceNone, got)
+	_, ok = ForceOf(manifest.ActionBuildImage)
+	assert.False(t, ok)
+	assert.Equal(t, security, OptionsOf(m.Schedules["weekly-db"].Options))
 }
