@@ -323,4 +323,3 @@ func (e *Executor) sweepGroupOrphans(ctx context.Context, res *RebuildResult, mi
 	res.DeletedOrphans, err = e.deleteOrphans(ctx, orphans, minAge)
 	return err
 }
-

@@ -267,5 +267,3 @@ func eventMessages(events []Event, step string) string {
 	}
 	return out
 }
-
-
