@@ -22,10 +22,16 @@ func waitLockFlag(cmd *cobra.Command, d *time.Duration) {
 	cmd.Flags().DurationVar(d, "wait-lock", 0, "wait up to this long for another command changing the group to finish (default: refuse at once)")
 }
 
-// commandLine is how a lease holder is shown: "remint rebuild web --resume".
+// commandLine is how a lease holder is shown: "remint rebuild web --resume". Flags
+// that do not change what the command does (manifest path, output and log format) are
+// left out.
 func commandLine(cmd *cobra.Command, args []string) string {
 	parts := append([]string{cmd.CommandPath()}, args...)
 	cmd.Flags().Visit(func(f *pflag.Flag) {
+		switch f.Name {
+		case "file", "output", "log-level", "log-format", "wait-lock":
+			return
+		}
 		if f.Value.Type() == "bool" && f.Value.String() == "true" {
 			parts = append(parts, "--"+f.Name)
 		} else {
