@@ -144,7 +144,7 @@ func (e *Executor) deleteOrphans(ctx context.Context, orphans []Orphan, minAge t
 	var deleted []Orphan
 	for _, o := range orphans {
 		if o.Age < minAge {
-			e.emit(Event{Slot: -1, Server: o.ServerID, Step: "orphan", Message: fmt.Sprintf("orphaned server %s; deleted once older than %s", o, minAge)})
+			e.emit(ctx, Event{Slot: -1, Server: o.ServerID, Step: "orphan", Message: fmt.Sprintf("orphaned server %s; deleted once older than %s", o, minAge)})
 			continue
 		}
 		addr, err := e.addressOn(ctx, o.ServerID)
@@ -152,7 +152,7 @@ func (e *Executor) deleteOrphans(ctx context.Context, orphans []Orphan, minAge t
 			return deleted, err
 		}
 		if addr != "" {
-			e.emit(Event{Slot: -1, Server: o.ServerID, Step: "orphan", Failed: true,
+			e.emit(ctx, Event{Slot: -1, Server: o.ServerID, Step: "orphan", Failed: true,
 				Message: fmt.Sprintf("orphaned server %s holds floating IP %s: not deleted (move the address away, then rebuild again)", o, addr)})
 			continue
 		}
@@ -160,7 +160,7 @@ func (e *Executor) deleteOrphans(ctx context.Context, orphans []Orphan, minAge t
 			return deleted, fmt.Errorf("delete orphaned server %s (%s) of group %s: %w", o.ServerName, o.ServerID, e.spec.Group, err)
 		}
 		e.log.Info("deleted orphaned server", "group", e.spec.Group, "server", o.ServerID, "name", o.ServerName, "age", o.Age.Round(time.Second), "why", o.Why)
-		e.emit(Event{Slot: -1, Server: o.ServerID, Step: "orphan", Message: "deleted orphaned server " + o.String()})
+		e.emit(ctx, Event{Slot: -1, Server: o.ServerID, Step: "orphan", Message: "deleted orphaned server " + o.String()})
 		deleted = append(deleted, o)
 	}
 	return deleted, nil
