@@ -156,8 +156,10 @@ func Rebuild(ctx context.Context, d Deps, req RebuildRequest) (res RebuildResult
 		}
 	}
 
-	if err := ex.refuseUnadopted(ctx); err != nil {
-		return res, err
+	if !req.Resume {
+		if err := ex.refuseUnadopted(ctx); err != nil {
+			return res, err
+		}
 	}
 	if err := ex.sweepGroupOrphans(ctx, &res, OrphanMinAge(spec, l.TTL())); err != nil {
 		return res, err
