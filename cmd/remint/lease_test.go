@@ -24,7 +24,7 @@ import (
 	"github.com/remint-dev/remint/internal/openstack"
 	"github.com/remint-dev/remint/internal/sim"
 	"github.com/remint-dev/remint/internal/sim/loopback"
-	"github.com/remint-dev/remint/internal/sim/simtest"
+	"github.com/remint-dev/remint/internal/sim/simclient"
 	"github.com/remint-dev/remint/internal/store"
 )
 
@@ -78,22 +78,16 @@ func startWorld(t *testing.T, manifest string, bootTime time.Duration) *world {
 	globals = globalFlags{logLevel: "error", logFormat: "text"}
 	driver, err := loopback.NewFree(loopback.Options{StopTimeout: 5 * time.Second})
 	require.NoError(t, err)
-	s, seed := simtest.StartSeeded(t, sim.Config{Driver: driver, BootTime: bootTime, ImageSaveTime: 20 * time.Millisecond})
-	w := &world{t: t, dir: t.TempDir()}
-	w.clouds = filepath.Join(w.dir, "clouds.yaml")
-	require.NoError(t, os.WriteFile(w.clouds, s.CloudsYAML(""), 0o600))
-	t.Setenv("OS_CLIENT_CONFIG_FILE", w.clouds)
-	t.Setenv("OS_CLOUD", "")
+	c := simclient.Start(t, simclient.Options{Sim: sim.Config{Driver: driver, BootTime: bootTime, ImageSaveTime: 20 * time.Millisecond}, SetEnv: true})
+	w := &world{t: t, dir: t.TempDir(), clouds: c.CloudsFile, os: c.Client, cat: catalog.New(c.Client)}
 	w.mf = filepath.Join(w.dir, "remint.yaml")
 	require.NoError(t, os.WriteFile(w.mf, []byte(manifest), 0o644))
 	ctx := t.Context()
-	w.os, err = openstack.Connect(ctx, openstack.ConnectOptions{Cloud: sim.DefaultCloudName, CloudsFile: w.clouds})
-	require.NoError(t, err)
-	b, err := w.os.CreateServer(ctx, openstack.ServerSpec{Name: "builder", ImageID: seed.ImageID, Flavor: "m1.tiny", Network: sim.SeedPrivateNetwork})
+	b, err := w.os.CreateServer(ctx, openstack.ServerSpec{Name: "builder", ImageID: c.Seed.ImageID, Flavor: "m1.tiny", Network: sim.SeedPrivateNetwork})
 	require.NoError(t, err)
 	_, err = w.os.WaitServerActive(ctx, b.ID)
 	require.NoError(t, err)
-	w.builder, w.cat = b.ID, catalog.New(w.os)
+	w.builder = b.ID
 	return w
 }
 
