@@ -126,6 +126,10 @@ func (e *Executor) Orphans(ctx context.Context, now time.Time) ([]Orphan, error)
 		default:
 			o.Why = fmt.Sprintf("tagged %s=%s but in no slot and no rollout", MetaGroup, e.spec.Group)
 		}
+		if len(slots) == 0 {
+			// Nothing recorded at all: rebuild refuses and deletes none of them.
+			o.Why += fmt.Sprintf(" (the state records no slot of group %s: `remint group adopt %s` takes its servers in)", e.spec.Group, e.spec.Group)
+		}
 		out = append(out, o)
 	}
 	sort.Slice(out, func(i, j int) bool {
