@@ -140,13 +140,14 @@ func runRebuild(ctx context.Context, stdout, stderr io.Writer, group string, o r
 	if res.Rollout != nil {
 		pr.summary(*res.Rollout, err)
 	}
-	if err != nil {
-		return classify(interrupted(ctx, group, err))
+	if err != nil && (res.Resumed != nil || res.Rollout != nil) {
+		err = interrupted(ctx, group, err)
 	}
-	return nil
+	return classify(err)
 }
 
-// interrupted explains a stopped rollout: cancelled ones resume on the next run.
+// interrupted explains a stopped rollout: cancelled ones resume on the next run, and so
+// do those whose process lost the group's lease.
 func interrupted(ctx context.Context, group string, err error) error {
 	switch {
 	case errors.Is(err, lease.ErrLost):
