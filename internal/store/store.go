@@ -1,8 +1,8 @@
 // Package store is remint's local state: one SQLite file (modernc.org/sqlite, no cgo)
 // holding rollouts and their per-slot steps, the slots of each group (which server
 // serves which slot), the failover addresses remint allocated (so they are never
-// allocated twice), an append-only event log, and leases (one changer of a group at a
-// time, lease.go).
+// allocated twice), an append-only event log, leases (one changer of a group at a
+// time, lease.go), and the records of durable jobs and schedule runs (jobs.go).
 //
 // Rows are shaped so that a rollout can later run as a durable job: a rollout has an id,
 // a group, a target image, a status and timestamps; each of its steps records the state
@@ -109,6 +109,55 @@ var migrations = []string{
 		renewed_at  TEXT NOT NULL,
 		expires_at  TEXT NOT NULL
 	);`,
+	// 3: jobs (jobs.go): what users see of a durable job beside River's own row (River
+	// owns status and attempts in river_job, created by rivermigrate in the same file);
+	// each job's event log; and the schedules' firing record.
+	`CREATE TABLE jobs (
+		id          INTEGER PRIMARY KEY,
+		kind        TEXT NOT NULL,
+		target      TEXT NOT NULL,
+		options     TEXT NOT NULL DEFAULT '{}',
+		schedule    TEXT NOT NULL DEFAULT '',
+		run_start   TEXT NOT NULL DEFAULT '',
+		run_end     TEXT NOT NULL DEFAULT '',
+		requested_by TEXT NOT NULL DEFAULT '',
+		created_at  TEXT NOT NULL,
+		started_at  TEXT NOT NULL DEFAULT '',
+		ended_at    TEXT NOT NULL DEFAULT '',
+		installed   INTEGER NOT NULL DEFAULT 0,
+		failed      INTEGER NOT NULL DEFAULT 0,
+		reason      TEXT NOT NULL DEFAULT '',
+		decisions   TEXT NOT NULL DEFAULT '[]',
+		rollouts    TEXT NOT NULL DEFAULT '[]'
+	);
+	CREATE INDEX jobs_target ON jobs(target, id);
+	CREATE TABLE job_events (
+		id      INTEGER PRIMARY KEY AUTOINCREMENT,
+		job_id  INTEGER NOT NULL,
+		time    TEXT NOT NULL,
+		attempt INTEGER NOT NULL DEFAULT 0,
+		level   TEXT NOT NULL DEFAULT 'info',
+		message TEXT NOT NULL
+	);
+	CREATE INDEX job_events_job ON job_events(job_id, id);
+	CREATE TABLE schedule_state (
+		name       TEXT PRIMARY KEY,
+		rule       TEXT NOT NULL,
+		last_fired TEXT NOT NULL,
+		updated_at TEXT NOT NULL
+	);
+	CREATE TABLE schedule_runs (
+		id         INTEGER PRIMARY KEY AUTOINCREMENT,
+		schedule   TEXT NOT NULL,
+		target     TEXT NOT NULL,
+		run_start  TEXT NOT NULL,
+		run_end    TEXT NOT NULL,
+		outcome    TEXT NOT NULL,
+		job_id     INTEGER NOT NULL DEFAULT 0,
+		reason     TEXT NOT NULL DEFAULT '',
+		recorded_at TEXT NOT NULL
+	);
+	CREATE INDEX schedule_runs_schedule ON schedule_runs(schedule, id);`,
 }
 
 // Store is an open state database. It is safe for concurrent use.
@@ -136,6 +185,11 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	}
 	return s, nil
 }
+
+// DB is the database handle, for River (package orchestrator), which keeps its own
+// tables (river_job, …, migrated by rivermigrate) in the same file and must share the
+// one connection: SQLite serialises writers.
+func (s *Store) DB() *sql.DB { return s.db }
 
 // Close closes the database.
 func (s *Store) Close() error { return s.db.Close() }
