@@ -280,3 +280,25 @@ func (s *Store) ScheduleRuns(ctx context.Context, name string) ([]ScheduleRun, e
 	}
 	return out, rows.Err()
 }
+
+// KeptDue counts the group's old servers kept for rollback whose keep-old time is over
+// at now: the daemon retires them.
+func (s *Store) KeptDue(ctx context.Context, group string, now time.Time) (int, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT steps.retire_after FROM steps JOIN rollouts ON rollouts.id = steps.rollout_id
+		WHERE rollouts.grp = ? AND steps.state = 'kept' AND steps.retire_after != ''`, group)
+	if err != nil {
+		return 0, fmt.Errorf("list kept servers of group %s: %w", group, err)
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var t string
+		if err := rows.Scan(&t); err != nil {
+			return 0, fmt.Errorf("list kept servers of group %s: %w", group, err)
+		}
+		if at := parseTime(t); !at.IsZero() && !now.Before(at) {
+			n++
+		}
+	}
+	return n, rows.Err()
+}
