@@ -23,7 +23,9 @@ type Jobs interface {
 type Local struct{ *Queue }
 
 // Insert inserts a job (no extra work in its transaction).
-func (l Local) Insert(ctx context.Context, req JobRequest) (Job, error) { return l.Queue.Insert(ctx, req, nil) }
+func (l Local) Insert(ctx context.Context, req JobRequest) (Job, error) {
+	return l.Queue.Insert(ctx, req, nil)
+}
 
 // apiError is the JSON body of every error answer.
 type apiError struct {
