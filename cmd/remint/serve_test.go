@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/remint-dev/remint/internal/lease"
+	"github.com/remint-dev/remint/internal/store"
+	"github.com/remint-dev/remint/orchestrator"
+)
+
+var listenLine = regexp.MustCompile(`listening on (http://\S+)`)
+
+// startServe starts `remint serve` on a free port and returns it with its URL once it
+// answers /readyz.
+func (w *world) startServe(env []string) (*proc, string) {
+	w.t.Helper()
+	p := w.start(env, "serve", "--listen", "127.0.0.1:0")
+	var url string
+	require.Eventually(w.t, func() bool {
+		m := listenLine.FindStringSubmatch(p.stdout.String())
+		if m == nil {
+			return false
+		}
+		url = m[1]
+		resp, err := http.Get(url + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}, time.Minute, 20*time.Millisecond, "serve becomes ready: %s", p)
+	return p, url
+}
+
+// A rebuild job submitted to a `remint serve` process that is killed with SIGKILL in the
+// middle of its rollout is finished by the next daemon, exactly once: the job's second
+// attempt resumes the recorded rollout (no second rollout, no server replaced twice),
+// the job ends succeeded with both servers counted, and every address serves the new
+// image.
+func TestServeKilledMidRolloutJobFinishedOnceByNextDaemon(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots servers on the simulator and runs the remint binary")
+	}
+	remintBinary(t)
+	w := startWorld(t, leaseManifest, time.Second)
+	w.register("debian-12-a")
+	env := []string{lease.EnvTTL + "=3s"}
+	deploy := w.start(env, "rebuild", "web")
+	require.Equal(t, 0, deploy.wait(t), "%s", deploy)
+	version := w.register("debian-12-b")
+
+	first, url := w.startServe(env)
+	health, err := http.Get(url + "/healthz")
+	require.NoError(t, err)
+	health.Body.Close()
+	require.Equal(t, http.StatusOK, health.StatusCode)
+
+	submit := w.start(nil, "job", "submit", "rebuild", "web", "--server", url, "--output", "json")
+	require.Equal(t, 0, submit.wait(t), "%s", submit)
+	var job orchestrator.Job
+	require.NoError(t, json.Unmarshal([]byte(submit.stdout.String()), &job))
+	require.Equal(t, "rebuild", job.Kind)
+
+	client := &orchestrator.Client{Base: url}
+	ctx := context.Background()
+	require.Eventually(t, func() bool {
+		j, err := client.Get(ctx, job.ID)
+		if err != nil {
+			return false
+		}
+		for _, e := range j.Events {
+			if strings.Contains(e.Message, " creating ") {
+				return true
+			}
+		}
+		return false
+	}, time.Minute, 20*time.Millisecond, "the rollout starts: %s", first)
+	require.NoError(t, first.cmd.Process.Signal(syscall.SIGKILL))
+	require.Equal(t, -1, first.wait(t))
+
+	// While no daemon runs, the job is still there (running, its worker gone).
+	show := w.start(nil, "job", "show", strconv.FormatInt(job.ID, 10))
+	require.Equal(t, 0, show.wait(t), "%s", show)
+	require.Contains(t, show.stdout.String(), "rebuild web — running (attempt 1)")
+
+	second, url2 := w.startServe(env)
+	client = &orchestrator.Client{Base: url2}
+	var done orchestrator.Job
+	require.Eventually(t, func() bool {
+		done, err = client.Get(ctx, job.ID)
+		return err == nil && (done.Status == orchestrator.StatusSucceeded || done.Status == orchestrator.StatusFailed)
+	}, 2*time.Minute, 100*time.Millisecond, "the next daemon finishes the job: %s", second)
+	require.Equal(t, orchestrator.StatusSucceeded, done.Status, "reason %q; %s", done.Reason, second)
+	require.Equal(t, 2, done.Attempt)
+	require.Equal(t, 2, done.Installed, "both slots replaced, counted once")
+	require.Equal(t, 0, done.Failed)
+	require.Len(t, done.Rollouts, 1, "one rollout, resumed, not a second one")
+	var rescued, resumed bool
+	for _, e := range done.Events {
+		rescued = rescued || strings.Contains(e.Message, "rescued: attempt 1 stopped renewing its lease")
+		resumed = resumed || strings.Contains(e.Message, "resuming rollout")
+	}
+	require.True(t, rescued, "events say why the job ran again: %+v", done.Events)
+	require.True(t, resumed, "events show the rollout resumed: %+v", done.Events)
+
+	// SIGTERM stops the daemon cleanly.
+	require.NoError(t, second.cmd.Process.Signal(syscall.SIGTERM))
+	require.Equal(t, 0, second.wait(t), "%s", second)
+	require.Contains(t, second.stderr.String(), `"msg":"stopped"`, "logs are JSON when stderr is not a terminal")
+
+	st, err := store.Open(ctx, w.statePath())
+	require.NoError(t, err)
+	rollouts, err := st.Rollouts(ctx, "web")
+	require.NoError(t, err)
+	st.Close()
+	require.Len(t, rollouts, 2, "the first deploy and the job's one rollout")
+	require.Equal(t, done.Rollouts[0], rollouts[0].ID)
+	w.assertServing(version)
+	w.assertNoStrays()
+
+	list := w.start(nil, "job", "list", "--output", "json")
+	require.Equal(t, 0, list.wait(t), "%s", list)
+	var out struct{ Jobs []orchestrator.Job }
+	require.NoError(t, json.Unmarshal([]byte(list.stdout.String()), &out))
+	require.Len(t, out.Jobs, 1)
+	require.Equal(t, orchestrator.StatusSucceeded, out.Jobs[0].Status)
+}
+
+// Bad job input exits 2 with the reason, locally and through a daemon.
+func TestJobBadInputIsAUsageError(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the remint binary")
+	}
+	remintBinary(t)
+	w := startWorld(t, leaseManifest, 0)
+	for _, args := range [][]string{
+		{"job", "submit", "rebuild", "nope"},
+		{"job", "submit", "explode", "web"},
+		{"job", "submit", "rebuild", "web", "--image", "yesterday"},
+		{"job", "show", "x"},
+		{"job", "show", "77"},
+		{"job", "list", "--status", "sleeping"},
+	} {
+		p := w.start(nil, args...)
+		require.Equal(t, 2, p.wait(t), "%s", p)
+		require.NotEmpty(t, p.stderr.String(), "%s", p)
+	}
+	dup1 := w.start(nil, "job", "submit", "retire-kept", "web")
+	require.Equal(t, 0, dup1.wait(t), "%s", dup1)
+	dup2 := w.start(nil, "job", "submit", "rebuild", "web")
+	require.Equal(t, 1, dup2.wait(t), "%s", dup2)
+	require.Contains(t, dup2.stderr.String(), "target web already has unfinished job 1 (retire-kept, queued)")
+}
