@@ -161,3 +161,88 @@ func TestJobBadInputIsAUsageError(t *testing.T) {
 	require.Equal(t, 1, dup2.wait(t), "%s", dup2)
 	require.Contains(t, dup2.stderr.String(), "target web already has unfinished job 1 (retire-kept, queued)")
 }
+
+// SIGTERM in the middle of a rollout: the daemon exits 0 after the current step, the job
+// is left queued to resume (not failed), and the next daemon finishes it with the same
+// rollout. With keep_old 2s, the daemon then deletes the old servers kept for rollback
+// once their keep-old time is over, without another rebuild (a retire-kept job).
+func TestServeSIGTERMLeavesJobResumableAndKeepOldEndsOnTime(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots servers on the simulator and runs the remint binary")
+	}
+	remintBinary(t)
+	w := startWorld(t, strings.Replace(leaseManifest, "keep_old: 1h", "keep_old: 2s", 1), time.Second)
+	w.register("debian-12-a")
+	env := []string{lease.EnvTTL + "=3s"}
+	deploy := w.start(env, "rebuild", "web")
+	require.Equal(t, 0, deploy.wait(t), "%s", deploy)
+	version := w.register("debian-12-b")
+
+	first, url := w.startServe(env)
+	client := &orchestrator.Client{Base: url}
+	ctx := context.Background()
+	job, err := client.Insert(ctx, orchestrator.JobRequest{Kind: orchestrator.KindRebuild, Target: "web"})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		j, err := client.Get(ctx, job.ID)
+		if err != nil {
+			return false
+		}
+		for _, e := range j.Events {
+			if strings.Contains(e.Message, " creating ") {
+				return true
+			}
+		}
+		return false
+	}, time.Minute, 20*time.Millisecond, "the rollout starts: %s", first)
+	require.NoError(t, first.cmd.Process.Signal(syscall.SIGTERM))
+	require.Equal(t, 0, first.wait(t), "%s", first)
+
+	show := w.start(nil, "job", "show", strconv.FormatInt(job.ID, 10), "--output", "json")
+	require.Equal(t, 0, show.wait(t), "%s", show)
+	var stopped orchestrator.Job
+	require.NoError(t, json.Unmarshal([]byte(show.stdout.String()), &stopped))
+	require.Equal(t, orchestrator.StatusQueued, stopped.Status, "left to resume, not failed")
+	require.Contains(t, stopped.Reason, "interrupted by shutdown")
+
+	second, url2 := w.startServe(env)
+	client = &orchestrator.Client{Base: url2}
+	var done orchestrator.Job
+	require.Eventually(t, func() bool {
+		done, err = client.Get(ctx, job.ID)
+		return err == nil && (done.Status == orchestrator.StatusSucceeded || done.Status == orchestrator.StatusFailed)
+	}, 2*time.Minute, 100*time.Millisecond, "the next daemon finishes the job: %s", second)
+	require.Equal(t, orchestrator.StatusSucceeded, done.Status, "reason %q; %s", done.Reason, second)
+	require.Len(t, done.Rollouts, 1, "the same rollout, resumed")
+	require.Equal(t, 2, done.Installed)
+	w.assertServing(version)
+
+	// keep-old: retire-kept jobs delete the two old servers once their 2s are over (one
+	// job per slot or one for both, as their times come).
+	var retired int
+	var retire orchestrator.Job
+	require.Eventually(t, func() bool {
+		list, err := client.List(ctx, orchestrator.ListOptions{})
+		if err != nil {
+			return false
+		}
+		retired = 0
+		for _, j := range list {
+			if j.Kind == orchestrator.KindRetireKept && j.Status == orchestrator.StatusSucceeded {
+				retired += j.Installed
+				retire = j
+			}
+		}
+		return retired == 2
+	}, time.Minute, 100*time.Millisecond, "the daemon retires kept servers on time: %s", second)
+	require.Equal(t, "daemon (keep-old time over)", retire.RequestedBy)
+	st, err := store.Open(ctx, w.statePath())
+	require.NoError(t, err)
+	due, err := st.KeptDue(ctx, "web", time.Now().Add(time.Hour))
+	st.Close()
+	require.NoError(t, err)
+	require.Zero(t, due, "no server left kept")
+	require.NoError(t, second.cmd.Process.Signal(syscall.SIGTERM))
+	require.Equal(t, 0, second.wait(t), "%s", second)
+	w.assertNoStrays()
+}
