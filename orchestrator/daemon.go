@@ -36,7 +36,13 @@ type Daemon struct {
 	// Now is the daemon's clock (default time.Now); schedules fire by it.
 	Now    func() time.Time
 	Logger *slog.Logger
+
+	// lastRetire is the last retire-kept job queued per group: after a failure the next
+	// waits retireBackoff, so a failing group does not fill the history with a job a tick.
+	lastRetire map[string]int64
 }
+
+const retireBackoff = time.Minute
 
 func (d *Daemon) now() time.Time {
 	if d.Now == nil {
@@ -199,6 +205,12 @@ func (d *Daemon) RetireKept(ctx context.Context, now time.Time) error {
 		if n == 0 {
 			continue
 		}
+		if id, ok := d.lastRetire[g]; ok {
+			prev, err := d.Queue.Get(ctx, id)
+			if err == nil && prev.Status == StatusFailed && prev.Ended != nil && now.Sub(*prev.Ended) < retireBackoff {
+				continue
+			}
+		}
 		j, err := d.Queue.Insert(ctx, JobRequest{Kind: KindRetireKept, Target: g, RequestedBy: "daemon (keep-old time over)"}, nil)
 		var dup *DuplicateError
 		switch {
@@ -206,6 +218,10 @@ func (d *Daemon) RetireKept(ctx context.Context, now time.Time) error {
 		case err != nil:
 			errs = append(errs, err)
 		default:
+			if d.lastRetire == nil {
+				d.lastRetire = map[string]int64{}
+			}
+			d.lastRetire[g] = j.ID
 			d.log().Info("keep-old time over: retire job queued", "group", g, "servers", n, "job", j.ID)
 		}
 	}

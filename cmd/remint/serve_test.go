@@ -246,3 +246,40 @@ func TestServeSIGTERMLeavesJobResumableAndKeepOldEndsOnTime(t *testing.T) {
 	require.Equal(t, 0, second.wait(t), "%s", second)
 	w.assertNoStrays()
 }
+
+// An image-retention job through the daemon enforces the family's retention against the
+// simulator: with keep 1, the older of two versions is retired (and deleted, as no server
+// boots from it), and the job says so in its decisions and events.
+func TestServeImageRetentionJob(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the simulator and the remint binary")
+	}
+	remintBinary(t)
+	w := startWorld(t, leaseManifest, 0)
+	old := w.register("debian-12-a")
+	w.register("debian-12-b")
+	p, url := w.startServe(nil)
+	submit := w.start(nil, "job", "submit", "image-retention", "debian-12", "--keep", "1", "--server", url, "--output", "json")
+	require.Equal(t, 0, submit.wait(t), "%s", submit)
+	var job orchestrator.Job
+	require.NoError(t, json.Unmarshal([]byte(submit.stdout.String()), &job))
+	client := &orchestrator.Client{Base: url}
+	require.Eventually(t, func() bool {
+		j, err := client.Get(context.Background(), job.ID)
+		job = j
+		return err == nil && (j.Status == orchestrator.StatusSucceeded || j.Status == orchestrator.StatusFailed)
+	}, time.Minute, 50*time.Millisecond, "%s", p)
+	require.Equal(t, orchestrator.StatusSucceeded, job.Status, "reason %q", job.Reason)
+	require.GreaterOrEqual(t, job.Installed, 1)
+	require.Len(t, job.Decisions, 1)
+	require.Contains(t, job.Decisions[0], "retention of debian-12: keep 1 versions")
+	require.Contains(t, job.Decisions[0], old)
+
+	entries, err := w.cat.List(t.Context(), "debian-12")
+	require.NoError(t, err)
+	for _, e := range entries {
+		if e.Version.String() == old {
+			require.Equal(t, "retired", string(e.State), "%s", e)
+		}
+	}
+}
