@@ -283,3 +283,62 @@ func TestServeImageRetentionJob(t *testing.T) {
 		}
 	}
 }
+
+// The daemon fires the manifest's schedules by the wall clock: a rebuild every 3 seconds
+// starts jobs (one at a time on web), a build-image schedule is recorded skipped because
+// its action has no job kind in this build; schedule history shows both.
+func TestServeFiresManifestSchedules(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the simulator and the remint binary")
+	}
+	remintBinary(t)
+	mf := leaseManifest + `schedules:
+  often-web:
+    rrule: "DTSTART:20260101T000000Z RRULE:FREQ=SECONDLY;INTERVAL=3"
+    window: 1h
+    action: rebuild
+    target: web
+  images:
+    rrule: "DTSTART:20260101T000000Z RRULE:FREQ=SECONDLY;INTERVAL=3"
+    window: 1h
+    action: build-image
+    target: debian-12
+`
+	w := startWorld(t, mf, 0)
+	w.register("debian-12-a")
+	deploy := w.start(nil, "rebuild", "web")
+	require.Equal(t, 0, deploy.wait(t), "%s", deploy)
+
+	p, url := w.startServe(nil)
+	client := &orchestrator.Client{Base: url}
+	var fired orchestrator.Job
+	require.Eventually(t, func() bool {
+		list, err := client.List(context.Background(), orchestrator.ListOptions{Status: orchestrator.StatusSucceeded})
+		if err != nil || len(list) == 0 {
+			return false
+		}
+		fired = list[len(list)-1]
+		return true
+	}, time.Minute, 100*time.Millisecond, "a scheduled job runs: %s", p)
+	require.Equal(t, "often-web", fired.Schedule)
+	require.Equal(t, "schedule often-web", fired.RequestedBy)
+	require.NotNil(t, fired.Run)
+	require.Equal(t, time.Hour, fired.Run.End.Sub(fired.Run.Start))
+	require.Contains(t, strings.Join(fired.Decisions, "\n"), "nothing to replace")
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
+	require.Equal(t, 0, p.wait(t), "%s", p)
+
+	hist := w.start(nil, "schedule", "history", "--output", "json")
+	require.Equal(t, 0, hist.wait(t), "%s", hist)
+	var out struct {
+		Runs []runView `json:"runs"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(hist.stdout.String()), &out))
+	var firedRun, skippedImages bool
+	for _, r := range out.Runs {
+		firedRun = firedRun || (r.Schedule == "often-web" && r.Outcome == store.RunFired && r.JobID == fired.ID)
+		skippedImages = skippedImages || (r.Schedule == "images" && r.Outcome == store.RunSkipped && strings.Contains(r.Reason, "action build-image has no job kind"))
+	}
+	require.True(t, firedRun, "%s", hist.stdout)
+	require.True(t, skippedImages, "%s", hist.stdout)
+}
