@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
+	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivermigrate"
 	"github.com/riverqueue/river/rivertype"
@@ -189,7 +191,12 @@ func NewQueue(ctx context.Context, st *store.Store, reg Registry, cfg QueueConfi
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	driver := riversqlite.New(st.DB())
+	var driver riverdriver.Driver[*sql.Tx] = riversqlite.New(st.DB())
+	if st.Postgres() {
+		// database/sql over pgx (riverdatabasesql rather than riverpgxv5): River's insert
+		// and the job record share one *sql.Tx, whichever database holds them.
+		driver = riverdatabasesql.New(st.DB())
+	}
 	migrator, err := rivermigrate.New(driver, &rivermigrate.Config{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		return nil, fmt.Errorf("job queue: %w", err)
@@ -288,7 +295,7 @@ func (q *Queue) Insert(ctx context.Context, req JobRequest, also func(tx *sql.Tx
 	if req.Run != nil {
 		rec.RunStart, rec.RunEnd = req.Run.Start, req.Run.End
 	}
-	if err := store.InsertJob(ctx, tx, rec); err != nil {
+	if err := q.st.InsertJob(ctx, tx, rec); err != nil {
 		return Job{}, err
 	}
 	if also != nil {

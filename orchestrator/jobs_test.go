@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/remint-dev/remint/internal/store"
+	"github.com/remint-dev/remint/internal/store/pgtest"
 )
 
 // testHandler is a job kind for tests: it records decisions and counts, and fails,
@@ -213,4 +214,52 @@ func TestJobRescuedAfterWorkerDied(t *testing.T) {
 		rescuedEvent = rescuedEvent || strings.Contains(e.Message, "rescued: attempt 1 stopped renewing its lease") && strings.Contains(e.Message, "pid 42 on gone")
 	}
 	require.True(t, rescuedEvent, "events: %+v", got.Events)
+}
+
+// The queue on PostgreSQL: a job is worked and succeeds with its events, a second job on
+// the target is refused, and a dead worker's job is rescued by a second queue (a second
+// daemon on the same database) and finished there.
+func TestJobsOnPostgres(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts PostgreSQL")
+	}
+	dsn := pgtest.Start(t)
+	ctx := context.Background()
+	h := &testHandler{started: make(chan int64, 4)}
+	st1, q1 := openTestQueue(t, dsn, 2, h)
+	require.True(t, st1.Postgres())
+	require.NoError(t, q1.Start(ctx))
+	j, err := q1.Insert(ctx, JobRequest{Kind: "test", Target: "web", RequestedBy: "cli"}, nil)
+	require.NoError(t, err)
+	<-h.started
+	j = waitStatus(t, q1, j.ID, StatusSucceeded)
+	require.Equal(t, 3, j.Installed)
+	require.Len(t, j.Events, 4)
+
+	blocked, err := q1.Insert(ctx, JobRequest{Kind: "test", Target: "db", Options: json.RawMessage(`{"block":true}`)}, nil)
+	require.NoError(t, err)
+	<-h.started
+	_, err = q1.Insert(ctx, JobRequest{Kind: "test", Target: "db"}, nil)
+	var dup *DuplicateError
+	require.ErrorAs(t, err, &dup)
+	require.Equal(t, blocked.ID, dup.Existing.ID)
+
+	// A second daemon on the same database; a job whose worker died (running, lease
+	// expired) is rescued there and finished once.
+	st2, q2 := openTestQueue(t, dsn, 1, &testHandler{})
+	k, err := q2.Insert(ctx, JobRequest{Kind: "test", Target: "cache"}, nil)
+	require.NoError(t, err)
+	require.NoError(t, q1.Stop(ctx)) // q1's blocked job is snoozed by the stop
+	_, err = st2.DB().ExecContext(ctx, `UPDATE river_job SET state = 'running', attempt = 1, attempted_at = now() WHERE id = $1`, k.ID)
+	require.NoError(t, err)
+	_, err = st2.AcquireLease(ctx, jobLeaseKey(k.ID), store.LeaseHolder{Host: "gone", PID: 42}, time.Millisecond, time.Now())
+	require.NoError(t, err)
+	time.Sleep(5 * time.Millisecond)
+	rescued, err := q2.Rescue(ctx)
+	require.NoError(t, err)
+	require.Equal(t, []int64{k.ID}, rescued)
+	require.NoError(t, q2.Start(ctx))
+	t.Cleanup(func() { q2.Stop(context.Background()) })
+	got := waitStatus(t, q2, k.ID, StatusSucceeded)
+	require.Equal(t, 2, got.Attempt)
 }

@@ -227,8 +227,11 @@ func (q *Queue) Rescue(ctx context.Context) ([]int64, error) {
 		// River offers no call to requeue a running job (JobRetry leaves running jobs
 		// alone, its rescuer works by age only): set it available in its own table, as
 		// River's rescuer does, allowing one more attempt.
-		r, err := q.st.DB().ExecContext(ctx, `UPDATE river_job SET state = 'available', max_attempts = max(max_attempts, attempt + 1)
-			WHERE id = ? AND state = 'running'`, row.ID)
+		requeue := `UPDATE river_job SET state = 'available', max_attempts = max(max_attempts, attempt + 1) WHERE id = ? AND state = 'running'`
+		if q.st.Postgres() {
+			requeue = `UPDATE river_job SET state = 'available', max_attempts = GREATEST(max_attempts, attempt + 1) WHERE id = $1 AND state = 'running'`
+		}
+		r, err := q.st.DB().ExecContext(ctx, requeue, row.ID)
 		if err != nil {
 			return rescued, fmt.Errorf("rescue job %d: %w", row.ID, err)
 		}

@@ -47,6 +47,9 @@ type JobOutcome struct {
 	Rollouts []string
 }
 
+// wrap gives a transaction begun on DB() the store's dialect.
+func (s *Store) wrap(t *sql.Tx) *tx { return &tx{Tx: t, pg: s.db.pg} }
+
 // JobEvent is one line of a job's event log.
 type JobEvent struct {
 	ID      int64
@@ -86,8 +89,9 @@ func jsonList(l []string) string {
 	return string(b)
 }
 
-// InsertJob records a job in tx: the transaction that inserts River's row with the same id.
-func InsertJob(ctx context.Context, tx *sql.Tx, r JobRecord) error {
+// InsertJob records a job in sqlTx: the transaction that inserts River's row with the same id.
+func (s *Store) InsertJob(ctx context.Context, sqlTx *sql.Tx, r JobRecord) error {
+	tx := s.wrap(sqlTx)
 	opts := string(r.Options)
 	if opts == "" {
 		opts = "{}"
@@ -232,10 +236,10 @@ func (s *Store) ScheduleLastFired(ctx context.Context, name string) (last time.T
 
 // SetScheduleFired records (in tx, or on the store when tx is nil) that schedule name
 // has been handled up to the run starting at last.
-func (s *Store) SetScheduleFired(ctx context.Context, tx *sql.Tx, name, rule string, last, now time.Time) error {
+func (s *Store) SetScheduleFired(ctx context.Context, sqlTx *sql.Tx, name, rule string, last, now time.Time) error {
 	var db execer = s.db
-	if tx != nil {
-		db = tx
+	if sqlTx != nil {
+		db = s.wrap(sqlTx)
 	}
 	_, err := db.ExecContext(ctx, `INSERT INTO schedule_state (name, rule, last_fired, updated_at) VALUES (?, ?, ?, ?)
 		ON CONFLICT (name) DO UPDATE SET rule = excluded.rule, last_fired = excluded.last_fired, updated_at = excluded.updated_at`,
@@ -247,10 +251,10 @@ func (s *Store) SetScheduleFired(ctx context.Context, tx *sql.Tx, name, rule str
 }
 
 // RecordScheduleRun appends a run's outcome (in tx, or on the store when tx is nil).
-func (s *Store) RecordScheduleRun(ctx context.Context, tx *sql.Tx, r ScheduleRun) error {
+func (s *Store) RecordScheduleRun(ctx context.Context, sqlTx *sql.Tx, r ScheduleRun) error {
 	var db execer = s.db
-	if tx != nil {
-		db = tx
+	if sqlTx != nil {
+		db = s.wrap(sqlTx)
 	}
 	_, err := db.ExecContext(ctx, `INSERT INTO schedule_runs (schedule, target, run_start, run_end, outcome, job_id, reason, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 		r.Schedule, r.Target, fmtTime(r.Start), fmtTime(r.End), r.Outcome, r.JobID, r.Reason, fmtTime(r.Recorded))

@@ -19,7 +19,8 @@ import (
 	"net/url"
 	"time"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver (PostgreSQL)
+	_ "modernc.org/sqlite"             // registers the "sqlite" database/sql driver
 )
 
 // ErrNotFound is returned when a looked-up row does not exist.
@@ -162,39 +163,85 @@ var migrations = []string{
 
 // Store is an open state database. It is safe for concurrent use.
 type Store struct {
-	db *sql.DB
+	db *db
 }
 
-// Open opens (creating if needed) the SQLite database at path and migrates it to the
-// current schema. path ":memory:" opens a private in-memory database.
+// Open opens the state database and migrates it to the current schema: a SQLite file at
+// path (created if needed; ":memory:" is a private in-memory database), or PostgreSQL
+// when path is a postgres:// URL.
 func Open(ctx context.Context, path string) (*Store, error) {
+	if IsPostgres(path) {
+		return openPostgres(ctx, path)
+	}
 	dsn := "file:" + url.PathEscape(path) + "?_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_txlock=immediate"
 	if path != ":memory:" {
 		dsn += "&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)"
 	}
-	db, err := sql.Open("sqlite", dsn)
+	sqldb, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open state store %s: %w", path, err)
 	}
 	// One connection: SQLite serialises writers anyway, and ":memory:" is per connection.
-	db.SetMaxOpenConns(1)
-	s := &Store{db: db}
+	sqldb.SetMaxOpenConns(1)
+	s := &Store{db: &db{DB: sqldb}}
 	if err := s.migrate(ctx); err != nil {
-		db.Close()
+		sqldb.Close()
 		return nil, fmt.Errorf("migrate state store %s: %w", path, err)
 	}
 	return s, nil
 }
 
+func openPostgres(ctx context.Context, dsn string) (*Store, error) {
+	sqldb, err := sql.Open("pgx", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open state store %s: %w", redact(dsn), err)
+	}
+	sqldb.SetMaxOpenConns(10)
+	if err := sqldb.PingContext(ctx); err != nil {
+		sqldb.Close()
+		return nil, fmt.Errorf("connect to state store %s: %w", redact(dsn), err)
+	}
+	s := &Store{db: &db{DB: sqldb, pg: true}}
+	if err := s.migrate(ctx); err != nil {
+		sqldb.Close()
+		return nil, fmt.Errorf("migrate state store %s: %w", redact(dsn), err)
+	}
+	return s, nil
+}
+
+// redact hides a URL's password, for messages.
+func redact(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "(unparsable PostgreSQL URL)"
+	}
+	return u.Redacted()
+}
+
 // DB is the database handle, for River (package orchestrator), which keeps its own
-// tables (river_job, …, migrated by rivermigrate) in the same file and must share the
-// one connection: SQLite serialises writers.
-func (s *Store) DB() *sql.DB { return s.db }
+// tables (river_job, …, migrated by rivermigrate) in the same database. On SQLite it must
+// share the one connection: SQLite serialises writers.
+func (s *Store) DB() *sql.DB { return s.db.DB }
+
+// Postgres reports whether the store is on PostgreSQL (else SQLite).
+func (s *Store) Postgres() bool { return s.db.pg }
 
 // Close closes the database.
 func (s *Store) Close() error { return s.db.Close() }
 
 func (s *Store) migrate(ctx context.Context) error {
+	if s.db.pg {
+		// Two daemons starting at once: one migrates, the other waits and finds it done.
+		conn, err := s.db.Conn(ctx)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock(hashtext('remint-migrate'))`); err != nil {
+			return fmt.Errorf("lock for migration: %w", err)
+		}
+		defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(hashtext('remint-migrate'))`)
+	}
 	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
 		return err
 	}
@@ -213,7 +260,11 @@ func (s *Store) migrate(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
+		ddl := migrations[i]
+		if s.db.pg {
+			ddl = pgDDL(ddl)
+		}
+		if _, err := tx.ExecContext(ctx, ddl); err != nil {
 			tx.Rollback()
 			return fmt.Errorf("migration %d: %w", i+1, err)
 		}
