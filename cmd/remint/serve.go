@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"time"
 
@@ -89,7 +90,11 @@ func runServe(ctx context.Context, stdout, stderr io.Writer, o serveOptions) err
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	httpErr := make(chan error, 1)
 	go func() { httpErr <- srv.Serve(ln) }()
-	log.Info("serving", "listen", ln.Addr().String(), "state", env.m.StatePath())
+	state := env.m.StatePath()
+	if u, err := url.Parse(state); err == nil && env.m.StateIsPostgres() {
+		state = u.Redacted() // never log the database password
+	}
+	log.Info("serving", "listen", ln.Addr().String(), "state", state)
 	fmt.Fprintf(stdout, "remint serve: listening on http://%s\n", ln.Addr())
 
 	runCtx, cancel := context.WithCancel(ctx)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/remint-dev/remint/internal/lease"
 	"github.com/remint-dev/remint/internal/store"
+	"github.com/remint-dev/remint/internal/store/pgtest"
 	"github.com/remint-dev/remint/orchestrator"
 )
 
@@ -341,4 +342,86 @@ func TestServeFiresManifestSchedules(t *testing.T) {
 	}
 	require.True(t, firedRun, "%s", hist.stdout)
 	require.True(t, skippedImages, "%s", hist.stdout)
+}
+
+// Two real `remint serve` processes on one PostgreSQL: a rebuild job runs on one of them;
+// that one is killed with SIGKILL mid-rollout; the other rescues the job once its lease
+// expired and finishes it, resuming the same rollout: one job, one rollout, every server
+// replaced once, every address serving the new image.
+func TestTwoServesOnPostgresKillOneMidRollout(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts PostgreSQL, boots servers on the simulator and runs the remint binary")
+	}
+	dsn := pgtest.Start(t)
+	remintBinary(t)
+	w := startWorld(t, strings.Replace(leaseManifest, "state: state/remint.db", "state: "+dsn, 1), time.Second)
+	w.register("debian-12-a")
+	env := []string{lease.EnvTTL + "=3s"}
+	deploy := w.start(env, "rebuild", "web")
+	require.Equal(t, 0, deploy.wait(t), "%s", deploy)
+	version := w.register("debian-12-b")
+
+	a, urlA := w.startServe(env)
+	b, urlB := w.startServe(env)
+	ctx := context.Background()
+	job, err := (&orchestrator.Client{Base: urlA}).Insert(ctx, orchestrator.JobRequest{Kind: orchestrator.KindRebuild, Target: "web"})
+	require.NoError(t, err)
+	_, err = (&orchestrator.Client{Base: urlB}).Insert(ctx, orchestrator.JobRequest{Kind: orchestrator.KindRebuild, Target: "web"})
+	var dup *orchestrator.DuplicateError
+	require.ErrorAs(t, err, &dup, "the other daemon refuses a second job on web")
+
+	st, err := store.Open(ctx, dsn)
+	require.NoError(t, err)
+	defer st.Close()
+	var holder int
+	require.Eventually(t, func() bool {
+		j, err := (&orchestrator.Client{Base: urlA}).Get(ctx, job.ID)
+		if err != nil {
+			return false
+		}
+		started := false
+		for _, e := range j.Events {
+			started = started || strings.Contains(e.Message, " creating ")
+		}
+		l, err := st.GetLease(ctx, "job/"+strconv.FormatInt(job.ID, 10))
+		if err != nil || !started {
+			return false
+		}
+		holder = l.Holder.PID
+		return true
+	}, time.Minute, 20*time.Millisecond, "the rollout starts on one daemon:\n%s\n%s", a, b)
+	victim, survivor, survivorURL := a, b, urlB
+	if holder == b.pid() {
+		victim, survivor, survivorURL = b, a, urlA
+	}
+	require.Equal(t, holder, victim.pid(), "the job runs on one of the two daemons")
+	require.NoError(t, victim.cmd.Process.Signal(syscall.SIGKILL))
+	require.Equal(t, -1, victim.wait(t))
+
+	client := &orchestrator.Client{Base: survivorURL}
+	var done orchestrator.Job
+	require.Eventually(t, func() bool {
+		done, err = client.Get(ctx, job.ID)
+		return err == nil && (done.Status == orchestrator.StatusSucceeded || done.Status == orchestrator.StatusFailed)
+	}, 2*time.Minute, 100*time.Millisecond, "the other daemon finishes the job: %s", survivor)
+	require.Equal(t, orchestrator.StatusSucceeded, done.Status, "reason %q; %s", done.Reason, survivor)
+	require.Equal(t, 2, done.Attempt)
+	require.Equal(t, 2, done.Installed)
+	require.Len(t, done.Rollouts, 1)
+	l, err := st.GetLease(ctx, "job/"+strconv.FormatInt(job.ID, 10))
+	require.NoError(t, err)
+	require.Equal(t, survivor.pid(), l.Holder.PID, "attempt 2 ran on the survivor")
+
+	list, err := client.List(ctx, orchestrator.ListOptions{})
+	require.NoError(t, err)
+	require.Len(t, list, 1, "one job")
+	rollouts, err := st.Rollouts(ctx, "web")
+	require.NoError(t, err)
+	require.Len(t, rollouts, 2, "the first deploy and the job's one rollout")
+	for _, r := range rollouts {
+		require.Equal(t, store.RolloutCompleted, r.Status)
+	}
+	w.assertServing(version)
+	require.NoError(t, survivor.cmd.Process.Signal(syscall.SIGTERM))
+	require.Equal(t, 0, survivor.wait(t), "%s", survivor)
 }
