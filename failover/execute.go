@@ -9,6 +9,7 @@ import (
 	"maps"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -349,7 +350,8 @@ func (e *Executor) Run(ctx context.Context, rolloutID string) (Result, error) {
 	r.rollout.Status, r.rollout.Error = status, msg
 	res := e.result(r, steps, start)
 	if status != store.RolloutCompleted {
-		e.emit(Event{Slot: -1, Step: "failed", Failed: true, Message: fmt.Sprintf("rollout %s failed: %s", rolloutID, msg)})
+		// Each slot's error was its own event: name the slots, do not repeat the errors.
+		e.emit(Event{Slot: -1, Step: "failed", Failed: true, Message: fmt.Sprintf("rollout %s failed: %s", rolloutID, failedSlots(failed))})
 		return res, fmt.Errorf("rollout %s of group %s failed: %s", rolloutID, e.spec.Group, msg)
 	}
 	e.emit(Event{Slot: -1, Step: "completed", Message: fmt.Sprintf("rollout %s completed: every slot on %s", rolloutID, ro.ImageVersion)})
@@ -480,6 +482,19 @@ func (e *Executor) runRolling(ctx context.Context, cancel context.CancelCauseFun
 	return failed
 }
 
+// failedSlots names the slots of failures' lines ("slot web-0: …"): "slot web-0 failed",
+// "slots web-0, web-2 failed".
+func failedSlots(failed []string) string {
+	names := make([]string, len(failed))
+	for i, f := range failed {
+		names[i], _, _ = strings.Cut(strings.TrimPrefix(f, "slot "), ":")
+	}
+	if len(names) == 1 {
+		return "slot " + names[0] + " failed"
+	}
+	return "slots " + strings.Join(names, ", ") + " failed"
+}
+
 func failures(spec Spec, steps []*store.Step, errs []error) []string {
 	var out []string
 	for i, st := range steps {
@@ -578,7 +593,10 @@ func (e *Executor) fail(ctx context.Context, r *run, st *store.Step, cause error
 		return err
 	}
 	if err := e.cleanup(ctx, r, st); err != nil {
-		return fmt.Errorf("%v; then cleaning up failed: %w", cause, err)
+		// Said once, in its own event; the step stays failing (a resume cleans up again)
+		// and its error stays the cause, so the cause is not repeated inside this one.
+		e.emit(Event{Slot: st.Slot, Server: st.NewServerID, Step: StateFailing, Failed: true, Message: "cleaning up failed: " + err.Error()})
+		return cause
 	}
 	return cause
 }

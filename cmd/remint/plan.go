@@ -77,6 +77,9 @@ func computePlan(ctx context.Context, env *groupEnv, image string, force bool) (
 	if err != nil {
 		return failover.Plan{}, err
 	}
+	if err := ex.RequireRecorded(ctx); err != nil {
+		return failover.Plan{}, err
+	}
 	target, err := resolveTarget(ctx, catalog.New(env.cloud), env.cloud, env.spec, image)
 	if err != nil {
 		return failover.Plan{}, err

@@ -115,6 +115,11 @@ func runRebuild(ctx context.Context, stdout, stderr io.Writer, group string, o r
 	if err != nil {
 		return err
 	}
+	// Before any change: a state recording servers or addresses that are gone would
+	// fail half-way; say what is missing and how to get out instead.
+	if err := ex.RequireRecorded(ctx); err != nil {
+		return err
+	}
 	if n, err := ex.RetireExpired(ctx, time.Now()); err != nil {
 		return err
 	} else if n > 0 {
@@ -129,7 +134,7 @@ func runRebuild(ctx context.Context, stdout, stderr io.Writer, group string, o r
 		res, err := ex.Run(ctx, unfinished)
 		pr.summary(res, err)
 		if err != nil {
-			return interrupted(ctx, group, err)
+			return interrupted(ctx, group, pr.shown(res, err))
 		}
 	} else if o.resume {
 		env.log.Info("nothing to resume", "group", group)
@@ -160,7 +165,7 @@ func runRebuild(ctx context.Context, stdout, stderr io.Writer, group string, o r
 	res, err := ex.Run(ctx, id)
 	pr.summary(res, err)
 	if err != nil {
-		return interrupted(ctx, group, err)
+		return interrupted(ctx, group, pr.shown(res, err))
 	}
 	return nil
 }
