@@ -593,13 +593,23 @@ func (e *Executor) fail(ctx context.Context, r *run, st *store.Step, cause error
 		return err
 	}
 	if err := e.cleanup(ctx, r, st); err != nil {
-		// Said once, in its own event; the step stays failing (a resume cleans up again)
-		// and its error stays the cause, so the cause is not repeated inside this one.
-		e.emit(Event{Slot: st.Slot, Server: st.NewServerID, Step: StateFailing, Failed: true, Message: "cleaning up failed: " + err.Error()})
-		return cause
+		// The cleanup's failure is said once, in its own event (unless the process is
+		// stopping); the step stays failing, so a resume cleans up again.
+		if ctx.Err() == nil && !errors.Is(err, errCrash) {
+			e.emit(Event{Slot: st.Slot, Server: st.NewServerID, Step: StateFailing, Failed: true, Message: "cleaning up failed: " + err.Error()})
+		}
+		return cleanupError{cause: cause, cleanup: err}
 	}
 	return cause
 }
+
+// cleanupError is a step's failure whose cleanup failed too. It reads as the cause
+// alone (the cleanup's error was an event of its own, and often repeats the cause) and
+// unwraps to both.
+type cleanupError struct{ cause, cleanup error }
+
+func (e cleanupError) Error() string   { return e.cause.Error() }
+func (e cleanupError) Unwrap() []error { return []error{e.cause, e.cleanup} }
 
 func (e *Executor) retireFirst(ctx context.Context, r *run, st *store.Step) error {
 	if st.AddressID != "" {
@@ -675,7 +685,7 @@ func (e *Executor) boot(ctx context.Context, r *run, st *store.Step) error {
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("wait for server %s to become ACTIVE: %w", st.NewServerName, err)
+		return fmt.Errorf("boot replacement %s: %w", st.NewServerName, err) // the adapter says what it waited for
 	}
 	r.setIP(srv.ID, srv.AccessIP)
 	if known {
