@@ -90,8 +90,12 @@ func (e *Executor) CheckRecorded(ctx context.Context) ([]Missing, error) {
 	if err != nil {
 		return nil, err
 	}
+	deleting, err := e.deletedByUnfinished(ctx)
+	if err != nil {
+		return nil, err
+	}
 	for _, sl := range slots {
-		if gone[sl.ServerID] {
+		if gone[sl.ServerID] && !deleting[sl.ServerID] {
 			m := missing(sl.Slot)
 			m.ServerID, m.ServerName = sl.ServerID, sl.ServerName
 		}
@@ -130,6 +134,30 @@ func (e *Executor) RequireRecorded(ctx context.Context) error {
 		return &StaleStateError{Group: e.spec.Group, Missing: missing}
 	}
 	return nil
+}
+
+// deletedByUnfinished returns the old servers of the group's unfinished rollout: a slot
+// in unavailable mode deletes its old server before the replacement is recorded, so
+// until the rollout is resumed the slot's record may name a server that is gone on
+// purpose. That is not a stale state.
+func (e *Executor) deletedByUnfinished(ctx context.Context) (map[string]bool, error) {
+	out := map[string]bool{}
+	r, err := e.store.UnfinishedRollout(ctx, e.spec.Group)
+	if isNotFound(err) {
+		return out, nil
+	} else if err != nil {
+		return nil, err
+	}
+	steps, err := e.store.Steps(ctx, r.ID)
+	if err != nil {
+		return nil, err
+	}
+	for _, st := range steps {
+		if st.OldServerID != "" {
+			out[st.OldServerID] = true
+		}
+	}
+	return out, nil
 }
 
 // missingServers returns the ids of recorded slot servers the cloud does not list. The

@@ -154,3 +154,28 @@ func TestForgetAllAbandonsAnUnfinishedRollout(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, slots)
 }
+
+// TestRetiredFirstIsNotStale: in unavailable mode a slot's old server is deleted before
+// its replacement is recorded; a crash in between leaves a record of a server that is
+// gone on purpose, which the resume must be allowed to finish.
+func TestRetiredFirstIsNotStale(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 4, fakeSpec(2, StrategyRolling, 0, 1))
+	ctx := context.Background()
+	h.deploy()
+	_, id, err := h.executor(nil).Prepare(ctx, v2, false)
+	require.NoError(t, err)
+	_, err = h.executor(func(p string) error {
+		if p == "deleted old first" {
+			return errCrash
+		}
+		return nil
+	}).Run(ctx, id)
+	require.ErrorIs(t, err, errCrash)
+	missing, err := h.executor(nil).CheckRecorded(ctx)
+	require.NoError(t, err)
+	require.Empty(t, missing)
+	_, err = h.executor(nil).Run(ctx, id)
+	require.NoError(t, err)
+	h.assertConverged(v2)
+}
