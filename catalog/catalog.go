@@ -28,6 +28,10 @@ const (
 // ErrNoActiveImage is returned when a family has no active image.
 var ErrNoActiveImage = errors.New("no active image")
 
+// ErrUnknownVersion is returned when a family has no such version: bad input (a
+// mistyped --image, a manifest pinning a version never registered).
+var ErrUnknownVersion = errors.New("unknown version")
+
 // Images is the part of the Glance API the catalog uses; *openstack.Client implements it.
 type Images interface {
 	ListImages(ctx context.Context, opts openstack.ListImagesOpts) ([]openstack.Image, error)

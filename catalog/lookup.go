@@ -12,9 +12,8 @@ import (
 
 // Lookup errors. They are caused by what the user asked for, not by the cloud: commands
 // map them to "bad input" (exit 2). Test with errors.Is; the messages say what exists.
+// ErrUnknownVersion (catalog.go) is the third.
 var (
-	// ErrUnknownVersion: the family has no image of that version.
-	ErrUnknownVersion = errors.New("unknown image version")
 	// ErrImageNotFound: no image has that id or name.
 	ErrImageNotFound = errors.New("image not found")
 	// ErrAmbiguousImage: several images have that name.
