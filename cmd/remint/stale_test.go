@@ -17,28 +17,20 @@ import (
 	"github.com/remint-dev/remint/internal/openstack"
 	"github.com/remint-dev/remint/internal/sim"
 	"github.com/remint-dev/remint/internal/sim/loopback"
-	"github.com/remint-dev/remint/internal/sim/simtest"
+	"github.com/remint-dev/remint/internal/sim/simclient"
 )
 
-// staleCloud is one simulator with the seeded image registered as debian-12's version.
-type staleCloud struct {
-	sim    *sim.Sim
-	clouds string
-	client *openstack.Client
-}
-
-func startStaleCloud(t *testing.T, ctx context.Context, dir, name string) staleCloud {
+// startStaleCloud starts a simulator with the loopback driver, points the environment at
+// it (as a user's OS_CLIENT_CONFIG_FILE would) and registers the seeded image as
+// debian-12's version.
+func startStaleCloud(t *testing.T, ctx context.Context) *simclient.Cloud {
 	t.Helper()
 	driver, err := loopback.NewFree(loopback.Options{StopTimeout: 5 * time.Second})
 	require.NoError(t, err)
-	s, seed := simtest.StartSeeded(t, sim.Config{Driver: driver, BootTime: 50 * time.Millisecond})
-	clouds := filepath.Join(dir, name+".yaml")
-	require.NoError(t, os.WriteFile(clouds, s.CloudsYAML(""), 0o600))
-	c, err := openstack.Connect(ctx, openstack.ConnectOptions{Cloud: sim.DefaultCloudName, CloudsFile: clouds})
+	c := simclient.Start(t, simclient.Options{Sim: sim.Config{Driver: driver, BootTime: 50 * time.Millisecond}, SetEnv: true})
+	_, _, err = catalog.New(c.Client).Register(ctx, "debian-12", c.Seed.ImageID, time.Now())
 	require.NoError(t, err)
-	_, _, err = catalog.New(c).Register(ctx, "debian-12", seed.ImageID, time.Now())
-	require.NoError(t, err)
-	return staleCloud{sim: s, clouds: clouds, client: c}
+	return c
 }
 
 // TestStaleStateSaysWhatIsMissing reproduces a cloud reset under a kept state: the group
@@ -55,12 +47,10 @@ func TestStaleStateSaysWhatIsMissing(t *testing.T) {
 	dir := t.TempDir()
 	mf := filepath.Join(dir, "remint.yaml")
 	require.NoError(t, os.WriteFile(mf, []byte(testManifest), 0o644))
-	t.Setenv("OS_CLOUD", "")
 	rebuild := rebuildOptions{file: mf, maxSurge: -1, maxUnavailable: -1, output: "text"}
 	var out, errOut bytes.Buffer
 
-	first := startStaleCloud(t, ctx, dir, "first")
-	t.Setenv("OS_CLIENT_CONFIG_FILE", first.clouds)
+	startStaleCloud(t, ctx)
 
 	// An unknown version is bad input (exit 2), from the flag and from a manifest pin.
 	err := runPlan(ctx, &out, &errOut, "web", planOptions{file: mf, image: "2099.01.1", output: "text"})
@@ -77,8 +67,7 @@ func TestStaleStateSaysWhatIsMissing(t *testing.T) {
 	require.NoError(t, runRebuild(ctx, &out, &errOut, "web", rebuild), errOut.String())
 
 	// The cloud is reset: the same state, a fresh simulator.
-	fresh := startStaleCloud(t, ctx, dir, "fresh")
-	t.Setenv("OS_CLIENT_CONFIG_FILE", fresh.clouds)
+	fresh := startStaleCloud(t, ctx)
 	requireStale := func(err error) *failover.StaleStateError {
 		t.Helper()
 		require.Equal(t, exitUsage, exitCode(err), "%v", err)
@@ -110,10 +99,10 @@ func TestStaleStateSaysWhatIsMissing(t *testing.T) {
 	require.NoError(t, json.Unmarshal(out.Bytes(), &view))
 	require.Len(t, view.Missing, 2)
 	require.Equal(t, failover.AddressOnMissing, view.Slots[0].AddressOn)
-	servers, err := fresh.client.ListServers(ctx, openstack.ListServersOpts{})
+	servers, err := fresh.Client.ListServers(ctx, openstack.ListServersOpts{})
 	require.NoError(t, err)
 	require.Empty(t, servers, "nothing was created")
-	fips, err := fresh.client.ListFloatingIPs(ctx, openstack.ListFloatingIPsOpts{})
+	fips, err := fresh.Client.ListFloatingIPs(ctx, openstack.ListFloatingIPsOpts{})
 	require.NoError(t, err)
 	require.Empty(t, fips, "nothing was allocated")
 
@@ -150,7 +139,7 @@ func TestStaleStateSaysWhatIsMissing(t *testing.T) {
 	for _, f := range forgot.Forgotten {
 		require.False(t, f.Missing)
 	}
-	servers, err = fresh.client.ListServers(ctx, openstack.ListServersOpts{})
+	servers, err = fresh.Client.ListServers(ctx, openstack.ListServersOpts{})
 	require.NoError(t, err)
 	require.Len(t, servers, 2, "forget --all deletes nothing in the cloud")
 }
@@ -168,11 +157,9 @@ func TestRolloutErrorPrintedOnce(t *testing.T) {
 	dir := t.TempDir()
 	mf := filepath.Join(dir, "remint.yaml")
 	require.NoError(t, os.WriteFile(mf, []byte(testManifest), 0o644))
-	t.Setenv("OS_CLOUD", "")
-	cl := startStaleCloud(t, ctx, dir, "clouds")
-	t.Setenv("OS_CLIENT_CONFIG_FILE", cl.clouds)
+	cl := startStaleCloud(t, ctx)
 	var out, errOut bytes.Buffer
-	cl.sim.Faults().Set("compute.server.boot", sim.FaultRule{ErrorRate: 1})
+	cl.Sim.Faults().Set("compute.server.boot", sim.FaultRule{ErrorRate: 1})
 	err := runRebuild(ctx, &out, &errOut, "web", rebuildOptions{file: mf, maxSurge: -1, maxUnavailable: -1, output: "text"})
 	require.Equal(t, exitFailure, exitCode(err))
 	printed := out.String() + "remint: " + err.Error() + "\n"
