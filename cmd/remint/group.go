@@ -209,6 +209,10 @@ func runGroupForget(ctx context.Context, stdout, stderr io.Writer, group string,
 	if err != nil {
 		return err
 	}
+	if len(forgotten) == 0 && o.all {
+		fmt.Fprintf(stdout, "group %s: the state holds no records of it; nothing to forget\n", group)
+		return nil
+	}
 	if len(forgotten) == 0 {
 		fmt.Fprintf(stdout, "group %s: every recorded server and address exists; nothing to forget (--all drops every record)\n", group)
 		return nil
