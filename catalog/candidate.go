@@ -238,3 +238,17 @@ func Packages(e Entry) ([]debian.Package, error) {
 	}
 	return debian.ParseList(string(list))
 }
+
+// Properties recording the last build skipped because nothing changed.
+const (
+	PropSkippedAt     = "remint_build_skipped_at"
+	PropSkippedReason = "remint_build_skipped_reason"
+)
+
+// RecordSkippedBuild notes on the active entry e that a build was skipped, and why.
+func (c *Catalog) RecordSkippedBuild(ctx context.Context, e Entry, reason string, now time.Time) error {
+	_, err := c.setState(ctx, e, e.State, now, map[string]string{
+		PropSkippedAt: now.UTC().Format(time.RFC3339), PropSkippedReason: truncate(reason, 250),
+	})
+	return err
+}

@@ -1,0 +1,333 @@
+package imagebuild
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/packer-plugin-sdk/multistep"
+
+	"github.com/remint-dev/remint/catalog"
+	"github.com/remint-dev/remint/internal/debian"
+	"github.com/remint-dev/remint/internal/manifest"
+)
+
+// Options configure one build of one family.
+type Options struct {
+	// Family is the manifest's family (source image, flavor, network, provisioning…).
+	Family *manifest.Family
+	// Health is the check a verification server must pass (the health check of a group
+	// booting from the family); nil checks only that the image boots and SSH login works
+	// with a host key printed on its console.
+	Health *manifest.HealthCheck
+	// HealthFrom names where Health came from ("group web"), for messages.
+	HealthFrom string
+	// OnlyIfChanged skips the build when neither the source image, the provisioning nor
+	// the upgradable package set changed since the active version.
+	OnlyIfChanged bool
+	// KeepBuilderOnFailure leaves the builder server (and its keypair) for debugging.
+	KeepBuilderOnFailure bool
+	// KeepFailed keeps a candidate that failed verification (marked failed) instead of
+	// deleting it.
+	KeepFailed bool
+	// CommandTimeout bounds each provisioning command and script; default 30m.
+	CommandTimeout time.Duration
+	// SSHTimeout bounds waiting for a server's SSH; default 5m.
+	SSHTimeout time.Duration
+	// Events, when set, is told when each step starts and ends.
+	Events func(Event)
+	// Output, when set, receives every remote command's output as it arrives.
+	Output io.Writer
+	Logger *slog.Logger
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+// Event is a step starting ("start"), ending ("done", "failed") or the build being
+// skipped ("skipped").
+type Event struct {
+	Step     string        `json:"step"`
+	Status   string        `json:"status"`
+	Duration time.Duration `json:"duration_ns,omitempty"`
+	Message  string        `json:"message,omitempty"`
+}
+
+// StepTiming is how long one step took.
+type StepTiming struct {
+	Step     string        `json:"step"`
+	Status   string        `json:"status"` // done, failed, skipped
+	Duration time.Duration `json:"duration_ns"`
+}
+
+// Result is what a build did.
+type Result struct {
+	Family  string `json:"family"`
+	BuildID string `json:"build_id"`
+	// Status is "active" (built, verified, published), "skipped" or "failed".
+	Status     string `json:"status"`
+	Version    string `json:"version,omitempty"`
+	ImageID    string `json:"image_id,omitempty"`
+	SkipReason string `json:"skip_reason,omitempty"`
+	// FailedStep and Error say what went wrong; OutputTail is the end of that step's
+	// command output.
+	FailedStep string   `json:"failed_step,omitempty"`
+	Error      string   `json:"error,omitempty"`
+	OutputTail []string `json:"output_tail,omitempty"`
+	// Kept lists resources left behind on request (--keep-builder-on-failure, --keep-failed).
+	Kept []string `json:"kept,omitempty"`
+	// Removed lists leftovers of earlier builds that this build deleted.
+	Removed []string     `json:"removed_leftovers,omitempty"`
+	Steps   []StepTiming `json:"steps"`
+	Started time.Time    `json:"started"`
+	// Duration is from the start to the image being active (or the failure).
+	Duration time.Duration `json:"duration_ns"`
+	// ProvisionTime is the summed run time of the provisioning commands themselves.
+	ProvisionTime time.Duration `json:"provision_ns"`
+	// Changes are the package changes against the previous active version.
+	Changes []debian.Change `json:"changes,omitempty"`
+	Notes   []string        `json:"notes,omitempty"`
+}
+
+// ErrBuildFailed is wrapped by Build's error when a step failed.
+var ErrBuildFailed = errors.New("image build failed")
+
+// Metadata keys on the servers and snapshots a build creates.
+const (
+	MetaBuild  = catalog.PropBuildID // the build id
+	MetaFamily = "remint_build_family"
+	MetaRole   = "remint_build_role" // builder, verify, probe
+)
+
+// pipeline is the image build, in order. Steps that create resources delete them in
+// Cleanup unless the build asked to keep them.
+func pipeline() []multistep.Step {
+	return []multistep.Step{
+		&stepRemoveLeftovers{},
+		&stepResolveSource{},
+		&stepCreateKeypair{},
+		&stepCheckChanges{},
+		&stepRunServer{role: roleBuilder},
+		&stepWaitSSH{role: roleBuilder},
+		&stepUpgradePackages{},
+		&stepInstallWeave{},
+		&stepConfigureUnattended{},
+		&stepRunScripts{},
+		&stepRecordPackages{},
+		&stepCleanImage{},
+		&stepStopServer{role: roleBuilder},
+		&stepCreateImage{},
+		&stepWaitImage{},
+		&stepRegisterCandidate{},
+		&stepVerifyImage{},
+		&stepPublishImage{},
+	}
+}
+
+// named is a step with a human name for progress and reports.
+type named interface {
+	multistep.Step
+	Name() string
+}
+
+// Build runs the pipeline for opts.Family against cloud, publishing to cat. The caller
+// holds the family's lease. It returns the result also when the build failed (err wraps
+// ErrBuildFailed then, and the result names the failed step).
+func Build(ctx context.Context, cloud Cloud, cat *catalog.Catalog, opts Options) (Result, error) {
+	if opts.Family == nil || opts.Family.Name == "" {
+		return Result{}, errors.New("image build: no family")
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.CommandTimeout <= 0 {
+		opts.CommandTimeout = 30 * time.Minute
+	}
+	if opts.SSHTimeout <= 0 {
+		opts.SSHTimeout = 5 * time.Minute
+	}
+	b := &build{opts: opts, cloud: cloud, cat: cat, id: newBuildID(), ctx: ctx, log: opts.Logger}
+	b.res = Result{Family: opts.Family.Name, BuildID: b.id, Started: opts.Now().UTC(), Steps: []StepTiming{}}
+	b.log = b.log.With("family", opts.Family.Name, "build", b.id)
+	state := new(multistep.BasicStateBag)
+	state.Put(keyBuild, b)
+	steps := pipeline()
+	wrapped := make([]multistep.Step, len(steps))
+	for i, s := range steps {
+		wrapped[i] = &timed{step: s.(named)}
+	}
+	(&multistep.BasicRunner{Steps: wrapped}).Run(ctx, state)
+
+	b.res.Duration = opts.Now().Sub(b.res.Started)
+	if err := stepError(state); err != nil {
+		b.res.Status, b.res.Error = "failed", err.Error()
+		return b.res, fmt.Errorf("%w: step %q: %w", ErrBuildFailed, b.res.FailedStep, err)
+	}
+	if _, cancelled := state.GetOk(multistep.StateCancelled); cancelled {
+		b.res.Status = "failed"
+		b.res.Error = "cancelled: " + context.Cause(ctx).Error()
+		return b.res, fmt.Errorf("%w: cancelled during step %q: %w", ErrBuildFailed, b.res.FailedStep, context.Cause(ctx))
+	}
+	return b.res, nil
+}
+
+// build is one run of the pipeline: options, clients, and what it has done so far.
+type build struct {
+	opts  Options
+	cloud Cloud
+	cat   *catalog.Catalog
+	id    string
+	ctx   context.Context // the run's context; cleanups use it without its cancellation
+	log   *slog.Logger
+
+	mu      sync.Mutex
+	res     Result
+	current string        // the step running now
+	output  *tailLines    // the current step's command output
+	failed  bool          // a step failed: cleanups keep what was asked to be kept
+	skipped bool          // the build was skipped (only if changed)
+	publish bool          // the image was published: nothing of it is deleted
+}
+
+func newBuildID() string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// name is the base of every resource name of this build: remint-build-<family>-<id>.
+func (b *build) name() string { return "remint-build-" + b.opts.Family.Name + "-" + b.id }
+
+// cleanupCtx is for Cleanup methods: not cancelled with the run, but bounded.
+func (b *build) cleanupCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(b.ctx), 5*time.Minute)
+}
+
+func (b *build) note(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	b.mu.Lock()
+	b.res.Notes = append(b.res.Notes, msg)
+	b.mu.Unlock()
+	b.log.Info(msg)
+}
+
+func (b *build) kept(what string) {
+	b.mu.Lock()
+	b.res.Kept = append(b.res.Kept, what)
+	b.mu.Unlock()
+	b.log.Warn("kept on request", "resource", what)
+}
+
+func (b *build) emit(e Event) {
+	if b.opts.Events != nil {
+		b.opts.Events(e)
+	}
+}
+
+// tagMetadata is the metadata every server of this build carries.
+func (b *build) tagMetadata(role string) map[string]string {
+	return map[string]string{MetaBuild: b.id, MetaFamily: b.opts.Family.Name, MetaRole: role}
+}
+
+// provisionDigest digests the family's provisioning, so a changed manifest means a build.
+func provisionDigest(f *manifest.Family) string {
+	raw, _ := json.Marshal(f.Provision)
+	sum := sha256.Sum256(raw)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// timed runs a step, timing it, telling Events, and naming the step when it fails.
+type timed struct {
+	step  named
+	start time.Time
+}
+
+func (t *timed) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
+	b := buildOf(state)
+	name := t.step.Name()
+	b.mu.Lock()
+	b.current, b.output = name, newTailLines(40)
+	b.mu.Unlock()
+	t.start = b.opts.Now()
+	b.emit(Event{Step: name, Status: "start"})
+	action := t.step.Run(ctx, state)
+	d := b.opts.Now().Sub(t.start)
+	status := "done"
+	var msg string
+	switch {
+	case stepError(state) != nil:
+		status, msg = "failed", stepError(state).Error()
+		b.mu.Lock()
+		b.failed = true
+		b.res.FailedStep = name
+		b.res.OutputTail = b.output.lines()
+		b.mu.Unlock()
+	case b.skipped:
+		status, msg = "skipped", b.res.SkipReason
+	case ctx.Err() != nil:
+		status, msg = "failed", "cancelled"
+		b.mu.Lock()
+		b.failed = true
+		b.res.FailedStep = name
+		b.mu.Unlock()
+	}
+	b.mu.Lock()
+	b.res.Steps = append(b.res.Steps, StepTiming{Step: name, Status: status, Duration: d})
+	b.mu.Unlock()
+	b.emit(Event{Step: name, Status: status, Duration: d, Message: msg})
+	return action
+}
+
+func (t *timed) Cleanup(state multistep.StateBag) { t.step.Cleanup(state) }
+
+// halt records err as the build's error and stops the pipeline.
+func halt(state multistep.StateBag, err error) multistep.StepAction {
+	state.Put(keyError, err)
+	return multistep.ActionHalt
+}
+
+// tailLines keeps the last n lines written.
+type tailLines struct {
+	mu      sync.Mutex
+	n       int
+	buf     []string
+	partial string
+}
+
+func newTailLines(n int) *tailLines { return &tailLines{n: n} }
+
+func (t *tailLines) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := t.partial + string(p)
+	parts := strings.Split(s, "\n")
+	t.partial = parts[len(parts)-1]
+	for _, l := range parts[:len(parts)-1] {
+		t.buf = append(t.buf, strings.TrimRight(l, "\r"))
+		if len(t.buf) > t.n {
+			t.buf = t.buf[len(t.buf)-t.n:]
+		}
+	}
+	return len(p), nil
+}
+
+func (t *tailLines) lines() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := append([]string(nil), t.buf...)
+	if t.partial != "" {
+		out = append(out, t.partial)
+	}
+	return out
+}

@@ -1,0 +1,79 @@
+package imagebuild
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/hashicorp/packer-plugin-sdk/multistep"
+
+	"github.com/remint-dev/remint/internal/debian"
+	"github.com/remint-dev/remint/internal/health"
+	"github.com/remint-dev/remint/internal/remote"
+)
+
+// stepCheckHealth checks the verification server: its packages are the recorded ones,
+// and it passes the family's health check (HTTP, TCP, or a command over SSH).
+type stepCheckHealth struct{}
+
+func (*stepCheckHealth) Name() string { return "check health" }
+
+func (s *stepCheckHealth) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
+	b := buildOf(state)
+	srv, _ := server(state, roleVerify)
+	c := conn(state, roleVerify)
+	if want := packages(state); want != nil {
+		res, err := c.Run(ctx, debian.DpkgQueryArgv())
+		if err == nil {
+			err = res.Err()
+		}
+		if err != nil {
+			return halt(state, fmt.Errorf("list packages on the verification server: %w", err))
+		}
+		got, err := debian.ParseDpkgQuery(res.Stdout)
+		if err != nil {
+			return halt(state, err)
+		}
+		if d := debian.Diff(want, got); len(d) > 0 {
+			var lines []string
+			for _, ch := range d[:min(len(d), 5)] {
+				lines = append(lines, fmt.Sprintf("%s %s→%s", ch.Name, orNone(ch.From), orNone(ch.To)))
+			}
+			return halt(state, fmt.Errorf("the image's packages differ from those recorded on the builder (%d: %s)", len(d), strings.Join(lines, ", ")))
+		}
+	}
+	if b.opts.Health == nil {
+		return multistep.ActionContinue
+	}
+	fps, err := consoleKeys(ctx, b, srv.ID)
+	if err != nil {
+		return halt(state, err)
+	}
+	r := &remote.Runner{User: b.opts.Family.SSHUser, Signer: signer(state), Logger: b.log,
+		HostKeys: func(context.Context, string) (remote.HostKeyPolicy, bool, error) { return fps, true, nil }}
+	prober, policy, err := health.FromManifest(*b.opts.Health, r)
+	if err != nil {
+		return halt(state, fmt.Errorf("health check of %s: %w", b.opts.HealthFrom, err))
+	}
+	if err := health.Wait(ctx, prober, srv.AccessIP, policy, nil); err != nil {
+		return halt(state, fmt.Errorf("health check of %s on the verification server %s: %w", b.opts.HealthFrom, srv.AccessIP, err))
+	}
+	return multistep.ActionContinue
+}
+
+func (*stepCheckHealth) Cleanup(multistep.StateBag) {}
+
+func consoleKeys(ctx context.Context, b *build, serverID string) (remote.Fingerprints, error) {
+	console, err := b.cloud.ConsoleLog(ctx, serverID, 0)
+	if err != nil {
+		return nil, fmt.Errorf("read the console log of server %s: %w", serverID, err)
+	}
+	return remote.HostKeysFromConsole(console)
+}
+
+func orNone(v string) string {
+	if v == "" {
+		return "(none)"
+	}
+	return v
+}
