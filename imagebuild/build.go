@@ -193,11 +193,11 @@ type build struct {
 
 	mu      sync.Mutex
 	res     Result
-	current string        // the step running now
-	output  *tailLines    // the current step's command output
-	failed  bool          // a step failed: cleanups keep what was asked to be kept
-	skipped bool          // the build was skipped (only if changed)
-	publish bool          // the image was published: nothing of it is deleted
+	current string     // the step running now
+	output  *tailLines // the current step's command output
+	failed  bool       // a step failed: cleanups keep what was asked to be kept
+	skipped bool       // the build was skipped (only if changed)
+	publish bool       // the image was published: nothing of it is deleted
 }
 
 func newBuildID() string {

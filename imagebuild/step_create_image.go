@@ -1,8 +1,8 @@
 package imagebuild
 
 import (
-	"fmt"
 	"context"
+	"fmt"
 
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 
