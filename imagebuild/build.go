@@ -25,12 +25,10 @@ import (
 type Options struct {
 	// Family is the manifest's family (source image, flavor, network, provisioning…).
 	Family *manifest.Family
-	// Health is the check a verification server must pass (the health check of a group
-	// booting from the family); nil checks only that the image boots and SSH login works
-	// with a host key printed on its console.
-	Health *manifest.HealthCheck
-	// HealthFrom names where Health came from ("group web"), for messages.
-	HealthFrom string
+	// Checks are the health checks a verification server must pass: those of the groups
+	// booting from the family. Without any, verification proves the image boots, prints
+	// its host keys, accepts SSH logins and runs the recorded packages.
+	Checks []Check
 	// OnlyIfChanged skips the build when neither the source image, the provisioning nor
 	// the upgradable package set changed since the active version.
 	OnlyIfChanged bool
@@ -50,6 +48,12 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+}
+
+// Check is a health check and where it comes from ("group web").
+type Check struct {
+	From   string
+	Health manifest.HealthCheck
 }
 
 // Event is a step starting ("start"), ending ("done", "failed") or the build being
@@ -88,8 +92,10 @@ type Result struct {
 	Removed []string     `json:"removed_leftovers,omitempty"`
 	Steps   []StepTiming `json:"steps"`
 	Started time.Time    `json:"started"`
-	// Duration is from the start to the image being active (or the failure).
+	// Duration is from the start to the image being active (or to the failure).
 	Duration time.Duration `json:"duration_ns"`
+	// Total includes the cleanup after it (deleting the builder and verification server).
+	Total time.Duration `json:"total_ns"`
 	// ProvisionTime is the summed run time of the provisioning commands themselves.
 	ProvisionTime time.Duration `json:"provision_ns"`
 	// Changes are the package changes against the previous active version.
@@ -168,8 +174,12 @@ func Build(ctx context.Context, cloud Cloud, cat *catalog.Catalog, opts Options)
 		wrapped[i] = &timed{step: s.(named)}
 	}
 	(&multistep.BasicRunner{Steps: wrapped}).Run(ctx, state)
+	b.waitDeletes()
 
-	b.res.Duration = opts.Now().Sub(b.res.Started)
+	b.res.Total = opts.Now().Sub(b.res.Started)
+	if b.res.Duration == 0 {
+		b.res.Duration = b.res.Total
+	}
 	if err := stepError(state); err != nil {
 		b.res.Status, b.res.Error = "failed", err.Error()
 		return b.res, fmt.Errorf("%w: step %q: %w", ErrBuildFailed, b.res.FailedStep, err)
@@ -196,8 +206,22 @@ type build struct {
 	current string     // the step running now
 	output  *tailLines // the current step's command output
 	failed  bool       // a step failed: cleanups keep what was asked to be kept
+	deletes []string   // servers deleted; Build waits for them to be gone at the end
 	skipped bool       // the build was skipped (only if changed)
 	publish bool       // the image was published: nothing of it is deleted
+}
+
+// waitDeletes waits until the servers whose deletion was requested are gone.
+func (b *build) waitDeletes() {
+	ctx, cancel := b.cleanupCtx()
+	defer cancel()
+	for _, id := range b.deletes {
+		if err := b.cloud.WaitServerDeleted(ctx, id); err != nil {
+			b.note("server %s was not deleted: %v (the next build removes it)", id, err)
+			continue
+		}
+		b.log.Info("server deleted", "server", id)
+	}
 }
 
 func newBuildID() string {
@@ -269,6 +293,7 @@ func (t *timed) Run(ctx context.Context, state multistep.StateBag) multistep.Ste
 	case stepError(state) != nil:
 		status, msg = "failed", stepError(state).Error()
 		b.mu.Lock()
+		b.res.Duration = b.opts.Now().Sub(b.res.Started)
 		b.failed = true
 		b.res.FailedStep = name
 		b.res.OutputTail = b.output.lines()

@@ -42,7 +42,7 @@ func (s *stepCheckHealth) Run(ctx context.Context, state multistep.StateBag) mul
 			return halt(state, fmt.Errorf("the image's packages differ from those recorded on the builder (%d: %s)", len(d), strings.Join(lines, ", ")))
 		}
 	}
-	if b.opts.Health == nil {
+	if len(b.opts.Checks) == 0 {
 		return multistep.ActionContinue
 	}
 	fps, err := consoleKeys(ctx, b, srv.ID)
@@ -51,12 +51,15 @@ func (s *stepCheckHealth) Run(ctx context.Context, state multistep.StateBag) mul
 	}
 	r := &remote.Runner{User: b.opts.Family.SSHUser, Signer: signer(state), Logger: b.log,
 		HostKeys: func(context.Context, string) (remote.HostKeyPolicy, bool, error) { return fps, true, nil }}
-	prober, policy, err := health.FromManifest(*b.opts.Health, r)
-	if err != nil {
-		return halt(state, fmt.Errorf("health check of %s: %w", b.opts.HealthFrom, err))
-	}
-	if err := health.Wait(ctx, prober, srv.AccessIP, policy, nil); err != nil {
-		return halt(state, fmt.Errorf("health check of %s on the verification server %s: %w", b.opts.HealthFrom, srv.AccessIP, err))
+	for _, chk := range b.opts.Checks {
+		prober, policy, err := health.FromManifest(chk.Health, r)
+		if err != nil {
+			return halt(state, fmt.Errorf("health check of %s: %w", chk.From, err))
+		}
+		if err := health.Wait(ctx, prober, srv.AccessIP, policy, nil); err != nil {
+			return halt(state, fmt.Errorf("health check of %s (%s) on the verification server %s: %w", chk.From, prober, srv.AccessIP, err))
+		}
+		b.log.Info("verification server healthy", "check", chk.From, "probe", prober.String())
 	}
 	return multistep.ActionContinue
 }

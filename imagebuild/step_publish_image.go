@@ -26,7 +26,10 @@ func (s *stepPublishImage) Run(ctx context.Context, state multistep.StateBag) mu
 		b.note("%s", n)
 	}
 	if pe.State == catalog.Active {
+		b.mu.Lock()
 		b.publish = true
+		b.res.Duration = b.opts.Now().Sub(b.res.Started)
+		b.mu.Unlock()
 	}
 	if err != nil {
 		return halt(state, err)

@@ -67,14 +67,13 @@ func (s *stepRunServer) Cleanup(state multistep.StateBag) {
 	}
 	ctx, cancel := b.cleanupCtx()
 	defer cancel()
-	err := b.cloud.DeleteServer(ctx, s.id)
-	if err == nil {
-		err = b.cloud.WaitServerDeleted(ctx, s.id)
-	}
-	if err != nil {
+	if err := b.cloud.DeleteServer(ctx, s.id); err != nil {
 		b.log.Error("delete server", "role", s.role, "server", s.id, "err", err)
 		b.note("could not delete %s server %s: %v (the next build removes it)", s.role, s.id, err)
 		return
 	}
-	b.log.Info("server deleted", "role", s.role, "server", s.id)
+	// Build waits for it to be gone at the end: the pipeline goes on meanwhile.
+	b.mu.Lock()
+	b.deletes = append(b.deletes, s.id)
+	b.mu.Unlock()
 }

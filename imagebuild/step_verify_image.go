@@ -36,8 +36,8 @@ func (s *stepVerifyImage) Run(ctx context.Context, state multistep.StateBag) mul
 	}
 	passed := verr == nil
 	reason := "booted, SSH host key from its console, package list as recorded"
-	if b.opts.Health != nil {
-		reason += ", health check of " + b.opts.HealthFrom + " passed"
+	for _, chk := range b.opts.Checks {
+		reason += ", health check of " + chk.From + " passed"
 	}
 	if !passed {
 		reason = verr.Error()

@@ -32,8 +32,14 @@ active version ("latest").
 Families are the ones in the manifest (-f, default remint.yaml).`,
 	}
 	cmd.AddCommand(newImageRegisterCmd(), newImageListCmd(), newImageShowCmd(), newImageRevokeCmd(), newImageRetireCmd())
+	for _, sub := range imageSubcommands {
+		cmd.AddCommand(sub())
+	}
 	return cmd
 }
+
+// imageSubcommands are added by the files of further image subcommands (image_*.go).
+var imageSubcommands []func() *cobra.Command
 
 // imageOptions are the flags every image subcommand has; now is the clock (tests set it).
 type imageOptions struct {
@@ -288,7 +294,7 @@ type entryView struct {
 func viewOf(e catalog.Entry) entryView {
 	props := map[string]string{}
 	for k, v := range e.Image.Properties {
-		if strings.HasPrefix(k, "remint_") {
+		if strings.HasPrefix(k, "remint_") && !strings.HasPrefix(k, catalog.PropPackagesChunk) {
 			props[k] = v
 		}
 	}
