@@ -29,6 +29,10 @@ const (
 // ErrNoActiveImage is returned when a family has no active image.
 var ErrNoActiveImage = errors.New("no active image")
 
+// ErrUnknownVersion is returned when a family has no such version: bad input (a
+// mistyped --image, a manifest pinning a version never registered).
+var ErrUnknownVersion = errors.New("unknown version")
+
 // Images is the part of the Glance API the catalog uses; *openstack.Client implements it.
 type Images interface {
 	ListImages(ctx context.Context, opts openstack.ListImagesOpts) ([]openstack.Image, error)
@@ -124,7 +128,7 @@ func (c *Catalog) Resolve(ctx context.Context, family, version string) (Entry, e
 			return e, nil
 		}
 	}
-	return Entry{}, fmt.Errorf("family %s has no version %s", family, version)
+	return Entry{}, fmt.Errorf("family %s has no version %s: %w", family, version, ErrUnknownVersion)
 }
 
 // Register makes an existing image (built elsewhere, e.g. by Packer) the family's new
