@@ -144,12 +144,48 @@ type named interface {
 	Name() string
 }
 
+// verifyPipeline verifies and publishes an image that was built elsewhere (remint image
+// register --verify) and added to the catalog as a candidate.
+func verifyPipeline() []multistep.Step {
+	return []multistep.Step{
+		&stepCreateKeypair{},
+		&stepVerifyImage{},
+		&stepPublishImage{},
+	}
+}
+
 // Build runs the pipeline for opts.Family against cloud, publishing to cat. The caller
 // holds the family's lease. It returns the result also when the build failed (err wraps
 // ErrBuildFailed then, and the result names the failed step).
 func Build(ctx context.Context, cloud Cloud, cat *catalog.Catalog, opts Options) (Result, error) {
+	b, state, err := newBuild(ctx, cloud, cat, opts)
+	if err != nil {
+		return Result{}, err
+	}
+	return b.runSteps(ctx, state, pipeline())
+}
+
+// Verify boots a server from candidate e, checks it like a build's verification does
+// (except the package list, which only remint's builds record) and, when it passes,
+// publishes it. A failed candidate is marked failed and kept: it was built elsewhere.
+func Verify(ctx context.Context, cloud Cloud, cat *catalog.Catalog, opts Options, e catalog.Entry) (Result, error) {
+	opts.KeepFailed = true
+	b, state, err := newBuild(ctx, cloud, cat, opts)
+	if err != nil {
+		return Result{}, err
+	}
+	state.Put(keyImageID, e.Image.ID)
+	state.Put(keyEntry, e)
+	if a, err := cat.Latest(ctx, opts.Family.Name); err == nil {
+		state.Put(keyActive, a)
+	}
+	b.res.Version, b.res.ImageID = e.Version.String(), e.Image.ID
+	return b.runSteps(ctx, state, verifyPipeline())
+}
+
+func newBuild(ctx context.Context, cloud Cloud, cat *catalog.Catalog, opts Options) (*build, multistep.StateBag, error) {
 	if opts.Family == nil || opts.Family.Name == "" {
-		return Result{}, errors.New("image build: no family")
+		return nil, nil, errors.New("image build: no family")
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -168,7 +204,11 @@ func Build(ctx context.Context, cloud Cloud, cat *catalog.Catalog, opts Options)
 	b.log = b.log.With("family", opts.Family.Name, "build", b.id)
 	state := new(multistep.BasicStateBag)
 	state.Put(keyBuild, b)
-	steps := pipeline()
+	return b, state, nil
+}
+
+// runSteps runs steps, each timed, then waits for deleted servers to be gone.
+func (b *build) runSteps(ctx context.Context, state multistep.StateBag, steps []multistep.Step) (Result, error) {
 	wrapped := make([]multistep.Step, len(steps))
 	for i, s := range steps {
 		wrapped[i] = &timed{step: s.(named)}
@@ -176,7 +216,7 @@ func Build(ctx context.Context, cloud Cloud, cat *catalog.Catalog, opts Options)
 	(&multistep.BasicRunner{Steps: wrapped}).Run(ctx, state)
 	b.waitDeletes()
 
-	b.res.Total = opts.Now().Sub(b.res.Started)
+	b.res.Total = b.opts.Now().Sub(b.res.Started)
 	if b.res.Duration == 0 {
 		b.res.Duration = b.res.Total
 	}

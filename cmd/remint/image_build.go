@@ -25,6 +25,7 @@ type imageBuildOptions struct {
 	onlyIfChanged        bool
 	keepBuilderOnFailure bool
 	keepFailed           bool
+	sshTimeout           time.Duration
 }
 
 func newImageBuildCmd() *cobra.Command {
@@ -55,6 +56,9 @@ on the active image. Exit status: 0 built or skipped, 1 the build failed, 2 bad 
   remint image build debian-12 --only-if-changed --output json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if o.sshTimeout <= 0 {
+				return usageErrorf("--ssh-timeout %s: want a positive duration", o.sshTimeout)
+			}
 			return runImageBuild(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), args[0], o)
 		},
 	}
@@ -63,6 +67,7 @@ on the active image. Exit status: 0 built or skipped, 1 the build failed, 2 bad 
 	f.BoolVar(&o.onlyIfChanged, "only-if-changed", false, "skip the build when nothing changed since the active version")
 	f.BoolVar(&o.keepBuilderOnFailure, "keep-builder-on-failure", false, "leave the builder server and its keypair when the build fails")
 	f.BoolVar(&o.keepFailed, "keep-failed", false, "keep a candidate that failed verification (marked failed) instead of deleting it")
+	f.DurationVar(&o.sshTimeout, "ssh-timeout", 5*time.Minute, "how long to wait for a server's SSH")
 	return cmd
 }
 
@@ -85,7 +90,7 @@ func runImageBuild(ctx context.Context, stdout, stderr io.Writer, family string,
 		return err
 	}
 	fam := env.m.Families[family]
-	release, err := holdFamilyLease(ctx, env, family, "remint image build "+family)
+	ctx, release, err := holdFamilyLease(ctx, env, family, "remint image build "+family)
 	if err != nil {
 		return err
 	}
@@ -97,6 +102,7 @@ func runImageBuild(ctx context.Context, stdout, stderr io.Writer, family string,
 		OnlyIfChanged:        o.onlyIfChanged || fam.BuildOnlyOnChange,
 		KeepBuilderOnFailure: o.keepBuilderOnFailure,
 		KeepFailed:           o.keepFailed,
+		SSHTimeout:           o.sshTimeout,
 		Events:               p.event,
 		Logger:               env.log,
 		Now:                  o.time,
