@@ -51,7 +51,7 @@ func TestNextReleases(t *testing.T) {
 			wantLocal: []string{"02:00 EEST", "02:00 EET", "02:00 EET"},
 		},
 		{
-			name: "a build-image schedule naming the family takes the release's place",
+			name:    "a build-image schedule naming the family takes the release's place",
 			release: "DTSTART:20240101T020000Z RRULE:FREQ=DAILY",
 			schedules: map[string]*manifest.Schedule{
 				"monthly": {RRule: sofia, Window: 4 * time.Hour, Action: "build-image", Target: "debian-12"},
