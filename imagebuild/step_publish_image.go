@@ -34,7 +34,7 @@ func (s *stepPublishImage) Run(ctx context.Context, state multistep.StateBag) mu
 	if err != nil {
 		return halt(state, err)
 	}
-	if prev, ok := active(state); ok {
+	if prev, ok := active(state); ok && packages(state) != nil {
 		if old, err := catalog.Packages(prev); err == nil {
 			b.mu.Lock()
 			b.res.Changes = debian.Diff(old, packages(state))

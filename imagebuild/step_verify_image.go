@@ -35,7 +35,10 @@ func (s *stepVerifyImage) Run(ctx context.Context, state multistep.StateBag) mul
 		verr = fmt.Errorf("verification cancelled: %w", ctx.Err())
 	}
 	passed := verr == nil
-	reason := "booted, SSH host key from its console, package list as recorded"
+	reason := "booted, SSH host key from its console"
+	if packages(state) != nil {
+		reason += ", package list as recorded"
+	}
 	for _, chk := range b.opts.Checks {
 		reason += ", health check of " + chk.From + " passed"
 	}

@@ -189,7 +189,7 @@ func (p *buildPrinter) summary(r imagebuild.Result) {
 	case "active":
 		fmt.Fprintf(w, "build %s of %s: %s %s is active (image %s), %s from start to active\n",
 			r.BuildID, r.Family, r.Family, r.Version, r.ImageID, r.Duration.Round(100*time.Millisecond))
-		if r.Duration > 0 {
+		if r.ProvisionTime > 0 {
 			fmt.Fprintf(w, "  provisioning commands ran %s of it; pipeline overhead %s (%.0f%%)\n",
 				r.ProvisionTime.Round(100*time.Millisecond), (r.Duration - r.ProvisionTime).Round(100*time.Millisecond),
 				100*float64(r.Duration-r.ProvisionTime)/float64(max(r.ProvisionTime, 1)))

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -68,6 +69,9 @@ func runImageDiff(ctx context.Context, stdout, stderr io.Writer, family, a, b st
 			return err
 		}
 		if lists[i], err = catalog.Packages(e); err != nil {
+			if errors.Is(err, catalog.ErrNoPackageList) {
+				return usageError{err}
+			}
 			return err
 		}
 		versions[i] = e.Version.String()
