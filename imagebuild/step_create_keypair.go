@@ -35,7 +35,7 @@ func (s *stepCreateKeypair) Run(ctx context.Context, state multistep.StateBag) m
 	pub := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sg.PublicKey()))) + " " + b.name()
 	kp, err := b.cloud.CreateKeypair(ctx, b.name(), pub)
 	if err != nil {
-		return halt(state, fmt.Errorf("create keypair %s: %w", b.name(), err))
+		return halt(state, err) // the adapter names the keypair
 	}
 	s.name = kp.Name
 	state.Put(keySigner, sg)
