@@ -224,7 +224,8 @@ func TestImagePipeline(t *testing.T) {
 	p.publish(t, ctx, "--suite", "bookworm", "--name", "demo-libssl", "--version", "1.0-1")
 
 	cases := failCases(broken)
-	families := family("deb", "packages: [demo-libssl]") + family("deb-kill", "") + family("deb-packer", "")
+	families := family("deb", "packages: [demo-libssl]") + family("deb-kill", "") + family("deb-packer", "") + family("deb-keep", "") +
+		family("deb-keep-builder", "scripts: [\"exit 4\"]")
 	for name, fc := range cases {
 		families += family(name, fc.provision)
 	}
@@ -249,6 +250,10 @@ func TestImagePipeline(t *testing.T) {
 				failAt(t, ctx, p, name, fc)
 			})
 		}
+		t.Run("kept on request: a failed builder, a failed candidate; promote; the next build cleans up", func(t *testing.T) {
+			parallel(t)
+			keptOnRequest(t, ctx, p)
+		})
 		t.Run("kill -9 mid-build; a second build is refused meanwhile; the next one removes the leftovers", func(t *testing.T) {
 			parallel(t)
 			killMidBuild(t, ctx, p)
@@ -342,6 +347,43 @@ func failAt(t *testing.T, ctx context.Context, p *pipeline, family string, fc fa
 		assert.NotEmpty(t, px.failed(), "the fault was injected")
 	}
 	assert.Empty(t, p.leftovers(t, ctx, family))
+}
+
+// keptOnRequest: --keep-builder-on-failure keeps the builder and its keypair, and the next
+// build removes them; --keep-failed keeps a candidate that failed verification, marked
+// failed, and image promote makes it active on the operator's word.
+func keptOnRequest(t *testing.T, ctx context.Context, p *pipeline) {
+	px := newFaultProxy(t, p.c, &faultRule{Method: "POST", Path: computePath + `/servers$`, Skip: 1, Times: 1})
+	out, code := p.build(t, ctx, px, "deb-keep", "--keep-failed")
+	require.Equal(t, 1, code, out)
+	assert.Contains(t, out, `FAILED at step "verify"`)
+	m := regexp.MustCompile(`kept on request: failed candidate deb-keep (\S+) \(image ([0-9a-f-]+)\)`).FindStringSubmatch(out)
+	require.NotNil(t, m, out)
+	e := p.show(t, ctx, "deb-keep", m[1])
+	assert.Equal(t, "candidate", e.State)
+	assert.Equal(t, "failed", e.Properties["remint_verification"])
+	assert.Contains(t, e.Properties["remint_verification_reason"], "403")
+
+	got, code := p.run(t, ctx, nil, "image", "promote", "deb-keep", m[1], "-f", p.manifest, "--log-level", "error")
+	require.Equal(t, 0, code, got)
+	assert.Contains(t, got, "promoted on the operator's word (its verification had failed")
+	e = p.show(t, ctx, "deb-keep", "latest")
+	assert.Equal(t, m[2], e.ImageID)
+	assert.Equal(t, "operator", e.Properties["remint_verification"])
+
+	out, code = p.build(t, ctx, nil, "deb-keep-builder", "--keep-builder-on-failure")
+	require.Equal(t, 1, code, out)
+	assert.Contains(t, out, `FAILED at step "run scripts"`)
+	assert.Contains(t, out, "kept on request: builder server")
+	assert.Contains(t, out, "kept on request: keypair")
+	left := p.leftovers(t, ctx, "deb-keep-builder")
+	require.Len(t, left, 2, "the builder and its keypair: %v", left)
+	out, code = p.build(t, ctx, nil, "deb-keep-builder")
+	require.Equal(t, 1, code, out)
+	for _, l := range left {
+		assert.Regexp(t, `removed leftover: \w+ `+regexp.QuoteMeta(strings.Fields(l)[1]), out)
+	}
+	assert.Empty(t, p.leftovers(t, ctx, "deb-keep-builder"))
 }
 
 // killMidBuild kills a build with SIGKILL while its builder runs: a second build is
