@@ -126,6 +126,10 @@ func (e *Executor) Orphans(ctx context.Context, now time.Time) ([]Orphan, error)
 		default:
 			o.Why = fmt.Sprintf("tagged %s=%s but in no slot and no rollout", MetaGroup, e.spec.Group)
 		}
+		if len(slots) == 0 {
+			// Nothing recorded at all: rebuild refuses and deletes none of them.
+			o.Why += fmt.Sprintf(" (the state records no slot of group %s: `remint group adopt %s` takes its servers in)", e.spec.Group, e.spec.Group)
+		}
 		out = append(out, o)
 	}
 	sort.Slice(out, func(i, j int) bool {
@@ -144,7 +148,7 @@ func (e *Executor) deleteOrphans(ctx context.Context, orphans []Orphan, minAge t
 	var deleted []Orphan
 	for _, o := range orphans {
 		if o.Age < minAge {
-			e.emit(Event{Slot: -1, Server: o.ServerID, Step: "orphan", Message: fmt.Sprintf("orphaned server %s; deleted once older than %s", o, minAge)})
+			e.emit(ctx, Event{Slot: -1, Server: o.ServerID, Step: "orphan", Message: fmt.Sprintf("orphaned server %s; deleted once older than %s", o, minAge)})
 			continue
 		}
 		addr, err := e.addressOn(ctx, o.ServerID)
@@ -152,7 +156,7 @@ func (e *Executor) deleteOrphans(ctx context.Context, orphans []Orphan, minAge t
 			return deleted, err
 		}
 		if addr != "" {
-			e.emit(Event{Slot: -1, Server: o.ServerID, Step: "orphan", Failed: true,
+			e.emit(ctx, Event{Slot: -1, Server: o.ServerID, Step: "orphan", Failed: true,
 				Message: fmt.Sprintf("orphaned server %s holds floating IP %s: not deleted (move the address away, then rebuild again)", o, addr)})
 			continue
 		}
@@ -160,7 +164,7 @@ func (e *Executor) deleteOrphans(ctx context.Context, orphans []Orphan, minAge t
 			return deleted, fmt.Errorf("delete orphaned server %s (%s) of group %s: %w", o.ServerName, o.ServerID, e.spec.Group, err)
 		}
 		e.log.Info("deleted orphaned server", "group", e.spec.Group, "server", o.ServerID, "name", o.ServerName, "age", o.Age.Round(time.Second), "why", o.Why)
-		e.emit(Event{Slot: -1, Server: o.ServerID, Step: "orphan", Message: "deleted orphaned server " + o.String()})
+		e.emit(ctx, Event{Slot: -1, Server: o.ServerID, Step: "orphan", Message: "deleted orphaned server " + o.String()})
 		deleted = append(deleted, o)
 	}
 	return deleted, nil

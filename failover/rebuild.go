@@ -8,15 +8,8 @@ import (
 	"time"
 
 	"github.com/remint-dev/remint/catalog"
-	"github.com/remint-dev/remint/internal/lease"
 	"github.com/remint-dev/remint/internal/openstack"
 )
-
-// Leaser hands out leases: the group use cases take the group's (lease.GroupKey) before
-// they change anything, and work in its context. *lease.Manager implements it.
-type Leaser interface {
-	Acquire(ctx context.Context, key string) (*lease.Lease, error)
-}
 
 // Deps wire the group use cases (Rebuild, RollbackGroup, AdoptGroup): the executor's
 // options (Options.Spec is the group as the manifest says), the lease and the images.
@@ -163,8 +156,10 @@ func Rebuild(ctx context.Context, d Deps, req RebuildRequest) (res RebuildResult
 		}
 	}
 
-	if err := ex.refuseUnadopted(ctx); err != nil {
-		return res, err
+	if !req.Resume {
+		if err := ex.refuseUnadopted(ctx); err != nil {
+			return res, err
+		}
 	}
 	if err := ex.sweepGroupOrphans(ctx, &res, OrphanMinAge(spec, l.TTL())); err != nil {
 		return res, err
@@ -187,7 +182,7 @@ func Rebuild(ctx context.Context, d Deps, req RebuildRequest) (res RebuildResult
 	}
 	if len(plan.Work()) == 0 {
 		res.UpToDate = true
-		ex.emit(Event{Slot: -1, Step: "up-to-date",
+		ex.emit(ctx, Event{Slot: -1, Step: "up-to-date",
 			Message: fmt.Sprintf("every slot is on %s: nothing to do (--force replaces anyway)", target.Version)})
 		return res, nil
 	}
@@ -239,13 +234,6 @@ func AdoptGroup(ctx context.Context, d Deps) ([]Adopted, []string, error) {
 		}
 	}
 	return ex.Adopt(l.Context(), versionOf)
-}
-
-func (d Deps) acquire(ctx context.Context, group string) (*lease.Lease, error) {
-	if d.Leases == nil {
-		return nil, fmt.Errorf("group %s: no lease manager: every change of a group must hold its lease", group)
-	}
-	return d.Leases.Acquire(ctx, lease.GroupKey(group))
 }
 
 // executor builds the executor for spec; its events are also collected.

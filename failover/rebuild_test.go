@@ -3,6 +3,7 @@ package failover
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -266,4 +267,35 @@ func eventMessages(events []Event, step string) string {
 		}
 	}
 	return out
+}
+
+// A holder that loses its lease (here: taken over behind its back) stops: the rollout
+// stays recorded as running, for the next holder to resume.
+func TestRebuildStopsWhenItsLeaseIsLost(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	h := newHarness(t, 26, fakeSpec(2, StrategyRolling, 1, 0))
+	h.deploy()
+	d := h.deps("a")
+	d.Leases.(*lease.Manager).TTL = 300 * time.Millisecond
+	var once sync.Once
+	d.crash = func(point string) error {
+		if point == "created" {
+			once.Do(func() {
+				// Another process takes the lease over, as if this one had stalled past expiry.
+				_, err := h.store.AcquireLease(ctx, lease.GroupKey("web"), store.LeaseHolder{Command: "thief"}, time.Hour, time.Now().Add(time.Hour))
+				require.NoError(t, err)
+				time.Sleep(time.Second) // the renewal notices within TTL/3
+			})
+		}
+		return nil
+	}
+	_, err := Rebuild(ctx, d, RebuildRequest{})
+	require.ErrorIs(t, err, lease.ErrLost)
+	ro, err := h.store.UnfinishedRollout(ctx, "web")
+	require.NoError(t, err, "the rollout stays recorded")
+	require.Equal(t, store.RolloutRunning, ro.Status)
+	cur, err := h.store.GetLease(ctx, lease.GroupKey("web"))
+	require.NoError(t, err)
+	require.Equal(t, "thief", cur.Holder.Command, "the loser's release does not free the new holder's lease")
 }

@@ -101,8 +101,13 @@ type HeldError struct {
 
 func (e *HeldError) Error() string {
 	h := e.Current.Holder
+	since := e.Current.Acquired.UTC()
+	layout := "15:04:05Z" // today: the time says enough
+	if y, m, d := since.Date(); y != e.Now.UTC().Year() || m != e.Now.UTC().Month() || d != e.Now.UTC().Day() {
+		layout = time.RFC3339
+	}
 	msg := fmt.Sprintf("%s is being changed by `%s` (pid %d on host %s) since %s, lease renewed %s ago",
-		Describe(e.Key), h.Command, h.PID, h.Host, e.Current.Acquired.UTC().Format("15:04:05Z"),
+		Describe(e.Key), h.Command, h.PID, h.Host, since.Format(layout),
 		max(e.Now.Sub(e.Current.Renewed), 0).Round(time.Second))
 	if e.Waited > 0 {
 		msg += fmt.Sprintf("; waited %s for it", e.Waited)

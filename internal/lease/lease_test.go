@@ -129,6 +129,16 @@ func TestTTLFromEnv(t *testing.T) {
 	require.ErrorContains(t, err, "REMINT_LEASE_TTL")
 }
 
+func TestHeldErrorNamesTheDayWhenNotToday(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 11, 22, 12, 1, 3, 0, time.UTC)
+	h := store.LeaseHolder{Host: "x", PID: 1234, Command: "remint rebuild web"}
+	e := &HeldError{Key: GroupKey("web"), Current: store.Lease{Holder: h, Acquired: at, Renewed: at.Add(10 * time.Second)}, Now: at.Add(12 * time.Second)}
+	require.Equal(t, "group web is being changed by `remint rebuild web` (pid 1234 on host x) since 12:01:03Z, lease renewed 2s ago", e.Error())
+	e.Now = at.Add(24 * time.Hour)
+	require.Contains(t, e.Error(), "since 2026-11-22T12:01:03Z,")
+}
+
 func TestDescribe(t *testing.T) {
 	t.Parallel()
 	require.Equal(t, "group web", Describe(GroupKey("web")))
