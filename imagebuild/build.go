@@ -25,6 +25,8 @@ import (
 type Options struct {
 	// Family is the manifest's family (source image, flavor, network, provisioning…).
 	Family *manifest.Family
+	// Leases gives out the family's lease, held for the whole build. Required.
+	Leases Leaser
 	// Checks are the health checks a verification server must pass: those of the groups
 	// booting from the family. Without any, verification proves the image boots, prints
 	// its host keys, accepts SSH logins and runs the recorded packages.
@@ -154,31 +156,48 @@ func verifyPipeline() []multistep.Step {
 	}
 }
 
-// Build runs the pipeline for opts.Family against cloud, publishing to cat. The caller
-// holds the family's lease. It returns the result also when the build failed (err wraps
+// Build runs the pipeline for opts.Family against cloud, publishing to cat, holding the
+// family's lease (opts.Leases) throughout. It returns the result also when the build failed (err wraps
 // ErrBuildFailed then, and the result names the failed step).
 func Build(ctx context.Context, cloud Cloud, cat *catalog.Catalog, opts Options) (Result, error) {
 	b, state, err := newBuild(ctx, cloud, cat, opts)
 	if err != nil {
 		return Result{}, err
 	}
+	ctx, release, err := b.holdFamily(ctx)
+	if err != nil {
+		return Result{}, err
+	}
+	defer release()
+	b.ctx = ctx
 	return b.runSteps(ctx, state, pipeline())
 }
 
-// Verify boots a server from candidate e, checks it like a build's verification does
-// (except the package list, which only remint's builds record) and, when it passes,
-// publishes it. A failed candidate is marked failed and kept: it was built elsewhere.
-func Verify(ctx context.Context, cloud Cloud, cat *catalog.Catalog, opts Options, e catalog.Entry) (Result, error) {
+// Verify adds an image built elsewhere to the family as a candidate, boots a server from
+// it, checks it like a build's verification does (except the package list, which only
+// remint's builds record) and, when it passes, publishes it. All of it holds the family's
+// lease. A failed candidate is marked failed and kept: it was built elsewhere.
+func Verify(ctx context.Context, cloud Cloud, cat *catalog.Catalog, opts Options, imageID string, info catalog.Build) (Result, error) {
 	opts.KeepFailed = true
 	b, state, err := newBuild(ctx, cloud, cat, opts)
 	if err != nil {
 		return Result{}, err
 	}
-	state.Put(keyImageID, e.Image.ID)
-	state.Put(keyEntry, e)
+	ctx, release, err := b.holdFamily(ctx)
+	if err != nil {
+		return Result{}, err
+	}
+	defer release()
+	b.ctx = ctx
 	if a, err := cat.Latest(ctx, opts.Family.Name); err == nil {
 		state.Put(keyActive, a)
 	}
+	e, err := cat.AddCandidate(ctx, opts.Family.Name, imageID, info, opts.Now())
+	if err != nil {
+		return Result{}, err
+	}
+	state.Put(keyImageID, e.Image.ID)
+	state.Put(keyEntry, e)
 	b.res.Version, b.res.ImageID = e.Version.String(), e.Image.ID
 	return b.runSteps(ctx, state, verifyPipeline())
 }

@@ -35,9 +35,16 @@ type Keypairs interface {
 	DeleteKeypair(ctx context.Context, name string) error
 }
 
+// Addresses resolves a floating address (internal/remote asks, to find the server
+// behind an address it dials).
+type Addresses interface {
+	FindFloatingIP(ctx context.Context, address string) (openstack.FloatingIP, error)
+}
+
 // Cloud is every cloud call the pipeline makes; *openstack.Client implements it.
 type Cloud interface {
 	Servers
 	Images
 	Keypairs
+	Addresses
 }

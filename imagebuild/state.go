@@ -2,7 +2,6 @@ package imagebuild
 
 import (
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
-	"golang.org/x/crypto/ssh"
 
 	"github.com/remint-dev/remint/catalog"
 	"github.com/remint-dev/remint/internal/debian"
@@ -15,8 +14,8 @@ const (
 	keyBuild    = "build"
 	keyError    = "error" // multistep's convention
 	keySource   = "source_image"
-	keySigner   = "ssh_signer"
 	keyKeypair  = "keypair"
+	keyAccess   = "ssh_access"
 	keyPackages = "packages"
 	keyImageID  = "image_id"
 	keyEntry    = "candidate"
@@ -49,9 +48,11 @@ func getString(s multistep.StateBag, k string) string {
 
 func sourceImage(s multistep.StateBag) openstack.Image { return s.Get(keySource).(openstack.Image) }
 
-func signer(s multistep.StateBag) ssh.Signer { return s.Get(keySigner).(ssh.Signer) }
-
 func keypairName(s multistep.StateBag) string { return getString(s, keyKeypair) }
+
+// access logs in to this build's servers with the build's key, host keys verified
+// against their consoles.
+func access(s multistep.StateBag) *remote.Access { return s.Get(keyAccess).(*remote.Access) }
 
 func serverKey(role string) string { return "server/" + role }
 

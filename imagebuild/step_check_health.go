@@ -9,7 +9,6 @@ import (
 
 	"github.com/remint-dev/remint/internal/debian"
 	"github.com/remint-dev/remint/internal/health"
-	"github.com/remint-dev/remint/internal/remote"
 )
 
 // stepCheckHealth checks the verification server: its packages are the recorded ones,
@@ -45,12 +44,7 @@ func (s *stepCheckHealth) Run(ctx context.Context, state multistep.StateBag) mul
 	if len(b.opts.Checks) == 0 {
 		return multistep.ActionContinue
 	}
-	fps, err := consoleKeys(ctx, b, srv.ID)
-	if err != nil {
-		return halt(state, err)
-	}
-	r := &remote.Runner{User: b.opts.Family.SSHUser, Signer: signer(state), Logger: b.log,
-		HostKeys: func(context.Context, string) (remote.HostKeyPolicy, bool, error) { return fps, true, nil }}
+	r := access(state).Runner()
 	for _, chk := range b.opts.Checks {
 		prober, policy, err := health.FromManifest(chk.Health, r)
 		if err != nil {
@@ -65,14 +59,6 @@ func (s *stepCheckHealth) Run(ctx context.Context, state multistep.StateBag) mul
 }
 
 func (*stepCheckHealth) Cleanup(multistep.StateBag) {}
-
-func consoleKeys(ctx context.Context, b *build, serverID string) (remote.Fingerprints, error) {
-	console, err := b.cloud.ConsoleLog(ctx, serverID, 0)
-	if err != nil {
-		return nil, fmt.Errorf("read the console log of server %s: %w", serverID, err)
-	}
-	return remote.HostKeysFromConsole(console)
-}
 
 func orNone(v string) string {
 	if v == "" {

@@ -10,6 +10,9 @@ import (
 
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	"golang.org/x/crypto/ssh"
+
+	"github.com/remint-dev/remint/internal/openstack"
+	"github.com/remint-dev/remint/internal/remote"
 )
 
 // stepCreateKeypair makes a temporary ECDSA key for this build and imports its public
@@ -38,8 +41,11 @@ func (s *stepCreateKeypair) Run(ctx context.Context, state multistep.StateBag) m
 		return halt(state, err) // the adapter names the keypair
 	}
 	s.name = kp.Name
-	state.Put(keySigner, sg)
 	state.Put(keyKeypair, kp.Name)
+	state.Put(keyAccess, &remote.Access{
+		Cloud: b.cloud, User: b.opts.Family.SSHUser, Signer: sg, Logger: b.log,
+		Servers: openstack.ListServersOpts{NamePrefix: b.name() + "-"},
+	})
 	return multistep.ActionContinue
 }
 

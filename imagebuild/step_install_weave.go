@@ -1,6 +1,7 @@
 package imagebuild
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -11,7 +12,7 @@ import (
 
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 
-	"github.com/remint-dev/remint/internal/debian"
+	"github.com/remint-dev/remint/internal/remote"
 )
 
 // weavePath is where the Weave Net launch script is installed.
@@ -45,7 +46,7 @@ func (s *stepInstallWeave) Run(ctx context.Context, state multistep.StateBag) mu
 		if got := hex.EncodeToString(sum[:]); got != w.SHA256 {
 			return halt(state, fmt.Errorf("weave script %s has SHA-256 %s, the manifest pins %s: refusing it", u.Path, got, w.SHA256))
 		}
-		if _, err := debian.WriteFile(ctx, runner{b, c}, weavePath, string(raw), "0755"); err != nil {
+		if err := c.Upload(ctx, weavePath, 0o755, bytes.NewReader(raw), remote.WithSudo()); err != nil {
 			return halt(state, fmt.Errorf("install weave %s: %w", w.Version, err))
 		}
 	case "https":

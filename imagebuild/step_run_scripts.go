@@ -7,7 +7,7 @@ import (
 
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 
-	"github.com/remint-dev/remint/internal/debian"
+	"github.com/remint-dev/remint/internal/remote"
 )
 
 // stepRunScripts uploads the family's scripts and runs each as root, in order, within
@@ -22,7 +22,7 @@ func (s *stepRunScripts) Run(ctx context.Context, state multistep.StateBag) mult
 	c := conn(state, roleBuilder)
 	for i, script := range b.opts.Family.Provision.Scripts {
 		path := fmt.Sprintf("/var/tmp/remint-build-script-%d", i+1)
-		if _, err := debian.WriteFile(ctx, runner{b, c}, path, script, "0700"); err != nil {
+		if err := c.Upload(ctx, path, 0o700, strings.NewReader(script), remote.WithSudo()); err != nil {
 			return halt(state, fmt.Errorf("upload script %d: %w", i+1, err))
 		}
 		argv := sudo("/bin/sh", path)

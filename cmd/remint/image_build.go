@@ -26,6 +26,7 @@ type imageBuildOptions struct {
 	keepBuilderOnFailure bool
 	keepFailed           bool
 	sshTimeout           time.Duration
+	waitLock             time.Duration
 }
 
 func newImageBuildCmd() *cobra.Command {
@@ -68,6 +69,7 @@ on the active image. Exit status: 0 built or skipped, 1 the build failed, 2 bad 
 	f.BoolVar(&o.keepBuilderOnFailure, "keep-builder-on-failure", false, "leave the builder server and its keypair when the build fails")
 	f.BoolVar(&o.keepFailed, "keep-failed", false, "keep a candidate that failed verification (marked failed) instead of deleting it")
 	f.DurationVar(&o.sshTimeout, "ssh-timeout", 5*time.Minute, "how long to wait for a server's SSH")
+	f.DurationVar(&o.waitLock, "wait-lock", 0, "wait this long for the family's lease when another build holds it (default: refuse at once)")
 	return cmd
 }
 
@@ -90,14 +92,15 @@ func runImageBuild(ctx context.Context, stdout, stderr io.Writer, family string,
 		return err
 	}
 	fam := env.m.Families[family]
-	ctx, release, err := holdFamilyLease(ctx, env, family, "remint image build "+family)
+	leases, done, err := familyLeases(ctx, env, "remint image build "+family, o.waitLock)
 	if err != nil {
 		return err
 	}
-	defer release()
+	defer done()
 	p := newBuildPrinter(stdout, o.output)
 	res, err := imagebuild.Build(ctx, env.cloud, env.cat, imagebuild.Options{
 		Family:               fam,
+		Leases:               leases,
 		Checks:               familyChecks(env.m, family),
 		OnlyIfChanged:        o.onlyIfChanged || fam.BuildOnlyOnChange,
 		KeepBuilderOnFailure: o.keepBuilderOnFailure,
@@ -108,7 +111,7 @@ func runImageBuild(ctx context.Context, stdout, stderr io.Writer, family string,
 		Now:                  o.time,
 	})
 	if res.BuildID == "" {
-		return err
+		return leaseHeld(err)
 	}
 	p.summary(res)
 	if errors.Is(err, imagebuild.ErrBuildFailed) {

@@ -2,36 +2,36 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/remint-dev/remint/internal/lease"
 )
 
-// holdFamilyLease takes the image family's lease in the state store for the whole build.
-// The returned context ends when the lease is lost; release gives the lease up and closes
-// the store. A lease another process holds is refused at once (exit 1), saying who has it.
-func holdFamilyLease(ctx context.Context, env *imageEnv, family, command string) (context.Context, func(), error) {
+// familyLeases opens the state store and returns the lease manager an image build takes
+// the family's lease from (held as command, waiting up to wait); done closes the store.
+func familyLeases(ctx context.Context, env *imageEnv, command string, wait time.Duration) (*lease.Manager, func(), error) {
 	ttl, err := lease.TTLFromEnv()
 	if err != nil {
 		return nil, nil, usageError{err}
+	}
+	if wait < 0 {
+		return nil, nil, usageErrorf("--wait-lock %s: must not be negative", wait)
 	}
 	st, err := openStore(ctx, env.m)
 	if err != nil {
 		return nil, nil, err
 	}
-	m := &lease.Manager{Store: st, Holder: lease.Self(command, time.Now()), TTL: ttl, Logger: env.log}
-	l, err := m.Acquire(ctx, lease.FamilyKey(family))
-	if err != nil {
-		st.Close()
-		return nil, nil, err
+	m := &lease.Manager{Store: st, TTL: ttl, Wait: wait, Logger: env.log, Holder: lease.Self(command, started)}
+	return m, func() { st.Close() }, nil
+}
+
+// leaseHeld adds how to wait to a refusal because another process holds the lease.
+func leaseHeld(err error) error {
+	var held *lease.HeldError
+	if errors.As(err, &held) {
+		return fmt.Errorf("%w; wait with --wait-lock 30m or retry later", err)
 	}
-	release := func() {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		if err := l.Release(rctx); err != nil {
-			env.log.Warn("release the image family's lease", "family", family, "err", err)
-		}
-		st.Close()
-	}
-	return l.Context(), release, nil
+	return err
 }

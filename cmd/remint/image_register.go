@@ -117,26 +117,22 @@ func runImageRegisterVerified(ctx context.Context, stdout, stderr io.Writer, fam
 	if err != nil {
 		return err
 	}
-	ctx, release, err := holdFamilyLease(ctx, env, family, "remint image register "+family+" --verify")
+	leases, done, err := familyLeases(ctx, env, "remint image register "+family+" --verify", 0)
 	if err != nil {
 		return err
 	}
-	defer release()
-	e, err := env.cat.AddCandidate(ctx, family, img.ID, catalogBuildOf(img), o.time())
-	if err != nil {
-		return err
-	}
+	defer done()
 	p := newBuildPrinter(stdout, o.output)
 	res, err := imagebuild.Verify(ctx, env.cloud, env.cat, imagebuild.Options{
-		Family: env.m.Families[family], Checks: familyChecks(env.m, family),
+		Family: env.m.Families[family], Leases: leases, Checks: familyChecks(env.m, family),
 		SSHTimeout: o.sshTimeout, Events: p.event, Logger: env.log, Now: o.time,
-	}, e)
+	}, img.ID, catalogBuildOf(img))
 	if res.BuildID == "" {
-		return err
+		return leaseHeld(err)
 	}
 	p.summary(res)
 	if errors.Is(err, imagebuild.ErrBuildFailed) {
-		return fmt.Errorf("image %s was not registered as active: verification failed at step %q; it stays %s %s, a candidate marked failed", img.ID, res.FailedStep, family, e.Version)
+		return fmt.Errorf("image %s was not registered as active: verification failed at step %q; it stays %s %s, a candidate marked failed", img.ID, res.FailedStep, family, res.Version)
 	}
 	return err
 }
