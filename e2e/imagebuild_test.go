@@ -86,7 +86,7 @@ func (p *pipeline) leftovers(t *testing.T, ctx context.Context, family string, k
 	kps, err := p.c.os.ListKeypairs(ctx)
 	require.NoError(t, err)
 	for _, k := range kps {
-		if strings.HasPrefix(k.Name, "remint-build-"+family+"-") {
+		if regexp.MustCompile(`^remint-build-` + regexp.QuoteMeta(family) + `-[0-9a-f]{8}$`).MatchString(k.Name) {
 			left = append(left, "keypair "+k.Name)
 		}
 	}

@@ -72,3 +72,12 @@ func TestTailLines(t *testing.T) {
 	assert.Equal(t, []string{"three", "four", "five"}, tl.lines()[1:])
 	assert.Equal(t, []string{"two", "three", "four", "five"}, tl.lines())
 }
+
+func TestIsBuildKeypair(t *testing.T) {
+	t.Parallel()
+	assert.True(t, isBuildKeypair("remint-build-deb-0a1b2c3d", "deb"))
+	assert.False(t, isBuildKeypair("remint-build-deb-kill-0a1b2c3d", "deb"), "another family's")
+	assert.True(t, isBuildKeypair("remint-build-deb-kill-0a1b2c3d", "deb-kill"))
+	assert.False(t, isBuildKeypair("remint-build-deb-0a1b2c3d-x", "deb"))
+	assert.False(t, isBuildKeypair("remint", "deb"))
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
@@ -52,7 +53,7 @@ func (s *stepRemoveLeftovers) Run(ctx context.Context, state multistep.StateBag)
 		return halt(state, fmt.Errorf("find leftover build keypairs of family %s: %w", fam, err))
 	}
 	for _, kp := range kps {
-		if !strings.HasPrefix(kp.Name, "remint-build-"+fam+"-") || kp.Name == b.name() {
+		if !isBuildKeypair(kp.Name, fam) || kp.Name == b.name() {
 			continue
 		}
 		if err := b.cloud.DeleteKeypair(ctx, kp.Name); err != nil {
@@ -106,3 +107,14 @@ func (s *stepRemoveLeftovers) Run(ctx context.Context, state multistep.StateBag)
 }
 
 func (*stepRemoveLeftovers) Cleanup(multistep.StateBag) {}
+
+// buildIDRE is what newBuildID makes.
+var buildIDRE = regexp.MustCompile(`^[0-9a-f]{8}$`)
+
+// isBuildKeypair reports whether name is a build keypair of family fam:
+// remint-build-<fam>-<build id>, and not one of a family whose name starts like fam's
+// (deb and deb-kill).
+func isBuildKeypair(name, fam string) bool {
+	rest, ok := strings.CutPrefix(name, "remint-build-"+fam+"-")
+	return ok && buildIDRE.MatchString(rest)
+}
