@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/remint-dev/remint/internal/openstack"
+	"github.com/remint-dev/remint/internal/store"
 )
 
 // pipeline is the image-pipeline scenarios' shared world: one simulator, one manifest with
@@ -230,6 +231,11 @@ func TestImagePipeline(t *testing.T) {
 		families += family(name, fc.provision)
 	}
 	p.manifest = filepath.Join(p.dir, "remint.yaml")
+	// The scenarios' remint processes start at once: create the state file first, as a
+	// first command would (two processes migrating a new file at the same moment race).
+	st, err := store.Open(ctx, filepath.Join(p.dir, "remint.db"))
+	require.NoError(t, err)
+	require.NoError(t, st.Close())
 	require.NoError(t, os.WriteFile(p.manifest, []byte(fmt.Sprintf(pipelineManifest, filepath.Join(p.dir, "remint.db"), families)), 0o644))
 
 	// The scenarios use one family each: they run side by side, a few at a time.
@@ -362,7 +368,7 @@ func keptOnRequest(t *testing.T, ctx context.Context, p *pipeline) {
 	e := p.show(t, ctx, "deb-keep", m[1])
 	assert.Equal(t, "candidate", e.State)
 	assert.Equal(t, "failed", e.Properties["remint_verification"])
-	assert.Contains(t, e.Properties["remint_verification_reason"], "403")
+	assert.Contains(t, e.Properties["remint_verification_reason"], "create verify server")
 
 	got, code := p.run(t, ctx, nil, "image", "promote", "deb-keep", m[1], "-f", p.manifest, "--log-level", "error")
 	require.Equal(t, 0, code, got)
