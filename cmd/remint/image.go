@@ -404,6 +404,9 @@ func runImageList(ctx context.Context, stdout, stderr io.Writer, family string, 
 		if v.Status != "active" {
 			state += " (" + v.Status + ")"
 		}
+		if v.Properties[catalog.PropVerification] == catalog.VerificationFailed {
+			state += " (verification failed)"
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", v.Family, v.Version, state, v.ImageID, v.Name, formatTime(v.Created))
 	}
 	return tw.Flush()
