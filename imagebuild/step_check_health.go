@@ -2,8 +2,10 @@ package imagebuild
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 
@@ -44,16 +46,26 @@ func (s *stepCheckHealth) Run(ctx context.Context, state multistep.StateBag) mul
 	if len(b.opts.Checks) == 0 {
 		return multistep.ActionContinue
 	}
+	// The groups' checks run at once: each waits for its own healthy threshold.
 	r := access(state).Runner()
-	for _, chk := range b.opts.Checks {
+	errs := make([]error, len(b.opts.Checks))
+	var wg sync.WaitGroup
+	for i, chk := range b.opts.Checks {
 		prober, policy, err := health.FromManifest(chk.Health, r)
 		if err != nil {
 			return halt(state, fmt.Errorf("health check of %s: %w", chk.From, err))
 		}
-		if err := health.Wait(ctx, prober, srv.AccessIP, policy, nil); err != nil {
-			return halt(state, fmt.Errorf("health check of %s (%s) on the verification server %s: %w", chk.From, prober, srv.AccessIP, err))
-		}
-		b.log.Info("verification server healthy", "check", chk.From, "probe", prober.String())
+		wg.Go(func() {
+			if err := health.Wait(ctx, prober, srv.AccessIP, policy, nil); err != nil {
+				errs[i] = fmt.Errorf("health check of %s (%s) on the verification server %s: %w", chk.From, prober, srv.AccessIP, err)
+				return
+			}
+			b.log.Info("verification server healthy", "check", chk.From, "probe", prober.String())
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return halt(state, err)
 	}
 	return multistep.ActionContinue
 }
