@@ -44,6 +44,9 @@ type GroupStatus struct {
 	// Missing lists recorded servers and addresses that no longer exist (empty when the
 	// state matches the cloud); Stale turns it into the error commands stop with.
 	Missing []Missing `json:"missing"`
+	// Orphans are servers tagged with the group that nothing records or keeps ([] when
+	// there are none).
+	Orphans []Orphan `json:"orphans"`
 }
 
 // Stale returns a *StaleStateError when the state records resources that are gone.
@@ -59,12 +62,17 @@ func (s GroupStatus) Stale() error {
 // its fixed IP; "unknown" without one). Nothing is changed. Recorded servers and
 // addresses that no longer exist are shown as such and listed in Missing.
 func (e *Executor) Status(ctx context.Context) (GroupStatus, error) {
-	st := GroupStatus{Group: e.spec.Group, Count: e.spec.Count, Slots: []SlotStatus{}}
+	st := GroupStatus{Group: e.spec.Group, Count: e.spec.Count, Slots: []SlotStatus{}, Orphans: []Orphan{}}
 	missing, err := e.CheckRecorded(ctx)
 	if err != nil {
 		return st, err
 	}
 	st.Missing = missing
+	orphans, err := e.Orphans(ctx, e.now())
+	if err != nil {
+		return st, err
+	}
+	st.Orphans = append(st.Orphans, orphans...)
 	goneAddress := map[string]bool{}
 	for _, m := range missing {
 		if m.AddressID != "" {

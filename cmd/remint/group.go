@@ -4,10 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/remint-dev/remint/catalog"
 	"github.com/remint-dev/remint/failover"
 )
 
@@ -23,8 +23,10 @@ func newGroupCmd() *cobra.Command {
 }
 
 type groupOptions struct {
-	file   string
-	output string
+	file     string
+	output   string
+	waitLock time.Duration // adopt
+	command  string
 }
 
 func newGroupAdoptCmd() *cobra.Command {
@@ -35,13 +37,15 @@ func newGroupAdoptCmd() *cobra.Command {
 		Long: `Find the group's existing servers (named GROUP-N or GROUP-N-…, or tagged remint_group and
 remint_slot) and record each as the server of its slot, so that the next rebuild replaces
 them. Nothing in the cloud is changed. Slots without a server are reported; the next
-rebuild creates them.`,
+rebuild creates them. Like rebuild it holds the group's lease (see --wait-lock).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			o.command = commandLine(cmd, args)
 			return runGroupAdopt(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), args[0], o)
 		},
 	}
 	manifestFlag(cmd, &o.file)
+	waitLockFlag(cmd, &o.waitLock)
 	outputFlag(cmd, &o.output, "text", "json")
 	return cmd
 }
@@ -55,20 +59,13 @@ func runGroupAdopt(ctx context.Context, stdout, stderr io.Writer, group string, 
 		return err
 	}
 	defer env.Close()
-	ex, err := env.executor(nil)
+	deps, err := env.groupDeps(orCommand(o.command, "remint group adopt "+group), o.waitLock, nil, nil)
 	if err != nil {
 		return err
 	}
-	versionOf := func(ctx context.Context, imageID string) string {
-		img, err := env.cloud.GetImage(ctx, imageID)
-		if err != nil {
-			return ""
-		}
-		return img.Properties[catalog.PropVersion]
-	}
-	adopted, notes, err := ex.Adopt(ctx, versionOf)
+	adopted, notes, err := failover.AdoptGroup(ctx, deps)
 	if err != nil {
-		return err
+		return classify(err)
 	}
 	if o.output == "json" {
 		return writeJSON(stdout, struct {
@@ -143,6 +140,9 @@ func runGroupShow(ctx context.Context, stdout, stderr io.Writer, group string, o
 		}
 		fmt.Fprintf(stdout, "  %s-%d: %s %s %s image %s ip %s address %s (%s) %s\n", group, v.Slot, v.ServerName, short(v.ServerID), v.Status,
 			orDash(v.ImageVersion), orDash(v.FixedIP), orDash(v.Address), orDash(v.AddressOn), v.Health)
+	}
+	for _, o := range st.Orphans {
+		fmt.Fprintf(stdout, "  orphan: %s\n", o)
 	}
 	return st.Stale()
 }
