@@ -274,3 +274,18 @@ func (e *Executor) Forget(ctx context.Context, all bool) ([]Forgotten, error) {
 	}
 	return out, nil
 }
+
+// ForgetGroup is the forget use case, what `remint group forget` runs: with the group's
+// lease held (a command changing the group is refused, never raced), Executor.Forget.
+func ForgetGroup(ctx context.Context, d Deps, all bool) ([]Forgotten, error) {
+	ex, _, err := d.executor(d.Spec)
+	if err != nil {
+		return nil, err
+	}
+	l, err := d.acquire(ctx, d.Spec.Group)
+	if err != nil {
+		return nil, err
+	}
+	defer l.Release(ctx)
+	return ex.Forget(l.Context(), all)
+}

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/remint-dev/remint/failover"
+	"github.com/remint-dev/remint/internal/lease"
 )
 
 func init() { register(newGroupCmd) }
@@ -185,12 +186,18 @@ func runGroupForget(ctx context.Context, stdout, stderr io.Writer, group string,
 		return err
 	}
 	defer env.Close()
-	// Forget needs no health checks (and so no SSH key for command checks).
-	ex, err := failover.NewExecutor(failover.Options{Cloud: env.cloud, Store: env.store, Spec: env.spec, Logger: env.log})
+	ttl, err := lease.TTLFromEnv()
 	if err != nil {
 		return usageError{err}
 	}
-	forgotten, err := ex.Forget(ctx, o.all)
+	// Forget needs no health checks (and so no SSH key for command checks); it holds the
+	// group's lease, so a command changing the group refuses it at once.
+	deps := failover.Deps{
+		Options: failover.Options{Cloud: env.cloud, Store: env.store, Spec: env.spec, Logger: env.log},
+		Leases:  &lease.Manager{Store: env.store, TTL: ttl, Logger: env.log, Holder: lease.Self("remint group forget "+group, started)},
+	}
+	forgotten, err := failover.ForgetGroup(ctx, deps, o.all)
+	err = classify(err)
 	if o.output == "json" {
 		if forgotten == nil {
 			forgotten = []failover.Forgotten{}
