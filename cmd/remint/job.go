@@ -94,7 +94,7 @@ func newJobListCmd() *cobra.Command {
 			fmt.Fprintln(tw, "ID\tKIND\tTARGET\tSTATUS\tSTARTED (UTC)\tENDED (UTC)\tINSTALLED\tFAILED\tBY\tREASON")
 			for _, j := range list {
 				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", j.ID, j.Kind, j.Target, j.Status, fmtJobTime(j.Started), fmtJobTime(j.Ended),
-					j.Installed, j.Failed, orDash(j.RequestedBy), orDash(firstLine(j.Reason)))
+					j.Installed, j.Failed, orDash(j.RequestedBy), orDash(shortReason(j.Reason)))
 			}
 			return tw.Flush()
 		},
@@ -274,7 +274,7 @@ func fmtJobTime(t *time.Time) string {
 	return t.UTC().Format("2006-01-02 15:04:05")
 }
 
-func firstLine(s string) string {
+func shortReason(s string) string {
 	s, _, _ = strings.Cut(s, "\n")
 	if len(s) > 80 {
 		s = s[:77] + "..."

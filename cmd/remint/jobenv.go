@@ -110,7 +110,7 @@ func (e *jobEnv) retireImages(ctx context.Context, family string, keep int) ([]s
 	if err != nil {
 		return nil, err
 	}
-	inUse, err := serverImages(ctx, cl)
+	inUse, err := catalog.ImagesInUse(ctx, cl)
 	if err != nil {
 		return nil, err
 	}

@@ -17,10 +17,12 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver (PostgreSQL)
-	_ "modernc.org/sqlite"             // registers the "sqlite" database/sql driver
+	"github.com/sethvargo/go-retry"
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
 
 // ErrNotFound is returned when a looked-up row does not exist.
@@ -184,7 +186,18 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	// One connection: SQLite serialises writers anyway, and ":memory:" is per connection.
 	sqldb.SetMaxOpenConns(1)
 	s := &Store{db: &db{DB: sqldb}}
-	if err := s.migrate(ctx); err != nil {
+	// Opening a new file races other openers for WAL mode and the first migration; the
+	// busy timeout covers most of it, and a lock still reported busy is retried briefly.
+	err = retry.Do(ctx, retry.WithMaxDuration(15*time.Second, retry.NewConstant(50*time.Millisecond)), func(ctx context.Context) error {
+		if err := s.migrate(ctx); err != nil {
+			if isBusy(err) {
+				return retry.RetryableError(err)
+			}
+			return err
+		}
+		return nil
+	})
+	if err != nil {
 		sqldb.Close()
 		return nil, fmt.Errorf("migrate state store %s: %w", path, err)
 	}
@@ -230,53 +243,56 @@ func (s *Store) Postgres() bool { return s.db.pg }
 func (s *Store) Close() error { return s.db.Close() }
 
 func (s *Store) migrate(ctx context.Context) error {
-	if s.db.pg {
-		// Two daemons starting at once: one migrates, the other waits and finds it done.
-		conn, err := s.db.Conn(ctx)
-		if err != nil {
-			return err
-		}
-		defer conn.Close()
-		if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock(hashtext('remint-migrate'))`); err != nil {
-			return fmt.Errorf("lock for migration: %w", err)
-		}
-		defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(hashtext('remint-migrate'))`)
+	// One write transaction (the DSN asks for BEGIN IMMEDIATE) reads the version and
+	// applies what is missing, so two processes opening a new file at once cannot both
+	// apply migration 1: the second waits (busy_timeout) and then finds it done. On
+	// PostgreSQL an advisory lock does the same for two daemons starting at once.
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
 	}
-	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
+	defer tx.Rollback()
+	if err := tx.lock(ctx, "remint-migrate"); err != nil {
+		return fmt.Errorf("lock for migration: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
 		return err
 	}
 	var v int
-	err := s.db.QueryRowContext(ctx, `SELECT version FROM schema_version`).Scan(&v)
+	err = tx.QueryRowContext(ctx, `SELECT version FROM schema_version`).Scan(&v)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		if _, err := s.db.ExecContext(ctx, `INSERT INTO schema_version (version) VALUES (0)`); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_version (version) VALUES (0)`); err != nil {
 			return err
 		}
 	case err != nil:
 		return err
 	}
+	if v > len(migrations) {
+		return fmt.Errorf("schema version %d is newer than this remint knows (%d): use a newer remint", v, len(migrations))
+	}
 	for i := v; i < len(migrations); i++ {
-		tx, err := s.db.BeginTx(ctx, nil)
-		if err != nil {
-			return err
-		}
 		ddl := migrations[i]
 		if s.db.pg {
 			ddl = pgDDL(ddl)
 		}
 		if _, err := tx.ExecContext(ctx, ddl); err != nil {
-			tx.Rollback()
 			return fmt.Errorf("migration %d: %w", i+1, err)
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE schema_version SET version = ?`, i+1); err != nil {
-			tx.Rollback()
-			return err
-		}
-		if err := tx.Commit(); err != nil {
 			return err
 		}
 	}
-	return nil
+	return tx.Commit()
+}
+
+// isBusy says whether err is SQLite's "database is locked" (SQLITE_BUSY, code 5).
+func isBusy(err error) bool {
+	var coded interface{ Code() int }
+	if errors.As(err, &coded) {
+		return coded.Code()&0xff == 5
+	}
+	return strings.Contains(err.Error(), "SQLITE_BUSY")
 }
 
 // SchemaVersion is the number of migrations applied.
