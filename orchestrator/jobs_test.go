@@ -246,10 +246,10 @@ func TestJobsOnPostgres(t *testing.T) {
 
 	// A second daemon on the same database; a job whose worker died (running, lease
 	// expired) is rescued there and finished once.
+	require.NoError(t, q1.Stop(ctx)) // q1's blocked job is snoozed by the stop
 	st2, q2 := openTestQueue(t, dsn, 1, &testHandler{})
 	k, err := q2.Insert(ctx, JobRequest{Kind: "test", Target: "cache"}, nil)
 	require.NoError(t, err)
-	require.NoError(t, q1.Stop(ctx)) // q1's blocked job is snoozed by the stop
 	_, err = st2.DB().ExecContext(ctx, `UPDATE river_job SET state = 'running', attempt = 1, attempted_at = now() WHERE id = $1`, k.ID)
 	require.NoError(t, err)
 	_, err = st2.AcquireLease(ctx, jobLeaseKey(k.ID), store.LeaseHolder{Host: "gone", PID: 42}, time.Millisecond, time.Now())

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/remint-dev/remint/internal/lease"
+	"github.com/remint-dev/remint/internal/openstack"
 	"github.com/remint-dev/remint/internal/store"
 	"github.com/remint-dev/remint/internal/store/pgtest"
 	"github.com/remint-dev/remint/orchestrator"
@@ -245,6 +246,20 @@ func TestServeSIGTERMLeavesJobResumableAndKeepOldEndsOnTime(t *testing.T) {
 	require.Zero(t, due, "no server left kept")
 	require.NoError(t, second.cmd.Process.Signal(syscall.SIGTERM))
 	require.Equal(t, 0, second.wait(t), "%s", second)
+	// The cloud deletes servers asynchronously: wait until only the two slots' are left.
+	require.Eventually(t, func() bool {
+		servers, err := w.os.ListServers(ctx, openstack.ListServersOpts{NamePrefix: "web-"})
+		if err != nil {
+			return false
+		}
+		n := 0
+		for _, s := range servers {
+			if s.Status != "DELETED" && s.Status != "SOFT_DELETED" {
+				n++
+			}
+		}
+		return n == 2
+	}, 30*time.Second, 50*time.Millisecond, "the old servers are deleted")
 	w.assertNoStrays()
 }
 
