@@ -9,6 +9,7 @@ import (
 
 	"github.com/remint-dev/remint/catalog"
 	"github.com/remint-dev/remint/failover"
+	"github.com/remint-dev/remint/imagebuild"
 )
 
 // Job kinds on main today. In place (inplace/), image builds (imagebuild/), deploy and
@@ -200,5 +201,67 @@ func (h ImageRetentionHandler) Run(ctx context.Context, w *Work) error {
 	}
 	w.Count(ctx, len(notes), 0)
 	w.Decide(ctx, fmt.Sprintf("retention of %s: keep %d versions; %d changes (%s)", w.Target, keep, len(notes), strings.Join(notes, "; ")))
+	return err
+}
+
+// KindBuildImage builds a family's image (imagebuild.Build): the schedules' build-image
+// action. A build cut short runs again from the start; the new build removes the
+// leftovers of the old one (imagebuild's remove-leftovers step).
+const KindBuildImage = "build-image"
+
+// BuildImageOptions are a build-image job's options.
+type BuildImageOptions struct {
+	OnlyIfChanged bool `json:"only_if_changed,omitempty"`
+}
+
+// BuildImageHandler runs the image pipeline as a job.
+type BuildImageHandler struct {
+	Families func(name string) bool
+	// Build runs imagebuild.Build for the family, holding its lease; step reports each
+	// step's progress.
+	Build func(ctx context.Context, family string, o BuildImageOptions, step func(imagebuild.Event)) (imagebuild.Result, error)
+}
+
+func (h BuildImageHandler) Check(target string, options json.RawMessage) error {
+	if !h.Families(target) {
+		return fmt.Errorf("image family %q is not in the manifest", target)
+	}
+	return decodeStrict(options, &BuildImageOptions{})
+}
+
+func (h BuildImageHandler) Run(ctx context.Context, w *Work) error {
+	var o BuildImageOptions
+	if err := decodeStrict(w.Record.Options, &o); err != nil {
+		return err
+	}
+	if run := w.Run(); run != nil {
+		if err := CheckStep(*run, w.Now(), "image build of "+w.Target); err != nil {
+			return err
+		}
+	}
+	w.Decide(ctx, fmt.Sprintf("build an image of %s (only if changed: %t)", w.Target, o.OnlyIfChanged))
+	res, err := h.Build(ctx, w.Target, o, func(e imagebuild.Event) {
+		level := "info"
+		if e.Status == "failed" {
+			level = "error"
+		}
+		msg := fmt.Sprintf("build step %s: %s", e.Step, e.Status)
+		if e.Message != "" {
+			msg += ": " + e.Message
+		}
+		w.Event(ctx, level, msg)
+	})
+	switch res.Status {
+	case "active":
+		w.Count(ctx, 1, 0)
+		w.Decide(ctx, fmt.Sprintf("published %s %s (image %s, build %s, %d package changes)", w.Target, res.Version, res.ImageID, res.BuildID, len(res.Changes)))
+	case "skipped":
+		w.Decide(ctx, fmt.Sprintf("no build: %s", res.SkipReason))
+	case "failed":
+		w.Count(ctx, 0, 1)
+		if err != nil {
+			return fmt.Errorf("build %s failed at step %s: %w", res.BuildID, res.FailedStep, err)
+		}
+	}
 	return err
 }

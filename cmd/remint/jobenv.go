@@ -10,6 +10,7 @@ import (
 
 	"github.com/remint-dev/remint/catalog"
 	"github.com/remint-dev/remint/failover"
+	"github.com/remint-dev/remint/imagebuild"
 	"github.com/remint-dev/remint/internal/lease"
 	"github.com/remint-dev/remint/internal/manifest"
 	"github.com/remint-dev/remint/internal/openstack"
@@ -87,7 +88,29 @@ func (e *jobEnv) registry() orchestrator.Registry {
 			},
 			Retire: e.retireImages,
 		},
+		orchestrator.KindBuildImage: orchestrator.BuildImageHandler{
+			Families: func(name string) bool { _, ok := e.m.Families[name]; return ok },
+			Build:    e.buildImage,
+		},
 	}
+}
+
+// buildImage runs the image pipeline for a job, holding the family's lease (waiting for
+// a dead holder's to expire).
+func (e *jobEnv) buildImage(ctx context.Context, family string, o orchestrator.BuildImageOptions, step func(imagebuild.Event)) (imagebuild.Result, error) {
+	cl, err := e.connect(ctx)
+	if err != nil {
+		return imagebuild.Result{}, err
+	}
+	fam := e.m.Families[family]
+	return imagebuild.Build(ctx, cl, catalog.New(cl), imagebuild.Options{
+		Family:        fam,
+		Leases:        &lease.Manager{Store: e.store, TTL: e.ttl, Wait: 3 * e.ttl, Logger: e.log, Holder: lease.Self("remint serve: job build-image "+family, started)},
+		Checks:        familyChecks(e.m, family),
+		OnlyIfChanged: o.OnlyIfChanged || fam.BuildOnlyOnChange,
+		Events:        step,
+		Logger:        e.log,
+	})
 }
 
 // groupDeps wires a group's use cases for a job: the lease waits long enough for a dead
@@ -127,8 +150,11 @@ func (e *jobEnv) schedules() ([]orchestrator.NamedSchedule, error) {
 			return nil, usageErrorf("schedule %s: %v", name, err)
 		}
 		ns := orchestrator.NamedSchedule{Name: name, Schedule: sched, Action: s.Action, Target: s.Target, Options: []byte("{}")}
-		if s.Action == manifest.ActionRebuild {
+		switch s.Action {
+		case manifest.ActionRebuild:
 			ns.Kind = orchestrator.KindRebuild
+		case manifest.ActionBuildImage:
+			ns.Kind = orchestrator.KindBuildImage
 		}
 		out = append(out, ns)
 	}

@@ -301,7 +301,7 @@ func TestServeImageRetentionJob(t *testing.T) {
 }
 
 // The daemon fires the manifest's schedules by the wall clock: a rebuild every 3 seconds
-// starts jobs (one at a time on web), a build-image schedule is recorded skipped because
+// starts jobs (one at a time on web), an update schedule is recorded skipped because
 // its action has no job kind in this build; schedule history shows both.
 func TestServeFiresManifestSchedules(t *testing.T) {
 	if testing.Short() {
@@ -314,11 +314,11 @@ func TestServeFiresManifestSchedules(t *testing.T) {
     window: 1h
     action: rebuild
     target: web
-  images:
+  patch-web:
     rrule: "DTSTART:20260101T000000Z RRULE:FREQ=SECONDLY;INTERVAL=3"
     window: 1h
-    action: build-image
-    target: debian-12
+    action: update
+    target: web
 `
 	w := startWorld(t, mf, 0)
 	w.register("debian-12-a")
@@ -353,7 +353,7 @@ func TestServeFiresManifestSchedules(t *testing.T) {
 	var firedRun, skippedImages bool
 	for _, r := range out.Runs {
 		firedRun = firedRun || (r.Schedule == "often-web" && r.Outcome == store.RunFired && r.JobID == fired.ID)
-		skippedImages = skippedImages || (r.Schedule == "images" && r.Outcome == store.RunSkipped && strings.Contains(r.Reason, "action build-image has no job kind"))
+		skippedImages = skippedImages || (r.Schedule == "patch-web" && r.Outcome == store.RunSkipped && strings.Contains(r.Reason, "action update has no job kind"))
 	}
 	require.True(t, firedRun, "%s", hist.stdout)
 	require.True(t, skippedImages, "%s", hist.stdout)
