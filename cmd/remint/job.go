@@ -59,7 +59,7 @@ reason, decision reasons and an event log. These commands work on the manifest's
 file directly, or through a daemon with --server URL. One unfinished job per target.
 
 Kinds: rebuild (a group), retire-kept (a group's old servers whose keep-old time is
-over), image-retention (an image family).`,
+over), image-retention and build-image (an image family).`,
 	}
 	cmd.AddCommand(newJobListCmd(), newJobShowCmd(), newJobSubmitCmd(), newJobActionCmd("cancel"), newJobActionCmd("retry"))
 	return cmd
