@@ -138,6 +138,7 @@ func newJobSubmitCmd() *cobra.Command {
 	var image string
 	var force bool
 	var keep int
+	var onlyIfChanged bool
 	cmd := &cobra.Command{
 		Use:   "submit KIND TARGET",
 		Short: "Queue a job (the daemon works it)",
@@ -154,6 +155,9 @@ func newJobSubmitCmd() *cobra.Command {
 			}
 			if cmd.Flags().Changed("keep") {
 				opts["keep"] = keep
+			}
+			if onlyIfChanged {
+				opts["only_if_changed"] = true
 			}
 			raw, _ := json.Marshal(opts) // a map of strings, bools and ints always marshals
 			jobs, closeFn, err := o.open(cmd.Context(), cmd.ErrOrStderr())
@@ -172,6 +176,7 @@ func newJobSubmitCmd() *cobra.Command {
 	cmd.Flags().StringVar(&image, "image", "", "rebuild: target image version, latest or YYYY.MM.N")
 	cmd.Flags().BoolVar(&force, "force", false, "rebuild: replace servers already on the target image too")
 	cmd.Flags().IntVar(&keep, "keep", 0, "image-retention: versions to keep (default: the family's retention)")
+	cmd.Flags().BoolVar(&onlyIfChanged, "only-if-changed", false, "build-image: skip the build when nothing changed since the active version")
 	return cmd
 }
 
