@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/remint-dev/remint/internal/store"
+	"github.com/remint-dev/remint/internal/store/pgtest"
 )
 
 // pickupHandler reports when each job starts running.
@@ -22,11 +23,21 @@ func (h pickupHandler) Run(ctx context.Context, w *Work) error {
 }
 
 // BenchmarkJobPickup measures the latency from Insert returning to the job's handler
-// running (SQLite state file, the daemon's default 200ms poll interval, one job at a
-// time), and reports p50 and p99 in milliseconds.
+// running (SQLite state file, the daemon's default 200ms poll interval: River polls, as
+// neither database notifies here; one job at a time), and reports p50 and p99 in
+// milliseconds.
 func BenchmarkJobPickup(b *testing.B) {
+	benchPickup(b, filepath.Join(b.TempDir(), "state.db"))
+}
+
+// BenchmarkJobPickupPostgres is BenchmarkJobPickup on PostgreSQL (a throwaway cluster).
+func BenchmarkJobPickupPostgres(b *testing.B) {
+	benchPickup(b, pgtest.Start(b))
+}
+
+func benchPickup(b *testing.B, state string) {
 	ctx := context.Background()
-	st, err := store.Open(ctx, filepath.Join(b.TempDir(), "state.db"))
+	st, err := store.Open(ctx, state)
 	if err != nil {
 		b.Fatal(err)
 	}
