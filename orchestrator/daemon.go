@@ -31,6 +31,10 @@ type Daemon struct {
 	Schedules []NamedSchedule
 	// KeptGroups are the groups whose kept old servers the daemon retires on time.
 	KeptGroups []string
+	// RetentionFamilies are the image families whose retention the daemon enforces
+	// (an image-retention job) every RetentionEvery (default 24h).
+	RetentionFamilies []string
+	RetentionEvery    time.Duration
 	// Tick is how often schedules, rescues and keep-old times are checked (default 1s).
 	Tick time.Duration
 	// Now is the daemon's clock (default time.Now); schedules fire by it.
@@ -98,6 +102,9 @@ func (d *Daemon) step(ctx context.Context) {
 	}
 	if err := d.RetireKept(ctx, d.now()); err != nil && ctx.Err() == nil {
 		d.log().Error("retire kept servers", "err", err)
+	}
+	if err := d.Retention(ctx, d.now()); err != nil && ctx.Err() == nil {
+		d.log().Error("image retention", "err", err)
 	}
 }
 
@@ -223,6 +230,43 @@ func (d *Daemon) RetireKept(ctx context.Context, now time.Time) error {
 			}
 			d.lastRetire[g] = j.ID
 			d.log().Info("keep-old time over: retire job queued", "group", g, "servers", n, "job", j.ID)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Retention queues an image-retention job for each family whose retention was last
+// enforced RetentionEvery ago or longer (or never). The time is kept in the store
+// (schedule state "retention/FAMILY"), so a restarted daemon does not run it again early.
+func (d *Daemon) Retention(ctx context.Context, now time.Time) error {
+	if _, ok := d.Queue.reg[KindImageRetention]; !ok {
+		return nil
+	}
+	every := d.RetentionEvery
+	if every <= 0 {
+		every = 24 * time.Hour
+	}
+	var errs []error
+	for _, f := range d.RetentionFamilies {
+		name := "retention/" + f
+		last, _, seen, err := d.Store.ScheduleLastFired(ctx, name)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if seen && now.Sub(last) < every {
+			continue
+		}
+		rule := "every " + every.String()
+		j, err := d.Queue.Insert(ctx, JobRequest{Kind: KindImageRetention, Target: f, RequestedBy: "daemon (retention, " + rule + ")"},
+			func(tx *sql.Tx, id int64) error { return d.Store.SetScheduleFired(ctx, tx, name, rule, now, now) })
+		var dup *DuplicateError
+		switch {
+		case errors.As(err, &dup): // the family is busy (a build): next tick
+		case err != nil:
+			errs = append(errs, err)
+		default:
+			d.log().Info("image retention queued", "family", f, "job", j.ID)
 		}
 	}
 	return errors.Join(errs...)

@@ -109,3 +109,53 @@ func TestJobAPIThroughClient(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, StatusCancelled, got.Status)
 }
+
+// Retention runs once per period per family, by the daemon's clock, remembered across
+// daemons (the store), and waits while the family has an unfinished job.
+func TestDaemonRetentionEveryPeriod(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "state.db")
+	st, err := store.Open(ctx, path)
+	require.NoError(t, err)
+	defer st.Close()
+	q, err := NewQueue(ctx, st, Registry{KindImageRetention: ImageRetentionHandler{
+		Families: func(name string) (int, bool) { return 2, name == "debian-12" || name == "debian-13" },
+		Retire:   func(context.Context, string, int) ([]string, error) { return nil, nil },
+	}}, QueueConfig{})
+	require.NoError(t, err)
+	d := &Daemon{Queue: q, Store: st, RetentionFamilies: []string{"debian-12", "debian-13"}, RetentionEvery: 24 * time.Hour}
+	t0 := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	count := func() int {
+		list, err := q.List(ctx, ListOptions{})
+		require.NoError(t, err)
+		return len(list)
+	}
+	require.NoError(t, d.Retention(ctx, t0))
+	require.Equal(t, 2, count(), "one job per family at first start")
+	require.NoError(t, d.Retention(ctx, t0.Add(time.Hour)))
+	require.Equal(t, 2, count())
+	list, err := q.List(ctx, ListOptions{})
+	require.NoError(t, err)
+	for _, j := range list {
+		_, err := q.Cancel(ctx, j.ID)
+		require.NoError(t, err)
+	}
+	// A new daemon on the same store remembers when retention last ran.
+	d2 := &Daemon{Queue: q, Store: st, RetentionFamilies: []string{"debian-12", "debian-13"}, RetentionEvery: 24 * time.Hour}
+	require.NoError(t, d2.Retention(ctx, t0.Add(23*time.Hour)))
+	require.Equal(t, 2, count())
+	require.NoError(t, d2.Retention(ctx, t0.Add(24*time.Hour)))
+	require.Equal(t, 4, count())
+	list, err = q.List(ctx, ListOptions{Limit: 1})
+	require.NoError(t, err)
+	require.Equal(t, "daemon (retention, every 24h0m0s)", list[0].RequestedBy)
+	// Those two are still queued a day later: no second job on the family, and the run
+	// is not marked done, so it comes once the family is free.
+	require.NoError(t, d2.Retention(ctx, t0.Add(48*time.Hour)))
+	require.Equal(t, 4, count())
+	_, err = q.Cancel(ctx, list[0].ID)
+	require.NoError(t, err)
+	require.NoError(t, d2.Retention(ctx, t0.Add(49*time.Hour)))
+	require.Equal(t, 5, count())
+}
