@@ -134,8 +134,9 @@ func TestServeKilledMidRolloutJobFinishedOnceByNextDaemon(t *testing.T) {
 	require.Equal(t, 0, list.wait(t), "%s", list)
 	var out struct{ Jobs []orchestrator.Job }
 	require.NoError(t, json.Unmarshal([]byte(list.stdout.String()), &out))
-	require.Len(t, out.Jobs, 1)
-	require.Equal(t, orchestrator.StatusSucceeded, out.Jobs[0].Status)
+	rebuilds := kindOf(out.Jobs, orchestrator.KindRebuild)
+	require.Len(t, rebuilds, 1, "one rebuild job")
+	require.Equal(t, orchestrator.StatusSucceeded, rebuilds[0].Status)
 }
 
 // Bad job input exits 2 with the reason, locally and through a daemon.
@@ -263,34 +264,38 @@ func TestServeSIGTERMLeavesJobResumableAndKeepOldEndsOnTime(t *testing.T) {
 	w.assertNoStrays()
 }
 
-// An image-retention job through the daemon enforces the family's retention against the
-// simulator: with keep 1, the older of two versions is retired (and deleted, as no server
-// boots from it), and the job says so in its decisions and events.
+// The daemon enforces each family's retention (an image-retention job at start, then
+// daily): with retention 1, the older of two versions is retired (and deleted, as no
+// server boots from it), and the job says so. A retention job submitted through the
+// daemon afterwards finds nothing left to do.
 func TestServeImageRetentionJob(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the simulator and the remint binary")
 	}
 	remintBinary(t)
-	w := startWorld(t, leaseManifest, 0)
+	w := startWorld(t, strings.Replace(leaseManifest, "    ssh_user: debian\n", "    ssh_user: debian\n    retention: 1\n", 1), 0)
 	old := w.register("debian-12-a")
 	w.register("debian-12-b")
 	p, url := w.startServe(nil)
-	submit := w.start(nil, "job", "submit", "image-retention", "debian-12", "--keep", "1", "--server", url, "--output", "json")
-	require.Equal(t, 0, submit.wait(t), "%s", submit)
-	var job orchestrator.Job
-	require.NoError(t, json.Unmarshal([]byte(submit.stdout.String()), &job))
 	client := &orchestrator.Client{Base: url}
+	var job orchestrator.Job
 	require.Eventually(t, func() bool {
-		j, err := client.Get(context.Background(), job.ID)
-		job = j
-		return err == nil && (j.Status == orchestrator.StatusSucceeded || j.Status == orchestrator.StatusFailed)
+		list, err := client.List(context.Background(), orchestrator.ListOptions{})
+		if err != nil {
+			return false
+		}
+		for _, j := range kindOf(list, orchestrator.KindImageRetention) {
+			job = j
+			return j.Status == orchestrator.StatusSucceeded || j.Status == orchestrator.StatusFailed
+		}
+		return false
 	}, time.Minute, 50*time.Millisecond, "%s", p)
 	require.Equal(t, orchestrator.StatusSucceeded, job.Status, "reason %q", job.Reason)
+	require.Equal(t, "daemon (retention, every 24h0m0s)", job.RequestedBy)
 	require.GreaterOrEqual(t, job.Installed, 1)
 	require.Len(t, job.Decisions, 1)
 	require.Contains(t, job.Decisions[0], "retention of debian-12: keep 1 versions")
 	require.Contains(t, job.Decisions[0], old)
-
 	entries, err := w.cat.List(t.Context(), "debian-12")
 	require.NoError(t, err)
 	for _, e := range entries {
@@ -298,6 +303,27 @@ func TestServeImageRetentionJob(t *testing.T) {
 			require.Equal(t, "retired", string(e.State), "%s", e)
 		}
 	}
+
+	submit := w.start(nil, "job", "submit", "image-retention", "debian-12", "--keep", "1", "--server", url, "--output", "json")
+	require.Equal(t, 0, submit.wait(t), "%s", submit)
+	var again orchestrator.Job
+	require.NoError(t, json.Unmarshal([]byte(submit.stdout.String()), &again))
+	require.Eventually(t, func() bool {
+		j, err := client.Get(context.Background(), again.ID)
+		again = j
+		return err == nil && j.Status == orchestrator.StatusSucceeded
+	}, time.Minute, 50*time.Millisecond, "%s", p)
+	require.Equal(t, "cli", again.RequestedBy)
+}
+
+func kindOf(jobs []orchestrator.Job, kind string) []orchestrator.Job {
+	var out []orchestrator.Job
+	for _, j := range jobs {
+		if j.Kind == kind {
+			out = append(out, j)
+		}
+	}
+	return out
 }
 
 // The daemon fires the manifest's schedules by the wall clock: a rebuild every 3 seconds
@@ -330,11 +356,16 @@ func TestServeFiresManifestSchedules(t *testing.T) {
 	var fired orchestrator.Job
 	require.Eventually(t, func() bool {
 		list, err := client.List(context.Background(), orchestrator.ListOptions{Status: orchestrator.StatusSucceeded})
-		if err != nil || len(list) == 0 {
+		if err != nil {
 			return false
 		}
-		fired = list[len(list)-1]
-		return true
+		for _, j := range list {
+			if j.Schedule != "" {
+				fired = j
+				return true
+			}
+		}
+		return false
 	}, time.Minute, 100*time.Millisecond, "a scheduled job runs: %s", p)
 	require.Equal(t, "often-web", fired.Schedule)
 	require.Equal(t, "schedule often-web", fired.RequestedBy)
@@ -429,7 +460,7 @@ func TestTwoServesOnPostgresKillOneMidRollout(t *testing.T) {
 
 	list, err := client.List(ctx, orchestrator.ListOptions{})
 	require.NoError(t, err)
-	require.Len(t, list, 1, "one job")
+	require.Len(t, kindOf(list, orchestrator.KindRebuild), 1, "one rebuild job")
 	rollouts, err := st.Rollouts(ctx, "web")
 	require.NoError(t, err)
 	require.Len(t, rollouts, 2, "the first deploy and the job's one rollout")
