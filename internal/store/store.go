@@ -1,7 +1,8 @@
 // Package store is remint's local state: one SQLite file (modernc.org/sqlite, no cgo)
 // holding rollouts and their per-slot steps, the slots of each group (which server
 // serves which slot), the failover addresses remint allocated (so they are never
-// allocated twice) and an append-only event log.
+// allocated twice), an append-only event log, and leases (one changer of a group at a
+// time, lease.go).
 //
 // Rows are shaped so that a rollout can later run as a durable job: a rollout has an id,
 // a group, a target image, a status and timestamps; each of its steps records the state
@@ -96,6 +97,18 @@ var migrations = []string{
 		message    TEXT NOT NULL DEFAULT ''
 	);
 	CREATE INDEX events_rollout ON events(rollout_id, id);`,
+	// 2: leases (lease.go): one changer of a group (or image family) at a time.
+	`CREATE TABLE leases (
+		lease_key   TEXT PRIMARY KEY,
+		token       TEXT NOT NULL,
+		host        TEXT NOT NULL DEFAULT '',
+		pid         INTEGER NOT NULL DEFAULT 0,
+		command     TEXT NOT NULL DEFAULT '',
+		started_at  TEXT NOT NULL DEFAULT '',
+		acquired_at TEXT NOT NULL,
+		renewed_at  TEXT NOT NULL,
+		expires_at  TEXT NOT NULL
+	);`,
 }
 
 // Store is an open state database. It is safe for concurrent use.
