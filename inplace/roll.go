@@ -40,8 +40,11 @@ func (r *Roll) Finish(ok bool) {
 	}
 }
 
-// Skip records a server that needs no work (done in a run being resumed): it counts as a
-// success without taking a slot.
+// Peek is the index Next would return (or total when none is left).
+func (r *Roll) Peek() int { return r.next }
+
+// Skip passes over the server Peek names, which needs no work (it succeeded in the run
+// being resumed): it counts as a success without taking a slot.
 func (r *Roll) Skip() {
 	r.next++
 	r.succeeded++

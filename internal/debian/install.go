@@ -102,3 +102,36 @@ func ParseVersions(out string, names []string) map[string]string {
 	}
 	return v
 }
+
+// VersionLess reports whether Debian version a sorts before b, asking the host's dpkg
+// (the reference implementation of the ordering).
+func VersionLess(ctx context.Context, r Runner, a, b string) (bool, error) {
+	for _, v := range []string{a, b} {
+		if err := ValidVersion(v); err != nil {
+			return false, err
+		}
+	}
+	res, err := r.Run(ctx, []string{"dpkg", "--compare-versions", a, "lt", b})
+	if err != nil {
+		return false, fmt.Errorf("dpkg --compare-versions %s lt %s: %w", a, b, err)
+	}
+	switch res.ExitStatus {
+	case 0:
+		return true, nil
+	case 1:
+		return false, nil
+	}
+	return false, fmt.Errorf("dpkg --compare-versions %s lt %s: %w", a, b, res.Err())
+}
+
+// Upstream is a Debian version without its epoch and Debian revision: what the
+// software itself reports ("1:20.10.24+dfsg1-1+b3" → "20.10.24+dfsg1").
+func Upstream(v string) string {
+	if _, rest, ok := strings.Cut(v, ":"); ok {
+		v = rest
+	}
+	if i := strings.LastIndexByte(v, '-'); i > 0 {
+		v = v[:i]
+	}
+	return v
+}

@@ -1,0 +1,26 @@
+package inplace
+
+import (
+	"context"
+	"net"
+
+	"github.com/remint-dev/remint/internal/debian"
+)
+
+// Conn is an SSH connection to a server whose host key was verified.
+type Conn interface {
+	debian.Runner
+	// DialContext opens a connection from the server (the Docker engine's unix socket).
+	DialContext(ctx context.Context, network, addr string) (net.Conn, error)
+	Close() error
+}
+
+// Dialer logs in to servers, verifying each one's host key.
+type Dialer interface {
+	Dial(ctx context.Context, s Server) (Conn, error)
+}
+
+// Rebooter reboots a server through the cloud; *openstack.Client implements it.
+type Rebooter interface {
+	RebootServer(ctx context.Context, id string, hard bool) error
+}
