@@ -492,7 +492,14 @@ func (d *consoleDialer) RunCheck(ctx context.Context, host string, argv []string
 // take, key group/<name>) and renews it until released; ctx ends if the lease is lost.
 // TODO(merge): replace with internal/lease's Manager once it is on main.
 func inplaceLease(ctx context.Context, st *store.Store, group, command string, log *slog.Logger) (context.Context, func(), error) {
-	const ttl = 30 * time.Second
+	ttl := 30 * time.Second
+	if v := os.Getenv("REMINT_LEASE_TTL"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 100*time.Millisecond {
+			return nil, nil, usageErrorf("$REMINT_LEASE_TTL %q: want a duration of at least 100ms", v)
+		}
+		ttl = d
+	}
 	key := "group/" + group
 	host, _ := os.Hostname()
 	holder := store.LeaseHolder{Host: host, PID: os.Getpid(), Command: command, Started: time.Now()}
