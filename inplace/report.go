@@ -28,13 +28,13 @@ func WriteTable(w io.Writer, s Summary) error {
 			case r.Reboot.Done:
 				reboot = "done (" + r.Reboot.Via + ")"
 				down = r.Reboot.Downtime.Round(10 * time.Millisecond).String()
+			case s.DryRun && (r.Reboot.Policy == RebootAlways || r.Reboot.Wanted && r.Reboot.Policy == RebootIfRequired):
+				reboot = "would reboot"
+			case s.DryRun && r.Reboot.Policy == RebootIfRequired && r.Security != nil && len(r.Security.Installed) > 0:
+				// Packages flag reboot-required in their maintainer scripts, as they install.
+				reboot = "known after install"
 			case r.Reboot.Wanted:
 				reboot = "wanted, not done"
-				if s.DryRun && r.Reboot.Policy != RebootNever {
-					reboot = "would reboot"
-				}
-			case r.Reboot.Policy == RebootAlways && s.DryRun:
-				reboot = "would reboot"
 			default:
 				reboot = "not needed"
 			}

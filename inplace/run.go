@@ -47,7 +47,7 @@ type Plan struct {
 type Summary struct {
 	Run        string         `json:"run"`
 	Group      string         `json:"group"`
-	Status     string         `json:"status"` // succeeded, failed
+	Status     string         `json:"status"` // succeeded, failed, planned (--dry-run)
 	DryRun     bool           `json:"dry_run"`
 	Options    Options        `json:"options"`
 	Servers    []ServerResult `json:"servers"`
@@ -169,6 +169,9 @@ func Run(ctx context.Context, d Deps, plan Plan) (Summary, error) {
 	}
 	sum.Duration = now().Sub(start)
 	sum.Status = store.InplaceSucceeded
+	if o.DryRun {
+		sum.Status = StatusPlanned
+	}
 	var err error
 	if sum.Failed > 0 || sum.NotStarted > 0 || ctx.Err() != nil {
 		sum.Status = store.InplaceFailed

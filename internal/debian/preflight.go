@@ -155,7 +155,8 @@ func FreeBytes(ctx context.Context, r Runner, path string) (int64, error) {
 // Audit runs `dpkg --audit` and returns what it reports: packages half-installed,
 // unpacked but not configured, and so on. Empty means dpkg's state is sound.
 func Audit(ctx context.Context, r Runner) (string, error) {
-	res, err := r.Run(ctx, []string{"env", "LANG=C", "dpkg", "--audit"})
+	// As root: with a problem to report, dpkg checks its lock, which needs root.
+	res, err := r.Run(ctx, sudo("env", "LANG=C", "dpkg", "--audit"))
 	if err != nil {
 		return "", fmt.Errorf("dpkg --audit: %w", err)
 	}
