@@ -4,13 +4,20 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 
 	"github.com/remint-dev/remint/internal/manifest"
 	"github.com/remint-dev/remint/internal/openstack"
 	"github.com/remint-dev/remint/internal/store"
 )
+
+// AddressAllocator finds or allocates the floating IPs the manifest names: by address,
+// or from a network on first deploy (found again by its unique description after a crash).
+type AddressAllocator interface {
+	FindFloatingIP(ctx context.Context, address string) (openstack.FloatingIP, error)
+	AllocateFloatingIP(ctx context.Context, networkRef, description string) (openstack.FloatingIP, error)
+	ListFloatingIPs(ctx context.Context, opts openstack.ListFloatingIPsOpts) ([]openstack.FloatingIP, error)
+}
 
 // LookupAddresses returns the failover address of every slot that has one, without
 // allocating anything: an allocate_from address not allocated yet is left out.
@@ -127,62 +134,8 @@ func (e *Executor) allocatedAddress(ctx context.Context, slot int, network strin
 	if err := e.store.PutAddress(ctx, *rec); err != nil {
 		return fip, err
 	}
-	e.emit(Event{Slot: slot, Step: "address", Message: fmt.Sprintf("allocated failover address %s from %s", fip.Address, network)})
+	e.emit(ctx, Event{Slot: slot, Step: "address", Message: fmt.Sprintf("allocated failover address %s from %s", fip.Address, network)})
 	return fip, nil
-}
-
-// errAddressTaken says the address points at a server that is neither the one we move
-// it from nor the one we move it to: someone else moved it, and remint never forces.
-var errAddressTaken = errors.New("failover address points at another server")
-
-// moveAddress moves floating IP fipID from port from (or from nowhere) to port to, with
-// the revision check. A stale revision (412) or conflict (409) is answered by reading the
-// address again and deciding again: already at to → done; still at from → move again
-// with the new revision; anywhere else → stop with errAddressTaken.
-//
-// read, when not nil, is the floating IP as just read by the caller: the first decision
-// uses it instead of reading again.
-func (e *Executor) moveAddress(ctx context.Context, fipID, from, to string, read *openstack.FloatingIP) (openstack.FloatingIP, error) {
-	var last error
-	for range 8 {
-		var fip openstack.FloatingIP
-		if read != nil {
-			fip, read = *read, nil
-		} else {
-			var err error
-			if fip, err = e.readAddress(ctx, fipID); err != nil {
-				return fip, err
-			}
-		}
-		switch fip.PortID {
-		case to:
-			return fip, nil
-		case from, "":
-		default:
-			return fip, fmt.Errorf("move floating IP %s to port %s: %w (port %s, expected %s)", fip.Address, to, errAddressTaken, fip.PortID, orNone(from))
-		}
-		var (
-			moved openstack.FloatingIP
-			err   error
-		)
-		if to == "" {
-			moved, err = e.cloud.DisassociateFloatingIP(ctx, fipID, fip.RevisionNumber)
-		} else {
-			moved, err = e.cloud.AssociateFloatingIP(ctx, fipID, to, fip.RevisionNumber)
-		}
-		if err == nil {
-			return moved, nil
-		}
-		if ctx.Err() != nil {
-			return fip, ctx.Err()
-		}
-		if openstack.IsConflict(err) || openstack.IsRetryable(err) {
-			last = err
-			continue // re-read and re-decide
-		}
-		return fip, fmt.Errorf("move floating IP %s to port %s: %w", fip.Address, orNone(to), err)
-	}
-	return openstack.FloatingIP{}, fmt.Errorf("move floating IP %s to port %s: gave up after 8 re-reads: %w", fipID, orNone(to), last)
 }
 
 func orNone(s string) string {

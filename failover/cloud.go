@@ -2,40 +2,37 @@ package failover
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/remint-dev/remint/internal/openstack"
 )
 
-// ServerAPI is the compute side failover needs: create, wait, list by tag, delete.
-type ServerAPI interface {
-	CreateServer(ctx context.Context, spec openstack.ServerSpec) (openstack.Server, error)
-	WaitServerActive(ctx context.Context, id string) (openstack.Server, error)
+// The cloud as failover consumes it. Each part declares the few calls it makes:
+//   - ServerLauncher (step_create.go): create a replacement, wait for it to be ACTIVE;
+//   - ServerInventory (here): list a group's servers by name and tags, delete one;
+//   - AddressMover (step_move.go): read a floating IP, move it with the revision check,
+//     find a server's port;
+//   - AddressAllocator (addresses.go): find or allocate the manifest's floating IPs.
+//
+// *openstack.Client satisfies each of them without knowing about failover.
+
+// ServerInventory lists and deletes servers: finding a group's servers (Current, Adopt),
+// a rollout's tagged servers (resume, cleanup, orphans), and retiring old servers.
+type ServerInventory interface {
 	ListServers(ctx context.Context, opts openstack.ListServersOpts) ([]openstack.Server, error)
+	// DeleteServer deletes a server; deleting one already gone succeeds.
 	DeleteServer(ctx context.Context, id string) error
 }
 
-// AddressAPI is the network side: read a floating IP, move it with a revision check,
-// find the port of a server.
-type AddressAPI interface {
-	GetFloatingIP(ctx context.Context, id string) (openstack.FloatingIP, error)
-	AssociateFloatingIP(ctx context.Context, fipID, portID string, revision int) (openstack.FloatingIP, error)
-	DisassociateFloatingIP(ctx context.Context, fipID string, revision int) (openstack.FloatingIP, error)
-	PortsOfServer(ctx context.Context, serverID string) ([]openstack.Port, error)
-}
-
-// AddressResolver finds or allocates the floating IPs named in the manifest.
-type AddressResolver interface {
-	FindFloatingIP(ctx context.Context, address string) (openstack.FloatingIP, error)
-	AllocateFloatingIP(ctx context.Context, networkRef, description string) (openstack.FloatingIP, error)
-	ListFloatingIPs(ctx context.Context, opts openstack.ListFloatingIPsOpts) ([]openstack.FloatingIP, error)
-}
-
-// Cloud is everything the executor calls; *openstack.Client satisfies it.
+// Cloud is everything the Executor calls, composed of the parts' interfaces.
 type Cloud interface {
-	ServerAPI
-	AddressAPI
-	AddressResolver
+	ServerLauncher
+	ServerInventory
+	AddressMover
+	AddressAllocator
 }
+
+var _ Cloud = (*openstack.Client)(nil)
 
 // Server metadata keys remint writes on every server it creates.
 const (
@@ -44,3 +41,16 @@ const (
 	MetaRollout      = "remint_rollout"
 	MetaImageVersion = "remint_image_version"
 )
+
+// tagged lists the servers rollout rolloutID created, by their remint_rollout tag.
+func (e *Executor) tagged(ctx context.Context, rolloutID string) ([]openstack.Server, error) {
+	var out []openstack.Server
+	err := e.do(ctx, func(ctx context.Context) (err error) {
+		out, err = e.cloud.ListServers(ctx, openstack.ListServersOpts{NamePrefix: e.spec.Group + "-", Metadata: map[string]string{MetaRollout: rolloutID}})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list servers of rollout %s: %w", rolloutID, err)
+	}
+	return out, nil
+}

@@ -8,19 +8,34 @@
 //   - math.go: surge, unavailability and wave arithmetic, pure;
 //   - plan.go: Plan, a pure function from the group's slots and the target image to an
 //     ordered, human-annotated list of steps (what `remint plan` and --dry-run print);
-//   - execute.go: Executor runs a plan as a persisted state machine, one per slot, writing
-//     every transition to the store before the cloud call it leads to. Rolling plans run
-//     as a sliding window over the plan's order (a slot starts as soon as a surge or
-//     unavailability token frees, so the plan's waves are the budget, not barriers);
-//     blue/green runs its one wave with a barrier before any address moves;
+//   - executor.go: Options and NewExecutor, and the Executor's plumbing (retries of
+//     one cloud call, waits, the test crash hook);
+//   - prepare.go: Plan (what would happen), Prepare (record a rollout, allocate its
+//     addresses) and Current (what each slot runs now);
+//   - execute.go: the scheduler. Run drives each slot's persisted state machine to its
+//     end. Rolling plans run as a sliding window over the plan's order (a slot starts as
+//     soon as a surge or unavailability token frees, so the plan's waves are the budget,
+//     not barriers); blue/green runs its one wave with a barrier before any address
+//     moves. advance dispatches a slot's state to its step:
+//   - step_create.go: create the replacement (named, tagged, recorded first);
+//   - step_boot.go: wait for it to be ACTIVE;
+//   - step_check.go: health checks on its fixed IP;
+//   - step_move.go: the address move: read, revision-checked update, re-read on conflict;
+//   - step_verify.go: the gate through the moved address, then the slot records the
+//     replacement and the old server's fate is decided (kept, retired, already gone);
+//   - step_retire.go: delete the old server, after the soak or first (max unavailable);
+//   - step_cleanup.go: a failed step's undo: address back, replacement deleted;
+//   - state.go: the step states, the State interface of the store operations failover
+//     calls, and the write-ahead transition;
 //   - resume.go: picks up an unfinished rollout after a crash, adopting or deleting servers
 //     found by their remint_rollout tag;
 //   - rollback.go: moves addresses back to the servers kept for rollback, and retires
 //     kept servers whose keep-old time is over (RetireExpired, run by the next rebuild);
 //   - adopt.go: takes existing servers into a group's slots;
 //   - addresses.go: resolving and allocating failover addresses (recorded, never twice);
-//   - health_check.go: HTTP and TCP probes of replacements and of the failover address;
-//   - events.go: the typed progress events the CLI prints.
+//   - health_check.go: the probes of replacements and the HTTP gate through the failover
+//     address (internal/health's HTTP probe, plus "the replacement answered");
+//   - events.go: the typed progress events the CLI prints, and their event log.
 //
 // Write-ahead: a step's state is stored before the cloud call it leads to; replacements
 // carry remint_group, remint_slot, remint_rollout and remint_image_version metadata, so a
@@ -28,6 +43,8 @@
 // duplicate, deleted). A server losing its address is drained (Options.Drain) before it
 // is deleted.
 //
-// The cloud is reached only through the small interfaces in cloud.go, which
-// *openstack.Client satisfies. Entry points: MakePlan, NewExecutor, Executor.Run.
+// The cloud is reached only through small interfaces declared by the steps that call
+// them (listed in cloud.go), which *openstack.Client satisfies; the state only through
+// State (state.go), which *store.Store satisfies. Entry points: MakePlan, NewExecutor,
+// Executor.Run.
 package failover

@@ -1,6 +1,7 @@
 package failover
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -57,3 +58,24 @@ type SlotResult struct {
 
 // OK reports whether every slot reached the target.
 func (r Result) OK() bool { return r.Status == store.RolloutCompleted }
+
+// eventWriteTimeout bounds storing one event, which outlives a cancelled rollout.
+const eventWriteTimeout = 5 * time.Second
+
+// emit stamps, stores (best effort: the event log is not the state) and forwards an event.
+// The record of what happened must survive the cancellation that often comes with it
+// (Ctrl-C, a failed sibling step): the write uses ctx without its cancellation, with its
+// own short deadline, and keeps ctx's values.
+func (e *Executor) emit(ctx context.Context, ev Event) {
+	ev.Time, ev.Group, ev.Rollout = e.now(), e.spec.Group, e.currentRollout()
+	if ev.Rollout != "" {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), eventWriteTimeout)
+		if err := e.store.AppendEvent(ctx, store.Event{RolloutID: ev.Rollout, Group: ev.Group, Time: ev.Time, Slot: ev.Slot, Server: ev.Server, Step: ev.Step, Message: ev.Message}); err != nil {
+			e.log.Warn("event not stored", "rollout", ev.Rollout, "err", err)
+		}
+		cancel()
+	}
+	if e.Events != nil {
+		e.Events(ev)
+	}
+}

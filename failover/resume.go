@@ -23,7 +23,7 @@ func (e *Executor) recover(ctx context.Context, r *run, steps []store.Step) erro
 	if !resumed {
 		return nil
 	}
-	e.emit(Event{Slot: -1, Step: "resume", Message: fmt.Sprintf("resuming rollout %s to %s", r.rollout.ID, r.rollout.ImageVersion)})
+	e.emit(ctx, Event{Slot: -1, Step: "resume", Message: fmt.Sprintf("resuming rollout %s to %s", r.rollout.ID, r.rollout.ImageVersion)})
 	tagged, err := e.tagged(ctx, r.rollout.ID)
 	if err != nil {
 		return err
@@ -77,7 +77,7 @@ func (e *Executor) sweepOrphans(ctx context.Context, r *run, steps []store.Step,
 		if err := e.do(ctx, func(ctx context.Context) error { return e.cloud.DeleteServer(ctx, s.ID) }); err != nil {
 			return fmt.Errorf("delete orphaned server %s (%s) of rollout %s: %w", s.Name, s.ID, r.rollout.ID, err)
 		}
-		e.emit(Event{Slot: -1, Server: s.ID, Step: "orphan", Message: fmt.Sprintf("deleted orphaned server %s (created but never recorded)", s.Name)})
+		e.emit(ctx, Event{Slot: -1, Server: s.ID, Step: "orphan", Message: fmt.Sprintf("deleted orphaned server %s (created but never recorded)", s.Name)})
 	}
 	return nil
 }

@@ -48,7 +48,7 @@ func (e *Executor) Rollback(ctx context.Context) (Result, error) {
 	if len(todo) == 0 {
 		return e.result(r, steps, start), fmt.Errorf("group %s: rollout %s kept no old server (keep_old is %s): %w", e.spec.Group, ro.ID, e.spec.KeepOld, ErrNothingToRollBack)
 	}
-	e.emit(Event{Slot: -1, Step: "rollback", Message: fmt.Sprintf("rolling back rollout %s: %d slots", ro.ID, len(todo))})
+	e.emit(ctx, Event{Slot: -1, Step: "rollback", Message: fmt.Sprintf("rolling back rollout %s: %d slots", ro.ID, len(todo))})
 	var failed []string
 	for _, st := range todo {
 		if err := e.rollbackStep(ctx, r, st); err != nil {
@@ -56,7 +56,7 @@ func (e *Executor) Rollback(ctx context.Context) (Result, error) {
 				return e.result(r, steps, start), err
 			}
 			failed = append(failed, fmt.Sprintf("slot %s: %v", e.spec.slotName(st.Slot), err))
-			e.emit(Event{Slot: st.Slot, Step: "rollback", Failed: true, Message: err.Error()})
+			e.emit(ctx, Event{Slot: st.Slot, Step: "rollback", Failed: true, Message: err.Error()})
 		}
 	}
 	if len(failed) > 0 {
@@ -66,7 +66,7 @@ func (e *Executor) Rollback(ctx context.Context) (Result, error) {
 		return e.result(r, steps, start), err
 	}
 	r.rollout.Status = store.RolloutRolledBack
-	e.emit(Event{Slot: -1, Step: "rolled-back", Message: fmt.Sprintf("rollout %s rolled back", ro.ID)})
+	e.emit(ctx, Event{Slot: -1, Step: "rolled-back", Message: fmt.Sprintf("rollout %s rolled back", ro.ID)})
 	return e.result(r, steps, start), nil
 }
 

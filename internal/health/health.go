@@ -27,11 +27,19 @@ type Prober interface {
 
 // HTTP probes GET http://host:Port/Path on a fresh connection and expects Status and a
 // body containing Body (when set).
+//
+// ServerHeader and WantServer prove who answered: when both are set and the response
+// carries header ServerHeader, its value must be WantServer. An answer without the
+// header passes, since not every application names its server. failover's address gate
+// uses it to prove that a floating IP really moved, not just that something healthy
+// answers behind it.
 type HTTP struct {
-	Port   int
-	Path   string
-	Status int
-	Body   string
+	Port         int
+	Path         string
+	Status       int
+	Body         string
+	ServerHeader string
+	WantServer   string
 }
 
 // maxBody bounds how much of a response body a probe reads.
@@ -63,6 +71,11 @@ func (h HTTP) Probe(ctx context.Context, host string) error {
 	if h.Body != "" && !strings.Contains(string(body), h.Body) {
 		return fmt.Errorf("probe %s: body does not contain %q", url, h.Body)
 	}
+	if h.ServerHeader != "" && h.WantServer != "" {
+		if got := resp.Header.Get(h.ServerHeader); got != "" && got != h.WantServer {
+			return fmt.Errorf("probe %s: answered by server %s, want %s", url, got, h.WantServer)
+		}
+	}
 	return nil
 }
 
@@ -70,6 +83,9 @@ func (h HTTP) String() string {
 	s := fmt.Sprintf("http GET :%d%s expect %d", h.Port, h.Path, h.Status)
 	if h.Body != "" {
 		s += fmt.Sprintf(" containing %q", h.Body)
+	}
+	if h.ServerHeader != "" && h.WantServer != "" {
+		s += fmt.Sprintf(" from server %s", h.WantServer)
 	}
 	return s
 }

@@ -32,6 +32,9 @@ func TestHTTPProbe(t *testing.T) {
 		switch r.URL.Path {
 		case "/healthz":
 			fmt.Fprintln(w, "ok")
+		case "/named":
+			w.Header().Set("X-Server", "srv-new")
+			fmt.Fprintln(w, "ok")
 		case "/sick":
 			w.WriteHeader(http.StatusServiceUnavailable)
 			fmt.Fprintln(w, "unhealthy")
@@ -51,6 +54,10 @@ func TestHTTPProbe(t *testing.T) {
 		{"body differs", HTTP{Port: port, Path: "/healthz", Status: 200, Body: "ready"}, `does not contain "ready"`},
 		{"wrong status", HTTP{Port: port, Path: "/sick", Status: 200}, "status 503, want 200"},
 		{"expects 503", HTTP{Port: port, Path: "/sick", Status: 503}, ""},
+		{"named by the wanted server", HTTP{Port: port, Path: "/named", Status: 200, ServerHeader: "X-Server", WantServer: "srv-new"}, ""},
+		{"named by another server", HTTP{Port: port, Path: "/named", Status: 200, ServerHeader: "X-Server", WantServer: "srv-old"}, "answered by server srv-new, want srv-old"},
+		{"unnamed answer passes", HTTP{Port: port, Path: "/healthz", Status: 200, ServerHeader: "X-Server", WantServer: "srv-old"}, ""},
+		{"header ignored without a wanted server", HTTP{Port: port, Path: "/named", Status: 200, ServerHeader: "X-Server"}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

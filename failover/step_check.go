@@ -1,0 +1,48 @@
+package failover
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/remint-dev/remint/internal/health"
+	"github.com/remint-dev/remint/internal/openstack"
+	"github.com/remint-dev/remint/internal/store"
+)
+
+// check is StateChecking: the replacement must pass the group's health policy on its
+// own fixed IP (grace, threshold, deadline) before any address moves to it.
+func (e *Executor) check(ctx context.Context, r *run, st *store.Step) error {
+	ip := r.ip(st.NewServerID)
+	if ip == "" {
+		// Resumed here: ask once more where the server is.
+		var srv openstack.Server
+		err := e.do(ctx, func(ctx context.Context) (err error) {
+			srv, err = e.cloud.WaitServerActive(ctx, st.NewServerID)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("read server %s: %w", st.NewServerName, err)
+		}
+		ip = srv.AccessIP
+		r.setIP(srv.ID, ip)
+	}
+	if e.Prober != nil {
+		if ip == "" {
+			return fmt.Errorf("server %s has no fixed IP to health-check", st.NewServerName)
+		}
+		var observe func(health.Result)
+		if e.Progress != nil {
+			observe = func(res health.Result) {
+				msg := fmt.Sprintf("probe %d: %d of %d passes", res.ProbeNumber, res.Passes, max(e.Policy.HealthyThreshold, 1))
+				if res.Err != nil {
+					msg = fmt.Sprintf("probe %d failed: %v", res.ProbeNumber, res.Err)
+				}
+				e.Progress(Event{Time: e.now(), Rollout: e.currentRollout(), Group: e.spec.Group, Slot: st.Slot, Server: st.NewServerID, Step: StateChecking, Message: msg})
+			}
+		}
+		if err := health.Wait(ctx, e.Prober, ip, e.Policy, observe); err != nil {
+			return fmt.Errorf("health of replacement %s: %w", st.NewServerName, err)
+		}
+	}
+	return e.enter(ctx, st, StateHealthy, st.NewServerID, "healthy")
+}
