@@ -9,6 +9,7 @@ import (
 
 	"github.com/remint-dev/remint/catalog"
 	"github.com/remint-dev/remint/failover"
+	"github.com/remint-dev/remint/inplace"
 	"github.com/remint-dev/remint/internal/openstack"
 )
 
@@ -51,7 +52,7 @@ func runGroupAdopt(ctx context.Context, stdout, stderr io.Writer, group string, 
 	if err := checkOutput(o.output, "text", "json"); err != nil {
 		return err
 	}
-	env, err := openGroup(ctx, o.file, group, stderr)
+	env, err := openGroupFor(ctx, o.file, group, stderr, true)
 	if err != nil {
 		return err
 	}
@@ -114,6 +115,9 @@ type slotView struct {
 	Address      string `json:"address,omitempty"`
 	AddressOn    string `json:"address_on,omitempty"` // "server", "other", "none"
 	Health       string `json:"health"`               // healthy, unhealthy: <why>, unknown
+	// PendingUpdates are the updates the last in-place run left pending (not security, or
+	// failed); absent until an in-place run has looked.
+	PendingUpdates *int `json:"pending_updates,omitempty"`
 }
 
 type groupView struct {
@@ -128,7 +132,7 @@ func runGroupShow(ctx context.Context, stdout, stderr io.Writer, group string, o
 	if err := checkOutput(o.output, "text", "json"); err != nil {
 		return err
 	}
-	env, err := openGroup(ctx, o.file, group, stderr)
+	env, err := openGroupFor(ctx, o.file, group, stderr, true)
 	if err != nil {
 		return err
 	}
@@ -161,6 +165,10 @@ func runGroupShow(ctx context.Context, stdout, stderr io.Writer, group string, o
 	if r, err := env.store.LatestRollout(ctx, group); err == nil {
 		view.LatestRollout, view.RolloutStatus = r.ID, r.Status
 	}
+	pending, err := inplace.PendingUpdates(ctx, env.store, group)
+	if err != nil {
+		return err
+	}
 	recorded := map[int]int{}
 	for i, sl := range slots {
 		recorded[sl.Slot] = i
@@ -171,6 +179,9 @@ func runGroupShow(ctx context.Context, stdout, stderr io.Writer, group string, o
 		if i, ok := recorded[slot]; ok {
 			sl := slots[i]
 			v.ServerID, v.ServerName, v.ImageID, v.ImageVersion = sl.ServerID, sl.ServerName, sl.ImageID, sl.ImageVersion
+			if n, ok := pending[sl.ServerID]; ok {
+				v.PendingUpdates = &n
+			}
 			if s, ok := byID[sl.ServerID]; ok {
 				v.Status, v.FixedIP = s.Status, s.AccessIP
 				if ports, err := env.cloud.PortsOfServer(ctx, s.ID); err == nil && len(ports) > 0 {
@@ -215,8 +226,12 @@ func runGroupShow(ctx context.Context, stdout, stderr io.Writer, group string, o
 			fmt.Fprintf(stdout, "  %s-%d: no server\n", group, v.Slot)
 			continue
 		}
-		fmt.Fprintf(stdout, "  %s-%d: %s %s %s image %s ip %s address %s (%s) %s\n", group, v.Slot, v.ServerName, short(v.ServerID), v.Status,
+		fmt.Fprintf(stdout, "  %s-%d: %s %s %s image %s ip %s address %s (%s) %s", group, v.Slot, v.ServerName, short(v.ServerID), v.Status,
 			orDash(v.ImageVersion), orDash(v.FixedIP), orDash(v.Address), orDash(v.AddressOn), v.Health)
+		if v.PendingUpdates != nil {
+			fmt.Fprintf(stdout, ", %d pending updates", *v.PendingUpdates)
+		}
+		fmt.Fprintln(stdout)
 	}
 	return nil
 }

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/remint-dev/remint/internal/openstack"
+	"github.com/remint-dev/remint/internal/sim"
+	"github.com/remint-dev/remint/internal/sim/loopback"
+	"github.com/remint-dev/remint/internal/sim/simtest"
+)
+
+const petManifest = `cloud: remint-sim
+state: state/remint.db
+families:
+  debian-12:
+    source_image: debian-12
+    flavor: m1.small
+    network: private
+    ssh_user: debian
+groups:
+  db:
+    count: 1
+    image: {family: debian-12}
+    flavor: m1.tiny
+    network: private
+    key_name: remint
+    replaceable: false
+    health:
+      tcp: {port: 8080}
+`
+
+func runRoot(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	root := newRootCmd()
+	var out, errb bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&errb)
+	root.SetArgs(args)
+	err := root.ExecuteContext(context.Background())
+	return out.String() + errb.String(), err
+}
+
+// TestGroupAdoptPet: a pet created beforehand with the OpenStack API is adopted (it
+// records servers and rebuilds nothing), and group show lists it.
+func TestGroupAdoptPet(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots a server on the simulator")
+	}
+	globals = globalFlags{logLevel: "error", logFormat: "text"}
+	driver, err := loopback.NewFree(loopback.Options{StopTimeout: 5 * time.Second})
+	require.NoError(t, err)
+	s, seed := simtest.StartSeeded(t, sim.Config{Driver: driver, BootTime: 50 * time.Millisecond})
+	dir := t.TempDir()
+	clouds := filepath.Join(dir, "clouds.yaml")
+	require.NoError(t, os.WriteFile(clouds, s.CloudsYAML(""), 0o600))
+	t.Setenv("OS_CLIENT_CONFIG_FILE", clouds)
+	t.Setenv("OS_CLOUD", "")
+	mf := filepath.Join(dir, "remint.yaml")
+	require.NoError(t, os.WriteFile(mf, []byte(petManifest), 0o644))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, err := openstack.Connect(ctx, openstack.ConnectOptions{Cloud: sim.DefaultCloudName, CloudsFile: clouds})
+	require.NoError(t, err)
+	db0, err := c.CreateServer(ctx, openstack.ServerSpec{Name: "db-0", ImageID: seed.ImageID, Flavor: "m1.tiny", Network: sim.SeedPrivateNetwork})
+	require.NoError(t, err)
+	_, err = c.WaitServerActive(ctx, db0.ID)
+	require.NoError(t, err)
+
+	out, err := runRoot(t, "group", "adopt", "db", "-f", mf)
+	require.NoError(t, err, out)
+	assert.Contains(t, out, "slot db-0: adopted server db-0 ("+db0.ID+")")
+	out, err = runRoot(t, "group", "show", "db", "-f", mf)
+	require.NoError(t, err, out)
+	assert.Contains(t, out, "db-0: db-0 "+db0.ID[:8]+" ACTIVE")
+	assert.NotContains(t, out, "pending updates", "no in-place run has looked yet")
+
+	out, err = runRoot(t, "rebuild", "db", "-f", mf)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "group db is not replaceable (replaceable: false): it is patched in place, never rebuilt")
+}
+
+// TestInplaceBadInput: flags are checked before anything is contacted; each is a usage
+// error (exit 2).
+func TestInplaceBadInput(t *testing.T) {
+	globals = globalFlags{logLevel: "error", logFormat: "text"}
+	key := filepath.Join(t.TempDir(), "key")
+	require.NoError(t, os.WriteFile(key, []byte("not a key"), 0o600))
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"inplace"}, "name a GROUP or give --servers"},
+		{[]string{"inplace", "db", "--reboot", "sometimes"}, `reboot policy "sometimes": want never, if-required or always`},
+		{[]string{"inplace", "db", "--max-errors", "150%"}, "want a count (0, 1, …) or a percentage"},
+		{[]string{"inplace", "db", "--concurrency", "0"}, "--concurrency 0: want at least 1"},
+		{[]string{"inplace", "db", "-i", ""}, "--identity: give the private key file"},
+		{[]string{"inplace", "db", "-i", key}, "--identity " + key},
+		{[]string{"inplace", "db", "-o", "yaml", "-i", key}, `--output "yaml"`},
+	} {
+		t.Setenv("REMINT_SSH_KEY", "")
+		_, err := runRoot(t, tc.args...)
+		require.Error(t, err, "%v", tc.args)
+		var ue usageError
+		assert.True(t, errors.As(err, &ue), "%v: a usage error (exit 2): %v", tc.args, err)
+		assert.Contains(t, err.Error(), tc.want, "%v", tc.args)
+	}
+}
