@@ -2,9 +2,12 @@ package inplace
 
 import (
 	"context"
+	"io"
+	"io/fs"
 	"net"
 
 	"github.com/remint-dev/remint/internal/debian"
+	"github.com/remint-dev/remint/internal/remote"
 )
 
 // Conn is an SSH connection to a server whose host key was verified.
@@ -12,6 +15,8 @@ type Conn interface {
 	debian.Runner
 	// DialContext opens a connection from the server (the Docker engine's unix socket).
 	DialContext(ctx context.Context, network, addr string) (net.Conn, error)
+	// Upload writes a file on the server atomically, its content checked by SHA-256.
+	Upload(ctx context.Context, path string, mode fs.FileMode, content io.Reader, opts ...remote.UploadOption) error
 	Close() error
 }
 

@@ -1,6 +1,7 @@
 package inplace
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -12,7 +13,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/remint-dev/remint/internal/debian"
+	"github.com/remint-dev/remint/internal/remote"
 )
 
 // WeavePath is where the weave launch script lives on servers.
@@ -103,7 +104,7 @@ func (p *patcher) weave(ctx context.Context, c Conn, s Server) (*WeaveResult, er
 	if res.From == res.To || p.o.DryRun {
 		return res, nil
 	}
-	if _, err := debian.WriteFile(ctx, c, WeavePath+".remint-new", string(p.weaveScript), "0755"); err != nil {
+	if err := c.Upload(ctx, WeavePath+".remint-new", 0o755, bytes.NewReader(p.weaveScript), remote.WithSudo()); err != nil {
 		return res, fmt.Errorf("upload the weave script to %s: %w", s.Name, err)
 	}
 	steps := [][]string{}

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/crypto/ssh"
 
 	"github.com/remint-dev/remint/catalog"
 	"github.com/remint-dev/remint/inplace"
@@ -96,7 +95,7 @@ started), 2 bad input.`,
 	f.BoolVar(&o.dryRun, "dry-run", false, "list what would be installed per server; change nothing (package lists are refreshed)")
 	f.BoolVar(&o.force, "force", false, "patch in place a group that could be rebuilt instead")
 	f.BoolVar(&o.resume, "resume", false, "continue the group's unfinished in-place run (servers that succeeded are not touched again)")
-	f.StringVarP(&o.identity, "identity", "i", os.Getenv("REMINT_SSH_KEY"), "private key file for SSH ($REMINT_SSH_KEY)")
+	f.StringVarP(&o.identity, "identity", "i", "", "private key file for SSH (default $REMINT_SSH_KEY)")
 	f.DurationVar(&o.lockTimeout, "lock-timeout", 5*time.Minute, "how long to wait for apt/dpkg locks held by another run (e.g. unattended-upgrade)")
 	f.DurationVar(&o.sshTimeout, "ssh-timeout", 5*time.Minute, "how long to wait for SSH after a reboot")
 	return cmd
@@ -136,16 +135,9 @@ func runInplace(ctx context.Context, cmd *cobra.Command, group string, o inplace
 		}
 		budget = &b
 	}
-	if o.identity == "" {
-		return usageErrorf("--identity: give the private key file for SSH (or set REMINT_SSH_KEY)")
-	}
-	keyPEM, err := os.ReadFile(o.identity)
+	signer, err := remote.LoadSigner(o.identity)
 	if err != nil {
-		return usageErrorf("--identity: %v", err)
-	}
-	signer, err := ssh.ParsePrivateKey(keyPEM)
-	if err != nil {
-		return usageErrorf("--identity %s: %v", o.identity, err)
+		return usageError{fmt.Errorf("--identity: %w", err)}
 	}
 	log, err := newLogger(stderr)
 	if err != nil {
@@ -275,9 +267,10 @@ func runInplace(ctx context.Context, cmd *cobra.Command, group string, o inplace
 	}
 
 	deps := inplace.Deps{Journal: env.st, Rebooter: env.cloud, Logger: log, Now: time.Now}
-	dialer := &consoleDialer{cloud: env.cloud, user: cmpOr(env.g.SSHUser, "debian"), signer: signer, log: log, keys: map[string]remote.Fingerprints{}}
-	deps.Dialer = dialer
-	prober, policy, err := health.FromManifest(env.g.HealthCheck(), dialer)
+	access := &remote.Access{Cloud: env.cloud, User: cmpOr(env.g.SSHUser, "debian"), Signer: signer, Logger: log,
+		Servers: openstack.ListServersOpts{NamePrefix: group + "-"}}
+	deps.Dialer = accessDialer{access}
+	prober, policy, err := health.FromManifest(env.g.HealthCheck(), access.Runner())
 	if err != nil {
 		return usageError{err}
 	}
@@ -430,62 +423,12 @@ func (e *inplaceEnv) groupOfServers(ctx context.Context, names []string) (*manif
 	return found, nil
 }
 
-// consoleDialer logs in to servers as the group's user, each server's host key verified
-// against the keys it printed to its console at first boot (read once per server).
-type consoleDialer struct {
-	cloud  *openstack.Client
-	user   string
-	signer ssh.Signer
-	log    *slog.Logger
-	mu     sync.Mutex
-	keys   map[string]remote.Fingerprints // server id → console host keys
-	byAddr map[string]string              // address → server id
-}
+// accessDialer logs in to a server by id and fixed address through remote.Access: its
+// host key must be one the server printed to its console at first boot.
+type accessDialer struct{ access *remote.Access }
 
-func (d *consoleDialer) hostKeys(ctx context.Context, s inplace.Server) (remote.Fingerprints, error) {
-	d.mu.Lock()
-	fps, ok := d.keys[s.ID]
-	d.mu.Unlock()
-	if ok {
-		return fps, nil
-	}
-	console, err := d.cloud.ConsoleLog(ctx, s.ID, 0)
-	if err != nil {
-		return nil, fmt.Errorf("read the console log of %s for its host keys: %w", s.Name, err)
-	}
-	if fps, err = remote.HostKeysFromConsole(console); err != nil {
-		return nil, fmt.Errorf("server %s: %w", s.Name, err)
-	}
-	d.mu.Lock()
-	d.keys[s.ID] = fps
-	if d.byAddr == nil {
-		d.byAddr = map[string]string{}
-	}
-	d.byAddr[s.Addr] = s.ID
-	d.mu.Unlock()
-	return fps, nil
-}
-
-func (d *consoleDialer) Dial(ctx context.Context, s inplace.Server) (inplace.Conn, error) {
-	fps, err := d.hostKeys(ctx, s)
-	if err != nil {
-		return nil, err
-	}
-	return remote.Dial(ctx, remote.Config{Addr: s.Addr, User: d.user, Signer: d.signer, HostKey: fps, Logger: d.log})
-}
-
-// RunCheck runs a command health check on the server at host (health.Runner).
-func (d *consoleDialer) RunCheck(ctx context.Context, host string, argv []string) (int, string, error) {
-	d.mu.Lock()
-	id := d.byAddr[host]
-	d.mu.Unlock()
-	c, err := d.Dial(ctx, inplace.Server{ID: id, Name: host, Addr: host})
-	if err != nil {
-		return 0, "", err
-	}
-	defer c.Close()
-	res, err := c.Run(ctx, argv)
-	return res.ExitStatus, res.Stdout + res.Stderr, err
+func (d accessDialer) Dial(ctx context.Context, s inplace.Server) (inplace.Conn, error) {
+	return d.access.DialServer(ctx, openstack.Server{ID: s.ID, Name: s.Name, AccessIP: s.Addr})
 }
 
 // inplaceLease takes the group's lease in the state store (the same lease rebuilds

@@ -102,8 +102,8 @@ func TestInplaceBadInput(t *testing.T) {
 		{[]string{"inplace", "db", "--reboot", "sometimes"}, `reboot policy "sometimes": want never, if-required or always`},
 		{[]string{"inplace", "db", "--max-errors", "150%"}, "want a count (0, 1, …) or a percentage"},
 		{[]string{"inplace", "db", "--concurrency", "0"}, "--concurrency 0: want at least 1"},
-		{[]string{"inplace", "db", "-i", ""}, "--identity: give the private key file"},
-		{[]string{"inplace", "db", "-i", key}, "--identity " + key},
+		{[]string{"inplace", "db", "-i", ""}, "--identity: no private key: give the key file, or set REMINT_SSH_KEY"},
+		{[]string{"inplace", "db", "-i", key}, "--identity: private key " + key},
 		{[]string{"inplace", "db", "-o", "yaml", "-i", key}, `--output "yaml"`},
 	} {
 		t.Setenv("REMINT_SSH_KEY", "")
