@@ -73,9 +73,11 @@ func (p *patcher) reboot(ctx context.Context, c Conn, s Server) (*RebootResult, 
 	}
 	res.Via = "nova"
 	var conn Conn
-	b := retry.WithMaxDuration(p.o.SSHTimeout, retry.WithCappedDuration(2*time.Second, retry.NewExponential(250*time.Millisecond)))
+	// A steady short interval: every second of polling slack is downtime reported.
+	b := retry.WithMaxDuration(p.o.SSHTimeout, retry.NewConstant(200*time.Millisecond))
 	err = retry.Do(ctx, b, func(ctx context.Context) error {
-		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		// Short attempts: while the server is down a connect can hang until ARP gives up.
+		dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		defer cancel()
 		nc, err := p.dialer.Dial(dctx, s)
 		if err != nil {
