@@ -7,6 +7,7 @@ import (
 	"net"
 
 	"github.com/remint-dev/remint/internal/debian"
+	"github.com/remint-dev/remint/internal/openstack"
 	"github.com/remint-dev/remint/internal/remote"
 )
 
@@ -25,7 +26,9 @@ type Dialer interface {
 	Dial(ctx context.Context, s Server) (Conn, error)
 }
 
-// Rebooter reboots a server through the cloud; *openstack.Client implements it.
+// Rebooter reboots a server through the cloud and waits until the cloud says it is
+// ACTIVE again; *openstack.Client implements it.
 type Rebooter interface {
 	RebootServer(ctx context.Context, id string, hard bool) error
+	WaitServerActive(ctx context.Context, id string) (openstack.Server, error)
 }

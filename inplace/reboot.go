@@ -118,6 +118,11 @@ func (p *patcher) reboot(ctx context.Context, c Conn, s Server) (*RebootResult, 
 		firstPass = p.now()
 	}
 	res.Downtime = firstPass.Sub(start)
+	// The cloud must agree the reboot is over (REBOOT → ACTIVE), or the next command sees
+	// a server still rebooting.
+	if _, err := p.rebooter.WaitServerActive(ctx, s.ID); err != nil {
+		return res, conn, fmt.Errorf("server %s after the reboot: %w", s.Name, err)
+	}
 	after, err := debian.ReadRebootRequired(ctx, conn)
 	if err != nil {
 		return res, conn, err

@@ -108,6 +108,8 @@ type inplaceEnv struct {
 	cloud *openstack.Client
 	st    *store.Store
 	log   *slog.Logger
+	// status is each listed server's cloud status, by id.
+	status map[string]string
 }
 
 func runInplace(ctx context.Context, cmd *cobra.Command, group string, o inplaceOptions) error {
@@ -147,7 +149,7 @@ func runInplace(ctx context.Context, cmd *cobra.Command, group string, o inplace
 	if err != nil {
 		return err
 	}
-	env := &inplaceEnv{m: m, log: log}
+	env := &inplaceEnv{m: m, log: log, status: map[string]string{}}
 	if group != "" {
 		g, ok := m.Groups[group]
 		if !ok {
@@ -257,6 +259,15 @@ func runInplace(ctx context.Context, cmd *cobra.Command, group string, o inplace
 		}
 		if len(plan.Servers) == 0 {
 			return fmt.Errorf("group %s has no servers (adopt existing ones with `remint group adopt %s`)", group, group)
+		}
+		var notActive []string
+		for _, s := range plan.Servers {
+			if st := env.status[s.ID]; st != "ACTIVE" {
+				notActive = append(notActive, fmt.Sprintf("%s is %s", s.Name, st))
+			}
+		}
+		if len(notActive) > 0 {
+			return fmt.Errorf("only ACTIVE servers are patched: %s (wait for them, or leave them out with --servers)", strings.Join(notActive, ", "))
 		}
 	}
 	if opts.Weave && opts.WeaveSpec != nil {
@@ -371,8 +382,9 @@ func (e *inplaceEnv) groupServers(ctx context.Context, group string) ([]inplace.
 	}
 	var out []inplace.Server
 	for _, s := range list {
-		if inplace.ClaimsGroup(group, s.Name, s.Metadata) && s.Status == "ACTIVE" {
+		if inplace.ClaimsGroup(group, s.Name, s.Metadata) && s.Status != "DELETED" && s.Status != "SOFT_DELETED" {
 			out = append(out, inplace.Server{ID: s.ID, Name: s.Name, Addr: s.AccessIP})
+			e.status[s.ID] = s.Status
 		}
 	}
 	return out, nil
@@ -388,6 +400,7 @@ func (e *inplaceEnv) serversByID(ctx context.Context, ids []string) ([]inplace.S
 		if s.AccessIP == "" {
 			return nil, fmt.Errorf("server %s (%s) has no address to reach it at", s.Name, s.ID)
 		}
+		e.status[s.ID] = s.Status
 		out = append(out, inplace.Server{ID: s.ID, Name: s.Name, Addr: s.AccessIP})
 	}
 	return out, nil
