@@ -37,7 +37,8 @@ var userRE = regexp.MustCompile(`^[a-z_][a-z0-9_-]*$`)
 // ensureDockerGroup lets the login user open the engine's socket (group docker). The
 // user already has passwordless sudo, so this grants nothing new; it takes effect on
 // the next login, so the caller reconnects when it reports a change.
-func ensureDockerGroup(ctx context.Context, c Conn) (changed bool, err error) {
+// With dryRun it changes nothing and reports errNotInDockerGroup instead.
+func ensureDockerGroup(ctx context.Context, c Conn, dryRun bool) (changed bool, err error) {
 	res, err := c.Run(ctx, []string{"id", "-un"})
 	if err == nil {
 		err = res.Err()
@@ -61,6 +62,9 @@ func ensureDockerGroup(ctx context.Context, c Conn) (changed bool, err error) {
 			return false, nil
 		}
 	}
+	if dryRun {
+		return false, errNotInDockerGroup
+	}
 	res, err = c.Run(ctx, []string{"sudo", "-n", "usermod", "-aG", "docker", user})
 	if err == nil {
 		err = res.Err()
@@ -70,6 +74,8 @@ func ensureDockerGroup(ctx context.Context, c Conn) (changed bool, err error) {
 	}
 	return true, nil
 }
+
+var errNotInDockerGroup = errors.New("the login user is not in group docker")
 
 type runningContainer struct {
 	id, name, restart string
@@ -101,9 +107,16 @@ func (p *patcher) docker(ctx context.Context, c Conn, s Server) (*DockerResult, 
 			return res, c, fmt.Errorf("%s %s on %s is newer than the manifest's %s: not downgrading without --allow-downgrade", DockerPackage, cur, s.Name, want)
 		}
 	}
-	if changed, err := ensureDockerGroup(ctx, c); err != nil {
+	changed, err := ensureDockerGroup(ctx, c, p.o.DryRun)
+	if errors.Is(err, errNotInDockerGroup) {
+		// A dry run does not add the login user to group docker: the engine's API is not
+		// read, the package versions say what would change.
+		return res, c, nil
+	}
+	if err != nil {
 		return res, c, err
-	} else if changed {
+	}
+	if changed {
 		c.Close()
 		if c, err = p.dialer.Dial(ctx, s); err != nil {
 			return res, nil, fmt.Errorf("reconnect to %s: %w", s.Name, err)
