@@ -135,10 +135,11 @@ func Run(ctx context.Context, d Deps, plan Plan) (Summary, error) {
 	}
 	done := make(chan finished)
 	for !roll.Done() {
-		for roll.Peek() < len(plan.Servers) && sum.Servers[roll.Peek()].Status == StatusSucceeded {
-			roll.Skip()
-		}
 		for {
+			// Servers that succeeded in the run being resumed are passed over.
+			for roll.Peek() < len(plan.Servers) && sum.Servers[roll.Peek()].Status == StatusSucceeded {
+				roll.Skip()
+			}
 			i, ok := roll.Next()
 			if !ok {
 				break
