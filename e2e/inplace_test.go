@@ -264,6 +264,26 @@ func TestInplace(t *testing.T) {
 		assert.Regexp(t, `(?m)^summary: \{"run":"ip-`, out)
 	})
 
+	t.Run("pets are adopted and shown with their pending updates", func(t *testing.T) {
+		adopt := func(args ...string) string {
+			cmd := exec.CommandContext(ctx, c.bin, append([]string{"group"}, append(args, "-f", plain)...)...)
+			cmd.Dir = p.dir
+			cmd.Env = append(os.Environ(), "OS_CLIENT_CONFIG_FILE="+c.cloudsYAML)
+			out, err := cmd.Output()
+			require.NoError(t, err, "remint group %v: %s", args, out)
+			return string(out)
+		}
+		out := adopt("adopt", "pets")
+		for _, n := range []string{"pets-0", "pets-1", "pets-2"} {
+			assert.Contains(t, out, "adopted server "+n+" ("+p.servers[n].ID+")")
+		}
+		out = adopt("show", "pets")
+		t.Logf("remint group show pets:\n%s", out)
+		// The latest in-place run (pets-0 alone) found demo-tool pending, not a security update.
+		assert.Regexp(t, `pets-0: pets-0 \S+ ACTIVE .*, 1 pending updates\n`, out)
+		assert.NotRegexp(t, `pets-1: .*pending updates`, out, "not looked at by the latest run")
+	})
+
 	t.Run("unattended-upgrades is configured for security only and valid", func(t *testing.T) {
 		repo := filepath.Join(c.stateDir, "apt")
 		c.remint(t, ctx, "sim", "publish-package", "--repo-dir", repo, "--suite", "bookworm-security",
