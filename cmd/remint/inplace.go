@@ -108,8 +108,6 @@ type inplaceEnv struct {
 	cloud *openstack.Client
 	st    *store.Store
 	log   *slog.Logger
-	// status is each listed server's cloud status, by id.
-	status map[string]string
 }
 
 func runInplace(ctx context.Context, cmd *cobra.Command, group string, o inplaceOptions) error {
@@ -149,7 +147,7 @@ func runInplace(ctx context.Context, cmd *cobra.Command, group string, o inplace
 	if err != nil {
 		return err
 	}
-	env := &inplaceEnv{m: m, log: log, status: map[string]string{}}
+	env := &inplaceEnv{m: m, log: log}
 	if group != "" {
 		g, ok := m.Groups[group]
 		if !ok {
@@ -208,73 +206,17 @@ func runInplace(ctx context.Context, cmd *cobra.Command, group string, o inplace
 		ctx = lctx
 	}
 
-	plan := inplace.Plan{Group: group, Options: opts}
-	last, err := env.st.LatestInplaceRun(ctx, group)
-	unfinished := err == nil && last.Status == store.InplaceRunning
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
+	plan, err := inplace.Prepare(ctx, env.st, env, inplace.Request{Group: group, Names: names, Options: opts, Resume: o.resume, NewID: newRunID})
+	var inputErr *inplace.InputError
+	if errors.As(err, &inputErr) {
+		return usageError{err}
+	}
+	if err != nil {
 		return err
 	}
-	switch {
-	case o.resume && !unfinished:
-		return usageErrorf("--resume: group %s has no unfinished in-place run", group)
-	case o.resume:
-		if err := json.Unmarshal(last.Options, &plan.Options); err != nil {
-			return fmt.Errorf("read options of in-place run %s: %w", last.ID, err)
-		}
-		plan.Options.DryRun = false
-		plan.ID, plan.Resume, plan.Done = last.ID, true, map[string]inplace.ServerResult{}
-		rows, err := env.st.InplaceServers(ctx, last.ID)
-		if err != nil {
-			return err
-		}
-		var ids []string
-		for _, r := range rows {
-			res := inplace.DecodeServerResult(r)
-			plan.Done[r.ServerID] = res
-			ids = append(ids, r.ServerID)
-		}
-		if plan.Servers, err = env.serversByID(ctx, ids); err != nil {
-			return err
-		}
-		opts = plan.Options
-		log.Info("resuming in-place run", "run", last.ID, "started", last.Created.Format(time.RFC3339))
-	case unfinished && !o.dryRun:
-		rows, _ := env.st.InplaceServers(ctx, last.ID)
-		var states []string
-		for _, r := range rows {
-			states = append(states, fmt.Sprintf("%s %s (phase %s)", r.ServerName, r.Status, orDash(r.Phase)))
-		}
-		return fmt.Errorf("in-place run %s of group %s started %s did not finish (its process was killed or lost): %s; `remint inplace %s --resume` continues it",
-			last.ID, group, last.Created.Format(time.RFC3339), strings.Join(states, ", "), group)
-	default:
-		plan.ID = newRunID()
-		all, err := env.groupServers(ctx, group)
-		if err != nil {
-			return err
-		}
-		var unknown []string
-		plan.Servers, unknown = inplace.Select(all, names)
-		if len(unknown) > 0 {
-			return usageErrorf("--servers: %s not among group %s's servers (%s)", strings.Join(unknown, ", "), group, serverNames(all))
-		}
-		if len(plan.Servers) == 0 {
-			return fmt.Errorf("group %s has no servers (adopt existing ones with `remint group adopt %s`)", group, group)
-		}
-		var notActive []string
-		for _, s := range plan.Servers {
-			if st := env.status[s.ID]; st != "ACTIVE" {
-				notActive = append(notActive, fmt.Sprintf("%s is %s", s.Name, st))
-			}
-		}
-		if len(notActive) > 0 {
-			return fmt.Errorf("only ACTIVE servers are patched: %s (wait for them, or leave them out with --servers)", strings.Join(notActive, ", "))
-		}
-	}
-	if opts.Weave && opts.WeaveSpec != nil {
-		for _, s := range plan.Servers {
-			opts.WeaveSpec.Peers = append(opts.WeaveSpec.Peers, s.Addr)
-		}
-		plan.Options = opts
+	opts = plan.Options
+	if plan.Resume {
+		log.Info("resuming in-place run", "run", plan.ID)
 	}
 
 	deps := inplace.Deps{Journal: env.st, Rebooter: env.cloud, Logger: log, Now: time.Now}
@@ -341,14 +283,6 @@ func newRunID() string {
 	return "ip-" + time.Now().UTC().Format("20060102T150405") + "-" + hex.EncodeToString(b)
 }
 
-func serverNames(ss []inplace.Server) string {
-	n := make([]string, len(ss))
-	for i, s := range ss {
-		n[i] = s.Name
-	}
-	return strings.Join(n, ", ")
-}
-
 // rebuildPreferred says why the group should be rebuilt instead ("" when in place fits).
 func (e *inplaceEnv) rebuildPreferred(ctx context.Context) string {
 	c := inplace.RebuildCheck{Group: e.g.Name, Replaceable: e.g.IsReplaceable()}
@@ -362,45 +296,48 @@ func (e *inplaceEnv) rebuildPreferred(ctx context.Context) string {
 	return inplace.RebuildPreferred(c)
 }
 
-// groupServers lists the group's servers: the slots the state records, else the servers
-// that claim the group by tag or name.
-func (e *inplaceEnv) groupServers(ctx context.Context, group string) ([]inplace.Server, error) {
+// GroupServers lists the group's servers (inplace.Fleet): the slots the state records,
+// else the servers that claim the group by tag or name; with each one's cloud status.
+func (e *inplaceEnv) GroupServers(ctx context.Context, group string) ([]inplace.Server, map[string]string, error) {
+	status := map[string]string{}
 	slots, err := e.st.Slots(ctx, group)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if len(slots) > 0 {
-		ids := make([]string, len(slots))
-		for i, sl := range slots {
-			ids[i] = sl.ServerID
+		out := make([]inplace.Server, 0, len(slots))
+		for _, sl := range slots {
+			s, err := e.cloud.GetServer(ctx, sl.ServerID)
+			if err != nil {
+				return nil, nil, fmt.Errorf("read server %s of slot %s-%d: %w", sl.ServerID, group, sl.Slot, err)
+			}
+			out = append(out, inplace.Server{ID: s.ID, Name: s.Name, Addr: s.AccessIP})
+			status[s.ID] = s.Status
 		}
-		return e.serversByID(ctx, ids)
+		return out, status, nil
 	}
 	list, err := e.cloud.ListServers(ctx, openstack.ListServersOpts{NamePrefix: group + "-"})
 	if err != nil {
-		return nil, fmt.Errorf("list servers of group %s: %w", group, err)
+		return nil, nil, fmt.Errorf("list servers of group %s: %w", group, err)
 	}
 	var out []inplace.Server
 	for _, s := range list {
 		if inplace.ClaimsGroup(group, s.Name, s.Metadata) && s.Status != "DELETED" && s.Status != "SOFT_DELETED" {
 			out = append(out, inplace.Server{ID: s.ID, Name: s.Name, Addr: s.AccessIP})
-			e.status[s.ID] = s.Status
+			status[s.ID] = s.Status
 		}
 	}
-	return out, nil
+	return out, status, nil
 }
 
-func (e *inplaceEnv) serversByID(ctx context.Context, ids []string) ([]inplace.Server, error) {
+// ServersByID reads servers by id (inplace.Fleet).
+func (e *inplaceEnv) ServersByID(ctx context.Context, ids []string) ([]inplace.Server, error) {
 	out := make([]inplace.Server, 0, len(ids))
 	for _, id := range ids {
 		s, err := e.cloud.GetServer(ctx, id)
 		if err != nil {
 			return nil, fmt.Errorf("read server %s: %w", id, err)
 		}
-		if s.AccessIP == "" {
-			return nil, fmt.Errorf("server %s (%s) has no address to reach it at", s.Name, s.ID)
-		}
-		e.status[s.ID] = s.Status
 		out = append(out, inplace.Server{ID: s.ID, Name: s.Name, Addr: s.AccessIP})
 	}
 	return out, nil
