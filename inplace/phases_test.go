@@ -100,15 +100,6 @@ func TestClaimsGroupAndSelect(t *testing.T) {
 	assert.Equal(t, []string{"a", "b"}, SplitList(" a,,b ,"))
 }
 
-func TestRebuildPreferred(t *testing.T) {
-	t.Parallel()
-	assert.Empty(t, RebuildPreferred(RebuildCheck{Group: "db", Replaceable: false, ActiveImage: "debian-12 2026.11.1"}))
-	assert.Empty(t, RebuildPreferred(RebuildCheck{Group: "web", Replaceable: true}), "no active image: nothing to rebuild from")
-	why := RebuildPreferred(RebuildCheck{Group: "web", Replaceable: true, ActiveImage: "debian-12 2026.11.1"})
-	assert.Contains(t, why, "group web is replaceable and debian-12 2026.11.1 is active")
-	assert.Contains(t, why, "--force")
-}
-
 func TestOptionsValidate(t *testing.T) {
 	t.Parallel()
 	assert.NoError(t, Options{Security: true}.Validate())

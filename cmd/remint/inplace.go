@@ -23,6 +23,7 @@ import (
 	"github.com/remint-dev/remint/internal/openstack"
 	"github.com/remint-dev/remint/internal/remote"
 	"github.com/remint-dev/remint/internal/store"
+	"github.com/remint-dev/remint/orchestrator"
 )
 
 func init() { register(newInplaceCmd) }
@@ -189,7 +190,11 @@ func runInplace(ctx context.Context, cmd *cobra.Command, group string, o inplace
 		return usageError{err}
 	}
 
-	if why := env.rebuildPreferred(ctx); why != "" {
+	why, err := env.rebuildPreferred(ctx, opts)
+	if err != nil {
+		return err
+	}
+	if why != "" {
 		if !o.force {
 			return usageError{errors.New("refusing to patch in place: " + why)}
 		}
@@ -283,17 +288,40 @@ func newRunID() string {
 	return "ip-" + time.Now().UTC().Format("20060102T150405") + "-" + hex.EncodeToString(b)
 }
 
-// rebuildPreferred says why the group should be rebuilt instead ("" when in place fits).
-func (e *inplaceEnv) rebuildPreferred(ctx context.Context) string {
-	c := inplace.RebuildCheck{Group: e.g.Name, Replaceable: e.g.IsReplaceable()}
-	if c.Replaceable && e.g.Image.Family != "" {
-		if ent, err := catalog.New(e.cloud).Latest(ctx, e.g.Image.Family); err == nil {
-			c.ActiveImage = e.g.Image.Family + " " + ent.Version.String()
+// rebuildPreferred asks the orchestrator's policy (rebuild first) whether the group
+// should be rebuilt rather than patched in place, and returns why ("" when in place is
+// the policy's choice too: a pet, no active image, no quota for the surge, no address).
+func (e *inplaceEnv) rebuildPreferred(ctx context.Context, o inplace.Options) (string, error) {
+	g := e.g
+	f := orchestrator.Facts{Target: g.Name, Replaceable: g.IsReplaceable(), Servers: g.Count, Family: g.Image.Family, Addresses: len(g.AddressSlots())}
+	if f.Replaceable {
+		switch {
+		case g.Image.ID != "":
+			if img, err := e.cloud.GetImage(ctx, g.Image.ID); err == nil {
+				f.Image = img.Name
+			}
+		case g.Image.Family != "":
+			if ent, err := catalog.New(e.cloud).Resolve(ctx, g.Image.Family, g.Image.Version); err == nil {
+				f.Image = g.Image.Family + " " + ent.Version.String()
+			}
 		}
-	} else if c.Replaceable && e.g.Image.ID != "" {
-		c.ActiveImage = "image " + e.g.Image.ID
+		if q, err := orchestrator.ReadQuota(ctx, e.cloud); err == nil {
+			f.Quota = q
+		}
+		if sv, err := orchestrator.ReadSurge(ctx, e.cloud, g.Flavor, min(g.MaxSurge(), g.Count)); err == nil {
+			f.Surge = sv
+		}
 	}
-	return inplace.RebuildPreferred(c)
+	d, err := orchestrator.Decide(time.Now(), f, orchestrator.Request{Options: orchestrator.Options{
+		ApplySecurityUpgrades: o.Security, RebootIfRequired: o.Reboot != inplace.RebootNever,
+		ApplyDockerUpgrades: o.Docker, ApplyWeaveUpgrades: o.Weave,
+	}})
+	if err != nil || d.Action != orchestrator.ActionRebuild {
+		return "", err
+	}
+	return fmt.Sprintf("the policy (rebuild first) says %q: a rebuild replaces the servers with fresh ones from that fully patched image "+
+		"and moves traffic only to healthy replacements (no downtime, old servers kept for rollback), while in place costs a reboot's downtime "+
+		"and leaves the servers drifting from the image; run `remint rebuild %s`, or pass --force to patch in place anyway", d.Reason, g.Name), nil
 }
 
 // GroupServers lists the group's servers (inplace.Fleet): the slots the state records,

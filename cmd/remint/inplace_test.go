@@ -3,6 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
 	"errors"
 	"os"
 	"path/filepath"
@@ -11,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/remint-dev/remint/internal/openstack"
 	"github.com/remint-dev/remint/internal/sim"
@@ -113,4 +117,67 @@ func TestInplaceBadInput(t *testing.T) {
 		assert.True(t, errors.As(err, &ue), "%v: a usage error (exit 2): %v", tc.args, err)
 		assert.Contains(t, err.Error(), tc.want, "%v", tc.args)
 	}
+}
+
+const webManifest = `cloud: remint-sim
+state: state/remint.db
+families:
+  debian-12:
+    source_image: debian-12
+    flavor: m1.small
+    network: private
+    ssh_user: debian
+groups:
+  web:
+    count: 1
+    image: {family: debian-12}
+    flavor: m1.tiny
+    network: private
+    key_name: remint
+    failover:
+      addresses:
+        - allocate_from: public
+    health:
+      tcp: {port: 8080}
+`
+
+// TestInplaceRefusesWhatShouldBeRebuilt: a replaceable group with an active image and a
+// failover address is rebuilt, not patched: in place needs --force, and says why.
+func TestInplaceRefusesWhatShouldBeRebuilt(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the simulator")
+	}
+	globals = globalFlags{logLevel: "error", logFormat: "text"}
+	s, seed := simtest.StartSeeded(t, sim.Config{BootTime: 50 * time.Millisecond})
+	dir := t.TempDir()
+	clouds := filepath.Join(dir, "clouds.yaml")
+	require.NoError(t, os.WriteFile(clouds, s.CloudsYAML(""), 0o600))
+	t.Setenv("OS_CLIENT_CONFIG_FILE", clouds)
+	t.Setenv("OS_CLOUD", "")
+	mf := filepath.Join(dir, "remint.yaml")
+	require.NoError(t, os.WriteFile(mf, []byte(webManifest), 0o644))
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(t, err)
+	block, err := ssh.MarshalPrivateKey(priv, "")
+	require.NoError(t, err)
+	key := filepath.Join(dir, "key")
+	require.NoError(t, os.WriteFile(key, pem.EncodeToMemory(block), 0o600))
+
+	// No active image yet: in place is the policy's choice too (it finds no server here).
+	out, err := runRoot(t, "inplace", "web", "-f", mf, "-i", key, "--dry-run")
+	require.Error(t, err, out)
+	assert.Contains(t, err.Error(), "group web has no servers")
+
+	out, err = runRoot(t, "image", "register", "debian-12", seed.ImageID, "-f", mf)
+	require.NoError(t, err, out)
+	_, err = runRoot(t, "inplace", "web", "-f", mf, "-i", key)
+	require.Error(t, err)
+	var ue usageError
+	assert.True(t, errors.As(err, &ue), "exit 2: %v", err)
+	assert.Contains(t, err.Error(), `refusing to patch in place: the policy (rebuild first) says "rebuild: replaceable, onto debian-12 `)
+	assert.Contains(t, err.Error(), "run `remint rebuild web`, or pass --force")
+
+	_, err = runRoot(t, "inplace", "web", "-f", mf, "-i", key, "--force", "--dry-run")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "group web has no servers", "--force gets past the policy")
 }
