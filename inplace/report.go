@@ -81,8 +81,12 @@ func WriteTable(w io.Writer, s Summary) error {
 			fmt.Fprintf(w, "  %s: container %s running again (%s), down %s\n", r.Server.Name, c.Name, how, c.Downtime.Round(time.Millisecond))
 		}
 	}
-	fmt.Fprintf(w, "in-place run %s of %s: %s in %s (%d succeeded, %d failed, %d not started)\n",
-		s.Run, s.Group, s.Status, s.Duration.Round(time.Millisecond), s.Succeeded, s.Failed, s.NotStarted)
+	ok := "succeeded"
+	if s.DryRun {
+		ok = "planned"
+	}
+	fmt.Fprintf(w, "in-place run %s of %s: %s in %s (%d %s, %d failed, %d not started)\n",
+		s.Run, s.Group, s.Status, s.Duration.Round(time.Millisecond), s.Succeeded, ok, s.Failed, s.NotStarted)
 	return nil
 }
 
