@@ -114,42 +114,6 @@ func openStore(ctx context.Context, m *manifest.Manifest) (*store.Store, error) 
 	return store.Open(ctx, path)
 }
 
-// imageGetter reads one image; *openstack.Client implements it.
-type imageGetter interface {
-	GetImage(ctx context.Context, id string) (openstack.Image, error)
-}
-
-// resolveTarget picks the image a rebuild moves the group to: a pinned id, else the
-// family's version (flag, then manifest pin, then "latest" active) from the catalog.
-func resolveTarget(ctx context.Context, cat *catalog.Catalog, images imageGetter, spec failover.Spec, version string) (failover.Target, error) {
-	ref := spec.Image
-	if ref.ID != "" && version == "" {
-		img, err := images.GetImage(ctx, ref.ID)
-		if err != nil {
-			return failover.Target{}, fmt.Errorf("read pinned image %s of group %s: %w", ref.ID, spec.Group, err)
-		}
-		return failover.Target{ImageID: img.ID, ImageName: img.Name, Version: img.Properties[catalog.PropVersion]}, nil
-	}
-	if ref.Family == "" {
-		return failover.Target{}, usageErrorf("group %s pins image id %s; --image %s needs an image family", spec.Group, ref.ID, version)
-	}
-	if version == "" {
-		version = ref.Version
-	}
-	e, err := cat.Resolve(ctx, ref.Family, version)
-	if err != nil {
-		return failover.Target{}, fmt.Errorf("resolve image %s %s for group %s: %w", ref.Family, orLatest(version), spec.Group, err)
-	}
-	return failover.Target{ImageID: e.Image.ID, ImageName: e.Image.Name, Version: e.Version.String()}, nil
-}
-
-func orLatest(v string) string {
-	if v == "" {
-		return "latest"
-	}
-	return v
-}
-
 // groupEnv is everything a group command works with.
 type groupEnv struct {
 	m     *manifest.Manifest
@@ -209,23 +173,32 @@ func (g *groupEnv) executor(sink func(failover.Event)) (*failover.Executor, erro
 
 // executorWith is executor with an ephemeral progress sink (live terminals).
 func (g *groupEnv) executorWith(sink, progress func(failover.Event)) (*failover.Executor, error) {
+	o, err := g.options(sink, progress)
+	if err != nil {
+		return nil, err
+	}
+	return failover.NewExecutor(o)
+}
+
+// options wires the failover executor of the group: cloud, store, probes and sinks.
+func (g *groupEnv) options(sink, progress func(failover.Event)) (failover.Options, error) {
 	var runner health.Runner
 	if g.spec.Health.Check.Command != "" {
 		r, err := g.sshRunner()
 		if err != nil {
-			return nil, err
+			return failover.Options{}, err
 		}
 		runner = r
 	}
 	prober, policy, gate, err := failover.ProbesFor(g.spec, runner)
 	if err != nil {
-		return nil, usageError{err}
+		return failover.Options{}, usageError{err}
 	}
-	return failover.NewExecutor(failover.Options{
+	return failover.Options{
 		Cloud: g.cloud, Store: g.store, Spec: g.spec,
 		Prober: prober, Policy: policy, Gate: gate,
 		Events: sink, Progress: progress, Logger: g.log,
-	})
+	}, nil
 }
 
 // sshRunner logs in to the group's servers for command health checks: as the group's

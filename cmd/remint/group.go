@@ -4,10 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/remint-dev/remint/catalog"
 	"github.com/remint-dev/remint/failover"
 	"github.com/remint-dev/remint/inplace"
 	"github.com/remint-dev/remint/internal/openstack"
@@ -25,8 +25,10 @@ func newGroupCmd() *cobra.Command {
 }
 
 type groupOptions struct {
-	file   string
-	output string
+	file     string
+	output   string
+	waitLock time.Duration // adopt
+	command  string
 }
 
 func newGroupAdoptCmd() *cobra.Command {
@@ -37,13 +39,15 @@ func newGroupAdoptCmd() *cobra.Command {
 		Long: `Find the group's existing servers (named GROUP-N or GROUP-N-…, or tagged remint_group and
 remint_slot) and record each as the server of its slot, so that the next rebuild replaces
 them. Nothing in the cloud is changed. Slots without a server are reported; the next
-rebuild creates them.`,
+rebuild creates them. Like rebuild it holds the group's lease (see --wait-lock).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			o.command = commandLine(cmd, args)
 			return runGroupAdopt(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), args[0], o)
 		},
 	}
 	manifestFlag(cmd, &o.file)
+	waitLockFlag(cmd, &o.waitLock)
 	outputFlag(cmd, &o.output, "text", "json")
 	return cmd
 }
@@ -57,20 +61,13 @@ func runGroupAdopt(ctx context.Context, stdout, stderr io.Writer, group string, 
 		return err
 	}
 	defer env.Close()
-	ex, err := env.executor(nil)
+	deps, err := env.groupDeps(orCommand(o.command, "remint group adopt "+group), o.waitLock, nil, nil)
 	if err != nil {
 		return err
 	}
-	versionOf := func(ctx context.Context, imageID string) string {
-		img, err := env.cloud.GetImage(ctx, imageID)
-		if err != nil {
-			return ""
-		}
-		return img.Properties[catalog.PropVersion]
-	}
-	adopted, notes, err := ex.Adopt(ctx, versionOf)
+	adopted, notes, err := failover.AdoptGroup(ctx, deps)
 	if err != nil {
-		return err
+		return classify(err)
 	}
 	if o.output == "json" {
 		return writeJSON(stdout, struct {
@@ -92,7 +89,7 @@ func newGroupShowCmd() *cobra.Command {
 	var o groupOptions
 	cmd := &cobra.Command{
 		Use:   "show GROUP",
-		Short: "Show the group's slots, servers, images, addresses and health",
+		Short: "Show the group's slots, servers, images, addresses, health and orphans",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runGroupShow(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), args[0], o)
@@ -126,6 +123,8 @@ type groupView struct {
 	Slots         []slotView `json:"slots"`
 	LatestRollout string     `json:"latest_rollout,omitempty"`
 	RolloutStatus string     `json:"rollout_status,omitempty"`
+	// Orphans are servers tagged with the group that nothing records or keeps.
+	Orphans []failover.Orphan `json:"orphans"`
 }
 
 func runGroupShow(ctx context.Context, stdout, stderr io.Writer, group string, o groupOptions) error {
@@ -161,7 +160,11 @@ func runGroupShow(ctx context.Context, stdout, stderr io.Writer, group string, o
 	if err != nil {
 		return err
 	}
-	view := groupView{Group: group, Count: env.spec.Count}
+	orphans, err := ex.Orphans(ctx, time.Now())
+	if err != nil {
+		return err
+	}
+	view := groupView{Group: group, Count: env.spec.Count, Orphans: append([]failover.Orphan{}, orphans...)}
 	if r, err := env.store.LatestRollout(ctx, group); err == nil {
 		view.LatestRollout, view.RolloutStatus = r.ID, r.Status
 	}
@@ -232,6 +235,9 @@ func runGroupShow(ctx context.Context, stdout, stderr io.Writer, group string, o
 			fmt.Fprintf(stdout, ", %d pending updates", *v.PendingUpdates)
 		}
 		fmt.Fprintln(stdout)
+	}
+	for _, o := range view.Orphans {
+		fmt.Fprintf(stdout, "  orphan: %s\n", o)
 	}
 	return nil
 }

@@ -32,8 +32,14 @@ active version ("latest").
 Families are the ones in the manifest (-f, default remint.yaml).`,
 	}
 	cmd.AddCommand(newImageRegisterCmd(), newImageListCmd(), newImageShowCmd(), newImageRevokeCmd(), newImageRetireCmd())
+	for _, sub := range imageSubcommands {
+		cmd.AddCommand(sub())
+	}
 	return cmd
 }
+
+// imageSubcommands are added by the files of further image subcommands (image_*.go).
+var imageSubcommands []func() *cobra.Command
 
 // imageOptions are the flags every image subcommand has; now is the clock (tests set it).
 type imageOptions struct {
@@ -55,26 +61,36 @@ func imageFlags(cmd *cobra.Command, o *imageOptions) {
 }
 
 func newImageRegisterCmd() *cobra.Command {
-	var o imageOptions
+	var o imageRegisterOptions
 	cmd := &cobra.Command{
-		Use:   "register FAMILY IMAGE",
+		Use:   "register FAMILY IMAGE | register FAMILY --from-packer-manifest FILE [--verify]",
 		Short: "Make an existing image the family's new active version",
 		Long: `Register an image that was built elsewhere (by Packer, by hand, by another pipeline) as
 the family's new active version. IMAGE is an image id or a unique image name; the image
 must be active in Glance and not yet in the catalog. It gets the next version of the
 current month (YYYY.MM.N) and becomes "latest"; the previously active version becomes
-deprecated (still bootable, e.g. for rollbacks).`,
+deprecated (still bootable, e.g. for rollbacks).
+
+--from-packer-manifest takes IMAGE from the newest build in the file Packer's manifest
+post-processor wrote (an openstack builder's artifact_id). --verify adds the image as a
+candidate, boots a server from it and runs the family's checks (SSH with a console host
+key, the health checks of the groups booting from the family) before it becomes active;
+an image that fails stays a candidate, marked failed.`,
 		Example: `  # Packer built an image; make it debian-12's latest
   remint image register debian-12 3f0c9c2e-6f8a-4d7e-9a51-2b1f0c7d9e11
 
   # by name (must be unique), printing the result as JSON
-  remint image register debian-12 debian-12-packer-20261122 --output json`,
-		Args: cobra.ExactArgs(2),
+  remint image register debian-12 debian-12-packer-20261122 --output json
+
+  # the image Packer just built, proven before it becomes latest
+  remint image register debian-12 --from-packer-manifest packer-manifest.json --verify`,
+		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runImageRegister(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), args[0], args[1], o)
+			return runImageRegisterCmd(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), args, o)
 		},
 	}
-	imageFlags(cmd, &o)
+	imageFlags(cmd, &o.imageOptions)
+	registerFlags(cmd, &o)
 	return cmd
 }
 
@@ -288,7 +304,7 @@ type entryView struct {
 func viewOf(e catalog.Entry) entryView {
 	props := map[string]string{}
 	for k, v := range e.Image.Properties {
-		if strings.HasPrefix(k, "remint_") {
+		if strings.HasPrefix(k, "remint_") && !strings.HasPrefix(k, catalog.PropPackagesChunk) {
 			props[k] = v
 		}
 	}
@@ -387,6 +403,9 @@ func runImageList(ctx context.Context, stdout, stderr io.Writer, family string, 
 		state := v.State
 		if v.Status != "active" {
 			state += " (" + v.Status + ")"
+		}
+		if v.Properties[catalog.PropVerification] == catalog.VerificationFailed {
+			state += " (verification failed)"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", v.Family, v.Version, state, v.ImageID, v.Name, formatTime(v.Created))
 	}
