@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -19,6 +18,7 @@ import (
 	"github.com/remint-dev/remint/catalog"
 	"github.com/remint-dev/remint/inplace"
 	"github.com/remint-dev/remint/internal/health"
+	"github.com/remint-dev/remint/internal/lease"
 	"github.com/remint-dev/remint/internal/manifest"
 	"github.com/remint-dev/remint/internal/openstack"
 	"github.com/remint-dev/remint/internal/remote"
@@ -45,6 +45,7 @@ type inplaceOptions struct {
 	identity       string
 	lockTimeout    time.Duration
 	sshTimeout     time.Duration
+	waitLock       time.Duration
 }
 
 func newInplaceCmd() *cobra.Command {
@@ -79,7 +80,7 @@ started), 2 bad input.`,
 			if len(args) == 1 {
 				group = args[0]
 			}
-			return runInplace(cmd.Context(), cmd, group, o)
+			return runInplace(cmd.Context(), cmd, group, commandLine(cmd, args), o)
 		},
 	}
 	f := cmd.Flags()
@@ -99,6 +100,7 @@ started), 2 bad input.`,
 	f.StringVarP(&o.identity, "identity", "i", "", "private key file for SSH (default $REMINT_SSH_KEY)")
 	f.DurationVar(&o.lockTimeout, "lock-timeout", 5*time.Minute, "how long to wait for apt/dpkg locks held by another run (e.g. unattended-upgrade)")
 	f.DurationVar(&o.sshTimeout, "ssh-timeout", 5*time.Minute, "how long to wait for SSH after a reboot")
+	waitLockFlag(cmd, &o.waitLock)
 	return cmd
 }
 
@@ -111,7 +113,7 @@ type inplaceEnv struct {
 	log   *slog.Logger
 }
 
-func runInplace(ctx context.Context, cmd *cobra.Command, group string, o inplaceOptions) error {
+func runInplace(ctx context.Context, cmd *cobra.Command, group, command string, o inplaceOptions) error {
 	stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
 	if err := checkOutput(o.output, "text", "json"); err != nil {
 		return err
@@ -201,14 +203,26 @@ func runInplace(ctx context.Context, cmd *cobra.Command, group string, o inplace
 		log.Warn("patching in place although a rebuild is preferred (--force)", "why", why)
 	}
 
-	// One changer of a group at a time.
+	// One changer of a group at a time: the group's lease, as rebuilds take it.
 	if !o.dryRun {
-		lctx, release, err := inplaceLease(ctx, env.st, group, "remint "+strings.Join(os.Args[1:], " "), log)
+		ttl, err := lease.TTLFromEnv()
 		if err != nil {
-			return err
+			return usageError{err}
 		}
-		defer release()
-		ctx = lctx
+		if o.waitLock < 0 {
+			return usageErrorf("--wait-lock %s: must not be negative", o.waitLock)
+		}
+		leases := &lease.Manager{Store: env.st, TTL: ttl, Wait: o.waitLock, Logger: log, Holder: lease.Self(command, started)}
+		l, err := leases.Acquire(ctx, lease.GroupKey(group))
+		if err != nil {
+			return classify(err)
+		}
+		defer func() {
+			if err := l.Release(context.WithoutCancel(ctx)); err != nil {
+				log.Warn("release the group lease", "group", group, "err", err)
+			}
+		}()
+		ctx = l.Context()
 	}
 
 	plan, err := inplace.Prepare(ctx, env.st, env, inplace.Request{Group: group, Names: names, Options: opts, Resume: o.resume, NewID: newRunID})
@@ -407,50 +421,4 @@ type accessDialer struct{ access *remote.Access }
 
 func (d accessDialer) Dial(ctx context.Context, s inplace.Server) (inplace.Conn, error) {
 	return d.access.DialServer(ctx, openstack.Server{ID: s.ID, Name: s.Name, AccessIP: s.Addr})
-}
-
-// inplaceLease takes the group's lease in the state store (the same lease rebuilds
-// take, key group/<name>) and renews it until released; ctx ends if the lease is lost.
-// TODO(merge): replace with internal/lease's Manager once it is on main.
-func inplaceLease(ctx context.Context, st *store.Store, group, command string, log *slog.Logger) (context.Context, func(), error) {
-	ttl := 30 * time.Second
-	if v := os.Getenv("REMINT_LEASE_TTL"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d < 100*time.Millisecond {
-			return nil, nil, usageErrorf("$REMINT_LEASE_TTL %q: want a duration of at least 100ms", v)
-		}
-		ttl = d
-	}
-	key := "group/" + group
-	host, _ := os.Hostname()
-	holder := store.LeaseHolder{Host: host, PID: os.Getpid(), Command: command, Started: time.Now()}
-	l, err := st.AcquireLease(ctx, key, holder, ttl, time.Now())
-	if err != nil {
-		return nil, nil, fmt.Errorf("group %s: %w", group, err)
-	}
-	lctx, cancel := context.WithCancelCause(ctx)
-	done := make(chan struct{})
-	go func() {
-		t := time.NewTicker(ttl / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				if _, err := st.RenewLease(context.WithoutCancel(ctx), key, l.Token, ttl, time.Now()); err != nil {
-					log.Error("lost the group lease", "group", group, "err", err)
-					cancel(fmt.Errorf("lease of group %s lost: %w", group, err))
-					return
-				}
-			}
-		}
-	}()
-	return lctx, func() {
-		close(done)
-		cancel(nil)
-		if err := st.ReleaseLease(context.WithoutCancel(ctx), key, l.Token); err != nil {
-			log.Warn("release the group lease", "group", group, "err", err)
-		}
-	}, nil
 }
