@@ -116,19 +116,14 @@ func (c *Catalog) Resolve(ctx context.Context, family, version string) (Entry, e
 	if err != nil {
 		return Entry{}, err
 	}
-	entries, err := c.List(ctx, family)
+	e, err := c.Version(ctx, family, want)
 	if err != nil {
 		return Entry{}, err
 	}
-	for _, e := range entries {
-		if e.Version == want {
-			if !e.State.Bootable() {
-				return Entry{}, fmt.Errorf("family %s version %s is %s: servers may not boot from it", family, version, e.State)
-			}
-			return e, nil
-		}
+	if !e.State.Bootable() {
+		return Entry{}, fmt.Errorf("family %s version %s is %s: servers may not boot from it", family, version, e.State)
 	}
-	return Entry{}, fmt.Errorf("family %s has no version %s: %w", family, version, ErrUnknownVersion)
+	return e, nil
 }
 
 // Register makes an existing image (built elsewhere, e.g. by Packer) the family's new

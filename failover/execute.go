@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -119,7 +120,8 @@ func (e *Executor) Run(ctx context.Context, rolloutID string) (Result, error) {
 	r.rollout.Status, r.rollout.Error = status, msg
 	res := e.result(r, steps, start)
 	if status != store.RolloutCompleted {
-		e.emit(ctx, Event{Slot: -1, Step: "failed", Failed: true, Message: fmt.Sprintf("rollout %s failed: %s", rolloutID, msg)})
+		// Each slot's error was its own event: name the slots, do not repeat the errors.
+		e.emit(ctx, Event{Slot: -1, Step: "failed", Failed: true, Message: fmt.Sprintf("rollout %s failed: %s", rolloutID, failedSlots(failed))})
 		return res, fmt.Errorf("rollout %s of group %s failed: %s", rolloutID, e.spec.Group, msg)
 	}
 	e.emit(ctx, Event{Slot: -1, Step: "completed", Message: fmt.Sprintf("rollout %s completed: every slot on %s", rolloutID, ro.ImageVersion)})
@@ -248,6 +250,19 @@ func (e *Executor) runRolling(ctx context.Context, cancel context.CancelCauseFun
 	}
 	wg.Wait()
 	return failed
+}
+
+// failedSlots names the slots of failures' lines ("slot web-0: …"): "slot web-0 failed",
+// "slots web-0, web-2 failed".
+func failedSlots(failed []string) string {
+	names := make([]string, len(failed))
+	for i, f := range failed {
+		names[i], _, _ = strings.Cut(strings.TrimPrefix(f, "slot "), ":")
+	}
+	if len(names) == 1 {
+		return "slot " + names[0] + " failed"
+	}
+	return "slots " + strings.Join(names, ", ") + " failed"
 }
 
 func failures(spec Spec, steps []*store.Step, errs []error) []string {

@@ -122,6 +122,9 @@ func Rebuild(ctx context.Context, d Deps, req RebuildRequest) (res RebuildResult
 	defer func() { res.Events = events.list() }()
 
 	if req.DryRun {
+		if err := ex.RequireRecorded(ctx); err != nil {
+			return res, err
+		}
 		target, err := ResolveTarget(ctx, d.Catalog, d.Images, spec, req.Image)
 		if err != nil {
 			return res, err
@@ -137,6 +140,11 @@ func Rebuild(ctx context.Context, d Deps, req RebuildRequest) (res RebuildResult
 	}
 	defer l.Release(ctx)
 	ctx = l.Context()
+	// Before any change: a state recording servers or addresses that are gone would fail
+	// half-way; say per slot what is missing and how to get out (ErrStaleState).
+	if err := ex.RequireRecorded(ctx); err != nil {
+		return res, err
+	}
 
 	if res.Retired, err = ex.RetireExpired(ctx, ex.now()); err != nil {
 		return res, err

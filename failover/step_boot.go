@@ -25,7 +25,7 @@ func (e *Executor) boot(ctx context.Context, r *run, st *store.Step) error {
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("wait for server %s to become ACTIVE: %w", st.NewServerName, err)
+		return fmt.Errorf("boot replacement %s: %w", st.NewServerName, err) // the adapter says what it waited for
 	}
 	r.setIP(srv.ID, srv.AccessIP)
 	if known {

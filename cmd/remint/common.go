@@ -224,18 +224,22 @@ func (g *groupEnv) sshRunner() (*remote.Runner, error) {
 
 // eventPrinter prints failover events: NDJSON for --output json, one line per event
 // when stdout is not a terminal, and a live block of one line per slot on a terminal.
+//
+// An error is printed once: a slot's error appears in its event, so the summary line of
+// that slot leaves it out, and the command's final error (shown) only names the rollout.
 type eventPrinter struct {
-	mu    sync.Mutex
-	w     io.Writer
-	json  bool
-	live  bool
-	slots map[int]failover.Event
-	last  failover.Event
-	drawn int
+	mu     sync.Mutex
+	w      io.Writer
+	json   bool
+	live   bool
+	slots  map[int]failover.Event
+	last   failover.Event
+	drawn  int
+	failed map[int][]string // text mode: messages of failed slot events already printed
 }
 
 func newEventPrinter(w io.Writer, output string) *eventPrinter {
-	p := &eventPrinter{w: w, json: output == "json", slots: map[int]failover.Event{}}
+	p := &eventPrinter{w: w, json: output == "json", slots: map[int]failover.Event{}, failed: map[int][]string{}}
 	if f, ok := w.(*os.File); ok && !p.json && os.Getenv("TERM") != "dumb" {
 		p.live = isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd())
 	}
@@ -262,6 +266,9 @@ func (p *eventPrinter) Event(e failover.Event) {
 		fmt.Fprintf(p.w, "%s\n", b)
 	case !p.live:
 		fmt.Fprintln(p.w, e.String())
+		if e.Failed && e.Slot >= 0 {
+			p.failed[e.Slot] = append(p.failed[e.Slot], e.Message)
+		}
 	default:
 		if e.Slot < 0 {
 			p.last = e
@@ -322,12 +329,51 @@ func (p *eventPrinter) summary(res failover.Result, runErr error) {
 		if s.Address != "" {
 			line += ", address " + s.Address
 		}
-		if s.Error != "" {
+		switch {
+		case s.Error == "":
+		case p.printed(s.Slot, s.Error):
+			line += " (error above)"
+		default:
 			line += ": " + s.Error
 		}
 		fmt.Fprintln(p.w, line)
 	}
 }
+
+// printed reports whether msg is on screen already for slot: in an event printed
+// earlier, or (live) in the slot's line of the live block.
+func (p *eventPrinter) printed(slot int, msg string) bool {
+	if p.live {
+		e, ok := p.slots[slot]
+		return ok && strings.Contains(e.Message, msg)
+	}
+	for _, m := range p.failed[slot] {
+		if strings.Contains(m, msg) {
+			return true
+		}
+	}
+	return false
+}
+
+// shown is the error a command returns after summary printed err in text mode: it
+// reads "rollout … failed (see above)" so main does not print every slot's error
+// again, and unwraps to err for errors.Is and exit codes. JSON output, and errors
+// not about a rollout's slots, are returned unchanged.
+func (p *eventPrinter) shown(res failover.Result, err error) error {
+	if err == nil || p.json || res.Rollout == "" || res.Status != store.RolloutFailed {
+		return err
+	}
+	return shownError{msg: fmt.Sprintf("rollout %s of group %s failed (the errors are above)", res.Rollout, res.Group), err: err}
+}
+
+// shownError is an error whose details were printed already.
+type shownError struct {
+	msg string
+	err error
+}
+
+func (e shownError) Error() string { return e.msg }
+func (e shownError) Unwrap() error { return e.err }
 
 func orStatus(s string) string {
 	if s == "" {

@@ -252,40 +252,6 @@ func parseVersionArg(s string) (catalog.Version, error) {
 	return v, nil
 }
 
-// imageFinder finds images by id or name; *openstack.Client implements it.
-type imageFinder interface {
-	GetImage(ctx context.Context, id string) (openstack.Image, error)
-	ListImages(ctx context.Context, opts openstack.ListImagesOpts) ([]openstack.Image, error)
-}
-
-// findImage resolves ref, an image id or a unique image name. No match and an ambiguous
-// name are usage errors.
-func findImage(ctx context.Context, images imageFinder, ref string) (openstack.Image, error) {
-	img, err := images.GetImage(ctx, ref)
-	if err == nil {
-		return img, nil
-	}
-	if !openstack.IsNotFound(err) {
-		return openstack.Image{}, fmt.Errorf("look up image %s: %w", ref, err)
-	}
-	byName, err := images.ListImages(ctx, openstack.ListImagesOpts{Name: ref, IncludeHidden: true})
-	if err != nil {
-		return openstack.Image{}, fmt.Errorf("look up image named %s: %w", ref, err)
-	}
-	switch len(byName) {
-	case 0:
-		return openstack.Image{}, usageErrorf("no image has the id or name %q", ref)
-	case 1:
-		return byName[0], nil
-	}
-	ids := make([]string, len(byName))
-	for i, im := range byName {
-		ids[i] = im.ID
-	}
-	slices.Sort(ids)
-	return openstack.Image{}, usageErrorf("%d images are named %q; give the id of one: %s", len(byName), ref, strings.Join(ids, ", "))
-}
-
 // entryView is the JSON (and text) form of a catalog entry.
 type entryView struct {
 	Family        string            `json:"family"`
@@ -351,7 +317,7 @@ func runImageRegister(ctx context.Context, stdout, stderr io.Writer, family, ref
 	if err != nil {
 		return err
 	}
-	img, err := findImage(ctx, env.cloud, ref)
+	img, err := catalog.FindImage(ctx, env.cloud, ref)
 	if err != nil {
 		return err
 	}
@@ -437,7 +403,7 @@ func runImageShow(ctx context.Context, stdout, stderr io.Writer, family, version
 		if e, err = env.cat.Latest(ctx, family); err != nil {
 			return err
 		}
-	} else if e, err = findVersion(ctx, env.cat, family, want); err != nil {
+	} else if e, err = env.cat.Version(ctx, family, want); err != nil {
 		return err
 	}
 	v := viewOf(e)
@@ -463,26 +429,6 @@ func runImageShow(ctx context.Context, stdout, stderr io.Writer, family, version
 	return tw.Flush()
 }
 
-// findVersion returns version want of family, whatever its state; an unknown version is
-// a usage error listing the versions there are.
-func findVersion(ctx context.Context, cat *catalog.Catalog, family string, want catalog.Version) (catalog.Entry, error) {
-	entries, err := cat.List(ctx, family)
-	if err != nil {
-		return catalog.Entry{}, err
-	}
-	var have []string
-	for _, e := range entries {
-		if e.Version == want {
-			return e, nil
-		}
-		have = append(have, e.Version.String())
-	}
-	if len(have) == 0 {
-		return catalog.Entry{}, usageErrorf("family %s has no version %s: its catalog is empty", family, want)
-	}
-	return catalog.Entry{}, usageErrorf("family %s has no version %s (versions: %s)", family, want, strings.Join(have, ", "))
-}
-
 func runImageRevoke(ctx context.Context, stdout, stderr io.Writer, family, version string, o imageRevokeOptions) error {
 	want, err := parseVersionArg(version)
 	if err != nil {
@@ -495,7 +441,7 @@ func runImageRevoke(ctx context.Context, stdout, stderr io.Writer, family, versi
 	if err != nil {
 		return err
 	}
-	if _, err := findVersion(ctx, env.cat, family, want); err != nil {
+	if _, err := env.cat.Version(ctx, family, want); err != nil {
 		return err
 	}
 	notes, err := env.cat.Revoke(ctx, family, want.String(), o.reason, o.time())
@@ -503,22 +449,6 @@ func runImageRevoke(ctx context.Context, stdout, stderr io.Writer, family, versi
 		env.log.Info("image version revoked", "family", family, "version", want.String())
 	}
 	return printChange(stdout, o.output, changeView{Family: family, Notes: notes}, err)
-}
-
-// serverImages lists every server of the project and returns the set of image ids they
-// boot from.
-func serverImages(ctx context.Context, cl *openstack.Client) (map[string]bool, error) {
-	servers, err := cl.ListServers(ctx, openstack.ListServersOpts{})
-	if err != nil {
-		return nil, fmt.Errorf("list servers to find the images in use: %w", err)
-	}
-	inUse := map[string]bool{}
-	for _, s := range servers {
-		if s.ImageID != "" {
-			inUse[s.ImageID] = true
-		}
-	}
-	return inUse, nil
 }
 
 func runImageRetire(ctx context.Context, stdout, stderr io.Writer, family string, o imageRetireOptions) error {
@@ -533,7 +463,7 @@ func runImageRetire(ctx context.Context, stdout, stderr io.Writer, family string
 	if keep == 0 {
 		keep = env.m.Families[family].Keep()
 	}
-	inUse, err := serverImages(ctx, env.cloud)
+	inUse, err := catalog.ImagesInUse(ctx, env.cloud)
 	if err != nil {
 		return err
 	}

@@ -63,7 +63,7 @@ func runImageDiff(ctx context.Context, stdout, stderr io.Writer, family, a, b st
 			e, err = env.cat.Latest(ctx, family)
 		} else {
 			v, _ := catalog.ParseVersion(ref)
-			e, err = findVersion(ctx, env.cat, family, v)
+			e, err = env.cat.Version(ctx, family, v)
 		}
 		if err != nil {
 			return err

@@ -40,7 +40,7 @@ func runImagePromote(ctx context.Context, stdout, stderr io.Writer, family, vers
 	if err != nil {
 		return err
 	}
-	e, err := findVersion(ctx, env.cat, family, v)
+	e, err := env.cat.Version(ctx, family, v)
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/remint-dev/remint/catalog"
 	"github.com/remint-dev/remint/imagebuild"
 )
 
@@ -113,7 +114,7 @@ func runImageRegisterVerified(ctx context.Context, stdout, stderr io.Writer, fam
 	if err != nil {
 		return err
 	}
-	img, err := findImage(ctx, env.cloud, ref)
+	img, err := catalog.FindImage(ctx, env.cloud, ref)
 	if err != nil {
 		return err
 	}

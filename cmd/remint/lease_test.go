@@ -108,12 +108,12 @@ func (w *world) register(name string) string {
 func (w *world) statePath() string { return filepath.Join(w.dir, "state", "remint.db") }
 
 // show runs `group show web --output json` in this process.
-func (w *world) show() groupView {
+func (w *world) show() failover.GroupStatus {
 	w.t.Helper()
 	var out, errOut bytes.Buffer
 	require.NoError(w.t, runGroupShow(w.t.Context(), &out, &errOut, "web", groupOptions{file: w.mf, output: "json"}), errOut.String())
 	require.Contains(w.t, out.String(), `"orphans": [`, "orphans is a list, never null")
-	var v groupView
+	var v failover.GroupStatus
 	require.NoError(w.t, json.Unmarshal(out.Bytes(), &v))
 	return v
 }

@@ -139,6 +139,9 @@ func runRebuild(ctx context.Context, stdout, stderr io.Writer, group string, o r
 	}
 	if res.Rollout != nil {
 		pr.summary(*res.Rollout, err)
+		err = pr.shown(*res.Rollout, err) // its slots' errors are printed: say them once
+	} else if res.Resumed != nil {
+		err = pr.shown(*res.Resumed, err)
 	}
 	if err != nil && (res.Resumed != nil || res.Rollout != nil) {
 		err = interrupted(ctx, group, err)

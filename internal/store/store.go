@@ -17,8 +17,10 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 
+	"github.com/sethvargo/go-retry"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
 
@@ -154,7 +156,18 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	// One connection: SQLite serialises writers anyway, and ":memory:" is per connection.
 	db.SetMaxOpenConns(1)
 	s := &Store{db: db}
-	if err := s.migrate(ctx); err != nil {
+	// Opening a new file races other openers for WAL mode and the first migration; the
+	// busy timeout covers most of it, and a lock still reported busy is retried briefly.
+	err = retry.Do(ctx, retry.WithMaxDuration(15*time.Second, retry.NewConstant(50*time.Millisecond)), func(ctx context.Context) error {
+		if err := s.migrate(ctx); err != nil {
+			if isBusy(err) {
+				return retry.RetryableError(err)
+			}
+			return err
+		}
+		return nil
+	})
+	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("migrate state store %s: %w", path, err)
 	}
@@ -198,6 +211,15 @@ func (s *Store) migrate(ctx context.Context) error {
 		}
 	}
 	return tx.Commit()
+}
+
+// isBusy says whether err is SQLite's "database is locked" (SQLITE_BUSY, code 5).
+func isBusy(err error) bool {
+	var coded interface{ Code() int }
+	if errors.As(err, &coded) {
+		return coded.Code()&0xff == 5
+	}
+	return strings.Contains(err.Error(), "SQLITE_BUSY")
 }
 
 // SchemaVersion is the number of migrations applied.
