@@ -41,9 +41,16 @@ deps-e2e:
 
 ## bench: benchmarks, printed not asserted: failed requests during failover, makespan/ideal,
 ## next-run computation for 100,000 schedules (first, cached, naive walk; wall and CPU per core),
-## cloud API calls per replaced server, and the naive replacement side by side
-bench:
+## cloud API calls per replaced server, and the naive replacement side by side; then the
+## in-place benchmark on real hosts (root + Docker like make e2e; it fails, never skips,
+## without them): remint's security upgrade vs unattended-upgrade by hand, and N=1/4/16
+## servers at concurrency 4 (REMINT_BENCH_MAX_N=4 measures fewer servers).
+bench: build deps-e2e
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./failover/ ./orchestrator/
+	@REMINT_E2E=1 REMINT_BENCH=1 REMINT_BIN=$(CURDIR)/$(BIN) REMINT_WORKLOAD_BINARY=$(CURDIR)/$(BIN) \
+	  $(GO) test -count=1 -v -run '^TestInplaceBench$$' -timeout 30m ./e2e/ > $(CURDIR)/bin/bench-inplace.log 2>&1; rc=$$?; \
+	  grep -E '^BENCH|booted and prepared' $(CURDIR)/bin/bench-inplace.log; \
+	  if [ $$rc -ne 0 ]; then tail -60 $(CURDIR)/bin/bench-inplace.log; echo "in-place benchmark failed (exit $$rc; full log: bin/bench-inplace.log)"; fi; exit $$rc
 
 ## test-cloud: the adapter's contract tests against a real cloud you name:
 ##   REMINT_TEST_CLOUD=mycloud REMINT_TEST_IMAGE=<image id> REMINT_TEST_FLAVOR=<flavor> \

@@ -61,11 +61,17 @@ type Health struct {
 // SpecFromGroup turns a manifest group into a Spec through the manifest's accessors,
 // so every documented default applies. The group must be replaceable.
 func SpecFromGroup(g *manifest.Group) (Spec, error) {
+	if g != nil && !g.IsReplaceable() {
+		return Spec{}, fmt.Errorf("group %s is not replaceable (replaceable: false): it is patched in place, never rebuilt", g.Name)
+	}
+	return RecordSpec(g)
+}
+
+// RecordSpec is SpecFromGroup for what only records or reads a group's servers (adopt,
+// show), which pets need as much as replaceable groups: it rebuilds nothing.
+func RecordSpec(g *manifest.Group) (Spec, error) {
 	if g == nil {
 		return Spec{}, fmt.Errorf("no group")
-	}
-	if !g.IsReplaceable() {
-		return Spec{}, fmt.Errorf("group %s is not replaceable (replaceable: false): it is patched in place, never rebuilt", g.Name)
 	}
 	hc := g.HealthCheck()
 	s := Spec{

@@ -132,6 +132,12 @@ func (g *groupEnv) Close() {
 
 // openGroup loads the manifest, finds the group, connects and opens the store.
 func openGroup(ctx context.Context, file, group string, stderr io.Writer) (*groupEnv, error) {
+	return openGroupFor(ctx, file, group, stderr, false)
+}
+
+// openGroupFor is openGroup; records says the command only records or reads the group's
+// servers (adopt, show), so pets (replaceable: false) are welcome.
+func openGroupFor(ctx context.Context, file, group string, stderr io.Writer, records bool) (*groupEnv, error) {
 	log, err := newLogger(stderr)
 	if err != nil {
 		return nil, err
@@ -141,6 +147,12 @@ func openGroup(ctx context.Context, file, group string, stderr io.Writer) (*grou
 		return nil, err
 	}
 	spec, err := groupSpec(m, group)
+	if records && err != nil && m.Groups[group] != nil && !m.Groups[group].IsReplaceable() {
+		spec, err = failover.RecordSpec(m.Groups[group])
+		if err != nil {
+			err = usageError{err}
+		}
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/remint-dev/remint/failover"
+	"github.com/remint-dev/remint/inplace"
 	"github.com/remint-dev/remint/internal/lease"
 )
 
@@ -55,7 +56,7 @@ func runGroupAdopt(ctx context.Context, stdout, stderr io.Writer, group string, 
 	if err := checkOutput(o.output, "text", "json"); err != nil {
 		return err
 	}
-	env, err := openGroup(ctx, o.file, group, stderr)
+	env, err := openGroupFor(ctx, o.file, group, stderr, true) // pets too: adopting rebuilds nothing
 	if err != nil {
 		return err
 	}
@@ -110,7 +111,7 @@ func runGroupShow(ctx context.Context, stdout, stderr io.Writer, group string, o
 	if err := checkOutput(o.output, "text", "json"); err != nil {
 		return err
 	}
-	env, err := openGroup(ctx, o.file, group, stderr)
+	env, err := openGroupFor(ctx, o.file, group, stderr, true)
 	if err != nil {
 		return err
 	}
@@ -123,8 +124,16 @@ func runGroupShow(ctx context.Context, stdout, stderr io.Writer, group string, o
 	if err != nil {
 		return err
 	}
+	// What the last in-place run left pending, per server id (absent until one looked).
+	pending, err := inplace.PendingUpdates(ctx, env.store, group)
+	if err != nil {
+		return err
+	}
 	if o.output == "json" {
-		if err := writeJSON(stdout, st); err != nil {
+		if err := writeJSON(stdout, struct {
+			failover.GroupStatus
+			PendingUpdates map[string]int `json:"pending_updates"`
+		}{st, pending}); err != nil {
 			return err
 		}
 		return st.Stale()
@@ -139,8 +148,12 @@ func runGroupShow(ctx context.Context, stdout, stderr io.Writer, group string, o
 			fmt.Fprintf(stdout, "  %s-%d: no server\n", group, v.Slot)
 			continue
 		}
-		fmt.Fprintf(stdout, "  %s-%d: %s %s %s image %s ip %s address %s (%s) %s\n", group, v.Slot, v.ServerName, short(v.ServerID), v.Status,
+		fmt.Fprintf(stdout, "  %s-%d: %s %s %s image %s ip %s address %s (%s) %s", group, v.Slot, v.ServerName, short(v.ServerID), v.Status,
 			orDash(v.ImageVersion), orDash(v.FixedIP), orDash(v.Address), orDash(v.AddressOn), v.Health)
+		if n, ok := pending[v.ServerID]; ok {
+			fmt.Fprintf(stdout, ", %d pending updates", n)
+		}
+		fmt.Fprintln(stdout)
 	}
 	for _, o := range st.Orphans {
 		fmt.Fprintf(stdout, "  orphan: %s\n", o)

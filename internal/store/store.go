@@ -161,6 +161,30 @@ var migrations = []string{
 		recorded_at TEXT NOT NULL
 	);
 	CREATE INDEX schedule_runs_schedule ON schedule_runs(schedule, id);`,
+	// 4: in-place runs (inplace.go): each server's progress, so a killed run can be
+	// resumed or reported.
+	`CREATE TABLE inplace_runs (
+		id         TEXT PRIMARY KEY,
+		grp        TEXT NOT NULL,
+		options    BLOB,
+		status     TEXT NOT NULL,
+		error      TEXT NOT NULL DEFAULT '',
+		created_at TEXT NOT NULL,
+		updated_at TEXT NOT NULL
+	);
+	CREATE INDEX inplace_runs_grp ON inplace_runs(grp, created_at);
+	CREATE TABLE inplace_servers (
+		run_id      TEXT NOT NULL REFERENCES inplace_runs(id),
+		server_id   TEXT NOT NULL,
+		server_name TEXT NOT NULL DEFAULT '',
+		seq         INTEGER NOT NULL,
+		phase       TEXT NOT NULL DEFAULT '',
+		status      TEXT NOT NULL,
+		result      BLOB,
+		error       TEXT NOT NULL DEFAULT '',
+		updated_at  TEXT NOT NULL,
+		PRIMARY KEY (run_id, server_id)
+	);`,
 }
 
 // Store is an open state database. It is safe for concurrent use.

@@ -1,0 +1,424 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/remint-dev/remint/catalog"
+	"github.com/remint-dev/remint/inplace"
+	"github.com/remint-dev/remint/internal/health"
+	"github.com/remint-dev/remint/internal/lease"
+	"github.com/remint-dev/remint/internal/manifest"
+	"github.com/remint-dev/remint/internal/openstack"
+	"github.com/remint-dev/remint/internal/remote"
+	"github.com/remint-dev/remint/internal/store"
+	"github.com/remint-dev/remint/orchestrator"
+)
+
+func init() { register(newInplaceCmd) }
+
+type inplaceOptions struct {
+	file           string
+	servers        string
+	security       bool
+	reboot         string
+	docker         bool
+	weave          bool
+	allowDowngrade bool
+	concurrency    int
+	maxErrors      string
+	dryRun         bool
+	force          bool
+	resume         bool
+	output         string
+	identity       string
+	lockTimeout    time.Duration
+	sshTimeout     time.Duration
+	waitLock       time.Duration
+}
+
+func newInplaceCmd() *cobra.Command {
+	var o inplaceOptions
+	cmd := &cobra.Command{
+		Use:   "inplace [GROUP] [--servers a,b]",
+		Short: "Patch servers in place over SSH: security upgrades, reboot policy, Docker and Weave",
+		Long: `Patch a group's servers where they stand, for servers that cannot be rebuilt (a pet marked
+replaceable: false, or no active image). Per server: preflight (apt/dpkg locks, free disk,
+dpkg --audit), then --security installs the pending security updates and only those (as
+unattended-upgrades picks them: the Debian-Security origin) and sets up unattended-upgrades
+for daily security-only upgrades; --docker upgrades docker.io to the version the family's
+manifest pins, verified through the Docker Engine API, and brings back running containers;
+--weave installs the pinned Weave Net script after checking its SHA-256 and relaunches it;
+finally the reboot policy applies (a reboot goes through the cloud's reboot API, then SSH
+and the group's health check must come back; the downtime is reported).
+
+Servers are patched --concurrency at a time; once more than --max-errors servers failed no
+new server starts. Every step is recorded in the state store: a killed run is reported by
+the next one and continued with --resume. A group that could be rebuilt instead is refused
+unless --force: rebuilding is the better way to patch it.
+
+Exit status: 0 every server succeeded, 1 the run failed (a server failed or was not
+started), 2 bad input.`,
+		Example: `  remint inplace db --security --reboot if-required
+  remint inplace db --dry-run
+  remint inplace web --servers web-1 --docker --force
+  remint inplace db --resume`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			group := ""
+			if len(args) == 1 {
+				group = args[0]
+			}
+			return runInplace(cmd.Context(), cmd, group, commandLine(cmd, args), o)
+		},
+	}
+	f := cmd.Flags()
+	manifestFlag(cmd, &o.file)
+	outputFlag(cmd, &o.output, "text", "json")
+	f.StringVar(&o.servers, "servers", "", "comma-separated server names (or ids) to patch: only these (default: all of the group's)")
+	f.BoolVar(&o.security, "security", false, "install pending security updates (only those) and set up unattended-upgrades (default when neither --docker nor --weave is given)")
+	f.StringVar(&o.reboot, "reboot", "", "reboot policy: never, if-required or always (default: the group's inplace.reboot)")
+	f.BoolVar(&o.docker, "docker", false, "upgrade the Docker engine (docker.io) to the family's pinned version")
+	f.BoolVar(&o.weave, "weave", false, "upgrade Weave Net to the family's pinned script")
+	f.BoolVar(&o.allowDowngrade, "allow-downgrade", false, "let --docker install a version lower than the installed one")
+	f.IntVar(&o.concurrency, "concurrency", 0, "servers patched at once (default: the group's inplace.concurrency)")
+	f.StringVar(&o.maxErrors, "max-errors", "", "failed servers tolerated before no new server starts: N or P% (default: the group's inplace.error_budget)")
+	f.BoolVar(&o.dryRun, "dry-run", false, "list what would be installed per server; change nothing (package lists are refreshed)")
+	f.BoolVar(&o.force, "force", false, "patch in place a group that could be rebuilt instead")
+	f.BoolVar(&o.resume, "resume", false, "continue the group's unfinished in-place run (servers that succeeded are not touched again)")
+	f.StringVarP(&o.identity, "identity", "i", "", "private key file for SSH (default $REMINT_SSH_KEY)")
+	f.DurationVar(&o.lockTimeout, "lock-timeout", 5*time.Minute, "how long to wait for apt/dpkg locks held by another run (e.g. unattended-upgrade)")
+	f.DurationVar(&o.sshTimeout, "ssh-timeout", 5*time.Minute, "how long to wait for SSH after a reboot")
+	waitLockFlag(cmd, &o.waitLock)
+	return cmd
+}
+
+// inplaceEnv is what the command wires together.
+type inplaceEnv struct {
+	m     *manifest.Manifest
+	g     *manifest.Group
+	cloud *openstack.Client
+	st    *store.Store
+	log   *slog.Logger
+}
+
+func runInplace(ctx context.Context, cmd *cobra.Command, group, command string, o inplaceOptions) error {
+	stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
+	if err := checkOutput(o.output, "text", "json"); err != nil {
+		return err
+	}
+	names := inplace.SplitList(o.servers)
+	if group == "" && len(names) == 0 {
+		return usageErrorf("name a GROUP or give --servers a,b")
+	}
+	if o.reboot != "" {
+		if _, err := inplace.ParseReboot(o.reboot); err != nil {
+			return usageError{fmt.Errorf("--reboot: %w", err)}
+		}
+	}
+	if cmd.Flags().Changed("concurrency") && o.concurrency < 1 {
+		return usageErrorf("--concurrency %d: want at least 1", o.concurrency)
+	}
+	var budget *inplace.Budget
+	if o.maxErrors != "" {
+		b, err := inplace.ParseBudget(o.maxErrors)
+		if err != nil {
+			return usageError{fmt.Errorf("--max-errors: %w", err)}
+		}
+		budget = &b
+	}
+	signer, err := remote.LoadSigner(o.identity)
+	if err != nil {
+		return usageError{fmt.Errorf("--identity: %w", err)}
+	}
+	log, err := newLogger(stderr)
+	if err != nil {
+		return err
+	}
+	m, err := loadManifest(o.file)
+	if err != nil {
+		return err
+	}
+	env := &inplaceEnv{m: m, log: log}
+	if group != "" {
+		g, ok := m.Groups[group]
+		if !ok {
+			return usageErrorf("group %q is not in %s (groups: %s)", group, m.Path, strings.Join(m.GroupNames(), ", "))
+		}
+		env.g = g
+	}
+	if env.cloud, err = connectCloud(ctx, m, log); err != nil {
+		return err
+	}
+	if env.g == nil {
+		// --servers alone: the servers' group, from their tags or names.
+		if env.g, err = env.groupOfServers(ctx, names); err != nil {
+			return err
+		}
+		group = env.g.Name
+	}
+	if env.st, err = openStore(ctx, m); err != nil {
+		return err
+	}
+	defer env.st.Close()
+
+	opts := inplace.Options{
+		Security: o.security || (!o.docker && !o.weave), Reboot: cmpOr(o.reboot, env.g.RebootPolicy()),
+		Docker: o.docker, Weave: o.weave, AllowDowngrade: o.allowDowngrade,
+		Concurrency: cmpOr(o.concurrency, env.g.Concurrency()), MaxErrors: inplace.Budget{Count: env.g.InPlace.ErrorBudget},
+		DryRun: o.dryRun, LockTimeout: o.lockTimeout, SSHTimeout: o.sshTimeout,
+	}
+	if budget != nil {
+		opts.MaxErrors = *budget
+	}
+	if fam, ok := m.Families[env.g.Image.Family]; ok {
+		opts.DockerVersion = fam.Provision.Docker
+		if w := fam.Provision.Weave; w != nil {
+			opts.WeaveSpec = &inplace.WeaveSpec{Version: w.Version, ScriptURL: w.ScriptURL, SHA256: w.SHA256}
+		}
+	}
+	if err := opts.Validate(); err != nil {
+		return usageError{err}
+	}
+
+	why, err := env.rebuildPreferred(ctx, opts)
+	if err != nil {
+		return err
+	}
+	if why != "" {
+		if !o.force {
+			return usageError{errors.New("refusing to patch in place: " + why)}
+		}
+		log.Warn("patching in place although a rebuild is preferred (--force)", "why", why)
+	}
+
+	// One changer of a group at a time: the group's lease, as rebuilds take it.
+	if !o.dryRun {
+		ttl, err := lease.TTLFromEnv()
+		if err != nil {
+			return usageError{err}
+		}
+		if o.waitLock < 0 {
+			return usageErrorf("--wait-lock %s: must not be negative", o.waitLock)
+		}
+		leases := &lease.Manager{Store: env.st, TTL: ttl, Wait: o.waitLock, Logger: log, Holder: lease.Self(command, started)}
+		l, err := leases.Acquire(ctx, lease.GroupKey(group))
+		if err != nil {
+			return classify(err)
+		}
+		defer func() {
+			if err := l.Release(context.WithoutCancel(ctx)); err != nil {
+				log.Warn("release the group lease", "group", group, "err", err)
+			}
+		}()
+		ctx = l.Context()
+	}
+
+	plan, err := inplace.Prepare(ctx, env.st, env, inplace.Request{Group: group, Names: names, Options: opts, Resume: o.resume, NewID: newRunID})
+	var inputErr *inplace.InputError
+	if errors.As(err, &inputErr) {
+		return usageError{err}
+	}
+	if err != nil {
+		return err
+	}
+	opts = plan.Options
+	if plan.Resume {
+		log.Info("resuming in-place run", "run", plan.ID)
+	}
+
+	deps := inplace.Deps{Journal: env.st, Rebooter: env.cloud, Logger: log, Now: time.Now}
+	access := &remote.Access{Cloud: env.cloud, User: cmpOr(env.g.SSHUser, "debian"), Signer: signer, Logger: log,
+		Servers: openstack.ListServersOpts{NamePrefix: group + "-"}}
+	deps.Dialer = accessDialer{access}
+	prober, policy, err := health.FromManifest(env.g.HealthCheck(), access.Runner())
+	if err != nil {
+		return usageError{err}
+	}
+	deps.Health = inplace.Health{Prober: prober, Policy: policy}
+	if opts.Weave {
+		// Verified before any server is touched: a mismatch refuses the whole run.
+		if deps.WeaveScript, err = inplace.FetchScript(ctx, &http.Client{Timeout: time.Minute}, *opts.WeaveSpec); err != nil {
+			return err
+		}
+	}
+	var mu sync.Mutex
+	lastPhase := map[string]string{}
+	deps.Progress = func(r inplace.ServerResult) {
+		mu.Lock()
+		defer mu.Unlock()
+		key := r.Phase + "/" + r.Status
+		if lastPhase[r.Server.ID] == key {
+			return
+		}
+		lastPhase[r.Server.ID] = key
+		log.Info("in-place", "server", r.Server.Name, "phase", r.Phase, "status", r.Status)
+	}
+	sum, runErr := inplace.Run(ctx, deps, plan)
+	if o.output == "json" {
+		if err := writeJSON(stdout, sum); err != nil {
+			return err
+		}
+	} else {
+		if err := inplace.WriteTable(stdout, sum); err != nil {
+			return err
+		}
+		b, _ := json.Marshal(struct {
+			Run        string `json:"run"`
+			Group      string `json:"group"`
+			Status     string `json:"status"`
+			Succeeded  int    `json:"succeeded"`
+			Failed     int    `json:"failed"`
+			NotStarted int    `json:"not_started"`
+			DurationMS int64  `json:"duration_ms"`
+		}{sum.Run, sum.Group, sum.Status, sum.Succeeded, sum.Failed, sum.NotStarted, sum.Duration.Milliseconds()})
+		fmt.Fprintf(stdout, "summary: %s\n", b)
+	}
+	return runErr
+}
+
+func cmpOr[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+func newRunID() string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return "ip-" + time.Now().UTC().Format("20060102T150405") + "-" + hex.EncodeToString(b)
+}
+
+// rebuildPreferred asks the orchestrator's policy (rebuild first) whether the group
+// should be rebuilt rather than patched in place, and returns why ("" when in place is
+// the policy's choice too: a pet, no active image, no quota for the surge, no address).
+func (e *inplaceEnv) rebuildPreferred(ctx context.Context, o inplace.Options) (string, error) {
+	g := e.g
+	f := orchestrator.Facts{Target: g.Name, Replaceable: g.IsReplaceable(), Servers: g.Count, Family: g.Image.Family, Addresses: len(g.AddressSlots())}
+	if f.Replaceable {
+		switch {
+		case g.Image.ID != "":
+			if img, err := e.cloud.GetImage(ctx, g.Image.ID); err == nil {
+				f.Image = img.Name
+			}
+		case g.Image.Family != "":
+			if ent, err := catalog.New(e.cloud).Resolve(ctx, g.Image.Family, g.Image.Version); err == nil {
+				f.Image = g.Image.Family + " " + ent.Version.String()
+			}
+		}
+		if q, err := orchestrator.ReadQuota(ctx, e.cloud); err == nil {
+			f.Quota = q
+		}
+		if sv, err := orchestrator.ReadSurge(ctx, e.cloud, g.Flavor, min(g.MaxSurge(), g.Count)); err == nil {
+			f.Surge = sv
+		}
+	}
+	d, err := orchestrator.Decide(time.Now(), f, orchestrator.Request{Options: orchestrator.Options{
+		ApplySecurityUpgrades: o.Security, RebootIfRequired: o.Reboot != inplace.RebootNever,
+		ApplyDockerUpgrades: o.Docker, ApplyWeaveUpgrades: o.Weave,
+	}})
+	if err != nil || d.Action != orchestrator.ActionRebuild {
+		return "", err
+	}
+	return fmt.Sprintf("the policy (rebuild first) says %q: a rebuild replaces the servers with fresh ones from that fully patched image "+
+		"and moves traffic only to healthy replacements (no downtime, old servers kept for rollback), while in place costs a reboot's downtime "+
+		"and leaves the servers drifting from the image; run `remint rebuild %s`, or pass --force to patch in place anyway", d.Reason, g.Name), nil
+}
+
+// GroupServers lists the group's servers (inplace.Fleet): the slots the state records,
+// else the servers that claim the group by tag or name; with each one's cloud status.
+func (e *inplaceEnv) GroupServers(ctx context.Context, group string) ([]inplace.Server, map[string]string, error) {
+	status := map[string]string{}
+	slots, err := e.st.Slots(ctx, group)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(slots) > 0 {
+		out := make([]inplace.Server, 0, len(slots))
+		for _, sl := range slots {
+			s, err := e.cloud.GetServer(ctx, sl.ServerID)
+			if err != nil {
+				return nil, nil, fmt.Errorf("read server %s of slot %s-%d: %w", sl.ServerID, group, sl.Slot, err)
+			}
+			out = append(out, inplace.Server{ID: s.ID, Name: s.Name, Addr: s.AccessIP})
+			status[s.ID] = s.Status
+		}
+		return out, status, nil
+	}
+	list, err := e.cloud.ListServers(ctx, openstack.ListServersOpts{NamePrefix: group + "-"})
+	if err != nil {
+		return nil, nil, fmt.Errorf("list servers of group %s: %w", group, err)
+	}
+	var out []inplace.Server
+	for _, s := range list {
+		if inplace.ClaimsGroup(group, s.Name, s.Metadata) && s.Status != "DELETED" && s.Status != "SOFT_DELETED" {
+			out = append(out, inplace.Server{ID: s.ID, Name: s.Name, Addr: s.AccessIP})
+			status[s.ID] = s.Status
+		}
+	}
+	return out, status, nil
+}
+
+// ServersByID reads servers by id (inplace.Fleet).
+func (e *inplaceEnv) ServersByID(ctx context.Context, ids []string) ([]inplace.Server, error) {
+	out := make([]inplace.Server, 0, len(ids))
+	for _, id := range ids {
+		s, err := e.cloud.GetServer(ctx, id)
+		if err != nil {
+			return nil, fmt.Errorf("read server %s: %w", id, err)
+		}
+		out = append(out, inplace.Server{ID: s.ID, Name: s.Name, Addr: s.AccessIP})
+	}
+	return out, nil
+}
+
+// groupOfServers finds the manifest group the named servers belong to.
+func (e *inplaceEnv) groupOfServers(ctx context.Context, names []string) (*manifest.Group, error) {
+	list, err := e.cloud.ListServers(ctx, openstack.ListServersOpts{})
+	if err != nil {
+		return nil, fmt.Errorf("list servers: %w", err)
+	}
+	var found *manifest.Group
+	for _, n := range names {
+		var g *manifest.Group
+		for _, s := range list {
+			if s.Name != n && s.ID != n {
+				continue
+			}
+			for _, gn := range e.m.GroupNames() {
+				if inplace.ClaimsGroup(gn, s.Name, s.Metadata) {
+					g = e.m.Groups[gn]
+				}
+			}
+		}
+		switch {
+		case g == nil:
+			return nil, usageErrorf("--servers: server %s is not a server of any group in %s; name the GROUP", n, e.m.Path)
+		case found != nil && found != g:
+			return nil, usageErrorf("--servers: the servers belong to groups %s and %s; patch one group at a time", found.Name, g.Name)
+		}
+		found = g
+	}
+	return found, nil
+}
+
+// accessDialer logs in to a server by id and fixed address through remote.Access: its
+// host key must be one the server printed to its console at first boot.
+type accessDialer struct{ access *remote.Access }
+
+func (d accessDialer) Dial(ctx context.Context, s inplace.Server) (inplace.Conn, error) {
+	return d.access.DialServer(ctx, openstack.Server{ID: s.ID, Name: s.Name, AccessIP: s.Addr})
+}
