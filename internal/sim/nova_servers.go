@@ -100,7 +100,44 @@ func (s *Sim) teardownServer(ctx context.Context, id string) {
 	for _, p := range s.portsOfDeviceLocked(id) {
 		changes = append(changes, s.deletePortLocked(p.ID)...)
 	}
-	delete(s.st.servers, id)
+	s.tombstoneServerLocked(id)
 	s.mu.Unlock()
 	s.novaApplyFIPChanges(ctx, changes)
+}
+
+// Tombstones: Nova soft-deletes instance rows, and GET /servers with changes-since (or
+// changes-before) lists servers deleted in that window with status DELETED, so that a
+// poller learns about deletions too. The simulator keeps the last tombstoneKeep deleted
+// servers for tombstoneTTL; GET /servers/{id} and lists without those filters never show
+// them (404 and absent, as in Nova).
+const (
+	tombstoneKeep = 10000
+	tombstoneTTL  = time.Hour
+)
+
+// tombstoneServerLocked removes server id and keeps its tombstone.
+func (s *Sim) tombstoneServerLocked(id string) {
+	srv := s.st.servers[id]
+	if srv == nil {
+		return
+	}
+	delete(s.st.servers, id)
+	now := time.Now().UTC()
+	srv.Status, srv.VMState, srv.TaskState, srv.PowerState = "DELETED", "deleted", "", 0
+	srv.Updated, srv.Terminated = now, now
+	s.st.deletedServers[id] = srv
+	for tid, t := range s.st.deletedServers {
+		if now.Sub(t.Updated) > tombstoneTTL {
+			delete(s.st.deletedServers, tid)
+		}
+	}
+	for len(s.st.deletedServers) > tombstoneKeep {
+		oldest := ""
+		for tid, t := range s.st.deletedServers {
+			if oldest == "" || t.Updated.Before(s.st.deletedServers[oldest].Updated) {
+				oldest = tid
+			}
+		}
+		delete(s.st.deletedServers, oldest)
+	}
 }
