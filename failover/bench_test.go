@@ -3,14 +3,18 @@ package failover
 import (
 	"context"
 	"fmt"
+	"os"
 	"sort"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/remint-dev/remint/internal/openstack"
+	"github.com/remint-dev/remint/internal/sim"
 )
 
 // The benchmarks measure a whole rollout on the simulator (loopback driver, real HTTP)
@@ -107,38 +111,67 @@ func BenchmarkNaiveReplace(b *testing.B) {
 	b.ReportMetric(total.Seconds()/float64(b.N), "makespan-s")
 }
 
-// BenchmarkMakespan200 (b) rebuilds 200 servers with a 2s simulated boot and surge 20
-// and reports the makespan against the ideal: waves × (boot + health), where health is
-// the time the threshold of consecutive passes takes at the probe interval. It runs
-// with the adapter's default polling (200ms doubling to 2s: few calls, but a 2s boot is
-// seen at ~3s) and with fast polling (100ms to 250ms: more calls, boot seen at once),
-// because the two goals (makespan and API calls per server) pull that knob apart.
-func BenchmarkMakespan200(b *testing.B) {
+// BenchmarkFleet (b) rebuilds fleets with a 2s simulated boot and reports the makespan
+// against the ideal, waves × (boot + health), where health is the time the threshold of
+// consecutive passes takes at the probe interval, and the cloud API calls per replaced
+// server as the simulator counted them. It runs, in one go, the per-server polling the
+// executor had before (one GET /servers/{id} per replacement per poll, the adapter's
+// 200ms-doubling-to-2s cadence, ports and floating IPs read one by one) beside the
+// batched poll, at 200 servers (surge 20) and 1,000 servers (surge 100), and prints a
+// table. RSS and CPU are the whole benchmark process's: remint's executor, and the
+// simulator and its loopback servers beside it in the same process.
+func BenchmarkFleet(b *testing.B) {
 	if testing.Short() {
-		b.Skip("200 servers")
+		b.Skip("200 and 1,000 servers")
 	}
+	var rows []fleetRow
 	for _, tt := range []struct {
-		name   string
-		policy openstack.RetryPolicy
+		n, surge  int
+		perServer bool
 	}{
-		{"default-poll", openstack.RetryPolicy{}},
-		{"fast-poll", openstack.RetryPolicy{PollMin: 100 * time.Millisecond, PollMax: 250 * time.Millisecond}},
+		{200, 20, true},
+		{200, 20, false},
+		{1000, 100, false},
 	} {
-		b.Run(tt.name, func(b *testing.B) { benchMakespan(b, tt.policy) })
+		name := fmt.Sprintf("N=%d/surge=%d/%s", tt.n, tt.surge, map[bool]string{true: "per-server", false: "batched"}[tt.perServer])
+		b.Run(name, func(b *testing.B) {
+			row := benchFleet(b, tt.n, tt.surge, tt.perServer)
+			rows = append(rows, row)
+		})
 	}
+	var out strings.Builder
+	fmt.Fprintf(&out, "\n%-6s %-6s %-11s %-11s %-8s %-6s %-13s %-12s %-8s\n", "N", "surge", "polling", "makespan", "ideal", "ratio", "calls/server", "peak RSS", "CPU")
+	for _, r := range rows {
+		fmt.Fprintf(&out, "%-6d %-6d %-11s %-11s %-8s %-6.3f %-13.2f %-12s %-8s\n", r.n, r.surge, r.polling,
+			r.makespan.Round(10*time.Millisecond), r.ideal.Round(10*time.Millisecond), r.ratio, r.calls,
+			fmt.Sprintf("%d MiB", r.peakRSS>>20), r.cpu.Round(10*time.Millisecond))
+	}
+	out.WriteString("(calls counted by the simulator; RSS and CPU of the whole process: executor, simulator and loopback servers)\n")
+	fmt.Print(out.String())
 }
 
-func benchMakespan(b *testing.B, policy openstack.RetryPolicy) {
+type fleetRow struct {
+	n, surge        int
+	polling         string
+	makespan, ideal time.Duration
+	ratio, calls    float64
+	peakRSS         int64
+	cpu             time.Duration
+}
+
+func benchFleet(b *testing.B, n, surge int, perServer bool) fleetRow {
 	const boot = 2 * time.Second
-	env := startSimEnvPolicy(b, boot, policy)
+	env := startSimEnvPolicy(b, boot, openstack.RetryPolicy{})
+	env.sim.SetLimits(sim.Limits{MaxInstances: -1, MaxCores: -1, MaxRAM: -1, MaxKeypairs: -1, MaxServerMeta: 128, MaxTotalFloatingIps: -1})
 	ctx := context.Background()
-	spec := env.spec(200, StrategyRolling)
-	spec.MaxSurge = 20
+	spec := env.spec(n, StrategyRolling)
+	spec.MaxSurge = surge
 	spec.Health.Interval = 100 * time.Millisecond
 	spec.Health.HealthyThreshold = 2
 	mk := func() *Executor {
 		ex := env.executor(b, spec)
 		ex.Drain = 100 * time.Millisecond
+		ex.PerServerPolling = perServer
 		return ex
 	}
 	_, err := runTo(ctx, mk(), env.v1)
@@ -148,30 +181,93 @@ func benchMakespan(b *testing.B, policy openstack.RetryPolicy) {
 	waves := waveCount(spec.Count, spec.MaxSurge, spec.MaxUnavailable)
 	ideal := time.Duration(waves) * (boot + healthTime)
 	var total time.Duration
-	var calls int64
 	opsBefore := env.sim.Calls()
+	callsBefore := env.sim.TotalCalls()
+	rss := startRSSSampler()
+	cpuBefore := cpuTime()
 	b.ResetTimer()
 	for i := range b.N {
-		before := env.client.Stats().APICalls
 		start := time.Now()
 		res, err := runTo(ctx, mk(), targets[i%2])
 		total += time.Since(start)
-		calls += env.client.Stats().APICalls - before
 		require.NoError(b, err)
 		require.Len(b, res.Slots, spec.Count)
 	}
 	b.StopTimer()
+	cpu := cpuTime() - cpuBefore
+	peak := rss.stop()
+	calls := env.sim.TotalCalls() - callsBefore
 	var ops []string
-	for op, n := range env.sim.Calls() {
-		if d := n - opsBefore[op]; d > 0 {
-			ops = append(ops, fmt.Sprintf("%s=%.2f", op, float64(d)/float64(spec.Count*b.N)))
+	for op, c := range env.sim.Calls() {
+		if d := c - opsBefore[op]; d > 0 {
+			ops = append(ops, fmt.Sprintf("%s=%.3f", op, float64(d)/float64(spec.Count*b.N)))
 		}
 	}
 	sort.Strings(ops)
 	b.Logf("API calls per replaced server by operation: %s", strings.Join(ops, " "))
 	makespan := total / time.Duration(b.N)
+	row := fleetRow{n: n, surge: surge, polling: map[bool]string{true: "per-server", false: "batched"}[perServer],
+		makespan: makespan, ideal: ideal, ratio: makespan.Seconds() / ideal.Seconds(),
+		calls: float64(calls) / float64(spec.Count*b.N), peakRSS: peak, cpu: cpu / time.Duration(b.N)}
 	b.ReportMetric(makespan.Seconds(), "makespan-s")
 	b.ReportMetric(ideal.Seconds(), "ideal-s")
-	b.ReportMetric(makespan.Seconds()/ideal.Seconds(), "makespan/ideal")
-	b.ReportMetric(float64(calls)/float64(spec.Count*b.N), "api-calls/server")
+	b.ReportMetric(row.ratio, "makespan/ideal")
+	b.ReportMetric(row.calls, "api-calls/server")
+	b.ReportMetric(float64(peak>>20), "peak-RSS-MiB")
+	b.ReportMetric(row.cpu.Seconds(), "cpu-s")
+	return row
+}
+
+// rssSampler records the process's peak resident set while it runs (getrusage's
+// maxrss is a lifetime peak, which earlier benchmarks would dominate).
+type rssSampler struct {
+	stopc chan struct{}
+	done  chan int64
+}
+
+func startRSSSampler() *rssSampler {
+	s := &rssSampler{stopc: make(chan struct{}), done: make(chan int64, 1)}
+	go func() {
+		var peak int64
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for {
+			peak = max(peak, currentRSS())
+			select {
+			case <-s.stopc:
+				s.done <- peak
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return s
+}
+
+func (s *rssSampler) stop() int64 {
+	close(s.stopc)
+	return <-s.done
+}
+
+// currentRSS reads the resident set size from /proc/self/statm (pages).
+func currentRSS() int64 {
+	data, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(data))
+	if len(f) < 2 {
+		return 0
+	}
+	pages, _ := strconv.ParseInt(f[1], 10, 64)
+	return pages * int64(os.Getpagesize())
+}
+
+// cpuTime is the process's user and system CPU time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

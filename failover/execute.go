@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/remint-dev/remint/internal/openstack"
 	"github.com/remint-dev/remint/internal/store"
 )
 
@@ -23,6 +24,68 @@ type run struct {
 	// from create to seen ACTIVE so far (an upper bound of the boot time).
 	createdTimes map[string]time.Time
 	fastest      time.Duration
+	// watch is the rollout's batched status poll (nil with PerServerPolling).
+	watch *watcher
+	// ports caches the port of servers (replacements as the poll found them, old servers
+	// looked up in one batch); fips caches floating IPs as last read or written. A stale
+	// floating IP costs nothing but a re-read: every move carries its revision (If-Match).
+	ports map[string]string
+	fips  map[string]openstack.FloatingIP
+	// fastestUp is the shortest time from ACTIVE to a passing health probe so far
+	// (zero once a replacement passed its first probe); upSeen says one was measured.
+	fastestUp time.Duration
+	upSeen    bool
+}
+
+func (r *run) setPort(server, port string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.ports == nil {
+		r.ports = map[string]string{}
+	}
+	r.ports[server] = port
+}
+
+func (r *run) port(server string) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.ports[server]
+}
+
+func (r *run) setFIP(f openstack.FloatingIP) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.fips == nil {
+		r.fips = map[string]openstack.FloatingIP{}
+	}
+	r.fips[f.ID] = f
+}
+
+func (r *run) fip(id string) (openstack.FloatingIP, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	f, ok := r.fips[id]
+	return f, ok
+}
+
+func (r *run) dropFIP(id string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.fips, id)
+}
+
+func (r *run) up(d time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.upSeen || d < r.fastestUp {
+		r.fastestUp, r.upSeen = d, true
+	}
+}
+
+func (r *run) upDelay() time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.fastestUp
 }
 
 func (r *run) created(id string, at time.Time) {
@@ -97,6 +160,13 @@ func (e *Executor) Run(ctx context.Context, rolloutID string) (Result, error) {
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	if !e.PerServerPolling {
+		r.watch = newWatcher(e.cloud, openstack.ListServersOpts{NamePrefix: e.spec.Group + "-", Metadata: map[string]string{MetaRollout: rolloutID}}, e.now, e.BootTimeout, e.BootPoll)
+		wctx, stop := context.WithCancel(ctx)
+		defer stop()
+		go r.watch.run(wctx)
+		e.prefetch(ctx, r, steps)
+	}
 	var failed []string
 	if r.plan.Strategy == StrategyBlueGreen {
 		failed = e.runWaves(ctx, cancel, r, steps)
@@ -228,7 +298,18 @@ func (e *Executor) runRolling(ctx context.Context, cancel context.CancelCauseFun
 			break
 		}
 		wg.Go(func() {
-			err := e.advance(ctx, r, st, "")
+			// The budget is held until the old server has left service: once the
+			// address moved and the gate passed (retiring), the old server only drains
+			// and is deleted, and the next slot may start meanwhile (as Kubernetes does
+			// not count terminating pods against maxSurge).
+			err := e.advance(ctx, r, st, StateRetiring)
+			if err == nil && st.State == StateRetiring && ctx.Err() == nil {
+				if tok != nil {
+					<-tok
+					tok = nil
+				}
+				err = e.advance(ctx, r, st, "")
+			}
 			if errors.Is(err, errCrash) {
 				cancel(err)
 			}

@@ -71,8 +71,9 @@ func (h *harness) executor(crash func(string) error) *Executor {
 			h.events = append(h.events, e)
 			h.mu.Unlock()
 		},
-		Drain: -1,
-		crash: crash,
+		Drain:    -1,
+		BootPoll: time.Millisecond,
+		crash:    crash,
 	})
 	require.NoError(h.t, err)
 	return ex

@@ -40,6 +40,18 @@ type Options struct {
 	// deleted, so requests already forwarded to it finish (connection draining). Zero
 	// means 1s; negative means none.
 	Drain time.Duration
+	// PerServerPolling waits for each replacement with its own GET /servers/{id} polls
+	// (the adapter's WaitServerActive) instead of the rollout's one batched poll, and
+	// looks up ports and floating IPs one call at a time: the behaviour before batching,
+	// kept so that make bench can show both side by side.
+	PerServerPolling bool
+	// BootTimeout bounds how long a replacement may take to become ACTIVE under the
+	// batched poll. Zero means 30m.
+	BootTimeout time.Duration
+	// BootPoll is the batched poll's first interval, before any boot has been seen (it
+	// then doubles up to 2s; once a boot was seen, polls follow the boot time). Zero
+	// means 200ms.
+	BootPoll time.Duration
 	// crash, in tests, returns an error at chosen points to simulate kill -9.
 	crash func(point string) error
 }
@@ -82,6 +94,12 @@ func NewExecutor(o Options) (*Executor, error) {
 		o.Drain = time.Second
 	case o.Drain < 0:
 		o.Drain = 0
+	}
+	if o.BootPoll <= 0 {
+		o.BootPoll = watchFirst
+	}
+	if o.BootTimeout <= 0 {
+		o.BootTimeout = 30 * time.Minute
 	}
 	if o.GatePolicy == (health.Policy{}) {
 		// The replacement already passed the threshold on its own address; through the
