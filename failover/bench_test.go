@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -168,13 +169,16 @@ func benchFleet(b *testing.B, n, surge int, perServer bool) fleetRow {
 	spec.MaxSurge = surge
 	spec.Health.Interval = 100 * time.Millisecond
 	spec.Health.HealthyThreshold = 2
+	phases := &phaseTimes{}
 	mk := func() *Executor {
 		ex := env.executor(b, spec)
 		ex.Drain = 100 * time.Millisecond
 		ex.PerServerPolling = perServer
+		ex.Events = phases.record
 		return ex
 	}
 	_, err := runTo(ctx, mk(), env.v1)
+	phases.reset()
 	require.NoError(b, err)
 	targets := []Target{env.v2, env.v1}
 	healthTime := time.Duration(spec.Health.HealthyThreshold-1) * spec.Health.Interval
@@ -205,6 +209,7 @@ func benchFleet(b *testing.B, n, surge int, perServer bool) fleetRow {
 	}
 	sort.Strings(ops)
 	b.Logf("API calls per replaced server by operation: %s", strings.Join(ops, " "))
+	b.Logf("mean time per slot in each state: %s", phases.summary())
 	makespan := total / time.Duration(b.N)
 	row := fleetRow{n: n, surge: surge, polling: map[bool]string{true: "per-server", false: "batched"}[perServer],
 		makespan: makespan, ideal: ideal, ratio: makespan.Seconds() / ideal.Seconds(),
@@ -270,4 +275,47 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// phaseTimes collects, from the rollout's events, how long slots stay in each state:
+// where the makespan goes beyond boot and health.
+type phaseTimes struct {
+	mu    sync.Mutex
+	last  map[int]Event
+	total map[string]time.Duration
+	count map[string]int
+}
+
+func (p *phaseTimes) reset() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.last, p.total, p.count = map[int]Event{}, map[string]time.Duration{}, map[string]int{}
+}
+
+func (p *phaseTimes) record(ev Event) {
+	if ev.Slot < 0 {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.last == nil {
+		p.last, p.total, p.count = map[int]Event{}, map[string]time.Duration{}, map[string]int{}
+	}
+	if prev, ok := p.last[ev.Slot]; ok && prev.Rollout == ev.Rollout {
+		p.total[prev.Step] += ev.Time.Sub(prev.Time)
+		p.count[prev.Step]++
+	}
+	p.last[ev.Slot] = ev
+}
+
+func (p *phaseTimes) summary() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []string
+	for _, st := range []string{StateCreating, StateBooting, StateChecking, StateHealthy, StateMoving, StateGating, StateBaking, StateRetiring} {
+		if n := p.count[st]; n > 0 {
+			out = append(out, fmt.Sprintf("%s=%s", st, (p.total[st]/time.Duration(n)).Round(time.Millisecond)))
+		}
+	}
+	return strings.Join(out, " ")
 }

@@ -168,7 +168,8 @@ func (e *Executor) Run(ctx context.Context, rolloutID string) (Result, error) {
 		e.prefetch(ctx, r, steps)
 	}
 	var failed []string
-	if r.plan.Strategy == StrategyBlueGreen {
+	if r.plan.Strategy == StrategyBlueGreen || e.spec.Bake > 0 {
+		// A bake holds each wave until it passed: waves, not a sliding window.
 		failed = e.runWaves(ctx, cancel, r, steps)
 	} else {
 		failed = e.runRolling(ctx, cancel, r, steps)
@@ -200,6 +201,7 @@ func (e *Executor) Run(ctx context.Context, rolloutID string) (Result, error) {
 // be healthy before any address moves). It stops after a wave with a failure.
 func (e *Executor) runWaves(ctx context.Context, cancel context.CancelCauseFunc, r *run, steps []store.Step) []string {
 	var failed []string
+	bakeFailed := -1 // the slot that failed a bake
 	for w := 1; w <= r.plan.Waves && len(failed) == 0; w++ {
 		var wave []*store.Step
 		for i := range steps {
@@ -227,11 +229,73 @@ func (e *Executor) runWaves(ctx context.Context, cancel context.CancelCauseFunc,
 				})
 			}
 		}
+		if e.spec.Bake > 0 {
+			errs := e.parallel(ctx, cancel, wave, func(ctx context.Context, st *store.Step) error { return e.advance(ctx, r, st, StateBaking) })
+			if context.Cause(ctx) != nil {
+				return nil
+			}
+			failed = append(failed, failures(e.spec, wave, errs)...)
+			if len(failed) > 0 {
+				break // a slot of the wave failed: the wave is rolled back, unbaked
+			}
+			if slot, err := e.bakeWave(ctx, r, w, wave); err != nil {
+				bakeFailed = slot
+				if context.Cause(ctx) != nil || errors.Is(err, errCrash) {
+					cancel(err)
+					return nil
+				}
+				failed = append(failed, err.Error())
+				break
+			}
+			if e.spec.RollbackAll && w < r.plan.Waves {
+				continue // baked; kept baking until the last wave passed
+			}
+		}
 		errs := e.parallel(ctx, cancel, wave, func(ctx context.Context, st *store.Step) error { return e.advance(ctx, r, st, "") })
 		if context.Cause(ctx) != nil {
 			return nil
 		}
 		failed = append(failed, failures(e.spec, wave, errs)...)
+	}
+	if e.spec.Bake > 0 && len(failed) > 0 {
+		// Roll back what is still baking: the failed wave, or with rollback_on_failure:
+		// all every wave so far (their old servers were kept for this).
+		// A slot replaced in unavailable mode has no old server to go back to: unless it
+		// is the one that failed, its healthy replacement stays.
+		var baking, staying []*store.Step
+		for i := range steps {
+			switch st := &steps[i]; {
+			case st.State != StateBaking:
+			case Mode(st.Mode) == ModeUnavailable && st.OldServerID != "" && st.Slot != bakeFailed:
+				staying = append(staying, st)
+			default:
+				baking = append(baking, st)
+			}
+		}
+		cause := fmt.Errorf("rolled back: %s", joinLines(failed))
+		e.parallel(ctx, cancel, baking, func(ctx context.Context, st *store.Step) error { return e.fail(ctx, r, st, cause) })
+		if context.Cause(ctx) != nil {
+			return nil
+		}
+		errs := e.parallel(ctx, cancel, staying, func(ctx context.Context, st *store.Step) error { return e.advance(ctx, r, st, "") })
+		if context.Cause(ctx) != nil {
+			return nil
+		}
+		return append(failed, failures(e.spec, staying, errs)...)
+	}
+	if e.spec.Bake > 0 && e.spec.RollbackAll {
+		// Every wave baked: the slots kept baking for a rollback of all are recorded now.
+		var baked []*store.Step
+		for i := range steps {
+			if steps[i].State == StateBaking {
+				baked = append(baked, &steps[i])
+			}
+		}
+		errs := e.parallel(ctx, cancel, baked, func(ctx context.Context, st *store.Step) error { return e.advance(ctx, r, st, "") })
+		if context.Cause(ctx) != nil {
+			return nil
+		}
+		failed = append(failed, failures(e.spec, baked, errs)...)
 	}
 	return failed
 }
@@ -385,7 +449,7 @@ func (e *Executor) advance(ctx context.Context, r *run, st *store.Step, stopAt s
 			err = e.check(ctx, r, st)
 		case StateHealthy:
 			if st.AddressID == "" {
-				err = e.afterMove(ctx, r, st)
+				err = e.settle(ctx, r, st)
 			} else {
 				err = e.enter(ctx, st, StateMoving, st.NewServerID, fmt.Sprintf("move %s to the replacement", st.Address))
 			}
@@ -393,6 +457,10 @@ func (e *Executor) advance(ctx context.Context, r *run, st *store.Step, stopAt s
 			err = e.move(ctx, r, st)
 		case StateGating:
 			err = e.gateCheck(ctx, r, st)
+		case StateBaking:
+			// The scheduler stops here (stopAt) and bakes the wave; past the bake the slot
+			// is recorded and its old server retired or kept.
+			err = e.afterMove(ctx, r, st)
 		case StateRetiring:
 			err = e.retire(ctx, r, st)
 		case StateFailing:

@@ -237,7 +237,12 @@ func TestRolloutInvariantsUnderFaults(t *testing.T) {
 			if seed%4 == 3 {
 				strategy, surge, unavail = StrategyBlueGreen, 1, 0
 			}
-			h := newHarness(t, seed, fakeSpec(count, strategy, surge, unavail))
+			spec := fakeSpec(count, strategy, surge, unavail)
+			if seed%5 == 1 {
+				// A bake between waves; with rollback_on_failure: all on half of them.
+				spec.Bake, spec.RollbackAll = 2*time.Millisecond, seed%10 == 1
+			}
+			h := newHarness(t, seed, spec)
 			h.deploy()
 			h.cloud.mu.Lock()
 			h.cloud.pTransient, h.cloud.pStale = 0.1, 0.2

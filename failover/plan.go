@@ -208,6 +208,13 @@ func MakePlan(in PlanInput) (Plan, error) {
 			p.Notes = append(p.Notes, "max unavailable > 0: a slot replaced without surge has its address unassociated until its replacement is healthy")
 		}
 	}
+	if s.Bake > 0 && len(replaces) > 0 {
+		what := "the wave is rolled back (rollback_on_failure: wave)"
+		if s.RollbackAll {
+			what = "every wave so far is rolled back (rollback_on_failure: all; old servers are kept until the last bake passed)"
+		}
+		p.Notes = append(p.Notes, fmt.Sprintf("bake %s: after each wave's addresses moved, its new servers are watched behind their addresses before the next wave starts and before old servers are retired; on a failure %s", s.Bake, what))
+	}
 	if len(creates) > 0 {
 		p.Notes = append(p.Notes, fmt.Sprintf("first deploy: %d slots have no server and are created in wave 1", len(creates)))
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/remint-dev/remint/internal/manifest"
 	"github.com/stretchr/testify/require"
@@ -77,6 +78,12 @@ func TestPlanGolden(t *testing.T) {
 			s[2].Status = "ERROR"
 			return s
 		}(), false},
+		{"rolling-count3-bake", func() Spec { s := testSpec(3, StrategyRolling, 1, 0, 3); s.Bake = 30 * time.Second; return s }(), slotsOn(3, allOld), false},
+		{"rolling-count10-surge3-bake-all", func() Spec {
+			s := testSpec(10, StrategyRolling, 3, 0, 10)
+			s.Bake, s.RollbackAll = 2*time.Minute, true
+			return s
+		}(), slotsOn(10, allOld), false},
 		{"bluegreen-count1", testSpec(1, StrategyBlueGreen, 1, 0, 1), slotsOn(1, allOld), false},
 		{"bluegreen-count3", testSpec(3, StrategyBlueGreen, 1, 0, 1), slotsOn(3, allOld), false},
 		{"bluegreen-count10", testSpec(10, StrategyBlueGreen, 1, 0, 1), slotsOn(10, allOld), false},

@@ -46,6 +46,11 @@ type Spec struct {
 	Soak           time.Duration // wait after the last move before retiring old servers
 	KeepOld        time.Duration // old servers kept (not deleted) for rollback
 	HealthGate     bool          // probe through the address after each move
+	// Bake is how long each wave's new servers are watched behind their addresses before
+	// the next wave starts (old servers still there); a failure rolls the wave back, and
+	// with RollbackAll every wave so far. Zero: no bake.
+	Bake        time.Duration
+	RollbackAll bool
 }
 
 // Health is how a replacement proves it is healthy.
@@ -86,6 +91,8 @@ func SpecFromGroup(g *manifest.Group) (Spec, error) {
 		Soak:           g.Rollout.Soak,
 		KeepOld:        g.Rollout.KeepOld,
 		HealthGate:     g.HealthGate(),
+		Bake:           g.Rollout.Bake,
+		RollbackAll:    g.RollbackOnFailure() == manifest.RollbackAll,
 		Health: Health{
 			Check:            hc,
 			Interval:         hc.Interval,
@@ -117,6 +124,8 @@ func (s Spec) Validate() error {
 		return fmt.Errorf("group %s: max surge %d / max unavailable %d must not be negative", s.Group, s.MaxSurge, s.MaxUnavailable)
 	case s.MaxSurge == 0 && s.MaxUnavailable == 0:
 		return fmt.Errorf("group %s: max surge and max unavailable are both 0: nothing could ever be replaced", s.Group)
+	case s.Bake < 0:
+		return fmt.Errorf("group %s: bake %s must not be negative", s.Group, s.Bake)
 	case s.Health.HealthyThreshold < 1:
 		return fmt.Errorf("group %s: healthy threshold %d: want at least 1", s.Group, s.Health.HealthyThreshold)
 	}

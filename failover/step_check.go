@@ -38,6 +38,8 @@ func (e *Executor) check(ctx context.Context, r *run, st *store.Step) error {
 		// until then. A replacement that passes its first probe teaches no wait.
 		pol := e.Policy
 		if d := min(r.upDelay()*9/10, pol.Deadline/2); d > pol.GracePeriod {
+			// The learned wait is added to the deadline: it must not eat the probes' time.
+			pol.Deadline += d - pol.GracePeriod
 			pol.GracePeriod = d
 		}
 		start := e.now()

@@ -24,6 +24,9 @@ const (
 	StrategyRolling   = "rolling"
 	StrategyBlueGreen = "bluegreen"
 
+	RollbackWave = "wave"
+	RollbackAll  = "all"
+
 	ModePerServer = "per_server"
 	ModeGroup     = "group"
 
@@ -45,6 +48,7 @@ const (
 	DefaultStrategy       = StrategyRolling
 	DefaultMaxSurge       = 1
 	DefaultMaxUnavailable = 0
+	DefaultRollback       = RollbackWave
 	DefaultFailoverMode   = ModePerServer
 	DefaultReboot         = RebootIfRequired
 	DefaultConcurrency    = 1
@@ -62,6 +66,7 @@ const (
 var (
 	strategies = []string{StrategyRolling, StrategyBlueGreen}
 	modes      = []string{ModePerServer, ModeGroup}
+	rollbacks  = []string{RollbackWave, RollbackAll}
 	reboots    = []string{RebootNever, RebootIfRequired, RebootAlways}
 	actions    = []string{ActionBuildImage, ActionRebuild, ActionInPlace, ActionUpdate}
 )
@@ -139,6 +144,11 @@ func (g *Group) MaxUnavailable() int { return intOr(g.Rollout.MaxUnavailable, De
 
 // HealthGate reports whether each address move is verified through the address (default true).
 func (g *Group) HealthGate() bool { return boolOr(g.Rollout.HealthGate, true) }
+
+// RollbackOnFailure is what a failed bake rolls back: wave (default) or all.
+func (g *Group) RollbackOnFailure() string {
+	return cmp.Or(g.Rollout.RollbackOnFailure, DefaultRollback)
+}
 
 // FailoverMode is per_server (default) or group.
 func (g *Group) FailoverMode() string { return cmp.Or(g.Failover.Mode, DefaultFailoverMode) }

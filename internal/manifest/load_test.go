@@ -152,8 +152,8 @@ func TestParseErrors(t *testing.T) {
 
 		// Unknown fields, with and without a suggestion.
 		{"unknown top-level", "familes: {}\n" + fam, []string{`t.yaml:1:1: familes: unknown field "familes" (did you mean "families"?); allowed: cloud, state, families, groups, schedules`}},
-		{"unknown nested", withGroup("rollout: {max_surg: 2}"), []string{`t.yaml:13:15: groups.web.rollout.max_surg: unknown field "max_surg" (did you mean "max_surge"?); allowed: strategy, max_surge, max_unavailable, soak, keep_old, health_gate`}},
-		{"unknown camelCase", withGroup("rollout: {maxSurge: 2}"), []string{`t.yaml:13:15: groups.web.rollout.maxSurge: unknown field "maxSurge" (did you mean "max_surge"?); allowed: strategy, max_surge, max_unavailable, soak, keep_old, health_gate`}},
+		{"unknown nested", withGroup("rollout: {max_surg: 2}"), []string{`t.yaml:13:15: groups.web.rollout.max_surg: unknown field "max_surg" (did you mean "max_surge"?); allowed: strategy, max_surge, max_unavailable, soak, keep_old, health_gate, bake, rollback_on_failure`}},
+		{"unknown camelCase", withGroup("rollout: {maxSurge: 2}"), []string{`t.yaml:13:15: groups.web.rollout.maxSurge: unknown field "maxSurge" (did you mean "max_surge"?); allowed: strategy, max_surge, max_unavailable, soak, keep_old, health_gate, bake, rollback_on_failure`}},
 		{"unknown far", withGroup("colour: blue"), []string{`t.yaml:13:5: groups.web.colour: unknown field "colour"; allowed: count, image, flavor, network, key_name, ssh_user, security_groups, user_data, metadata, replaceable, failover, health, rollout, inplace`}},
 
 		// Wrong types.

@@ -188,6 +188,14 @@ type Rollout struct {
 	KeepOld        time.Duration `yaml:"keep_old,omitempty"`        // old servers kept for rollback; default 0
 	// HealthGate checks through the failover address after each move; default true.
 	HealthGate *bool `yaml:"health_gate,omitempty"`
+	// Bake is how long each wave's new servers are watched behind their addresses
+	// (health through the address) before the next wave starts, the old servers still
+	// there; a failure during it rolls the wave back. ASG's BakeTime, Spinnaker's wait
+	// stage. Default 0 (none); rolling rollouts with a bake run wave by wave.
+	Bake time.Duration `yaml:"bake,omitempty"`
+	// RollbackOnFailure is what a failed bake rolls back: wave (default) or all (every
+	// wave of the rollout so far; old servers are then kept until the last bake passed).
+	RollbackOnFailure string `yaml:"rollback_on_failure,omitempty"`
 }
 
 // InPlaceOptions tune the in-place fallback for this group.

@@ -451,6 +451,8 @@ func (d *decoder) checkRollout(p string, g *Group) {
 	}
 	d.nonNegativeDuration(p+".soak", g.Rollout.Soak)
 	d.nonNegativeDuration(p+".keep_old", g.Rollout.KeepOld)
+	d.nonNegativeDuration(p+".bake", g.Rollout.Bake)
+	d.enum(p+".rollback_on_failure", g.Rollout.RollbackOnFailure, rollbacks)
 	if g.Strategy() == StrategyBlueGreen {
 		for _, f := range []string{surge, unavail} {
 			if d.written(f) {
