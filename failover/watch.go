@@ -26,7 +26,7 @@ type ServerWatcher interface {
 // Options.BootPoll (default watchFirst) doubling to watchMax. Once one replacement was seen ACTIVE, boots of the
 // same image and flavor take about as long: each server is first polled for when the
 // fastest boot seen so far has passed since its creation (a little before), then from
-// watchStep doubling to watchMax. Polls are never closer than watchGap, and a poll
+// watchStep growing by half to watchMax. Polls are never closer than watchGap, and a poll
 // answers every server in flight, so servers created together are polled for together.
 const (
 	watchFirst = 200 * time.Millisecond
@@ -198,7 +198,7 @@ func (w *watcher) poll(ctx context.Context) {
 			continue
 		}
 		wt.due = now.Add(wt.step)
-		wt.step = min(wt.step*2, watchMax)
+		wt.step = min(wt.step*3/2, watchMax) // gently: a boot just missed is near
 	}
 	w.mu.Unlock()
 	if len(ready) == 0 {
