@@ -2,8 +2,6 @@ package catalog_test
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,20 +11,16 @@ import (
 	"github.com/remint-dev/remint/catalog"
 	"github.com/remint-dev/remint/internal/openstack"
 	"github.com/remint-dev/remint/internal/sim"
-	"github.com/remint-dev/remint/internal/sim/simtest"
+	"github.com/remint-dev/remint/internal/sim/simclient"
 )
 
 // simCloud starts a seeded simulator and connects the real adapter to it over HTTP.
 func simCloud(t *testing.T) (*openstack.Client, context.Context) {
 	t.Helper()
-	s, _ := simtest.StartSeeded(t, sim.Config{BootTime: 10 * time.Millisecond, ImageSaveTime: 10 * time.Millisecond})
-	clouds := filepath.Join(t.TempDir(), "clouds.yaml")
-	require.NoError(t, os.WriteFile(clouds, s.CloudsYAML(""), 0o600))
+	c := simclient.Start(t, simclient.Options{Sim: sim.Config{BootTime: 10 * time.Millisecond, ImageSaveTime: 10 * time.Millisecond}})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	t.Cleanup(cancel)
-	c, err := openstack.Connect(ctx, openstack.ConnectOptions{Cloud: sim.DefaultCloudName, CloudsFile: clouds})
-	require.NoError(t, err)
-	return c, ctx
+	return c.Client, ctx
 }
 
 // uploadImage creates an active Glance image the way Packer would: a record, then data.

@@ -149,6 +149,16 @@ func TestRealHosts(t *testing.T) {
 		require.NoError(t, err, "ssh through the floating IP reaches e2e-b")
 		defer conn.Close()
 		assert.Equal(t, "e2e-b\n", run(t, ctx, conn, "hostname"))
+
+		// remint ssh to the floating address asks the cloud which server it is on now and
+		// trusts only that server's console keys.
+		cmd := exec.CommandContext(ctx, c.bin, "ssh", "-i", filepath.Join(c.dir, "remint-sim-key"), fip.Address, "--", "hostname")
+		cmd.Dir = c.dir
+		cmd.Env = append(os.Environ(), "OS_CLIENT_CONFIG_FILE="+c.cloudsYAML, "OS_CLOUD=remint-sim")
+		var stdout, stderr strings.Builder
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		require.NoError(t, cmd.Run(), "remint ssh %s:\n%s", fip.Address, stderr.String())
+		assert.Equal(t, "e2e-b\n", stdout.String())
 	})
 
 	t.Run("snapshot boots a third server", func(t *testing.T) {

@@ -17,7 +17,6 @@ import (
 
 	"github.com/mattn/go-isatty"
 	"github.com/spf13/cobra"
-	"golang.org/x/crypto/ssh"
 
 	"github.com/remint-dev/remint/catalog"
 	"github.com/remint-dev/remint/failover"
@@ -219,68 +218,23 @@ func (g *groupEnv) executorWith(sink, progress func(failover.Event)) (*failover.
 
 // sshRunner logs in to the group's servers for command health checks: as the group's
 // ssh_user, with the private key in $REMINT_SSH_KEY, each server's host key verified
-// against the keys it printed to its console at first boot.
+// against the keys it printed to its console at first boot (see internal/remote).
 func (g *groupEnv) sshRunner() (*remote.Runner, error) {
-	keyPath := os.Getenv("REMINT_SSH_KEY")
-	if keyPath == "" {
-		return nil, usageErrorf("group %s: its command health check logs in over SSH: set REMINT_SSH_KEY to the private key of keypair %q", g.spec.Group, g.m.Groups[g.spec.Group].KeyName)
-	}
-	pem, err := os.ReadFile(keyPath)
-	if err != nil {
-		return nil, usageErrorf("REMINT_SSH_KEY: %v", err)
-	}
-	signer, err := ssh.ParsePrivateKey(pem)
-	if err != nil {
-		return nil, usageErrorf("REMINT_SSH_KEY %s: %v", keyPath, err)
+	signer, err := remote.LoadSigner("")
+	switch {
+	case errors.Is(err, remote.ErrNoPrivateKey):
+		return nil, usageErrorf("group %s: its command health check logs in over SSH: set %s to the private key of keypair %q",
+			g.spec.Group, remote.EnvPrivateKey, g.m.Groups[g.spec.Group].KeyName)
+	case err != nil:
+		return nil, usageErrorf("group %s: %v", g.spec.Group, err)
 	}
 	user := g.m.Groups[g.spec.Group].SSHUser
 	if user == "" {
 		user = "debian"
 	}
-	cloud, group := g.cloud, g.spec.Group
-	var mu sync.Mutex
-	keysOf := map[string]remote.Fingerprints{} // server id → console host keys
-	return &remote.Runner{User: user, Signer: signer, Logger: g.log,
-		HostKeys: func(ctx context.Context, host string) (remote.HostKeyPolicy, bool, error) {
-			// A floating address (the health gate checks through it) leads to the server
-			// it is associated with now; that server's console keys must answer.
-			fixed, stable := host, true
-			if fip, err := cloud.FindFloatingIP(ctx, host); err == nil {
-				if fip.FixedIP == "" {
-					return nil, false, fmt.Errorf("floating IP %s points at no server", host)
-				}
-				fixed, stable = fip.FixedIP, false
-			} else if !openstack.IsNotFound(err) {
-				return nil, false, fmt.Errorf("look up address %s: %w", host, err)
-			}
-			servers, err := cloud.ListServers(ctx, openstack.ListServersOpts{NamePrefix: group + "-"})
-			if err != nil {
-				return nil, false, fmt.Errorf("find the server at %s for its host keys: %w", fixed, err)
-			}
-			for _, s := range servers {
-				if s.AccessIP != fixed {
-					continue
-				}
-				mu.Lock()
-				fps, known := keysOf[s.ID]
-				mu.Unlock()
-				if known {
-					return fps, stable, nil
-				}
-				console, err := cloud.ConsoleLog(ctx, s.ID, 0)
-				if err != nil {
-					return nil, false, fmt.Errorf("read the console log of server %s for its host keys: %w", s.Name, err)
-				}
-				if fps, err = remote.HostKeysFromConsole(console); err != nil {
-					return nil, false, fmt.Errorf("server %s: %w", s.Name, err)
-				}
-				mu.Lock()
-				keysOf[s.ID] = fps
-				mu.Unlock()
-				return fps, stable, nil
-			}
-			return nil, false, fmt.Errorf("no server of group %s has the address %s", group, fixed)
-		}}, nil
+	access := &remote.Access{Cloud: g.cloud, User: user, Signer: signer, Logger: g.log,
+		Servers: openstack.ListServersOpts{NamePrefix: g.spec.Group + "-"}}
+	return access.Runner(), nil
 }
 
 // eventPrinter prints failover events: NDJSON for --output json, one line per event

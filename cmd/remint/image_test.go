@@ -15,7 +15,7 @@ import (
 	"github.com/remint-dev/remint/catalog"
 	"github.com/remint-dev/remint/internal/openstack"
 	"github.com/remint-dev/remint/internal/sim"
-	"github.com/remint-dev/remint/internal/sim/simtest"
+	"github.com/remint-dev/remint/internal/sim/simclient"
 )
 
 const imageTestManifest = `cloud: remint-sim
@@ -38,19 +38,12 @@ families:
 // and writes the manifest; it returns the manifest path and an adapter client.
 func imageTestCloud(t *testing.T) (string, *openstack.Client, context.Context) {
 	t.Helper()
-	s := simtest.Start(t, sim.Config{BootTime: 10 * time.Millisecond, ImageSaveTime: 10 * time.Millisecond})
-	dir := t.TempDir()
-	clouds := filepath.Join(dir, "clouds.yaml")
-	require.NoError(t, os.WriteFile(clouds, s.CloudsYAML(""), 0o600))
-	t.Setenv("OS_CLIENT_CONFIG_FILE", clouds)
-	t.Setenv("OS_CLOUD", "")
-	mf := filepath.Join(dir, "remint.yaml")
+	c := simclient.Start(t, simclient.Options{Sim: sim.Config{BootTime: 10 * time.Millisecond, ImageSaveTime: 10 * time.Millisecond}, SetEnv: true})
+	mf := filepath.Join(t.TempDir(), "remint.yaml")
 	require.NoError(t, os.WriteFile(mf, []byte(imageTestManifest), 0o644))
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
-	c, err := openstack.Connect(ctx, openstack.ConnectOptions{Cloud: sim.DefaultCloudName, CloudsFile: clouds})
-	require.NoError(t, err)
-	return mf, c, ctx
+	return mf, c.Client, ctx
 }
 
 // packerImage uploads an active image the way an external builder would.

@@ -14,7 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/remint-dev/remint/internal/loadgen"
-	"github.com/remint-dev/remint/internal/workload"
+	"github.com/remint-dev/remint/internal/sim/workload"
 )
 
 func TestLoadgenCommand(t *testing.T) {

@@ -43,6 +43,7 @@ func register(f func() *cobra.Command) { commands = append(commands, f) }
 type globalFlags struct {
 	logLevel  string
 	logFormat string
+	verbose   bool
 }
 
 var globals globalFlags
@@ -61,6 +62,7 @@ an OpenStack-API-compatible simulator (remint sim) for development, tests and de
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().StringVar(&globals.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	root.PersistentFlags().BoolVarP(&globals.verbose, "verbose", "v", false, "log at debug level, whatever --log-level says: the cloud and endpoints connected to, retries")
 	root.PersistentFlags().StringVar(&globals.logFormat, "log-format", "text", "log format: text or json")
 	for _, f := range commands {
 		root.AddCommand(f())
@@ -73,6 +75,9 @@ func newLogger(w io.Writer) (*slog.Logger, error) {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(globals.logLevel)); err != nil {
 		return nil, usageErrorf("--log-level %q: want debug, info, warn or error", globals.logLevel)
+	}
+	if globals.verbose {
+		level = slog.LevelDebug
 	}
 	opts := &slog.HandlerOptions{Level: level}
 	switch globals.logFormat {

@@ -18,7 +18,7 @@ import (
 	"github.com/remint-dev/remint/internal/openstack"
 	"github.com/remint-dev/remint/internal/sim"
 	"github.com/remint-dev/remint/internal/sim/loopback"
-	"github.com/remint-dev/remint/internal/sim/simtest"
+	"github.com/remint-dev/remint/internal/sim/simclient"
 )
 
 const testManifest = `cloud: remint-sim
@@ -59,19 +59,14 @@ func TestRebuildCommandsOnSimulator(t *testing.T) {
 	driver, err := loopback.NewFree(loopback.Options{StopTimeout: 5 * time.Second})
 	require.NoError(t, err)
 	require.Equal(t, 8080, driver.Port())
-	s, seed := simtest.StartSeeded(t, sim.Config{Driver: driver, BootTime: 50 * time.Millisecond, ImageSaveTime: 20 * time.Millisecond})
+	cloud := simclient.Start(t, simclient.Options{Sim: sim.Config{Driver: driver, BootTime: 50 * time.Millisecond, ImageSaveTime: 20 * time.Millisecond}, SetEnv: true})
+	c, seed := cloud.Client, cloud.Seed
 	dir := t.TempDir()
-	clouds := filepath.Join(dir, "clouds.yaml")
-	require.NoError(t, os.WriteFile(clouds, s.CloudsYAML(""), 0o600))
-	t.Setenv("OS_CLIENT_CONFIG_FILE", clouds)
-	t.Setenv("OS_CLOUD", "")
 	mf := filepath.Join(dir, "remint.yaml")
 	require.NoError(t, os.WriteFile(mf, []byte(testManifest), 0o644))
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	c, err := openstack.Connect(ctx, openstack.ConnectOptions{Cloud: sim.DefaultCloudName, CloudsFile: clouds})
-	require.NoError(t, err)
 	builder, err := c.CreateServer(ctx, openstack.ServerSpec{Name: "builder", ImageID: seed.ImageID, Flavor: "m1.tiny", Network: sim.SeedPrivateNetwork})
 	require.NoError(t, err)
 	_, err = c.WaitServerActive(ctx, builder.ID)

@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/docker/docker/client"
-	"github.com/remint-dev/remint/internal/baseimage"
+	"github.com/remint-dev/remint/internal/sim/baseimage"
 	"github.com/spf13/cobra"
 )
 

@@ -8,8 +8,8 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/remint-dev/remint/internal/aptrepo"
 	"github.com/remint-dev/remint/internal/sim"
+	"github.com/remint-dev/remint/internal/sim/aptrepo"
 	"github.com/remint-dev/remint/internal/sim/docker"
 )
 

@@ -6,7 +6,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/remint-dev/remint/internal/aptrepo"
+	"github.com/remint-dev/remint/internal/sim/aptrepo"
 	"github.com/spf13/cobra"
 )
 

@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/remint-dev/remint/internal/aptrepo"
+	"github.com/remint-dev/remint/internal/sim/aptrepo"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )

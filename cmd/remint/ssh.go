@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"os"
 	"strings"
 
@@ -10,7 +12,6 @@ import (
 	"github.com/remint-dev/remint/internal/openstack"
 	"github.com/remint-dev/remint/internal/remote"
 	"github.com/spf13/cobra"
-	"golang.org/x/crypto/ssh"
 )
 
 func init() { register(newSSHCmd) }
@@ -30,11 +31,12 @@ func newSSHCmd() *cobra.Command {
 		Short: "Run a command on a server over SSH, verifying its host key from its console log",
 		Long: `Run one command on a server over SSH and exit with its exit status.
 
-SERVER is a server id or name. remint connects to the server's fixed address and verifies
-the host key against the keys the server printed to its console at first boot (as
-cloud-init does), so a server it did not boot, or a man in the middle, is refused. Use
---known-hosts to verify against a known_hosts file instead; --insecure-ignore-host-key
-turns verification off and says so.
+SERVER is a server id or name, or an IP address (fixed or floating). remint connects to
+the server's fixed address and verifies the host key against the keys the server printed
+to its console at first boot (as cloud-init does), so a server it did not boot, or a man
+in the middle, is refused. A floating address is looked up in the cloud first: only the
+server it is associated with now passes. Use --known-hosts to verify against a
+known_hosts file instead; --insecure-ignore-host-key turns verification off and warns.
 
 The command and its arguments are passed as separate words and quoted for the remote
 shell: nothing is interpreted by a shell unless you run one yourself (sh -c '…').
@@ -42,7 +44,8 @@ shell: nothing is interpreted by a shell unless you run one yourself (sh -c '…
 The cloud is the manifest's (-f), or OS_CLOUD's when there is no manifest.`,
 		Example: `  remint ssh web-0-2026-11-1 -i ~/.ssh/remint -- uname -a
   remint ssh 7f0c… -i ./remint-sim-key -- sudo -n apt-get update
-  remint ssh web-0 -i key --known-hosts ~/.ssh/known_hosts -- cat /var/run/reboot-required.pkgs`,
+  remint ssh web-0 -i key --known-hosts ~/.ssh/known_hosts -- cat /var/run/reboot-required.pkgs
+  remint ssh 172.24.4.10 -i key -- hostname     # whichever server the floating IP is on now`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if cmd.ArgsLenAtDash() != 1 || len(args) < 2 {
@@ -53,7 +56,7 @@ The cloud is the manifest's (-f), or OS_CLOUD's when there is no manifest.`,
 	}
 	manifestFlag(cmd, &o.file)
 	f := cmd.Flags()
-	f.StringVarP(&o.identity, "identity", "i", os.Getenv("REMINT_SSH_KEY"), "private key file ($REMINT_SSH_KEY)")
+	f.StringVarP(&o.identity, "identity", "i", "", "private key file (default $"+remote.EnvPrivateKey+")")
 	f.StringVarP(&o.user, "user", "l", "debian", "user to log in as (Debian cloud images and the simulator's base image: debian)")
 	f.StringVar(&o.knownHosts, "known-hosts", "", "verify the host key against this known_hosts file instead of the console log")
 	f.BoolVar(&o.insecure, "insecure-ignore-host-key", false, "do not verify the host key (unsafe)")
@@ -66,16 +69,15 @@ func runSSH(cmd *cobra.Command, o sshOptions, ref string, argv []string) error {
 	if err != nil {
 		return err
 	}
-	if o.identity == "" {
-		return usageErrorf("--identity: give the private key file (or set REMINT_SSH_KEY)")
+	if o.knownHosts != "" && o.insecure {
+		return usageErrorf("--known-hosts and --insecure-ignore-host-key: give one or the other")
 	}
-	keyPEM, err := os.ReadFile(o.identity)
-	if err != nil {
+	signer, err := remote.LoadSigner(o.identity)
+	switch {
+	case errors.Is(err, remote.ErrNoPrivateKey):
+		return usageErrorf("--identity: give the private key file (or set %s)", remote.EnvPrivateKey)
+	case err != nil:
 		return usageErrorf("--identity: %v", err)
-	}
-	signer, err := ssh.ParsePrivateKey(keyPEM)
-	if err != nil {
-		return usageErrorf("--identity %s: %v", o.identity, err)
 	}
 	// The manifest only names the cloud here: without one, OS_CLOUD is enough.
 	m := &manifest.Manifest{}
@@ -88,31 +90,21 @@ func runSSH(cmd *cobra.Command, o sshOptions, ref string, argv []string) error {
 	if err != nil {
 		return err
 	}
-	srv, err := findServer(ctx, cl, ref)
-	if err != nil {
-		return err
-	}
-	if srv.AccessIP == "" {
-		return fmt.Errorf("server %s (%s) has no fixed address to connect to", srv.Name, srv.ID)
-	}
-	var policy remote.HostKeyPolicy
-	switch {
-	case o.insecure:
-		policy = remote.InsecureIgnoreHostKey{}
-	case o.knownHosts != "":
-		policy = remote.KnownHostsFile(o.knownHosts)
-	default:
-		console, err := cl.ConsoleLog(ctx, srv.ID, 0)
-		if err != nil {
-			return fmt.Errorf("read the console log of server %s for its host keys: %w", srv.Name, err)
+	access := &remote.Access{Cloud: cl, User: o.user, Signer: signer,
+		KnownHosts: o.knownHosts, InsecureIgnoreHostKey: o.insecure, Logger: log}
+	var conn *remote.Client
+	if net.ParseIP(ref) != nil {
+		conn, err = access.DialAddress(ctx, ref)
+	} else {
+		var srv openstack.Server
+		if srv, err = findServer(ctx, cl, ref); err != nil {
+			return err
 		}
-		fps, err := remote.HostKeysFromConsole(console)
-		if err != nil {
-			return fmt.Errorf("server %s: %w; use --known-hosts, or --insecure-ignore-host-key if you must", srv.Name, err)
-		}
-		policy = fps
+		conn, err = access.DialServer(ctx, srv)
 	}
-	conn, err := remote.Dial(ctx, remote.Config{Addr: srv.AccessIP, User: o.user, Signer: signer, HostKey: policy, Logger: log})
+	if errors.Is(err, remote.ErrNoConsoleHostKeys) {
+		return fmt.Errorf("%w; use --known-hosts, or --insecure-ignore-host-key if you must", err)
+	}
 	if err != nil {
 		return err
 	}

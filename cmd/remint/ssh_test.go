@@ -21,7 +21,8 @@ func TestSSHInputErrors(t *testing.T) {
 		{"no command", []string{"ssh", "web-0", "-i", badKey}, "give the command after --"},
 		{"no key", []string{"ssh", "web-0", "--", "true"}, "--identity: give the private key file"},
 		{"missing key file", []string{"ssh", "web-0", "-i", filepath.Join(dir, "nope"), "--", "true"}, "no such file"},
-		{"not a key", []string{"ssh", "web-0", "-i", badKey, "--", "true"}, "--identity " + badKey},
+		{"not a key", []string{"ssh", "web-0", "-i", badKey, "--", "true"}, "--identity: private key " + badKey + ": not a private key"},
+		{"both trust flags", []string{"ssh", "web-0", "-i", badKey, "--known-hosts", badKey, "--insecure-ignore-host-key", "--", "true"}, "give one or the other"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

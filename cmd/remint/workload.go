@@ -6,7 +6,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/remint-dev/remint/internal/workload"
+	"github.com/remint-dev/remint/internal/sim/workload"
 	"github.com/spf13/cobra"
 )
 

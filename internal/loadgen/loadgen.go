@@ -7,6 +7,11 @@
 // Duration. Connections are kept alive and recycled after ReconnectAfter (0: a new
 // connection for every request), so traffic follows a moved address while few
 // connections are opened. Entry points: Run, Start.
+//
+// What counts as an answer: status 200 with a JSON body (see Answer) that names the server
+// in server_id, or else a HeaderServerID header. The simulator's workload answers so; an
+// application on real servers can too, which is why the contract is declared here, by the
+// reader, and not imported from the simulated world.
 package loadgen
 
 import (
@@ -22,8 +27,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/remint-dev/remint/internal/workload"
 )
 
 // Bounds of what a run remembers per URL.
@@ -31,6 +34,18 @@ const (
 	MaxServers    = 16 // answering servers listed per URL; answers by more count as others
 	MaxErrorKinds = 5  // distinct error messages kept per URL; the rest count as "other"
 )
+
+// HeaderServerID names the answering server on a response whose JSON body has no server_id.
+const HeaderServerID = "X-Remint-Server-Id"
+
+// Answer is the part of a 200 answer's JSON body that a load run reads; other fields are
+// ignored.
+type Answer struct {
+	ServerID     string `json:"server_id"`
+	ServerName   string `json:"server_name"`
+	ImageName    string `json:"image_name"`
+	ImageVersion string `json:"image_version"` // "" when the image has none
+}
 
 // Config is one load run. URLs, Duration, Concurrency and Timeout must be set; Now
 // defaults to time.Now.
@@ -87,7 +102,7 @@ type urlStats struct {
 	rep URLReport
 }
 
-func (s *urlStats) ok(info workload.Info, at time.Time) {
+func (s *urlStats) ok(info Answer, at time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.rep.Total++
@@ -219,7 +234,7 @@ func worker(w int, cfg Config, stats []*urlStats, stop <-chan struct{}) {
 }
 
 // once sends one GET to URL k and checks the answer.
-func once(client *http.Client, cfg Config, k int, opened []time.Time) (workload.Info, error) {
+func once(client *http.Client, cfg Config, k int, opened []time.Time) (Answer, error) {
 	trace := &httptrace.ClientTrace{GotConn: func(ci httptrace.GotConnInfo) {
 		if !ci.Reused {
 			opened[k] = cfg.Now()
@@ -227,7 +242,7 @@ func once(client *http.Client, cfg Config, k int, opened []time.Time) (workload.
 	}}
 	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), http.MethodGet, cfg.URLs[k], nil)
 	if err != nil {
-		return workload.Info{}, err
+		return Answer{}, err
 	}
 	req.Header.Set("Accept", "application/json")
 	if cfg.ReconnectAfter <= 0 || !opened[k].IsZero() && cfg.Now().Sub(opened[k]) >= cfg.ReconnectAfter {
@@ -238,25 +253,25 @@ func once(client *http.Client, cfg Config, k int, opened []time.Time) (workload.
 		opened[k] = time.Time{}
 	}
 	if err != nil {
-		return workload.Info{}, err
+		return Answer{}, err
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if err != nil {
-		return workload.Info{}, fmt.Errorf("read the answer of %s: %w", cfg.URLs[k], err)
+		return Answer{}, fmt.Errorf("read the answer of %s: %w", cfg.URLs[k], err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return workload.Info{}, fmt.Errorf("status %s", resp.Status)
+		return Answer{}, fmt.Errorf("status %s", resp.Status)
 	}
-	var info workload.Info
+	var info Answer
 	if err := json.Unmarshal(body, &info); err != nil {
-		return workload.Info{}, fmt.Errorf("answer is not the workload's JSON: %w", err)
+		return Answer{}, fmt.Errorf("answer is not the workload's JSON: %w", err)
 	}
 	if info.ServerID == "" {
-		info.ServerID = resp.Header.Get(workload.HeaderServerID)
+		info.ServerID = resp.Header.Get(HeaderServerID)
 	}
 	if info.ServerID == "" {
-		return workload.Info{}, errors.New("answer names no server (no server_id, no " + workload.HeaderServerID + ")")
+		return Answer{}, errors.New("answer names no server (no server_id, no " + HeaderServerID + ")")
 	}
 	return info, nil
 }

@@ -15,7 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/remint-dev/remint/internal/workload"
+	"github.com/remint-dev/remint/internal/sim/workload"
 )
 
 // workloadServer serves the real workload handler for info, counting new connections.
@@ -145,7 +145,7 @@ func TestURLStatsListsServersInOrderOfFirstAnswer(t *testing.T) {
 			t.Parallel()
 			s := &urlStats{rep: URLReport{Versions: map[string]int64{}}}
 			for i, id := range tc.answers {
-				s.ok(workload.Info{ServerID: id, ImageVersion: "v"}, base.Add(time.Duration(i)*time.Second))
+				s.ok(Answer{ServerID: id, ImageVersion: "v"}, base.Add(time.Duration(i)*time.Second))
 			}
 			assert.Equal(t, int64(len(tc.answers)), s.rep.Total)
 			assert.Equal(t, map[string]int64{"v": int64(len(tc.answers))}, s.rep.Versions)
@@ -192,6 +192,26 @@ func TestLoadCountsFailures(t *testing.T) {
 	assert.Contains(t, rep.URLs[0].Errors, "status 503 Service Unavailable")
 	assert.Contains(t, rep.URLs[2].Errors, "answer names no server (no server_id, no X-Remint-Server-Id)")
 	assert.Equal(t, rep.Total, rep.Failed)
+}
+
+// An application that is not the simulator's workload is measured too, as long as its
+// answers name the server in the header.
+func TestLoadReadsTheServerFromTheHeader(t *testing.T) {
+	t.Parallel()
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set(HeaderServerID, "srv-h")
+		_, _ = w.Write([]byte(`{"image_version":"2026.11.2","other":"ignored"}`))
+	}))
+	t.Cleanup(app.Close)
+	require.Equal(t, HeaderServerID, workload.HeaderServerID, "the simulator's workload sets the header loadgen reads")
+
+	rep := Run(context.Background(), testLoadConfig(app.URL+"/"))
+
+	require.Len(t, rep.URLs, 1)
+	assert.Zero(t, rep.Failed)
+	require.Len(t, rep.URLs[0].Servers, 1)
+	assert.Equal(t, "srv-h", rep.URLs[0].Servers[0].ServerID)
+	assert.Equal(t, map[string]int64{"2026.11.2": rep.Total}, rep.URLs[0].Versions)
 }
 
 func TestLoadStops(t *testing.T) {

@@ -2,6 +2,7 @@ package manifest
 
 import (
 	"cmp"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -104,18 +105,9 @@ func (m *Manifest) StateIsPostgres() bool {
 }
 
 // FamilyNames, GroupNames and ScheduleNames list the names in sorted order.
-func (m *Manifest) FamilyNames() []string   { return sortedKeys(m.Families) }
-func (m *Manifest) GroupNames() []string    { return sortedKeys(m.Groups) }
-func (m *Manifest) ScheduleNames() []string { return sortedKeys(m.Schedules) }
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
-}
+func (m *Manifest) FamilyNames() []string   { return slices.Sorted(maps.Keys(m.Families)) }
+func (m *Manifest) GroupNames() []string    { return slices.Sorted(maps.Keys(m.Groups)) }
+func (m *Manifest) ScheduleNames() []string { return slices.Sorted(maps.Keys(m.Schedules)) }
 
 // FullUpgrade reports whether builds run apt full-upgrade (default true).
 func (f *Family) FullUpgrade() bool { return boolOr(f.Provision.FullUpgrade, true) }

@@ -2,8 +2,6 @@ package manifest_test
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -11,7 +9,7 @@ import (
 
 	"github.com/remint-dev/remint/internal/manifest"
 	"github.com/remint-dev/remint/internal/openstack"
-	"github.com/remint-dev/remint/internal/sim"
+	"github.com/remint-dev/remint/internal/sim/simclient"
 )
 
 // TestExampleMatchesSeededSim checks that every cloud resource examples/remint.yaml names
@@ -27,15 +25,7 @@ func TestExampleMatchesSeededSim(t *testing.T) {
 	m, err := manifest.Load("../../examples/remint.yaml")
 	require.NoError(t, err)
 
-	s := sim.New(sim.Config{})
-	require.NoError(t, s.Start())
-	t.Cleanup(func() { _ = s.Close() })
-	_, err = s.Seed(ctx)
-	require.NoError(t, err)
-	clouds := filepath.Join(t.TempDir(), "clouds.yaml")
-	require.NoError(t, os.WriteFile(clouds, s.CloudsYAML(sim.DefaultCloudName), 0o600))
-
-	cl, err := openstack.Connect(ctx, openstack.ConnectOptions{Cloud: m.Cloud, CloudsFile: clouds})
+	cl, err := openstack.Connect(ctx, openstack.ConnectOptions{Cloud: m.Cloud, CloudsFile: simclient.Start(t, simclient.Options{}).CloudsFile})
 	require.NoError(t, err, "cloud %q of the example is the simulator's", m.Cloud)
 
 	for _, name := range m.FamilyNames() {

@@ -2,6 +2,7 @@ package manifest
 
 import (
 	"fmt"
+	"maps"
 	"net/netip"
 	"net/url"
 	"regexp"
@@ -275,7 +276,7 @@ func (d *decoder) checkGroup(m *Manifest, p string, g *Group, used map[string]st
 	if len(g.Metadata) > metadataItems {
 		d.errorf(p+".metadata", "%d items: want at most %d (Nova's default metadata quota)", len(g.Metadata), metadataItems)
 	}
-	for _, k := range sortedKeys(g.Metadata) {
+	for _, k := range slices.Sorted(maps.Keys(g.Metadata)) {
 		path := p + ".metadata." + k
 		if k == "" || len(k) > metadataLimit {
 			d.errorAt(d.keys[path], path, "key of %d characters: want 1 to %d", len(k), metadataLimit)

@@ -39,8 +39,8 @@ type ConnectOptions struct {
 	// CloudsFile is an explicit clouds.yaml path. "" means $OS_CLIENT_CONFIG_FILE, else
 	// the standard locations (./clouds.yaml, ~/.config/openstack/, /etc/openstack/).
 	CloudsFile string
-	// Logger receives debug lines about retries and an info line on connect; nil
-	// discards. Secrets are never logged.
+	// Logger receives debug lines: retries, and on connect which cloud, principal and
+	// endpoints were reached; nil discards. Secrets are never logged.
 	Logger *slog.Logger
 	// Retry is the retry and wait policy; zero fields take DefaultRetryPolicy's.
 	Retry RetryPolicy
@@ -166,7 +166,7 @@ func Connect(ctx context.Context, opts ConnectOptions) (*Client, error) {
 	if c.network, err = endpoint("network", gos.NewNetworkV2); err != nil {
 		return nil, err
 	}
-	log.InfoContext(ctx, "connected to OpenStack", "cloud", cfg.source,
+	log.DebugContext(ctx, "connected to OpenStack", "cloud", cfg.source,
 		"auth_url", redactURL(cfg.auth.IdentityEndpoint), "as", principal(cfg.auth),
 		"region", cfg.ep.Region, "compute", c.compute.Endpoint, "compute_microversion", c.compute.Microversion,
 		"image", c.image.Endpoint, "network", c.network.Endpoint)

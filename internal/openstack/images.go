@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net/url"
 	"slices"
 	"strconv"
@@ -259,7 +260,7 @@ func (c *Client) UpdateImage(ctx context.Context, id string, u ImageUpdate) (Ima
 		patch = append(patch, images.ReplaceImageName{NewName: *u.Name})
 		what = append(what, "name")
 	}
-	for _, k := range sortedKeys(u.SetProperties) {
+	for _, k := range slices.Sorted(maps.Keys(u.SetProperties)) {
 		patch = append(patch, images.UpdateImageProperty{Op: images.AddOp, Name: k, Value: u.SetProperties[k]})
 		what = append(what, "+"+k)
 	}

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"net"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -233,7 +234,7 @@ func (c *Client) ConsoleLog(ctx context.Context, id string, lines int) (string, 
 
 // SetServerMetadata merges md into the server's metadata (keys not in md are kept).
 func (c *Client) SetServerMetadata(ctx context.Context, id string, md map[string]string) error {
-	keys := sortedKeys(md)
+	keys := slices.Sorted(maps.Keys(md))
 	op := fmt.Sprintf("set metadata %s on server %s", strings.Join(keys, ","), id)
 	return call0(ctx, c, op, idempotent, func(ctx context.Context) error {
 		_, err := servers.UpdateMetadata(ctx, c.compute, id, servers.MetadataOpts(md)).Extract()
@@ -378,13 +379,4 @@ func fixedAddresses(raw map[string]any) (map[string][]string, string) {
 		}
 	}
 	return out, access
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -1,7 +1,6 @@
 package remote
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -29,6 +28,9 @@ type Config struct {
 	// KeepAlive sends keepalives at this interval while connected; default 15s, <0 off.
 	KeepAlive time.Duration
 	Logger    *slog.Logger
+
+	// insecureWarned says the caller (Access) has already warned that verification is off.
+	insecureWarned bool
 }
 
 // Client is an SSH connection to one server.
@@ -61,8 +63,13 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if _, ok := cfg.HostKey.(InsecureIgnoreHostKey); ok {
-		log.Warn("SSH host key verification is disabled on request", "addr", addr)
+	hostKeyCallback, err := cfg.HostKey.callback()
+	if err != nil {
+		return nil, fmt.Errorf("ssh %s@%s: %w", cfg.User, addr, err)
+	}
+	if _, ok := cfg.HostKey.(InsecureIgnoreHostKey); ok && !cfg.insecureWarned {
+		log.Warn("SSH host key verification is DISABLED on request (--insecure-ignore-host-key): anyone at this address can impersonate the server",
+			"addr", addr)
 	}
 	dctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
@@ -77,7 +84,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	cc, chans, reqs, err := ssh.NewClientConn(conn, addr, &ssh.ClientConfig{
 		User:            cfg.User,
 		Auth:            []ssh.AuthMethod{ssh.PublicKeys(cfg.Signer)},
-		HostKeyCallback: cfg.HostKey.callback(),
+		HostKeyCallback: hostKeyCallback,
 		Timeout:         cfg.Timeout,
 	})
 	if err != nil {
@@ -163,29 +170,46 @@ func (r Result) Err() error {
 	return nil
 }
 
+// Cmd is one command to run on the server.
+type Cmd struct {
+	// Argv is the command and its arguments, quoted for the remote shell by Quote.
+	Argv []string
+	// Stdin, when set, is copied to the command's standard input, which is closed at its
+	// end. A read error fails the run (the command may already have read part of it).
+	Stdin io.Reader
+	// Stdout and Stderr, when set, receive the command's output as it arrives.
+	Stdout, Stderr io.Writer
+}
+
 // Run runs argv on the server and waits for it. The error is for failures to run it (the
 // connection broke, the context ended); a non-zero exit is in Result (see Result.Err).
 // When ctx has a deadline, the command is wrapped in timeout(1) on the server, because
 // ending the SSH session does not stop a remote command.
 func (c *Client) Run(ctx context.Context, argv []string) (Result, error) {
-	var stdout, stderr bytes.Buffer
-	return c.Stream(ctx, argv, &stdout, &stderr)
+	return c.Exec(ctx, Cmd{Argv: argv})
 }
 
 // Stream is Run with the command's output copied to stdout and stderr as it arrives. The
 // returned Result holds the last 64 KiB of each.
 func (c *Client) Stream(ctx context.Context, argv []string, stdout, stderr io.Writer) (Result, error) {
+	return c.Exec(ctx, Cmd{Argv: argv, Stdout: stdout, Stderr: stderr})
+}
+
+// Exec runs cmd as Run does, with its standard input and output wired as cmd says. The
+// returned Result holds the last 64 KiB of stdout and stderr.
+func (c *Client) Exec(ctx context.Context, cmd Cmd) (Result, error) {
+	argv := cmd.Argv
 	if len(argv) == 0 {
 		return Result{}, errors.New("ssh run: empty command")
 	}
 	res := Result{Argv: argv}
-	cmd := Quote(argv)
+	line := Quote(argv)
 	if dl, ok := ctx.Deadline(); ok {
 		secs := int(time.Until(dl).Seconds())
 		if secs < 1 {
 			return res, fmt.Errorf("ssh %s: run %s: %w", c.addr, argv[0], context.DeadlineExceeded)
 		}
-		cmd = "timeout --kill-after=5 " + strconv.Itoa(secs) + " " + cmd
+		line = "timeout --kill-after=5 " + strconv.Itoa(secs) + " " + line
 	}
 	sess, err := c.ssh.NewSession()
 	if err != nil {
@@ -193,10 +217,13 @@ func (c *Client) Stream(ctx context.Context, argv []string, stdout, stderr io.Wr
 	}
 	defer sess.Close()
 	outTail, errTail := &tailBuffer{max: 64 << 10}, &tailBuffer{max: 64 << 10}
-	sess.Stdout = io.MultiWriter(outTail, orDiscard(stdout))
-	sess.Stderr = io.MultiWriter(errTail, orDiscard(stderr))
+	sess.Stdout = io.MultiWriter(outTail, orDiscard(cmd.Stdout))
+	sess.Stderr = io.MultiWriter(errTail, orDiscard(cmd.Stderr))
+	if cmd.Stdin != nil {
+		sess.Stdin = cmd.Stdin
+	}
 	start := time.Now()
-	if err := sess.Start(cmd); err != nil {
+	if err := sess.Start(line); err != nil {
 		return res, fmt.Errorf("ssh %s: start %s: %w", c.addr, argv[0], err)
 	}
 	waitErr := make(chan error, 1)

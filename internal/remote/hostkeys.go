@@ -13,36 +13,53 @@ import (
 	"golang.org/x/crypto/ssh/knownhosts"
 )
 
-// HostKeyPolicy decides whether a server's host key is the one expected.
+// HostKeyPolicy decides whether a server's host key is the one expected: Fingerprints
+// (from the console log), KnownHostsFile, or InsecureIgnoreHostKey.
 type HostKeyPolicy interface {
-	callback() ssh.HostKeyCallback
+	callback() (ssh.HostKeyCallback, error)
 	String() string
 }
 
 // Fingerprints accepts a host key whose SHA256 fingerprint ("SHA256:…") is in the list.
 type Fingerprints []string
 
-func (f Fingerprints) callback() ssh.HostKeyCallback {
+func (f Fingerprints) callback() (ssh.HostKeyCallback, error) {
+	if len(f) == 0 {
+		return nil, errors.New("no host key fingerprints to verify against")
+	}
 	return func(host string, _ net.Addr, key ssh.PublicKey) error {
 		got := ssh.FingerprintSHA256(key)
 		if slices.Contains(f, got) {
 			return nil
 		}
 		return &HostKeyMismatchError{Host: host, Offered: got, Expected: f}
-	}
+	}, nil
 }
 
 func (f Fingerprints) String() string { return "fingerprints " + strings.Join(f, ", ") }
 
 // HostKeyMismatchError says a server offered a host key that is not the expected one:
-// possibly a man in the middle, so the connection is refused.
+// possibly a man in the middle, so the connection is refused. It is never retried.
 type HostKeyMismatchError struct {
-	Host     string
-	Offered  string
+	Host    string
+	Offered string // SHA256 fingerprint of the key the server offered
+	// Expected are the fingerprints that would have passed; empty when Source has no key
+	// for the host at all.
 	Expected []string
+	// Source is where the expected keys came from when not the console log, e.g.
+	// "known_hosts /root/.ssh/known_hosts".
+	Source string
 }
 
 func (e *HostKeyMismatchError) Error() string {
+	switch {
+	case e.Source != "" && len(e.Expected) == 0:
+		return fmt.Sprintf("host key verification failed for %s: it offered %s, and %s has no key for it (refusing to connect)",
+			e.Host, e.Offered, e.Source)
+	case e.Source != "":
+		return fmt.Sprintf("host key verification failed for %s: it offered %s, %s expects %s (refusing to connect)",
+			e.Host, e.Offered, e.Source, strings.Join(e.Expected, ", "))
+	}
 	return fmt.Sprintf("host key verification failed for %s: it offered %s, expected one of %s (refusing to connect)",
 		e.Host, e.Offered, strings.Join(e.Expected, ", "))
 }
@@ -50,34 +67,35 @@ func (e *HostKeyMismatchError) Error() string {
 // KnownHostsFile verifies host keys against an OpenSSH known_hosts file.
 type KnownHostsFile string
 
-func (k KnownHostsFile) callback() ssh.HostKeyCallback {
+func (k KnownHostsFile) callback() (ssh.HostKeyCallback, error) {
 	cb, err := knownhosts.New(string(k))
 	if err != nil {
-		return func(string, net.Addr, ssh.PublicKey) error {
-			return fmt.Errorf("read known_hosts %s: %w", string(k), err)
-		}
+		return nil, fmt.Errorf("read known_hosts %s: %w", string(k), unwrapPath(err))
 	}
 	return func(host string, addr net.Addr, key ssh.PublicKey) error {
 		err := cb(host, addr, key)
 		var ke *knownhosts.KeyError
 		if errors.As(err, &ke) {
-			if len(ke.Want) == 0 {
-				return fmt.Errorf("host key verification failed for %s: not in %s (offered %s)", host, string(k), ssh.FingerprintSHA256(key))
+			mm := &HostKeyMismatchError{Host: host, Offered: ssh.FingerprintSHA256(key), Source: k.String()}
+			for _, w := range ke.Want {
+				mm.Expected = append(mm.Expected, ssh.FingerprintSHA256(w.Key))
 			}
-			return fmt.Errorf("host key verification failed for %s: offered %s does not match %s", host, ssh.FingerprintSHA256(key), string(k))
+			return mm
 		}
 		return err
-	}
+	}, nil
 }
 
 func (k KnownHostsFile) String() string { return "known_hosts " + string(k) }
 
 // InsecureIgnoreHostKey accepts any host key. Only for an operator who asked for it
-// explicitly (--insecure-ignore-host-key); Dial logs a warning when it is used.
+// explicitly (--insecure-ignore-host-key); Dial logs a warning every time it is used.
 type InsecureIgnoreHostKey struct{}
 
-func (InsecureIgnoreHostKey) callback() ssh.HostKeyCallback { return ssh.InsecureIgnoreHostKey() }
-func (InsecureIgnoreHostKey) String() string                { return "no host key verification (insecure)" }
+func (InsecureIgnoreHostKey) callback() (ssh.HostKeyCallback, error) {
+	return ssh.InsecureIgnoreHostKey(), nil
+}
+func (InsecureIgnoreHostKey) String() string { return "no host key verification (insecure)" }
 
 // HostKeysFromConsole extracts the SSH host keys a server printed to its console at boot,
 // as cloud-init does, and returns their SHA256 fingerprints. It reads both blocks:
@@ -136,7 +154,7 @@ func HostKeysFromConsole(log string) (Fingerprints, error) {
 		}
 	}
 	if len(out) == 0 {
-		return nil, errors.New("the console log shows no SSH host keys (no \"-----BEGIN SSH HOST KEY FINGERPRINTS-----\" block)")
+		return nil, fmt.Errorf("%w (no \"-----BEGIN SSH HOST KEY FINGERPRINTS-----\" block)", ErrNoConsoleHostKeys)
 	}
 	return out, nil
 }

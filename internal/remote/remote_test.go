@@ -1,117 +1,14 @@
 package remote
 
 import (
-	"bytes"
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
-	"encoding/binary"
-	"errors"
-	"net"
-	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/ssh"
 )
-
-// testServer is a real SSH server on loopback that runs exec requests with sh -c locally.
-type testServer struct {
-	addr    string
-	hostKey ssh.PublicKey
-	ln      net.Listener
-	wg      sync.WaitGroup
-}
-
-func newSigner(t *testing.T) ssh.Signer {
-	t.Helper()
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	require.NoError(t, err)
-	s, err := ssh.NewSignerFromKey(priv)
-	require.NoError(t, err)
-	return s
-}
-
-func startServer(t *testing.T, clientKey ssh.PublicKey) *testServer {
-	t.Helper()
-	host := newSigner(t)
-	cfg := &ssh.ServerConfig{
-		PublicKeyCallback: func(_ ssh.ConnMetadata, k ssh.PublicKey) (*ssh.Permissions, error) {
-			if bytes.Equal(k.Marshal(), clientKey.Marshal()) {
-				return nil, nil
-			}
-			return nil, errors.New("unknown key")
-		},
-	}
-	cfg.AddHostKey(host)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	s := &testServer{addr: ln.Addr().String(), hostKey: host.PublicKey(), ln: ln}
-	t.Cleanup(func() { ln.Close(); s.wg.Wait() })
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s.wg.Add(1)
-			go func() { defer s.wg.Done(); s.serve(c, cfg) }()
-		}
-	}()
-	return s
-}
-
-func (s *testServer) serve(c net.Conn, cfg *ssh.ServerConfig) {
-	sc, chans, reqs, err := ssh.NewServerConn(c, cfg)
-	if err != nil {
-		c.Close()
-		return
-	}
-	defer sc.Close()
-	go ssh.DiscardRequests(reqs)
-	for nc := range chans {
-		if nc.ChannelType() != "session" {
-			_ = nc.Reject(ssh.UnknownChannelType, "no")
-			continue
-		}
-		ch, creqs, err := nc.Accept()
-		if err != nil {
-			continue
-		}
-		go func() {
-			defer ch.Close()
-			for r := range creqs {
-				if r.Type != "exec" {
-					_ = r.Reply(false, nil)
-					continue
-				}
-				n := binary.BigEndian.Uint32(r.Payload[:4])
-				cmdline := string(r.Payload[4 : 4+n])
-				_ = r.Reply(true, nil)
-				cmd := exec.Command("sh", "-c", cmdline)
-				cmd.Stdout, cmd.Stderr = ch, ch.Stderr()
-				status := 0
-				if err := cmd.Run(); err != nil {
-					var ee *exec.ExitError
-					if errors.As(err, &ee) {
-						status = ee.ExitCode()
-					} else {
-						status = 127
-					}
-				}
-				b := make([]byte, 4)
-				binary.BigEndian.PutUint32(b, uint32(status))
-				_, _ = ch.SendRequest("exit-status", false, b)
-				return
-			}
-		}()
-	}
-}
 
 func TestRunVerifiesHostKeyFromConsole(t *testing.T) {
 	t.Parallel()
@@ -216,41 +113,4 @@ func indent(prefix, s string) string {
 		}
 	}
 	return strings.Join(lines, "")
-}
-
-func TestRunnerLearnsHostKeysOnce(t *testing.T) {
-	t.Parallel()
-	client := newSigner(t)
-	srv := startServer(t, client.PublicKey())
-	host, port, err := net.SplitHostPort(srv.addr)
-	require.NoError(t, err)
-	lookups := 0
-	stable := true
-	r := &Runner{User: "root", Signer: client, HostKeys: func(_ context.Context, h string) (HostKeyPolicy, bool, error) {
-		lookups++
-		require.Equal(t, net.JoinHostPort(host, port), h)
-		return Fingerprints{ssh.FingerprintSHA256(srv.hostKey)}, stable, nil
-	}}
-	for i := 0; i < 3; i++ {
-		status, out, err := r.RunCheck(context.Background(), srv.addr, []string{"sh", "-c", "echo checked; exit 4"})
-		require.NoError(t, err)
-		require.Equal(t, 4, status)
-		require.Equal(t, "checked\n", out)
-	}
-	require.Equal(t, 1, lookups, "a fixed address's keys are looked up once")
-
-	stable, lookups = false, 0
-	r = &Runner{User: "root", Signer: client, HostKeys: r.HostKeys}
-	for i := 0; i < 2; i++ {
-		_, _, err := r.RunCheck(context.Background(), srv.addr, []string{"true"})
-		require.NoError(t, err)
-	}
-	require.Equal(t, 2, lookups, "a floating address is looked up every time")
-
-	bad := &Runner{User: "root", Signer: client, HostKeys: func(context.Context, string) (HostKeyPolicy, bool, error) {
-		return Fingerprints{"SHA256:not-it"}, true, nil
-	}}
-	_, _, err = bad.RunCheck(context.Background(), srv.addr, []string{"true"})
-	var mm *HostKeyMismatchError
-	require.ErrorAs(t, err, &mm)
 }

@@ -13,4 +13,15 @@
 // Files: sim.go (lifecycle, routing, middleware), state.go (resource types), faults.go,
 // errors.go (per-service error bodies), ipam.go and xservice.go (the calls one service makes
 // into another), keystone.go, nova_*.go, glance*.go, neutron*.go (the HTTP APIs).
+//
+// # The simulated world
+//
+// internal/sim and the packages under it are the world remint is tested against, never part
+// of what it runs in production: loopback and docker (the server drivers), fipproxy
+// (floating addresses on loopback), aptrepo (the signed local apt repository servers
+// upgrade from), baseimage (the debian-12 image docker servers boot), workload (the HTTP app
+// every simulated server runs), simtest (a running simulator for other packages' tests) and
+// simclient (that simulator with remint's OpenStack adapter connected to it).
+// No package outside internal/sim imports them, except the files of the `remint sim` and
+// `remint workload` commands in cmd/remint and _test.go files; boundary_test.go enforces it.
 package sim

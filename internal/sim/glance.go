@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"mime"
 	"net/http"
 	"slices"
@@ -115,7 +116,7 @@ func (s *Sim) glanceCreateImage(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	img.Owner = s.ident.projectID
 	s.mu.Unlock()
-	for _, k := range sortedKeys(body) {
+	for _, k := range slices.Sorted(maps.Keys(body)) {
 		if gerr := glanceCheckWritable(k); gerr != nil && k != "id" {
 			s.writeError(w, svcImage, gerr.status, gerr.msg)
 			return

@@ -3,6 +3,7 @@ package sim
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -85,7 +86,7 @@ func (s *Sim) glanceListImages(w http.ResponseWriter, r *http.Request) {
 
 	s.mu.Lock()
 	var all []*Image
-	for _, id := range sortedKeys(s.st.images) {
+	for _, id := range slices.Sorted(maps.Keys(s.st.images)) {
 		if img := s.imageLocked(id); img != nil {
 			all = append(all, img)
 		}

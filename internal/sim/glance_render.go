@@ -3,6 +3,8 @@ package sim
 import (
 	"bytes"
 	"encoding/json"
+	"maps"
+	"slices"
 	"time"
 )
 
@@ -91,7 +93,7 @@ func glanceStatusHasData(status string) bool {
 // first as top-level keys, then the base attributes, then self/file/schema.
 func glanceImageJSON(img *Image) *kvObject {
 	o := newKV()
-	for _, k := range sortedKeys(img.Properties) {
+	for _, k := range slices.Sorted(maps.Keys(img.Properties)) {
 		if glanceBaseAttrs[k] {
 			continue // never shadow a base attribute
 		}

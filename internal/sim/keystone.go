@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -226,7 +227,7 @@ func (s *Sim) appCredLocked(id, name string, user *keystoneUserRef) *AppCredenti
 	if name == "" || user == nil || !s.userRefMatchesLocked(user) {
 		return nil
 	}
-	for _, cid := range sortedKeys(s.ident.appCreds) {
+	for _, cid := range slices.Sorted(maps.Keys(s.ident.appCreds)) {
 		if c := s.ident.appCreds[cid]; c.Name == name {
 			return c
 		}
@@ -382,7 +383,7 @@ func (s *Sim) revokeToken(w http.ResponseWriter, r *http.Request) {
 func (s *Sim) CreateAppCredential(name string) (id, secret string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, cid := range sortedKeys(s.ident.appCreds) {
+	for _, cid := range slices.Sorted(maps.Keys(s.ident.appCreds)) {
 		if s.ident.appCreds[cid].Name == name {
 			delete(s.ident.appCreds, cid)
 		}
@@ -451,7 +452,7 @@ func (s *Sim) createAppCredentialAPI(w http.ResponseWriter, r *http.Request) {
 		s.keystoneError(w, http.StatusForbidden, "You are not authorized to perform the requested action: identity:create_application_credential.")
 		return
 	}
-	for _, cid := range sortedKeys(s.ident.appCreds) {
+	for _, cid := range slices.Sorted(maps.Keys(s.ident.appCreds)) {
 		if s.ident.appCreds[cid].Name == req.AppCred.Name {
 			s.keystoneError(w, http.StatusConflict, "Conflict occurred attempting to store application_credential - Duplicate entry found with name "+req.AppCred.Name+".")
 			return
@@ -475,7 +476,7 @@ func (s *Sim) listAppCredentialsAPI(w http.ResponseWriter, r *http.Request) {
 	}
 	name := r.URL.Query().Get("name")
 	out := []any{}
-	for _, cid := range sortedKeys(s.ident.appCreds) {
+	for _, cid := range slices.Sorted(maps.Keys(s.ident.appCreds)) {
 		if c := s.ident.appCreds[cid]; name == "" || c.Name == name {
 			out = append(out, s.appCredBodyLocked(c, false))
 		}

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -123,7 +124,7 @@ func neutronDecode(r *http.Request, resource string, allowed ...string) (map[str
 		return nil, neutronBadRequest("Malformed request body")
 	}
 	var unknown []string
-	for _, k := range sortedKeys(attrs) {
+	for _, k := range slices.Sorted(maps.Keys(attrs)) {
 		if !slices.Contains(allowed, k) {
 			unknown = append(unknown, k)
 		}
@@ -203,7 +204,7 @@ var neutronListParams = map[string]bool{"fields": true, "limit": true, "marker":
 // pages (limit/marker with a "<collection>_links" next link) and selects fields.
 func (s *Sim) neutronList(w http.ResponseWriter, r *http.Request, collection string, objs []*kvObject, notFound func(id string) *neutronErr) {
 	q := r.URL.Query()
-	for _, k := range sortedKeys(q) {
+	for _, k := range slices.Sorted(maps.Keys(q)) {
 		if neutronListParams[k] {
 			continue
 		}

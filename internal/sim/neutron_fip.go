@@ -3,8 +3,10 @@ package sim
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/netip"
+	"slices"
 	"time"
 )
 
@@ -37,7 +39,7 @@ func (s *Sim) neutronFIPJSON(f *FloatingIP) *kvObject {
 func (s *Sim) neutronListFIPs(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	var fips []*FloatingIP
-	for _, id := range sortedKeys(s.st.fips) {
+	for _, id := range slices.Sorted(maps.Keys(s.st.fips)) {
 		fips = append(fips, s.st.fips[id])
 	}
 	neutronSortByCreated(fips, func(f *FloatingIP) time.Time { return f.Created })
@@ -95,7 +97,7 @@ func (s *Sim) neutronCheckAssocLocked(f *FloatingIP, portID, fixedIP string) (*P
 			"External network %s is not reachable from subnet %s.  Therefore, cannot associate Port %s with a Floating IP.",
 			f.FloatingNetworkID, subnetID, portID))
 	}
-	for _, id := range sortedKeys(s.st.fips) {
+	for _, id := range slices.Sorted(maps.Keys(s.st.fips)) {
 		other := s.st.fips[id]
 		if other.ID != f.ID && other.PortID == portID && other.FixedIP == fixedIP &&
 			other.FloatingNetworkID == f.FloatingNetworkID {

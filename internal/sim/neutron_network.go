@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"net/http"
 	"net/netip"
+	"slices"
 	"time"
 )
 
@@ -95,7 +97,7 @@ func (s *Sim) neutronListNetworks(w http.ResponseWriter, r *http.Request) {
 
 func (s *Sim) networksInOrderLocked() []*Network {
 	var out []*Network
-	for _, id := range sortedKeys(s.st.networks) {
+	for _, id := range slices.Sorted(maps.Keys(s.st.networks)) {
 		out = append(out, s.st.networks[id])
 	}
 	neutronSortByCreated(out, func(n *Network) time.Time { return n.Created })
@@ -217,7 +219,7 @@ func (s *Sim) neutronDeleteNetwork(w http.ResponseWriter, r *http.Request) {
 func (s *Sim) neutronListSubnets(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	var subnets []*Subnet
-	for _, id := range sortedKeys(s.st.subnets) {
+	for _, id := range slices.Sorted(maps.Keys(s.st.subnets)) {
 		subnets = append(subnets, s.st.subnets[id])
 	}
 	neutronSortByCreated(subnets, func(sn *Subnet) time.Time { return sn.Created })

@@ -2,7 +2,9 @@ package sim
 
 import (
 	"encoding/json"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 )
@@ -48,7 +50,7 @@ func (s *Sim) neutronPortJSON(p *Port) *kvObject {
 func (s *Sim) neutronListPorts(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	var ports []*Port
-	for _, id := range sortedKeys(s.st.ports) {
+	for _, id := range slices.Sorted(maps.Keys(s.st.ports)) {
 		ports = append(ports, s.st.ports[id])
 	}
 	sortPortsByCreated(ports)

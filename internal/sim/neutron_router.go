@@ -1,7 +1,9 @@
 package sim
 
 import (
+	"maps"
 	"net/http"
+	"slices"
 	"sort"
 )
 
@@ -38,7 +40,7 @@ func (s *Sim) neutronRouterJSON(rt *Router) *kvObject {
 func (s *Sim) neutronListRouters(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	var objs []*kvObject
-	for _, id := range sortedKeys(s.st.routers) {
+	for _, id := range slices.Sorted(maps.Keys(s.st.routers)) {
 		objs = append(objs, s.neutronRouterJSON(s.st.routers[id]))
 	}
 	s.mu.Unlock()

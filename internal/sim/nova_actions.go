@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -23,7 +24,7 @@ func (s *Sim) novaServerAction(w http.ResponseWriter, r *http.Request, mv microv
 		return
 	}
 	if len(body) != 1 {
-		s.novaError(w, http.StatusBadRequest, "There is no such action: "+strings.Join(sortedKeys(body), ","))
+		s.novaError(w, http.StatusBadRequest, "There is no such action: "+strings.Join(slices.Sorted(maps.Keys(body)), ","))
 		return
 	}
 	id := r.PathValue("id")

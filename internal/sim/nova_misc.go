@@ -7,8 +7,10 @@ import (
 	"encoding/binary"
 	"encoding/pem"
 	"fmt"
+	"maps"
 	"net/http"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -179,7 +181,7 @@ func (s *Sim) novaListKeypairs(w http.ResponseWriter, r *http.Request, mv microv
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var all []*Keypair
-	for _, name := range sortedKeys(s.st.keypairs) {
+	for _, name := range slices.Sorted(maps.Keys(s.st.keypairs)) {
 		all = append(all, s.st.keypairs[name])
 	}
 	q := r.URL.Query()

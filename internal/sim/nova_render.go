@@ -2,6 +2,7 @@ package sim
 
 import (
 	"encoding/base64"
+	"maps"
 	"slices"
 	"strings"
 )
@@ -136,7 +137,7 @@ func (s *Sim) addressesLocked(ports []*Port) map[string]any {
 		for _, ip := range p.FixedIPs {
 			list = append(list, novaAddress(ip.IPAddress, "fixed", p.MACAddress))
 		}
-		for _, fid := range sortedKeys(s.st.fips) {
+		for _, fid := range slices.Sorted(maps.Keys(s.st.fips)) {
 			if f := s.st.fips[fid]; f.PortID == p.ID {
 				list = append(list, novaAddress(f.FloatingIP, "floating", p.MACAddress))
 			}

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"regexp"
 	"slices"
@@ -284,7 +285,7 @@ func (s *Sim) planServerLocked(req *novaCreateRequest, mv microversion) (*novaSe
 		}
 	default: // "auto", or no networks field before 2.37: every available network
 		var avail []*Network
-		for _, id := range sortedKeys(s.st.networks) {
+		for _, id := range slices.Sorted(maps.Keys(s.st.networks)) {
 			if n := s.st.networks[id]; !n.External && (n.Shared || n.ProjectID == s.ident.projectID) {
 				avail = append(avail, n)
 			}

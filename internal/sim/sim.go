@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -376,13 +375,3 @@ func newUUID() string {
 
 // newID32 returns a Keystone-style 32-hex-digit id.
 func newID32() string { return randomHex(16) }
-
-// sortedKeys returns the keys of m in order, for deterministic listings.
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}

@@ -2,6 +2,8 @@ package sim
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 )
 
@@ -47,7 +49,7 @@ func (s *Sim) deletePortLocked(id string) []fipChange {
 		return nil
 	}
 	var changes []fipChange
-	for _, fid := range sortedKeys(s.st.fips) {
+	for _, fid := range slices.Sorted(maps.Keys(s.st.fips)) {
 		f := s.st.fips[fid]
 		if f.PortID == id {
 			s.disassociateFIPLocked(f)
@@ -64,7 +66,7 @@ func (s *Sim) deletePortLocked(id string) []fipChange {
 // portsOfDeviceLocked returns the ports whose device_id is deviceID, oldest first.
 func (s *Sim) portsOfDeviceLocked(deviceID string) []*Port {
 	var out []*Port
-	for _, id := range sortedKeys(s.st.ports) {
+	for _, id := range slices.Sorted(maps.Keys(s.st.ports)) {
 		if p := s.st.ports[id]; p.DeviceID == deviceID {
 			out = append(out, p)
 		}
@@ -110,7 +112,7 @@ func (s *Sim) disassociateFIPLocked(f *FloatingIP) {
 
 // routerForLocked returns the id of the router whose gateway is external network netID.
 func (s *Sim) routerForLocked(netID string) string {
-	for _, id := range sortedKeys(s.st.routers) {
+	for _, id := range slices.Sorted(maps.Keys(s.st.routers)) {
 		if s.st.routers[id].NetworkID == netID {
 			return id
 		}

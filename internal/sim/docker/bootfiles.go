@@ -9,9 +9,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/remint-dev/remint/internal/baseimage"
 	"github.com/remint-dev/remint/internal/sim"
-	"github.com/remint-dev/remint/internal/workload"
+	"github.com/remint-dev/remint/internal/sim/baseimage"
+	"github.com/remint-dev/remint/internal/sim/workload"
 	"gopkg.in/yaml.v3"
 )
 

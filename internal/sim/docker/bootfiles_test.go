@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/remint-dev/remint/internal/sim"
-	"github.com/remint-dev/remint/internal/workload"
+	"github.com/remint-dev/remint/internal/sim/workload"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )

@@ -40,8 +40,8 @@ import (
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/client"
-	"github.com/remint-dev/remint/internal/baseimage"
 	"github.com/remint-dev/remint/internal/sim"
+	"github.com/remint-dev/remint/internal/sim/baseimage"
 	"github.com/remint-dev/remint/internal/sim/fipproxy"
 )
 

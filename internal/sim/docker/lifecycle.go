@@ -12,7 +12,7 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/pkg/stdcopy"
-	"github.com/remint-dev/remint/internal/baseimage"
+	"github.com/remint-dev/remint/internal/sim/baseimage"
 )
 
 // errNoServer marks a server that has no container.

@@ -1,5 +1,5 @@
 // Package loopback is the simulator's default server driver: every server is the workload
-// app (internal/workload) listening on the server's own fixed IP in 127.0.0.0/8, and every
+// app (internal/sim/workload) listening on the server's own fixed IP in 127.0.0.0/8, and every
 // floating IP is a real listener (internal/sim/fipproxy) forwarding to the server it is
 // associated with, so moving the address moves real traffic. It runs anywhere Linux does:
 // all of 127.0.0.0/8 is local there, no privileges needed.
@@ -14,7 +14,7 @@
 // connections when hard) and starts it again; Delete drains in-flight requests and closes
 // idle keep-alive connections. Images have no bits: a snapshot is only a reference, and a
 // server booted from it serves that image's properties (remint_version and the workload
-// controls documented in internal/workload).
+// controls documented in internal/sim/workload).
 package loopback
 
 import (

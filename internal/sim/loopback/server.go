@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/remint-dev/remint/internal/sim"
-	"github.com/remint-dev/remint/internal/workload"
+	"github.com/remint-dev/remint/internal/sim/workload"
 )
 
 // server is one booted server. mu serialises its lifecycle (start, reboot, stop); the

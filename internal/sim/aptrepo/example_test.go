@@ -3,7 +3,7 @@ package aptrepo_test
 import (
 	"fmt"
 
-	"github.com/remint-dev/remint/internal/aptrepo"
+	"github.com/remint-dev/remint/internal/sim/aptrepo"
 )
 
 // A server trusts the repository with the keyring from PublicKeyring and this sources

@@ -1,7 +1,9 @@
 // Package baseimage builds the simulator's debian-12 base image on this machine, since
 // nothing can be pulled here: debootstrap bookworm (minbase) from Debian's packages, add the
 // init script and sshd/sudo settings a cloud image has, import the root filesystem into the
-// Docker engine, then add the workload binary as a layer of its own.
+// Docker engine, then add the workload binary as a layer of its own. It belongs to the
+// simulated world (see internal/sim): the docker driver boots it, production code never
+// imports it.
 //
 // The entry point is Ensure. Both stages are cached under tags derived from what went into
 // them, so the slow stage (debootstrap, about a minute) runs once per machine and a new

@@ -200,7 +200,7 @@ func (r *Repo) Add(ctx context.Context, suite, debPath string) (Package, error) 
 		if err := os.MkdirAll(filepath.Dir(poolPath), 0o755); err != nil {
 			return Package{}, fmt.Errorf("add %s to %s: %w", debPath, suite, err)
 		}
-		if err := copyFileAtomic(poolPath, debPath, 0o644); err != nil {
+		if err := copyInto(poolPath, debPath); err != nil {
 			return Package{}, fmt.Errorf("add %s to %s: copy into pool: %w", debPath, suite, err)
 		}
 	} else {
@@ -317,4 +317,14 @@ func hashFile(p string) (size int64, md5sum, sha string, err error) {
 		return 0, "", "", fmt.Errorf("read %s: %w", p, err)
 	}
 	return size, hex.EncodeToString(m.Sum(nil)), hex.EncodeToString(s.Sum(nil)), nil
+}
+
+// copyInto copies the file src to dst atomically, so apt never fetches half a package.
+func copyInto(dst, src string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	return atomicfile.WriteFrom(dst, in, 0o644)
 }

@@ -6,7 +6,7 @@ import (
 	"net/http/httptest"
 	"time"
 
-	"github.com/remint-dev/remint/internal/workload"
+	"github.com/remint-dev/remint/internal/sim/workload"
 )
 
 // A "bad image" for failover tests: the workload runs, but its health check fails, unless

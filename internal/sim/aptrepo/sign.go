@@ -6,7 +6,6 @@ import (
 	_ "crypto/sha256" // registers SHA-256 for the OpenPGP signatures
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -145,30 +144,4 @@ func (s *signer) detachSign(msg []byte) ([]byte, error) {
 // fingerprint is the key's fingerprint in upper-case hex, as gpg prints it.
 func (s *signer) fingerprint() string {
 	return fmt.Sprintf("%X", s.entity.PrimaryKey.Fingerprint)
-}
-
-// copyFileAtomic copies src to dst through a temporary file and a rename.
-func copyFileAtomic(dst, src string, mode fs.FileMode) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := io.Copy(tmp, in); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), dst)
 }

@@ -1,6 +1,8 @@
 // Package aptrepo is the signed Debian package repository that the simulator serves to its
-// servers, laid out like a Debian mirror so that stock apt and unattended-upgrades treat it
-// as Debian:
+// servers. It belongs to the simulated world (see internal/sim): production code never
+// imports it, and apt handling for real servers (in-place upgrades, image builds) belongs
+// outside internal/sim. It is laid out like a Debian mirror so that stock apt and
+// unattended-upgrades treat it as Debian:
 //
 //	<dir>/debian/dists/{bookworm,bookworm-updates,bookworm-security}/
 //	    Release, InRelease, Release.gpg, main/binary-amd64/Packages(.gz) (+ by-hash copies)

@@ -1,5 +1,6 @@
 // Package workload is the application every simulated server runs: a small HTTP service
-// that reports which server and image answered and whether the server is healthy.
+// that reports which server and image answered and whether the server is healthy. It belongs
+// to the simulated world (see internal/sim): production code never imports it.
 //
 // The loopback driver runs it in-process on the server's fixed IP; the docker driver runs it
 // inside each container as the hidden command `remint workload`. Failover tests read the
@@ -59,7 +60,8 @@ type response struct {
 // MaxDelay bounds the delay query parameter of GET /.
 const MaxDelay = time.Minute
 
-// HeaderServerID is set on every response to the answering server's id.
+// HeaderServerID is set on every response to the answering server's id. It is the header
+// internal/loadgen reads (its tests check the two agree).
 const HeaderServerID = "X-Remint-Server-Id"
 
 // Handler returns the workload's HTTP API for the server described by info.
