@@ -13,7 +13,8 @@ import (
 //   - ServerWatcher (watch.go): the batched status poll and ports of many servers;
 //   - AddressMover (step_move.go): read a floating IP, move it with the revision check,
 //     find a server's port;
-//   - AddressAllocator (addresses.go): find or allocate the manifest's floating IPs.
+//   - AddressAllocator (addresses.go): find or allocate the manifest's floating IPs;
+//   - AddressReleaser (step_remove.go): give a removed slot's floating IP back.
 //
 // *openstack.Client satisfies each of them without knowing about failover.
 
@@ -32,6 +33,7 @@ type Cloud interface {
 	ServerWatcher
 	AddressMover
 	AddressAllocator
+	AddressReleaser
 }
 
 var _ Cloud = (*openstack.Client)(nil)

@@ -177,6 +177,12 @@ func (e *Executor) Run(ctx context.Context, rolloutID string) (Result, error) {
 	if err := context.Cause(ctx); err != nil {
 		return e.result(r, steps, start), err
 	}
+	if len(failed) == 0 {
+		failed = e.runRemovals(ctx, cancel, r, steps)
+		if err := context.Cause(ctx); err != nil {
+			return e.result(r, steps, start), err
+		}
+	}
 	if err := e.sweepOrphans(ctx, r, steps, nil); err != nil {
 		return e.result(r, steps, start), err
 	}
@@ -205,7 +211,7 @@ func (e *Executor) runWaves(ctx context.Context, cancel context.CancelCauseFunc,
 	for w := 1; w <= r.plan.Waves && len(failed) == 0; w++ {
 		var wave []*store.Step
 		for i := range steps {
-			if steps[i].Wave == w && !terminalState(steps[i].State) {
+			if steps[i].Wave == w && !terminalState(steps[i].State) && Mode(steps[i].Mode) != ModeRemove {
 				wave = append(wave, &steps[i])
 			}
 		}
@@ -312,7 +318,7 @@ func (e *Executor) runRolling(ctx context.Context, cancel context.CancelCauseFun
 	}
 	var todo []*store.Step
 	for i := range steps {
-		if !terminalState(steps[i].State) {
+		if !terminalState(steps[i].State) && Mode(steps[i].Mode) != ModeRemove {
 			todo = append(todo, &steps[i])
 		}
 	}
@@ -433,12 +439,16 @@ func (e *Executor) advance(ctx context.Context, r *run, st *store.Step, stopAt s
 		var err error
 		switch st.State {
 		case StatePending:
-			if Mode(st.Mode) == ModeUnavailable && st.OldServerID != "" {
+			if Mode(st.Mode) == ModeRemove {
+				err = e.enter(ctx, st, StateRemoving, st.OldServerID, "count lowered: remove the slot")
+			} else if Mode(st.Mode) == ModeUnavailable && st.OldServerID != "" {
 				err = e.enter(ctx, st, StateRetiringFirst, st.OldServerID, "retire the old server first (max unavailable)")
 			} else {
 				st.NewServerName = e.replacementName(r, st)
 				err = e.enter(ctx, st, StateCreating, "", fmt.Sprintf("create %s from %s", st.NewServerName, r.rollout.ImageVersion))
 			}
+		case StateRemoving:
+			err = e.remove(ctx, r, st)
 		case StateRetiringFirst:
 			err = e.retireFirst(ctx, r, st)
 		case StateCreating:

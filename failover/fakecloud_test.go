@@ -36,12 +36,17 @@ type fakeCloud struct {
 	inv                   bool
 	group                 string
 	count, surge, unavail int
-	violations            []string
-	calls                 int
+	// shrinkFrom is the count before a shrink: until the removals at its end the group
+	// may still have that many servers (plus surge).
+	shrinkFrom int
+	violations []string
+	calls      int
 }
 
 type fakeServer struct {
 	openstack.Server
+	// outgoing marks a replacement whose slot's address moved back to an older server.
+	outgoing bool
 	port     string
 	healthy  bool
 	bootFail bool
@@ -287,6 +292,10 @@ func (f *fakeCloud) update(fipID, portID string, revision int) (openstack.Floati
 	if revision > 0 && revision != fip.RevisionNumber {
 		return openstack.FloatingIP{}, fmt.Errorf("update floating IP %s: %w", fipID, &openstack.APIError{Status: http.StatusPreconditionFailed, Message: "revision mismatch"})
 	}
+	if from, to := f.serverOnPort(fip.PortID), f.serverOnPort(portID); from != nil && to != nil &&
+		from.Metadata[MetaSlot] == to.Metadata[MetaSlot] && from.Created.After(to.Created) {
+		from.outgoing = true
+	}
 	fip.PortID = portID
 	fip.FixedIP = ""
 	if s := f.serverOnPort(portID); s != nil {
@@ -365,12 +374,17 @@ func (f *fakeCloud) check(after string) {
 		held[fip.PortID] = true
 	}
 	for _, s := range f.servers {
-		if nw := newest[s.Metadata[MetaSlot]]; s.Metadata[MetaGroup] == f.group && nw != s && nw.up() && !held[s.port] {
+		if s.Metadata[MetaGroup] != f.group || held[s.port] {
+			continue
+		}
+		// A replacement whose address went back to the older server (rolled back) is
+		// on its way out too.
+		if nw := newest[s.Metadata[MetaSlot]]; s.outgoing || (nw != s && nw.up()) {
 			n--
 		}
 	}
-	if n > f.count+f.surge {
-		f.violations = append(f.violations, fmt.Sprintf("after %s: %d servers > count %d + surge %d", after, n, f.count, f.surge))
+	if n > max(f.count, f.shrinkFrom)+f.surge {
+		f.violations = append(f.violations, fmt.Sprintf("after %s: %d servers > count %d + surge %d", after, n, max(f.count, f.shrinkFrom), f.surge))
 	}
 	if healthy < f.count-f.unavail {
 		f.violations = append(f.violations, fmt.Sprintf("after %s: %d healthy servers < count %d - unavailable %d", after, healthy, f.count, f.unavail))
@@ -416,5 +430,15 @@ func (g fakeGate) CheckAddress(ctx context.Context, address, serverID string) er
 	case !s.up() || g.f.gateFails[s.ImageID]:
 		return fmt.Errorf("%s: unhealthy", address)
 	}
+	return nil
+}
+
+func (f *fakeCloud) ReleaseFloatingIP(ctx context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.fault(); err != nil {
+		return err
+	}
+	delete(f.fips, id)
 	return nil
 }

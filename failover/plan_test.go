@@ -84,6 +84,12 @@ func TestPlanGolden(t *testing.T) {
 			s.Bake, s.RollbackAll = 2*time.Minute, true
 			return s
 		}(), slotsOn(10, allOld), false},
+		{"rolling-count5-shrink-to3", testSpec(3, StrategyRolling, 1, 0, 3), slotsOn(5, allOld), false},
+		{"rolling-count5-shrink-to2-current-release-keep-old", func() Spec {
+			s := testSpec(2, StrategyRolling, 1, 0, 2)
+			s.ReleaseAddresses, s.KeepOld = true, time.Hour
+			return s
+		}(), slotsOn(5, func(int) (string, string) { return target.ImageID, target.Version }), false},
 		{"bluegreen-count1", testSpec(1, StrategyBlueGreen, 1, 0, 1), slotsOn(1, allOld), false},
 		{"bluegreen-count3", testSpec(3, StrategyBlueGreen, 1, 0, 1), slotsOn(3, allOld), false},
 		{"bluegreen-count10", testSpec(10, StrategyBlueGreen, 1, 0, 1), slotsOn(10, allOld), false},

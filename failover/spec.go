@@ -51,6 +51,9 @@ type Spec struct {
 	// with RollbackAll every wave so far. Zero: no bake.
 	Bake        time.Duration
 	RollbackAll bool
+	// ReleaseAddresses: slots removed by a lowered count give their allocated addresses
+	// back; otherwise the addresses stay recorded for a later raise.
+	ReleaseAddresses bool
 }
 
 // Health is how a replacement proves it is healthy.
@@ -74,25 +77,26 @@ func SpecFromGroup(g *manifest.Group) (Spec, error) {
 	}
 	hc := g.HealthCheck()
 	s := Spec{
-		Group:          g.Name,
-		Count:          g.Count,
-		Image:          g.Image,
-		Flavor:         g.Flavor,
-		Network:        g.Network,
-		KeyName:        g.KeyName,
-		SecurityGroups: slices.Clone(g.SecurityGroups),
-		UserData:       g.UserData,
-		Metadata:       maps.Clone(g.Metadata),
-		AddressMode:    g.FailoverMode(),
-		Addresses:      g.AddressSlots(),
-		Strategy:       g.Strategy(),
-		MaxSurge:       g.MaxSurge(),
-		MaxUnavailable: g.MaxUnavailable(),
-		Soak:           g.Rollout.Soak,
-		KeepOld:        g.Rollout.KeepOld,
-		HealthGate:     g.HealthGate(),
-		Bake:           g.Rollout.Bake,
-		RollbackAll:    g.RollbackOnFailure() == manifest.RollbackAll,
+		Group:            g.Name,
+		Count:            g.Count,
+		Image:            g.Image,
+		Flavor:           g.Flavor,
+		Network:          g.Network,
+		KeyName:          g.KeyName,
+		SecurityGroups:   slices.Clone(g.SecurityGroups),
+		UserData:         g.UserData,
+		Metadata:         maps.Clone(g.Metadata),
+		AddressMode:      g.FailoverMode(),
+		Addresses:        g.AddressSlots(),
+		Strategy:         g.Strategy(),
+		MaxSurge:         g.MaxSurge(),
+		MaxUnavailable:   g.MaxUnavailable(),
+		Soak:             g.Rollout.Soak,
+		KeepOld:          g.Rollout.KeepOld,
+		HealthGate:       g.HealthGate(),
+		Bake:             g.Rollout.Bake,
+		RollbackAll:      g.RollbackOnFailure() == manifest.RollbackAll,
+		ReleaseAddresses: g.Failover.ReleaseAddresses,
 		Health: Health{
 			Check:            hc,
 			Interval:         hc.Interval,

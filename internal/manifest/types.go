@@ -135,6 +135,10 @@ type ImageRef struct {
 type Failover struct {
 	Mode      string    `yaml:"mode,omitempty"`
 	Addresses []Address `yaml:"addresses,omitempty"`
+	// ReleaseAddresses, when a lowered count removes slots, gives the floating IPs remint
+	// allocated for them back to the pool; false (default) keeps them recorded for a
+	// later raise. Addresses the manifest names (address, id) are never released.
+	ReleaseAddresses bool `yaml:"release_addresses,omitempty"`
 }
 
 // Address is one floating IP, exactly one of: Address (an IP), ID (a Neutron floating IP
