@@ -218,6 +218,13 @@ func (e *Executor) runWaves(ctx context.Context, cancel context.CancelCauseFunc,
 		if len(wave) == 0 {
 			continue
 		}
+		if err := e.checkAlarm(ctx, fmt.Sprintf("before wave %d", w)); err != nil && !underway(wave) {
+			if ctx.Err() != nil {
+				return nil
+			}
+			failed = append(failed, err.Error())
+			break
+		}
 		e.emit(ctx, Event{Slot: -1, Step: "wave", Message: fmt.Sprintf("wave %d of %d: %d slots", w, r.plan.Waves, len(wave))})
 		if r.plan.Strategy == StrategyBlueGreen {
 			// Every replacement must be healthy before any address moves.
@@ -367,6 +374,19 @@ func (e *Executor) runRolling(ctx context.Context, cancel context.CancelCauseFun
 		if !underway && stopped() {
 			break
 		}
+		if !underway {
+			if err := e.checkAlarm(ctx, fmt.Sprintf("before slot %s", e.spec.slotName(st.Slot))); err != nil {
+				if ctx.Err() == nil {
+					mu.Lock()
+					failed = append(failed, err.Error())
+					mu.Unlock()
+				}
+				if tok != nil {
+					<-tok
+				}
+				break
+			}
+		}
 		wg.Go(func() {
 			// The budget is held until the old server has left service: once the
 			// address moved and the gate passed (retiring), the old server only drains
@@ -399,6 +419,17 @@ func (e *Executor) runRolling(ctx context.Context, cancel context.CancelCauseFun
 	}
 	wg.Wait()
 	return failed
+}
+
+// underway reports whether any step of a wave has started (before an interruption): a
+// wave under way is finished (or rolled back), whatever the alarm says before it.
+func underway(wave []*store.Step) bool {
+	for _, st := range wave {
+		if st.State != StatePending {
+			return true
+		}
+	}
+	return false
 }
 
 func failures(spec Spec, steps []*store.Step, errs []error) []string {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strconv"
 	"sync"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/remint-dev/remint/internal/health"
 	"github.com/remint-dev/remint/internal/manifest"
 	"github.com/remint-dev/remint/internal/openstack"
+	"github.com/remint-dev/remint/internal/prometheus/promtest"
 	"github.com/remint-dev/remint/internal/store"
 )
 
@@ -242,6 +244,12 @@ func TestRolloutInvariantsUnderFaults(t *testing.T) {
 				// A bake between waves; with rollback_on_failure: all on half of them.
 				spec.Bake, spec.RollbackAll = 2*time.Millisecond, seed%10 == 1
 			}
+			var prom *promtest.Server
+			if seed%7 == 2 {
+				// An alarm gate that goes off at a random moment of some rollouts.
+				prom = promtest.Start(t, 0)
+				spec.Alarm = &Alarm{URL: prom.URL, Query: "errors", Max: 1}
+			}
 			h := newHarness(t, seed, spec)
 			h.deploy()
 			h.cloud.mu.Lock()
@@ -251,7 +259,21 @@ func TestRolloutInvariantsUnderFaults(t *testing.T) {
 				h.cloud.unhealthyImages[v2.ImageID] = true
 			}
 			h.cloud.mu.Unlock()
-			res, err := h.rollout(context.Background(), h.executor(nil), v2, false)
+			ex := h.executor(nil)
+			if prom != nil {
+				var mu sync.Mutex
+				rng := rand.New(rand.NewPCG(seed, 11))
+				events := ex.Events
+				ex.Events = func(ev Event) {
+					events(ev)
+					mu.Lock()
+					defer mu.Unlock()
+					if rng.Float64() < 0.05 {
+						prom.Set(5)
+					}
+				}
+			}
+			res, err := h.rollout(context.Background(), ex, v2, false)
 			require.Empty(t, h.violations(), "seed %d", seed)
 			h.cloud.mu.Lock()
 			h.cloud.pTransient, h.cloud.pStale, h.cloud.pBootFail = 0, 0, 0

@@ -11,6 +11,7 @@ import (
 
 	"github.com/remint-dev/remint/internal/health"
 	"github.com/remint-dev/remint/internal/openstack"
+	"github.com/remint-dev/remint/internal/prometheus"
 )
 
 // Options wire an Executor.
@@ -40,6 +41,8 @@ type Options struct {
 	// deleted, so requests already forwarded to it finish (connection draining). Zero
 	// means 1s; negative means none.
 	Drain time.Duration
+	// Alarm is the alarm gate; nil builds one from Spec.Alarm (Prometheus), if any.
+	Alarm AlarmGate
 	// PerServerPolling waits for each replacement with its own GET /servers/{id} polls
 	// (the adapter's WaitServerActive) instead of the rollout's one batched poll, and
 	// looks up ports and floating IPs one call at a time: the behaviour before batching,
@@ -94,6 +97,9 @@ func NewExecutor(o Options) (*Executor, error) {
 		o.Drain = time.Second
 	case o.Drain < 0:
 		o.Drain = 0
+	}
+	if o.Alarm == nil && o.Spec.Alarm != nil {
+		o.Alarm = prometheus.Gate{Client: prometheus.Client{BaseURL: o.Spec.Alarm.URL}, Query: o.Spec.Alarm.Query, Max: o.Spec.Alarm.Max}
 	}
 	if o.BootPoll <= 0 {
 		o.BootPoll = watchFirst

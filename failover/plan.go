@@ -238,6 +238,9 @@ func MakePlan(in PlanInput) (Plan, error) {
 		}
 		p.Notes = append(p.Notes, fmt.Sprintf("shrink: count lowered to %d: %d slots removed after every replacement succeeded; %s; %s", s.Count, len(removes), addr, old))
 	}
+	if s.Alarm != nil && len(creates)+len(replaces) > 0 {
+		p.Notes = append(p.Notes, fmt.Sprintf("alarm gate: before each wave, after each move and during the bake, %s; otherwise the slot (with a bake, its wave) rolls back", s.Alarm))
+	}
 	if s.Bake > 0 && len(replaces) > 0 {
 		what := "the wave is rolled back (rollback_on_failure: wave)"
 		if s.RollbackAll {

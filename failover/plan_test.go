@@ -90,6 +90,12 @@ func TestPlanGolden(t *testing.T) {
 			s.ReleaseAddresses, s.KeepOld = true, time.Hour
 			return s
 		}(), slotsOn(5, func(int) (string, string) { return target.ImageID, target.Version }), false},
+		{"rolling-count4-surge2-bake-gate", func() Spec {
+			s := testSpec(4, StrategyRolling, 2, 0, 4)
+			s.Bake = time.Minute
+			s.Alarm = &Alarm{URL: "http://prometheus:9090", Query: `sum(rate(haproxy_backend_http_responses_total{backend="web",code="5xx"}[1m]))`, Max: 0.5}
+			return s
+		}(), slotsOn(4, allOld), false},
 		{"bluegreen-count1", testSpec(1, StrategyBlueGreen, 1, 0, 1), slotsOn(1, allOld), false},
 		{"bluegreen-count3", testSpec(3, StrategyBlueGreen, 1, 0, 1), slotsOn(3, allOld), false},
 		{"bluegreen-count10", testSpec(10, StrategyBlueGreen, 1, 0, 1), slotsOn(10, allOld), false},

@@ -54,6 +54,9 @@ type Spec struct {
 	// ReleaseAddresses: slots removed by a lowered count give their allocated addresses
 	// back; otherwise the addresses stay recorded for a later raise.
 	ReleaseAddresses bool
+	// Alarm is the alarm gate (nil: none), checked before each wave, after each move and
+	// during the bake.
+	Alarm *Alarm
 }
 
 // Health is how a replacement proves it is healthy.
@@ -105,6 +108,9 @@ func SpecFromGroup(g *manifest.Group) (Spec, error) {
 			GracePeriod:      hc.GracePeriod,
 			Deadline:         hc.Deadline,
 		},
+	}
+	if gt := g.Rollout.Gate; gt != nil && gt.Prometheus != nil && gt.Prometheus.Max != nil {
+		s.Alarm = &Alarm{URL: gt.Prometheus.URL, Query: gt.Prometheus.Query, Max: *gt.Prometheus.Max}
 	}
 	return s, s.Validate()
 }

@@ -49,6 +49,9 @@ func (e *Executor) bakeWave(ctx context.Context, r *run, w int, wave []*store.St
 		if ctx.Err() != nil {
 			return -1, ctx.Err()
 		}
+		if err := e.checkAlarm(ctx, fmt.Sprintf("wave %d failed its bake", w)); err != nil {
+			return -1, err
+		}
 		for i, st := range baking {
 			if lastErr[i] == nil {
 				fails[i] = 0

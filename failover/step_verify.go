@@ -31,6 +31,9 @@ func (e *Executor) gateCheck(ctx context.Context, r *run, st *store.Step) error 
 			return fmt.Errorf("health gate through %s: %w", st.Address, err)
 		}
 	}
+	if err := e.checkAlarm(ctx, fmt.Sprintf("after %s moved", orNone(st.Address))); err != nil {
+		return err
+	}
 	return e.settle(ctx, r, st)
 }
 

@@ -200,6 +200,21 @@ type Rollout struct {
 	// RollbackOnFailure is what a failed bake rolls back: wave (default) or all (every
 	// wave of the rollout so far; old servers are then kept until the last bake passed).
 	RollbackOnFailure string `yaml:"rollback_on_failure,omitempty"`
+	// Gate is an alarm gate evaluated before each wave, after each move and during the
+	// bake; when it fails the wave rolls back (ASG's AlarmSpecification).
+	Gate *RolloutGate `yaml:"gate,omitempty"`
+}
+
+// RolloutGate names the alarm source of a rollout gate.
+type RolloutGate struct {
+	Prometheus *PrometheusGate `yaml:"prometheus,omitempty"`
+}
+
+// PrometheusGate is a PromQL query whose value (in every series) must not exceed Max.
+type PrometheusGate struct {
+	URL   string   `yaml:"url,omitempty"`   // http(s)://prometheus:9090
+	Query string   `yaml:"query,omitempty"` // an instant vector or scalar expression
+	Max   *float64 `yaml:"max,omitempty"`   // required
 }
 
 // InPlaceOptions tune the in-place fallback for this group.
