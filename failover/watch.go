@@ -22,12 +22,14 @@ type ServerWatcher interface {
 	PortsOfServers(ctx context.Context, serverIDs []string) (map[string][]openstack.Port, error)
 }
 
-// Polling cadence of the watcher. Before any boot has been seen, it polls from
-// Options.BootPoll (default watchFirst) doubling to watchMax. Once one replacement was seen ACTIVE, boots of the
-// same image and flavor take about as long: each server is first polled for when the
-// fastest boot seen so far has passed since its creation (a little before), then from
-// watchStep growing by half to watchMax. Polls are never closer than watchGap, and a poll
-// answers every server in flight, so servers created together are polled for together.
+// Polling cadence of the watcher. Before any boot has been seen, it polls
+// Options.BootPoll (default watchFirst) apart, or a tenth of the time waited so far when
+// that is longer (at most watchMax). Once one replacement was
+// seen ACTIVE, boots of the same image and flavor take about as long: each server is
+// first polled for when the fastest boot seen so far has passed since its creation (a
+// little before), then every watchStep for watchNear polls, then growing by half to
+// watchMax. Polls are never closer than watchGap, and a poll answers every server in
+// flight, so servers created together are polled for together.
 const (
 	watchFirst = 200 * time.Millisecond
 	watchStep  = 25 * time.Millisecond
@@ -36,6 +38,10 @@ const (
 	// watchEarly is how much before the expected end of a boot the first poll goes, so
 	// that the estimate tightens towards the true boot time instead of drifting up.
 	watchEarly = 25 * time.Millisecond
+	// watchNear is how many polls watchStep apart follow a boot's expected end before
+	// the step grows: servers of a wave are polled for together, so these few cost a
+	// handful of calls per wave, not per server.
+	watchNear = 8
 )
 
 // watchResult is what the watcher tells one waiting slot.
@@ -49,6 +55,7 @@ type watchWait struct {
 	created  time.Time // local clock, when the create returned
 	due      time.Time // next poll this waiter asks for
 	step     time.Duration
+	misses   int // polls since due that did not find it ACTIVE
 	deadline time.Time
 	done     chan watchResult
 }
@@ -197,8 +204,17 @@ func (w *watcher) poll(ctx context.Context) {
 			w.deliver(id, watchResult{err: fmt.Errorf("server %s: %w: not ACTIVE %s after its creation", id, errBootTimeout, now.Sub(wt.created).Round(time.Second))})
 			continue
 		}
+		wt.misses++
+		switch {
+		case w.fastest == 0:
+			// No boot seen yet: poll a tenth of the time waited so far apart, so the
+			// first wave is seen within about 10% of its boot at a few polls per rollout.
+			wt.step = min(max(now.Sub(wt.created)/10, w.first), watchMax)
+		case wt.misses >= watchNear:
+			wt.step = min(wt.step*3/2, watchMax)
+		}
+		// Otherwise a boot just missed is near: the step stays short a while.
 		wt.due = now.Add(wt.step)
-		wt.step = min(wt.step*3/2, watchMax) // gently: a boot just missed is near
 	}
 	w.mu.Unlock()
 	if len(ready) == 0 {
