@@ -26,7 +26,6 @@ func (s *Sim) novaListServers(detail bool) novaHandler {
 			return
 		}
 		s.mu.Lock()
-		defer s.mu.Unlock()
 		var all []*Server
 		for _, srv := range s.st.servers {
 			if f.match(srv, s) {
@@ -49,6 +48,7 @@ func (s *Sim) novaListServers(detail bool) novaHandler {
 		})
 		page, next, bad := paginate(all, func(srv *Server) string { return srv.ID }, q)
 		if bad != nil {
+			s.mu.Unlock()
 			s.novaError(w, bad.status, bad.msg)
 			return
 		}
@@ -68,6 +68,9 @@ func (s *Sim) novaListServers(detail bool) novaHandler {
 			}
 			body["servers_links"] = []any{map[string]any{"rel": "next", "href": s.nextLink(path, q, next)}}
 		}
+		// The views are copies: encode them without holding the lock, so that a big
+		// listing does not stall every other call of the cloud.
+		s.mu.Unlock()
 		writeJSON(w, http.StatusOK, body)
 	}
 }
