@@ -40,9 +40,10 @@ deps-e2e:
 	@scripts/deps.sh e2e
 
 ## bench: benchmarks, printed not asserted: failed requests during failover, makespan/ideal,
+## next-run computation for 100,000 schedules (first, cached, naive walk; wall and CPU per core),
 ## cloud API calls per replaced server, and the naive replacement side by side
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./failover/
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./failover/ ./orchestrator/
 
 ## test-cloud: the adapter's contract tests against a real cloud you name:
 ##   REMINT_TEST_CLOUD=mycloud REMINT_TEST_IMAGE=<image id> REMINT_TEST_FLAVOR=<flavor> \

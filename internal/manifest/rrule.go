@@ -99,6 +99,9 @@ func ParseRRule(s string) (*rrule.Set, error) {
 	if rules == 0 && len(set.GetRDate()) == 0 {
 		return nil, fmt.Errorf("no RRULE or RDATE after DTSTART, e.g. %q", exampleRRule)
 	}
+	if err := checkFires(set); err != nil {
+		return nil, err
+	}
 	return set, nil
 }
 

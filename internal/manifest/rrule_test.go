@@ -119,3 +119,32 @@ func TestParseRRuleRDateOnly(t *testing.T) {
 	got := set.After(time.Date(2024, 2, 1, 0, 0, 0, 0, time.UTC), false)
 	assert.Equal(t, "2024-03-01T00:00:00Z", got.UTC().Format(time.RFC3339))
 }
+
+// TestParseRRuleNeverFires: rules rrule-go would search forever (or to the year 9999) for a
+// next occurrence are refused, so a scheduler never hangs on them.
+func TestParseRRuleNeverFires(t *testing.T) {
+	t.Parallel()
+	cases := map[string]string{
+		// 09:00 + 4h steps: 09, 13, 17, 21, 01, 05 — never 02.
+		"DTSTART;TZID=Europe/Berlin:20290305T090000 RRULE:FREQ=HOURLY;INTERVAL=4;BYHOUR=2": "never fires: stepping by INTERVAL=4 from DTSTART 09:00:00 never reaches its BYHOUR/BYMINUTE/BYSECOND",
+		"DTSTART:20240101T000000Z RRULE:FREQ=MINUTELY;INTERVAL=2;BYMINUTE=1,3":             "never fires: stepping by INTERVAL=2",
+		// One candidate per hour: the second never exists.
+		"DTSTART:20240101T000000Z RRULE:FREQ=HOURLY;BYSETPOS=2":                      "never fires: BYSETPOS picks beyond the 1 candidates a period has",
+		"DTSTART:20240101T000000Z RRULE:FREQ=MONTHLY;BYMONTH=2;BYMONTHDAY=30":        "never fires: its BY… parts exclude every date",
+		"DTSTART:20240101T000000Z RRULE:FREQ=DAILY;BYMONTH=4;BYMONTHDAY=31":          "never fires: its BY… parts exclude every date",
+		"DTSTART:20240101T000000Z RRULE:FREQ=DAILY;BYMONTH=4;UNTIL=20240301T000000Z": "never fires: its BY… parts exclude every date before UNTIL",
+	}
+	for rule, want := range cases {
+		t.Run(rule, func(t *testing.T) {
+			t.Parallel()
+			_, err := ParseRRule(rule)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), want)
+		})
+	}
+	// Rare but real rules still parse: 29 February falling on a Monday.
+	_, err := ParseRRule("DTSTART:20240101T000000Z RRULE:FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=29;BYDAY=MO")
+	require.NoError(t, err)
+	_, err = ParseRRule("DTSTART:20240101T010000Z RRULE:FREQ=HOURLY;INTERVAL=4;BYHOUR=5,13")
+	require.NoError(t, err)
+}
