@@ -191,6 +191,7 @@ func benchFleet(b *testing.B, n, surge int, perServer bool) fleetRow {
 	callsBefore := env.sim.TotalCalls()
 	rss := startRSSSampler()
 	cpuBefore := cpuTime()
+	measured := time.Now()
 	b.ResetTimer()
 	for i := range b.N {
 		start := time.Now()
@@ -212,6 +213,21 @@ func benchFleet(b *testing.B, n, surge int, perServer bool) fleetRow {
 	sort.Strings(ops)
 	b.Logf("API calls per replaced server by operation: %s", strings.Join(ops, " "))
 	b.Logf("mean time per slot in each state: %s", phases.summary())
+	if boots := env.sim.BootTimes(measured); len(boots) > 0 {
+		var sum, worst, seen time.Duration
+		n := 0
+		for id, t := range boots {
+			d := t[1].Sub(t[0])
+			sum += d
+			worst = max(worst, d)
+			if at, ok := phases.activeSeen(id); ok {
+				seen += at.Sub(t[1])
+				n++
+			}
+		}
+		b.Logf("the simulator's own create-to-ACTIVE time (configured %s): mean %s, max %s; from ACTIVE to remint's health checks starting: mean %s",
+			boot, (sum / time.Duration(len(boots))).Round(time.Millisecond), worst.Round(time.Millisecond), (seen / time.Duration(max(n, 1))).Round(time.Millisecond))
+	}
 	makespan := total / time.Duration(b.N)
 	row := fleetRow{n: n, surge: surge, polling: map[bool]string{true: "per-server", false: "batched"}[perServer],
 		makespan: makespan, ideal: ideal, ratio: makespan.Seconds() / ideal.Seconds(),
@@ -282,10 +298,11 @@ func cpuTime() time.Duration {
 // phaseTimes collects, from the rollout's events, how long slots stay in each state:
 // where the makespan goes beyond boot and health.
 type phaseTimes struct {
-	mu    sync.Mutex
-	last  map[int]Event
-	total map[string]time.Duration
-	count map[string]int
+	mu     sync.Mutex
+	active map[string]time.Time // server → when remint entered checking (saw it ACTIVE)
+	last   map[int]Event
+	total  map[string]time.Duration
+	count  map[string]int
 }
 
 func (p *phaseTimes) reset() {
@@ -303,11 +320,24 @@ func (p *phaseTimes) record(ev Event) {
 	if p.last == nil {
 		p.last, p.total, p.count = map[int]Event{}, map[string]time.Duration{}, map[string]int{}
 	}
+	if ev.Step == StateChecking {
+		if p.active == nil {
+			p.active = map[string]time.Time{}
+		}
+		p.active[ev.Server] = ev.Time
+	}
 	if prev, ok := p.last[ev.Slot]; ok && prev.Rollout == ev.Rollout {
 		p.total[prev.Step] += ev.Time.Sub(prev.Time)
 		p.count[prev.Step]++
 	}
 	p.last[ev.Slot] = ev
+}
+
+func (p *phaseTimes) activeSeen(server string) (time.Time, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	t, ok := p.active[server]
+	return t, ok
 }
 
 func (p *phaseTimes) summary() string {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"sort"
 	"sync"
 	"time"
@@ -29,8 +30,9 @@ type run struct {
 	// ports caches the port of servers (replacements as the poll found them, old servers
 	// looked up in one batch); fips caches floating IPs as last read or written. A stale
 	// floating IP costs nothing but a re-read: every move carries its revision (If-Match).
-	ports map[string]string
-	fips  map[string]openstack.FloatingIP
+	ports   map[string]string
+	pending map[string]*portFuture // ports the batched call is still fetching
+	fips    map[string]openstack.FloatingIP
 	// fastestUp is the shortest time from ACTIVE to a passing health probe so far
 	// (zero once a replacement passed its first probe); upSeen says one was measured.
 	fastestUp time.Duration
@@ -50,6 +52,21 @@ func (r *run) port(server string) string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.ports[server]
+}
+
+func (r *run) setPortFuture(server string, f *portFuture) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.pending == nil {
+		r.pending = map[string]*portFuture{}
+	}
+	r.pending[server] = f
+}
+
+func (r *run) portFuture(server string) *portFuture {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.pending[server]
 }
 
 func (r *run) setFIP(f openstack.FloatingIP) {
@@ -161,7 +178,11 @@ func (e *Executor) Run(ctx context.Context, rolloutID string) (Result, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	if !e.PerServerPolling {
-		r.watch = newWatcher(e.cloud, openstack.ListServersOpts{NamePrefix: e.spec.Group + "-", Metadata: map[string]string{MetaRollout: rolloutID}}, e.now, e.BootTimeout, e.BootPoll)
+		// Nova filters names by regular expression: ask only for this rollout's
+		// replacements (<group>-<slot>-<rollout>), so polls carry no old server's changes.
+		opts := openstack.ListServersOpts{NamePrefix: e.spec.Group + "-", Metadata: map[string]string{MetaRollout: rolloutID},
+			NameRegexp: "^" + regexp.QuoteMeta(e.spec.Group+"-") + "[0-9]+" + regexp.QuoteMeta("-"+rolloutID) + "$"}
+		r.watch = newWatcher(e.cloud, opts, e.now, e.BootTimeout, e.BootPoll)
 		wctx, stop := context.WithCancel(ctx)
 		defer stop()
 		go r.watch.run(wctx)

@@ -66,7 +66,7 @@ func (h *harness) executor(crash func(string) error) *Executor {
 	ex, err := NewExecutor(Options{
 		Cloud: h.cloud, Store: h.store, Spec: h.spec,
 		Prober: fakeProber{h.cloud}, Gate: fakeGate{h.cloud},
-		Policy:      health.Policy{Interval: time.Millisecond, Timeout: 50 * time.Millisecond, HealthyThreshold: 2, UnhealthyThreshold: 2, Deadline: 100 * time.Millisecond},
+		Policy:      health.Policy{Interval: time.Millisecond, Timeout: 50 * time.Millisecond, HealthyThreshold: 2, UnhealthyThreshold: 2, Deadline: 400 * time.Millisecond},
 		StepBackoff: func() retry.Backoff { return retry.WithMaxRetries(20, retry.NewConstant(time.Millisecond)) },
 		Events: func(e Event) {
 			h.mu.Lock()

@@ -18,16 +18,14 @@ func (e *Executor) boot(ctx context.Context, r *run, st *store.Step) error {
 			createdAt = e.now() // resumed here: the poll starts now
 		}
 		var (
-			ports []openstack.Port
+			ports *portFuture
 			err   error
 		)
 		srv, ports, err = r.watch.active(ctx, st.NewServerID, createdAt)
 		if err != nil {
 			return fmt.Errorf("wait for server %s to become ACTIVE: %w", st.NewServerName, err)
 		}
-		if len(ports) > 0 {
-			r.setPort(srv.ID, ports[0].ID)
-		}
+		r.setPortFuture(srv.ID, ports)
 	} else {
 		// Per-server polling. Servers of one rollout boot alike: once one has been seen
 		// ACTIVE, wait most of the fastest boot seen before polling.

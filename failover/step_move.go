@@ -69,6 +69,12 @@ func (e *Executor) cachedPortOf(ctx context.Context, r *run, serverID string) (s
 	if p := r.port(serverID); p != "" {
 		return p, nil
 	}
+	if f := r.portFuture(serverID); f != nil {
+		if p := f.port(ctx); p != "" {
+			r.setPort(serverID, p)
+			return p, nil
+		}
+	}
 	return e.portOf(ctx, serverID)
 }
 

@@ -47,7 +47,7 @@ const (
 // watchResult is what the watcher tells one waiting slot.
 type watchResult struct {
 	srv   openstack.Server
-	ports []openstack.Port // nil when the batched ports call failed: look them up alone
+	ports *portFuture // the server's ports, fetched after the slot was woken
 	err   error
 }
 
@@ -83,7 +83,7 @@ func newWatcher(cloud ServerWatcher, opts openstack.ListServersOpts, now func() 
 // active waits until the poller sees server id ACTIVE (created is when its create
 // returned) and returns it with its ports. ERROR fails with Nova's fault; a deleted
 // server fails with openstack.ErrNotFound.
-func (w *watcher) active(ctx context.Context, id string, created time.Time) (openstack.Server, []openstack.Port, error) {
+func (w *watcher) active(ctx context.Context, id string, created time.Time) (openstack.Server, *portFuture, error) {
 	now := w.now()
 	wt := &watchWait{created: created, step: watchStep, deadline: now.Add(w.timeout), done: make(chan watchResult, 1)}
 	w.mu.Lock()
@@ -220,21 +220,53 @@ func (w *watcher) poll(ctx context.Context) {
 	if len(ready) == 0 {
 		return
 	}
-	ids := make([]string, len(ready))
-	for i, s := range ready {
-		ids[i] = s.ID
+	// Wake the slots now: their health checks need no port. The ports of all of them
+	// follow in one more call, off the poll loop; the move waits for them.
+	ids := make([]string, 0, len(ready))
+	futures := map[string]*portFuture{}
+	w.mu.Lock()
+	for _, s := range ready {
+		if _, ok := w.waiting[s.ID]; !ok {
+			continue
+		}
+		f := &portFuture{done: make(chan struct{})}
+		futures[s.ID] = f
+		ids = append(ids, s.ID)
+		w.deliver(s.ID, watchResult{srv: s, ports: f})
+	}
+	w.mu.Unlock()
+	if len(ids) == 0 {
+		return
 	}
 	sort.Strings(ids)
-	ports, perr := w.cloud.PortsOfServers(ctx, ids)
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for _, s := range ready {
-		res := watchResult{srv: s}
-		if perr == nil {
-			res.ports = ports[s.ID]
+	go func() {
+		ports, err := w.cloud.PortsOfServers(ctx, ids)
+		for id, f := range futures {
+			f.ports, f.err = ports[id], err
+			close(f.done)
 		}
-		w.deliver(s.ID, res)
+	}()
+}
+
+// portFuture is a server's ports as the batched ports call will tell them.
+type portFuture struct {
+	done  chan struct{}
+	ports []openstack.Port
+	err   error
+}
+
+// port waits for the answer and returns the server's first port ("" when the batched
+// call failed or found none: the caller then looks it up alone).
+func (f *portFuture) port(ctx context.Context) string {
+	select {
+	case <-f.done:
+	case <-ctx.Done():
+		return ""
 	}
+	if f.err != nil || len(f.ports) == 0 {
+		return ""
+	}
+	return f.ports[0].ID
 }
 
 // deliver wakes the waiter of id (caller holds w.mu).

@@ -111,6 +111,10 @@ func (c *Client) ListServersChangedSince(ctx context.Context, opts ListServersOp
 	if opts.NamePrefix != "" {
 		op += " named " + opts.NamePrefix + "*"
 	}
+	if opts.NameRegexp != "" {
+		lo.Name = opts.NameRegexp
+		op = "list servers named like " + opts.NameRegexp
+	}
 	if !since.IsZero() {
 		lo.ChangesSince = since.UTC().Format(time.RFC3339)
 		op += " changed since " + lo.ChangesSince

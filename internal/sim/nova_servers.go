@@ -141,3 +141,20 @@ func (s *Sim) tombstoneServerLocked(id string) {
 		delete(s.st.deletedServers, oldest)
 	}
 }
+
+// BootTimes returns, for every server created at or after since that became ACTIVE
+// (deleted ones included), when the simulator created it and when it became ACTIVE, on
+// the simulator's own clock: what a client's wait for ACTIVE cannot beat.
+func (s *Sim) BootTimes(since time.Time) map[string][2]time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string][2]time.Time{}
+	for _, m := range []map[string]*Server{s.st.servers, s.st.deletedServers} {
+		for id, srv := range m {
+			if !srv.Created.Before(since) && !srv.Launched.IsZero() {
+				out[id] = [2]time.Time{srv.Created, srv.Launched}
+			}
+		}
+	}
+	return out
+}
