@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/remint-dev/remint/internal/openstack"
@@ -27,6 +28,10 @@ const (
 
 // ErrNoActiveImage is returned when a family has no active image.
 var ErrNoActiveImage = errors.New("no active image")
+
+// ErrUnknownVersion is returned when a family has no such version: bad input (a
+// mistyped --image, a manifest pinning a version never registered).
+var ErrUnknownVersion = errors.New("unknown version")
 
 // Images is the part of the Glance API the catalog uses; *openstack.Client implements it.
 type Images interface {
@@ -111,35 +116,50 @@ func (c *Catalog) Resolve(ctx context.Context, family, version string) (Entry, e
 	if err != nil {
 		return Entry{}, err
 	}
-	entries, err := c.List(ctx, family)
+	e, err := c.Version(ctx, family, want)
 	if err != nil {
 		return Entry{}, err
 	}
-	for _, e := range entries {
-		if e.Version == want {
-			if !e.State.Bootable() {
-				return Entry{}, fmt.Errorf("family %s version %s is %s: servers may not boot from it", family, version, e.State)
-			}
-			return e, nil
-		}
+	if !e.State.Bootable() {
+		return Entry{}, fmt.Errorf("family %s version %s is %s: servers may not boot from it", family, version, e.State)
 	}
-	return Entry{}, fmt.Errorf("family %s has no version %s", family, version)
+	return e, nil
 }
 
 // Register makes an existing image (built elsewhere, e.g. by Packer) the family's new
 // active version. The image must be active in Glance and not already in the catalog. The
 // previous active version becomes deprecated. It returns the new entry and notes saying
-// what changed.
+// what changed. Use AddCandidate, a verification boot and Promote to prove it first.
 func (c *Catalog) Register(ctx context.Context, family, imageID string, now time.Time) (Entry, []string, error) {
+	e, entries, err := c.add(ctx, family, imageID, Active, nil, now)
+	if err != nil {
+		return Entry{}, nil, err
+	}
+	notes := []string{fmt.Sprintf("image %s registered as %s %s (active)", imageID, family, e.Version)}
+	more, err := c.deprecateOthers(ctx, entries, imageID, now)
+	return e, append(notes, more...), err
+}
+
+// add gives an image that is not yet in the catalog the family's next version in state st,
+// with the extra catalog properties props. Catalog properties the image inherited from the
+// image its server booted from (Nova copies them into a snapshot) are replaced or removed.
+// It also returns the family's entries before the change.
+func (c *Catalog) add(ctx context.Context, family, imageID string, st State, props map[string]string, now time.Time) (Entry, []Entry, error) {
 	img, err := c.images.GetImage(ctx, imageID)
 	if err != nil {
-		return Entry{}, nil, fmt.Errorf("register image %s in family %s: %w", imageID, family, err)
+		return Entry{}, nil, fmt.Errorf("add image %s to family %s: %w", imageID, family, err)
 	}
 	if img.Status != "active" {
-		return Entry{}, nil, fmt.Errorf("register image %s in family %s: image status is %s, want active", imageID, family, img.Status)
+		return Entry{}, nil, fmt.Errorf("add image %s to family %s: image status is %s, want active", imageID, family, img.Status)
 	}
 	if e, ok := entryOf(img); ok {
-		return Entry{}, nil, fmt.Errorf("register image %s in family %s: already in the catalog as %s", imageID, family, e)
+		inherited, err := c.inheritedEntry(ctx, img)
+		if err != nil {
+			return Entry{}, nil, err
+		}
+		if !inherited {
+			return Entry{}, nil, fmt.Errorf("add image %s to family %s: already in the catalog as %s", imageID, family, e)
+		}
 	}
 	entries, err := c.List(ctx, family)
 	if err != nil {
@@ -155,23 +175,48 @@ func (c *Catalog) Register(ctx context.Context, family, imageID string, now time
 	if !slices.Contains(tags, Tag) {
 		tags = append(slices.Clone(tags), Tag)
 	}
-	// The new image goes active first; a crash before the old one is deprecated leaves two
-	// active images, and Latest still picks the newer one.
+	set := map[string]string{
+		PropFamily: family, PropVersion: v.String(), PropState: string(st),
+		PropRegisteredAt: ts, PropStateChangedAt: ts,
+	}
+	for k, val := range props {
+		set[k] = val
+	}
+	var remove []string
+	for k := range img.Properties {
+		if _, ok := set[k]; !ok && strings.HasPrefix(k, "remint_") {
+			remove = append(remove, k)
+		}
+	}
+	slices.Sort(remove)
+	// A new active image goes active first; a crash before the old one is deprecated
+	// leaves two active images, and Latest still picks the newer one.
 	updated, err := c.images.UpdateImage(ctx, imageID, openstack.ImageUpdate{
-		SetProperties: map[string]string{
-			PropFamily: family, PropVersion: v.String(), PropState: string(Active),
-			PropRegisteredAt: ts, PropStateChangedAt: ts,
-		},
-		Tags: &tags,
+		SetProperties: set, RemoveProperties: remove, Tags: &tags,
 	})
 	if err != nil {
-		return Entry{}, nil, fmt.Errorf("register image %s as %s %s: %w", imageID, family, v, err)
+		return Entry{}, nil, fmt.Errorf("add image %s as %s %s (%s): %w", imageID, family, v, st, err)
 	}
-	notes := []string{fmt.Sprintf("image %s registered as %s %s (active)", imageID, family, v)}
-	more, err := c.deprecateOthers(ctx, entries, imageID, now)
-	notes = append(notes, more...)
 	e, _ := entryOf(updated)
-	return e, notes, err
+	return e, entries, nil
+}
+
+// inheritedEntry reports whether img's catalog properties were copied from the image its
+// server booted from: Nova copies a base image's properties into every snapshot, so an
+// image built from a catalog image looks like that catalog version until it is added.
+func (c *Catalog) inheritedEntry(ctx context.Context, img openstack.Image) (bool, error) {
+	base := img.Properties["base_image_ref"]
+	if base == "" || base == img.ID {
+		return false, nil
+	}
+	b, err := c.images.GetImage(ctx, base)
+	if err != nil {
+		if openstack.IsNotFound(err) {
+			return false, nil
+		}
+		return false, fmt.Errorf("read image %s, the base of %s: %w", base, img.ID, err)
+	}
+	return b.Properties[PropFamily] == img.Properties[PropFamily] && b.Properties[PropVersion] == img.Properties[PropVersion], nil
 }
 
 // Promote makes a candidate active (after its verification boot passed) and deprecates
@@ -215,9 +260,13 @@ func (c *Catalog) deprecateOthers(ctx context.Context, entries []Entry, keepID s
 	return notes, nil
 }
 
+// setState moves e to state to, setting extra properties too; to == e.State only sets
+// them.
 func (c *Catalog) setState(ctx context.Context, e Entry, to State, now time.Time, extra map[string]string) (Entry, error) {
-	if err := checkTransition(e.Image.ID, e.State, to); err != nil {
-		return Entry{}, err
+	if to != e.State {
+		if err := checkTransition(e.Image.ID, e.State, to); err != nil {
+			return Entry{}, err
+		}
 	}
 	props := map[string]string{PropState: string(to), PropStateChangedAt: now.UTC().Format(time.RFC3339)}
 	for k, v := range extra {

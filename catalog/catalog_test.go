@@ -43,7 +43,7 @@ func (g *fakeGlance) ListImages(_ context.Context, o openstack.ListImagesOpts) (
 		if img.Hidden && !o.IncludeHidden {
 			continue
 		}
-		ok := true
+		ok := o.Name == "" || img.Name == o.Name
 		for k, v := range o.Properties {
 			ok = ok && img.Properties[k] == v
 		}
@@ -66,7 +66,7 @@ func (g *fakeGlance) GetImage(_ context.Context, id string) (openstack.Image, er
 	defer g.mu.Unlock()
 	img, ok := g.images[id]
 	if !ok {
-		return openstack.Image{}, fmt.Errorf("image %s: not found", id)
+		return openstack.Image{}, fmt.Errorf("image %s: %w", id, openstack.ErrNotFound)
 	}
 	return clone(img), nil
 }

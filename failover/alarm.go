@@ -44,7 +44,7 @@ func (e *Executor) checkAlarm(ctx context.Context, when string) error {
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("%s: %w", when, err)
+		return fmt.Errorf("alarm gate %s: %w", when, err)
 	}
 	return nil
 }

@@ -36,7 +36,7 @@ func TestAlarmBeforeTheRolloutStopsIt(t *testing.T) {
 	t.Parallel()
 	h, ex, prom := alarmHarness(t, fakeSpec(3, StrategyRolling, 1, 0), 5, nil)
 	res, err := h.rollout(context.Background(), ex, v2, false)
-	require.ErrorContains(t, err, "before slot web-0: alarm gate: ")
+	require.ErrorContains(t, err, "alarm gate before slot web-0: ")
 	require.ErrorContains(t, err, "= 5 > max 1")
 	require.Equal(t, store.RolloutFailed, res.Status)
 	h.assertConverged(v1) // nothing was touched
@@ -49,7 +49,7 @@ func TestAlarmAfterAMoveMovesTheAddressBack(t *testing.T) {
 		return ev.Slot == 1 && ev.Step == StateGating
 	})
 	_, err := h.rollout(context.Background(), ex, v2, false)
-	require.ErrorContains(t, err, "slot web-1: after 203.0.113.11 moved: alarm gate")
+	require.ErrorContains(t, err, "slot web-1: alarm gate after 203.0.113.11 moved: ")
 	h.assertConsistent()
 	require.Empty(t, h.violations())
 	slots, err := h.store.Slots(context.Background(), "web")
@@ -69,7 +69,15 @@ func TestAlarmDuringTheBakeRollsBackEveryWave(t *testing.T) {
 		return ev.Slot < 0 && ev.Step == StateBaking && strings.HasPrefix(ev.Message, "wave 2: baking")
 	})
 	_, err := h.rollout(context.Background(), ex, v2, false)
-	require.ErrorContains(t, err, "wave 2 failed its bake: alarm gate")
+	require.ErrorContains(t, err, "alarm gate during the bake of wave 2: ")
 	h.assertConverged(v1)
 	require.Empty(t, h.violations())
+}
+
+func TestFailedSlotsNamesSlotsAndRolloutReasons(t *testing.T) {
+	t.Parallel()
+	require.Equal(t, "slot web-0 failed", failedSlots([]string{"slot web-0: boom"}))
+	require.Equal(t, "slots web-0, web-2 failed; alarm gate before wave 3",
+		failedSlots([]string{"slot web-0: boom", "slot web-2: bang", "alarm gate before wave 3: errors = 5 > max 1: alarm"}))
+	require.Equal(t, "wave 2 failed its bake", failedSlots([]string{"wave 2 failed its bake: slot web-1: 2 consecutive failures: x"}))
 }

@@ -3,6 +3,15 @@
 // slot's failover address (a floating IP) to it with a revision-checked Neutron update,
 // verifies traffic through the address, and only then retires the old server.
 //
+// The use cases, what the CLI (and later the daemon) call, each one function holding the
+// group's lease (internal/lease) while it changes anything:
+//   - rebuild.go: Rebuild (retire expired kept servers, resume an unfinished rollout,
+//     refuse unadopted servers, delete old orphans, resolve the target, plan, run),
+//     RollbackGroup and AdoptGroup; lease.go: the Leaser they take the lease from;
+//   - target.go: ResolveTarget, the image a rebuild moves to (catalog lookups behind the
+//     Catalog and ImageReader interfaces); bad input is a BadRequestError;
+//   - orphans.go: Orphans, servers tagged with the group that nothing records or keeps.
+//
 // The work is split the way it reads:
 //   - spec.go: the group as failover sees it (a manifest group with defaults applied);
 //   - math.go: surge, unavailability and wave arithmetic, pure;
@@ -52,6 +61,6 @@
 //
 // The cloud is reached only through small interfaces declared by the steps that call
 // them (listed in cloud.go), which *openstack.Client satisfies; the state only through
-// State (state.go), which *store.Store satisfies. Entry points: MakePlan, NewExecutor,
-// Executor.Run.
+// State (state.go), which *store.Store satisfies. Entry points: Rebuild, RollbackGroup,
+// AdoptGroup; underneath them MakePlan, NewExecutor, Executor.Run.
 package failover

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"regexp"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -217,7 +218,8 @@ func (e *Executor) Run(ctx context.Context, rolloutID string) (Result, error) {
 	r.rollout.Status, r.rollout.Error = status, msg
 	res := e.result(r, steps, start)
 	if status != store.RolloutCompleted {
-		e.emit(ctx, Event{Slot: -1, Step: "failed", Failed: true, Message: fmt.Sprintf("rollout %s failed: %s", rolloutID, msg)})
+		// Each slot's error was its own event: name the slots, do not repeat the errors.
+		e.emit(ctx, Event{Slot: -1, Step: "failed", Failed: true, Message: fmt.Sprintf("rollout %s failed: %s", rolloutID, failedSlots(failed))})
 		return res, fmt.Errorf("rollout %s of group %s failed: %s", rolloutID, e.spec.Group, msg)
 	}
 	e.emit(ctx, Event{Slot: -1, Step: "completed", Message: fmt.Sprintf("rollout %s completed: every slot on %s", rolloutID, ro.ImageVersion)})
@@ -451,6 +453,31 @@ func underway(wave []*store.Step) bool {
 		}
 	}
 	return false
+}
+
+// failedSlots names the slots of failures' lines ("slot web-0: …"): "slot web-0 failed",
+// "slots web-0, web-2 failed"; a line about the rollout rather than a slot (an alarm gate
+// before a wave, a failed bake) adds its reason, the text before its first colon.
+func failedSlots(failed []string) string {
+	var names, reasons []string
+	for _, f := range failed {
+		if rest, ok := strings.CutPrefix(f, "slot "); ok {
+			name, _, _ := strings.Cut(rest, ":")
+			names = append(names, name)
+			continue
+		}
+		reason, _, _ := strings.Cut(f, ": ")
+		reasons = append(reasons, reason)
+	}
+	var parts []string
+	switch len(names) {
+	case 0:
+	case 1:
+		parts = append(parts, "slot "+names[0]+" failed")
+	default:
+		parts = append(parts, "slots "+strings.Join(names, ", ")+" failed")
+	}
+	return strings.Join(append(parts, reasons...), "; ")
 }
 
 func failures(spec Spec, steps []*store.Step, errs []error) []string {

@@ -39,6 +39,8 @@ type SlotState interface {
 type AddressState interface {
 	PutAddress(ctx context.Context, a store.Address) error
 	Addresses(ctx context.Context, group string) ([]store.Address, error)
+	// DeleteAddress forgets a recorded address whose floating IP is gone (Forget).
+	DeleteAddress(ctx context.Context, group string, slot int) error
 }
 
 // EventLog keeps the rollouts' event history.

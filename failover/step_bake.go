@@ -49,7 +49,7 @@ func (e *Executor) bakeWave(ctx context.Context, r *run, w int, wave []*store.St
 		if ctx.Err() != nil {
 			return -1, ctx.Err()
 		}
-		if err := e.checkAlarm(ctx, fmt.Sprintf("wave %d failed its bake", w)); err != nil {
+		if err := e.checkAlarm(ctx, fmt.Sprintf("during the bake of wave %d", w)); err != nil {
 			return -1, err
 		}
 		for i, st := range baking {

@@ -23,7 +23,7 @@ func (e *Executor) boot(ctx context.Context, r *run, st *store.Step) error {
 		)
 		srv, ports, err = r.watch.active(ctx, st.NewServerID, createdAt)
 		if err != nil {
-			return fmt.Errorf("wait for server %s to become ACTIVE: %w", st.NewServerName, err)
+			return fmt.Errorf("boot replacement %s: %w", st.NewServerName, err)
 		}
 		r.setPortFuture(srv.ID, ports)
 	} else {
@@ -39,7 +39,7 @@ func (e *Executor) boot(ctx context.Context, r *run, st *store.Step) error {
 			return err
 		})
 		if err != nil {
-			return fmt.Errorf("wait for server %s to become ACTIVE: %w", st.NewServerName, err)
+			return fmt.Errorf("boot replacement %s: %w", st.NewServerName, err)
 		}
 	}
 	r.setIP(srv.ID, srv.AccessIP)

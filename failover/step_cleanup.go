@@ -2,6 +2,7 @@ package failover
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 
@@ -17,10 +18,23 @@ func (e *Executor) fail(ctx context.Context, r *run, st *store.Step, cause error
 		return err
 	}
 	if err := e.cleanup(ctx, r, st); err != nil {
-		return fmt.Errorf("%v; then cleaning up failed: %w", cause, err)
+		// The cleanup's failure is said once, in its own event (unless the process is
+		// stopping); the step stays failing, so a resume cleans up again.
+		if ctx.Err() == nil && !errors.Is(err, errCrash) {
+			e.emit(ctx, Event{Slot: st.Slot, Server: st.NewServerID, Step: StateFailing, Failed: true, Message: "cleaning up failed: " + err.Error()})
+		}
+		return cleanupError{cause: cause, cleanup: err}
 	}
 	return cause
 }
+
+// cleanupError is a step's failure whose cleanup failed too. It reads as the cause
+// alone (the cleanup's error was an event of its own, and often repeats the cause) and
+// unwraps to both.
+type cleanupError struct{ cause, cleanup error }
+
+func (e cleanupError) Error() string   { return e.cause.Error() }
+func (e cleanupError) Unwrap() []error { return []error{e.cause, e.cleanup} }
 
 // cleanup undoes a failed step: the address back to the old server when it points at the
 // replacement, then the replacement (and any twin created but not recorded) deleted.

@@ -114,42 +114,6 @@ func openStore(ctx context.Context, m *manifest.Manifest) (*store.Store, error) 
 	return store.Open(ctx, path)
 }
 
-// imageGetter reads one image; *openstack.Client implements it.
-type imageGetter interface {
-	GetImage(ctx context.Context, id string) (openstack.Image, error)
-}
-
-// resolveTarget picks the image a rebuild moves the group to: a pinned id, else the
-// family's version (flag, then manifest pin, then "latest" active) from the catalog.
-func resolveTarget(ctx context.Context, cat *catalog.Catalog, images imageGetter, spec failover.Spec, version string) (failover.Target, error) {
-	ref := spec.Image
-	if ref.ID != "" && version == "" {
-		img, err := images.GetImage(ctx, ref.ID)
-		if err != nil {
-			return failover.Target{}, fmt.Errorf("read pinned image %s of group %s: %w", ref.ID, spec.Group, err)
-		}
-		return failover.Target{ImageID: img.ID, ImageName: img.Name, Version: img.Properties[catalog.PropVersion]}, nil
-	}
-	if ref.Family == "" {
-		return failover.Target{}, usageErrorf("group %s pins image id %s; --image %s needs an image family", spec.Group, ref.ID, version)
-	}
-	if version == "" {
-		version = ref.Version
-	}
-	e, err := cat.Resolve(ctx, ref.Family, version)
-	if err != nil {
-		return failover.Target{}, fmt.Errorf("resolve image %s %s for group %s: %w", ref.Family, orLatest(version), spec.Group, err)
-	}
-	return failover.Target{ImageID: e.Image.ID, ImageName: e.Image.Name, Version: e.Version.String()}, nil
-}
-
-func orLatest(v string) string {
-	if v == "" {
-		return "latest"
-	}
-	return v
-}
-
 // groupEnv is everything a group command works with.
 type groupEnv struct {
 	m     *manifest.Manifest
@@ -197,23 +161,32 @@ func (g *groupEnv) executor(sink func(failover.Event)) (*failover.Executor, erro
 
 // executorWith is executor with an ephemeral progress sink (live terminals).
 func (g *groupEnv) executorWith(sink, progress func(failover.Event)) (*failover.Executor, error) {
+	o, err := g.options(sink, progress)
+	if err != nil {
+		return nil, err
+	}
+	return failover.NewExecutor(o)
+}
+
+// options wires the failover executor of the group: cloud, store, probes and sinks.
+func (g *groupEnv) options(sink, progress func(failover.Event)) (failover.Options, error) {
 	var runner health.Runner
 	if g.spec.Health.Check.Command != "" {
 		r, err := g.sshRunner()
 		if err != nil {
-			return nil, err
+			return failover.Options{}, err
 		}
 		runner = r
 	}
 	prober, policy, gate, err := failover.ProbesFor(g.spec, runner)
 	if err != nil {
-		return nil, usageError{err}
+		return failover.Options{}, usageError{err}
 	}
-	return failover.NewExecutor(failover.Options{
+	return failover.Options{
 		Cloud: g.cloud, Store: g.store, Spec: g.spec,
 		Prober: prober, Policy: policy, Gate: gate,
 		Events: sink, Progress: progress, Logger: g.log,
-	})
+	}, nil
 }
 
 // sshRunner logs in to the group's servers for command health checks: as the group's
@@ -239,18 +212,22 @@ func (g *groupEnv) sshRunner() (*remote.Runner, error) {
 
 // eventPrinter prints failover events: NDJSON for --output json, one line per event
 // when stdout is not a terminal, and a live block of one line per slot on a terminal.
+//
+// An error is printed once: a slot's error appears in its event, so the summary line of
+// that slot leaves it out, and the command's final error (shown) only names the rollout.
 type eventPrinter struct {
-	mu    sync.Mutex
-	w     io.Writer
-	json  bool
-	live  bool
-	slots map[int]failover.Event
-	last  failover.Event
-	drawn int
+	mu     sync.Mutex
+	w      io.Writer
+	json   bool
+	live   bool
+	slots  map[int]failover.Event
+	last   failover.Event
+	drawn  int
+	failed map[int][]string // text mode: messages of failed slot events already printed
 }
 
 func newEventPrinter(w io.Writer, output string) *eventPrinter {
-	p := &eventPrinter{w: w, json: output == "json", slots: map[int]failover.Event{}}
+	p := &eventPrinter{w: w, json: output == "json", slots: map[int]failover.Event{}, failed: map[int][]string{}}
 	if f, ok := w.(*os.File); ok && !p.json && os.Getenv("TERM") != "dumb" {
 		p.live = isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd())
 	}
@@ -277,6 +254,9 @@ func (p *eventPrinter) Event(e failover.Event) {
 		fmt.Fprintf(p.w, "%s\n", b)
 	case !p.live:
 		fmt.Fprintln(p.w, e.String())
+		if e.Failed && e.Slot >= 0 {
+			p.failed[e.Slot] = append(p.failed[e.Slot], e.Message)
+		}
 	default:
 		if e.Slot < 0 {
 			p.last = e
@@ -337,12 +317,51 @@ func (p *eventPrinter) summary(res failover.Result, runErr error) {
 		if s.Address != "" {
 			line += ", address " + s.Address
 		}
-		if s.Error != "" {
+		switch {
+		case s.Error == "":
+		case p.printed(s.Slot, s.Error):
+			line += " (error above)"
+		default:
 			line += ": " + s.Error
 		}
 		fmt.Fprintln(p.w, line)
 	}
 }
+
+// printed reports whether msg is on screen already for slot: in an event printed
+// earlier, or (live) in the slot's line of the live block.
+func (p *eventPrinter) printed(slot int, msg string) bool {
+	if p.live {
+		e, ok := p.slots[slot]
+		return ok && strings.Contains(e.Message, msg)
+	}
+	for _, m := range p.failed[slot] {
+		if strings.Contains(m, msg) {
+			return true
+		}
+	}
+	return false
+}
+
+// shown is the error a command returns after summary printed err in text mode: it
+// reads "rollout … failed (see above)" so main does not print every slot's error
+// again, and unwraps to err for errors.Is and exit codes. JSON output, and errors
+// not about a rollout's slots, are returned unchanged.
+func (p *eventPrinter) shown(res failover.Result, err error) error {
+	if err == nil || p.json || res.Rollout == "" || res.Status != store.RolloutFailed {
+		return err
+	}
+	return shownError{msg: fmt.Sprintf("rollout %s of group %s failed (the errors are above)", res.Rollout, res.Group), err: err}
+}
+
+// shownError is an error whose details were printed already.
+type shownError struct {
+	msg string
+	err error
+}
+
+func (e shownError) Error() string { return e.msg }
+func (e shownError) Unwrap() error { return e.err }
 
 func orStatus(s string) string {
 	if s == "" {

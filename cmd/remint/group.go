@@ -4,12 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/remint-dev/remint/catalog"
 	"github.com/remint-dev/remint/failover"
-	"github.com/remint-dev/remint/internal/openstack"
+	"github.com/remint-dev/remint/internal/lease"
 )
 
 func init() { register(newGroupCmd) }
@@ -17,15 +17,17 @@ func init() { register(newGroupCmd) }
 func newGroupCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "group",
-		Short: "Inspect server groups and take existing servers into them",
+		Short: "Inspect server groups, take existing servers into them, forget records of gone ones",
 	}
-	cmd.AddCommand(newGroupAdoptCmd(), newGroupShowCmd())
+	cmd.AddCommand(newGroupAdoptCmd(), newGroupShowCmd(), newGroupForgetCmd())
 	return cmd
 }
 
 type groupOptions struct {
-	file   string
-	output string
+	file     string
+	output   string
+	waitLock time.Duration // adopt
+	command  string
 }
 
 func newGroupAdoptCmd() *cobra.Command {
@@ -36,13 +38,15 @@ func newGroupAdoptCmd() *cobra.Command {
 		Long: `Find the group's existing servers (named GROUP-N or GROUP-N-…, or tagged remint_group and
 remint_slot) and record each as the server of its slot, so that the next rebuild replaces
 them. Nothing in the cloud is changed. Slots without a server are reported; the next
-rebuild creates them.`,
+rebuild creates them. Like rebuild it holds the group's lease (see --wait-lock).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			o.command = commandLine(cmd, args)
 			return runGroupAdopt(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), args[0], o)
 		},
 	}
 	manifestFlag(cmd, &o.file)
+	waitLockFlag(cmd, &o.waitLock)
 	outputFlag(cmd, &o.output, "text", "json")
 	return cmd
 }
@@ -56,20 +60,13 @@ func runGroupAdopt(ctx context.Context, stdout, stderr io.Writer, group string, 
 		return err
 	}
 	defer env.Close()
-	ex, err := env.executor(nil)
+	deps, err := env.groupDeps(orCommand(o.command, "remint group adopt "+group), o.waitLock, nil, nil)
 	if err != nil {
 		return err
 	}
-	versionOf := func(ctx context.Context, imageID string) string {
-		img, err := env.cloud.GetImage(ctx, imageID)
-		if err != nil {
-			return ""
-		}
-		return img.Properties[catalog.PropVersion]
-	}
-	adopted, notes, err := ex.Adopt(ctx, versionOf)
+	adopted, notes, err := failover.AdoptGroup(ctx, deps)
 	if err != nil {
-		return err
+		return classify(err)
 	}
 	if o.output == "json" {
 		return writeJSON(stdout, struct {
@@ -92,7 +89,14 @@ func newGroupShowCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "show GROUP",
 		Short: "Show the group's slots, servers, images, addresses and health",
-		Args:  cobra.ExactArgs(1),
+		Long: `Show each slot of the group as the state records it, checked against the cloud: its
+server, status, image version, fixed IP, failover address and whether the address points
+at the slot's server, and one health probe of the server. Nothing is changed.
+
+When the state records servers or addresses that no longer exist, they are shown as
+MISSING / missing, one line per slot names them, and the exit status is 2: run
+` + "`remint group forget GROUP`" + ` to drop those records.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runGroupShow(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), args[0], o)
 		},
@@ -100,28 +104,6 @@ func newGroupShowCmd() *cobra.Command {
 	manifestFlag(cmd, &o.file)
 	outputFlag(cmd, &o.output, "text", "json")
 	return cmd
-}
-
-// slotView is one line of `group show`.
-type slotView struct {
-	Slot         int    `json:"slot"`
-	ServerID     string `json:"server_id,omitempty"`
-	ServerName   string `json:"server_name,omitempty"`
-	Status       string `json:"status,omitempty"`
-	ImageID      string `json:"image_id,omitempty"`
-	ImageVersion string `json:"image_version,omitempty"`
-	FixedIP      string `json:"fixed_ip,omitempty"`
-	Address      string `json:"address,omitempty"`
-	AddressOn    string `json:"address_on,omitempty"` // "server", "other", "none"
-	Health       string `json:"health"`               // healthy, unhealthy: <why>, unknown
-}
-
-type groupView struct {
-	Group         string     `json:"group"`
-	Count         int        `json:"count"`
-	Slots         []slotView `json:"slots"`
-	LatestRollout string     `json:"latest_rollout,omitempty"`
-	RolloutStatus string     `json:"rollout_status,omitempty"`
 }
 
 func runGroupShow(ctx context.Context, stdout, stderr io.Writer, group string, o groupOptions) error {
@@ -137,80 +119,22 @@ func runGroupShow(ctx context.Context, stdout, stderr io.Writer, group string, o
 	if err != nil {
 		return err
 	}
-	prober, _, _, err := failover.ProbesFor(env.spec, nil)
+	st, err := ex.Status(ctx)
 	if err != nil {
 		return err
-	}
-	slots, err := env.store.Slots(ctx, group)
-	if err != nil {
-		return err
-	}
-	servers, err := env.cloud.ListServers(ctx, openstack.ListServersOpts{NamePrefix: group + "-"})
-	if err != nil {
-		return fmt.Errorf("list servers of group %s: %w", group, err)
-	}
-	byID := map[string]openstack.Server{}
-	for _, s := range servers {
-		byID[s.ID] = s
-	}
-	addrs, err := ex.LookupAddresses(ctx)
-	if err != nil {
-		return err
-	}
-	view := groupView{Group: group, Count: env.spec.Count}
-	if r, err := env.store.LatestRollout(ctx, group); err == nil {
-		view.LatestRollout, view.RolloutStatus = r.ID, r.Status
-	}
-	recorded := map[int]int{}
-	for i, sl := range slots {
-		recorded[sl.Slot] = i
-	}
-	for slot := range env.spec.Count {
-		v := slotView{Slot: slot, Health: "unknown"}
-		var port string
-		if i, ok := recorded[slot]; ok {
-			sl := slots[i]
-			v.ServerID, v.ServerName, v.ImageID, v.ImageVersion = sl.ServerID, sl.ServerName, sl.ImageID, sl.ImageVersion
-			if s, ok := byID[sl.ServerID]; ok {
-				v.Status, v.FixedIP = s.Status, s.AccessIP
-				if ports, err := env.cloud.PortsOfServer(ctx, s.ID); err == nil && len(ports) > 0 {
-					port = ports[0].ID
-				}
-				if prober != nil && s.AccessIP != "" {
-					pctx, cancel := context.WithTimeout(ctx, env.spec.Health.Timeout)
-					if err := prober.Probe(pctx, s.AccessIP); err != nil {
-						v.Health = "unhealthy: " + err.Error()
-					} else {
-						v.Health = "healthy"
-					}
-					cancel()
-				}
-			} else {
-				v.Status = "MISSING"
-			}
-		}
-		if fip, ok := addrs[slot]; ok {
-			v.Address = fip.Address
-			switch {
-			case fip.PortID == "":
-				v.AddressOn = "none"
-			case fip.PortID == port:
-				v.AddressOn = "server"
-			default:
-				v.AddressOn = "other"
-			}
-		}
-		view.Slots = append(view.Slots, v)
 	}
 	if o.output == "json" {
-		return writeJSON(stdout, view)
+		if err := writeJSON(stdout, st); err != nil {
+			return err
+		}
+		return st.Stale()
 	}
-	fmt.Fprintf(stdout, "group %s: %d slots", group, env.spec.Count)
-	if view.LatestRollout != "" {
-		fmt.Fprintf(stdout, ", latest rollout %s (%s)", view.LatestRollout, view.RolloutStatus)
+	fmt.Fprintf(stdout, "group %s: %d slots", group, st.Count)
+	if st.LatestRollout != "" {
+		fmt.Fprintf(stdout, ", latest rollout %s (%s)", st.LatestRollout, st.RolloutStatus)
 	}
 	fmt.Fprintln(stdout)
-	for _, v := range view.Slots {
+	for _, v := range st.Slots {
 		if v.ServerID == "" {
 			fmt.Fprintf(stdout, "  %s-%d: no server\n", group, v.Slot)
 			continue
@@ -218,6 +142,90 @@ func runGroupShow(ctx context.Context, stdout, stderr io.Writer, group string, o
 		fmt.Fprintf(stdout, "  %s-%d: %s %s %s image %s ip %s address %s (%s) %s\n", group, v.Slot, v.ServerName, short(v.ServerID), v.Status,
 			orDash(v.ImageVersion), orDash(v.FixedIP), orDash(v.Address), orDash(v.AddressOn), v.Health)
 	}
+	for _, o := range st.Orphans {
+		fmt.Fprintf(stdout, "  orphan: %s\n", o)
+	}
+	return st.Stale()
+}
+
+type groupForgetOptions struct {
+	groupOptions
+	all bool
+}
+
+func newGroupForgetCmd() *cobra.Command {
+	var o groupForgetOptions
+	cmd := &cobra.Command{
+		Use:   "forget GROUP [--all]",
+		Short: "Drop the state records of the group's servers and addresses that no longer exist",
+		Long: `Drop the records of the group's slot servers and failover addresses that the cloud no
+longer has (the cloud was reset, or they were deleted behind remint's back), so the next
+rebuild creates servers and allocates addresses afresh instead of failing half-way. With
+--all every record of the group is dropped, and an unfinished rollout is marked failed:
+servers and addresses that still exist keep running, no longer managed by remint (adopt
+them again with ` + "`remint group adopt`" + `). Nothing in the cloud is changed.`,
+		Example: `  remint group forget web
+  remint group forget web --all --output json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runGroupForget(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), args[0], o)
+		},
+	}
+	manifestFlag(cmd, &o.file)
+	outputFlag(cmd, &o.output, "text", "json")
+	cmd.Flags().BoolVar(&o.all, "all", false, "drop every record of the group, also of servers and addresses that still exist")
+	return cmd
+}
+
+func runGroupForget(ctx context.Context, stdout, stderr io.Writer, group string, o groupForgetOptions) error {
+	if err := checkOutput(o.output, "text", "json"); err != nil {
+		return err
+	}
+	env, err := openGroup(ctx, o.file, group, stderr)
+	if err != nil {
+		return err
+	}
+	defer env.Close()
+	ttl, err := lease.TTLFromEnv()
+	if err != nil {
+		return usageError{err}
+	}
+	// Forget needs no health checks (and so no SSH key for command checks); it holds the
+	// group's lease, so a command changing the group refuses it at once.
+	deps := failover.Deps{
+		Options: failover.Options{Cloud: env.cloud, Store: env.store, Spec: env.spec, Logger: env.log},
+		Leases:  &lease.Manager{Store: env.store, TTL: ttl, Logger: env.log, Holder: lease.Self("remint group forget "+group, started)},
+	}
+	forgotten, err := failover.ForgetGroup(ctx, deps, o.all)
+	err = classify(err)
+	if o.output == "json" {
+		if forgotten == nil {
+			forgotten = []failover.Forgotten{}
+		}
+		if werr := writeJSON(stdout, struct {
+			Group     string               `json:"group"`
+			Forgotten []failover.Forgotten `json:"forgotten"`
+		}{group, forgotten}); werr != nil && err == nil {
+			return werr
+		}
+		return err
+	}
+	for _, f := range forgotten {
+		fmt.Fprintf(stdout, "%s-%d: %s\n", group, f.Slot, f)
+	}
+	if err != nil {
+		return err
+	}
+	if len(forgotten) == 0 && o.all {
+		fmt.Fprintf(stdout, "group %s: the state holds no records of it; nothing to forget\n", group)
+		return nil
+	}
+	if len(forgotten) == 0 {
+		fmt.Fprintf(stdout, "group %s: every recorded server and address exists; nothing to forget (--all drops every record)\n", group)
+		return nil
+	}
+	fmt.Fprintf(stdout, "group %s: %d records dropped; nothing in the cloud was changed. The next `remint rebuild %s` creates servers and allocates addresses afresh.\n", group, len(forgotten), group)
+	env.log.Info("state records forgotten", "group", group, "count", len(forgotten), "all", o.all)
 	return nil
 }
 

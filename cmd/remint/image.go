@@ -32,8 +32,14 @@ active version ("latest").
 Families are the ones in the manifest (-f, default remint.yaml).`,
 	}
 	cmd.AddCommand(newImageRegisterCmd(), newImageListCmd(), newImageShowCmd(), newImageRevokeCmd(), newImageRetireCmd())
+	for _, sub := range imageSubcommands {
+		cmd.AddCommand(sub())
+	}
 	return cmd
 }
+
+// imageSubcommands are added by the files of further image subcommands (image_*.go).
+var imageSubcommands []func() *cobra.Command
 
 // imageOptions are the flags every image subcommand has; now is the clock (tests set it).
 type imageOptions struct {
@@ -55,26 +61,36 @@ func imageFlags(cmd *cobra.Command, o *imageOptions) {
 }
 
 func newImageRegisterCmd() *cobra.Command {
-	var o imageOptions
+	var o imageRegisterOptions
 	cmd := &cobra.Command{
-		Use:   "register FAMILY IMAGE",
+		Use:   "register FAMILY IMAGE | register FAMILY --from-packer-manifest FILE [--verify]",
 		Short: "Make an existing image the family's new active version",
 		Long: `Register an image that was built elsewhere (by Packer, by hand, by another pipeline) as
 the family's new active version. IMAGE is an image id or a unique image name; the image
 must be active in Glance and not yet in the catalog. It gets the next version of the
 current month (YYYY.MM.N) and becomes "latest"; the previously active version becomes
-deprecated (still bootable, e.g. for rollbacks).`,
+deprecated (still bootable, e.g. for rollbacks).
+
+--from-packer-manifest takes IMAGE from the newest build in the file Packer's manifest
+post-processor wrote (an openstack builder's artifact_id). --verify adds the image as a
+candidate, boots a server from it and runs the family's checks (SSH with a console host
+key, the health checks of the groups booting from the family) before it becomes active;
+an image that fails stays a candidate, marked failed.`,
 		Example: `  # Packer built an image; make it debian-12's latest
   remint image register debian-12 3f0c9c2e-6f8a-4d7e-9a51-2b1f0c7d9e11
 
   # by name (must be unique), printing the result as JSON
-  remint image register debian-12 debian-12-packer-20261122 --output json`,
-		Args: cobra.ExactArgs(2),
+  remint image register debian-12 debian-12-packer-20261122 --output json
+
+  # the image Packer just built, proven before it becomes latest
+  remint image register debian-12 --from-packer-manifest packer-manifest.json --verify`,
+		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runImageRegister(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), args[0], args[1], o)
+			return runImageRegisterCmd(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), args, o)
 		},
 	}
-	imageFlags(cmd, &o)
+	imageFlags(cmd, &o.imageOptions)
+	registerFlags(cmd, &o)
 	return cmd
 }
 
@@ -236,40 +252,6 @@ func parseVersionArg(s string) (catalog.Version, error) {
 	return v, nil
 }
 
-// imageFinder finds images by id or name; *openstack.Client implements it.
-type imageFinder interface {
-	GetImage(ctx context.Context, id string) (openstack.Image, error)
-	ListImages(ctx context.Context, opts openstack.ListImagesOpts) ([]openstack.Image, error)
-}
-
-// findImage resolves ref, an image id or a unique image name. No match and an ambiguous
-// name are usage errors.
-func findImage(ctx context.Context, images imageFinder, ref string) (openstack.Image, error) {
-	img, err := images.GetImage(ctx, ref)
-	if err == nil {
-		return img, nil
-	}
-	if !openstack.IsNotFound(err) {
-		return openstack.Image{}, fmt.Errorf("look up image %s: %w", ref, err)
-	}
-	byName, err := images.ListImages(ctx, openstack.ListImagesOpts{Name: ref, IncludeHidden: true})
-	if err != nil {
-		return openstack.Image{}, fmt.Errorf("look up image named %s: %w", ref, err)
-	}
-	switch len(byName) {
-	case 0:
-		return openstack.Image{}, usageErrorf("no image has the id or name %q", ref)
-	case 1:
-		return byName[0], nil
-	}
-	ids := make([]string, len(byName))
-	for i, im := range byName {
-		ids[i] = im.ID
-	}
-	slices.Sort(ids)
-	return openstack.Image{}, usageErrorf("%d images are named %q; give the id of one: %s", len(byName), ref, strings.Join(ids, ", "))
-}
-
 // entryView is the JSON (and text) form of a catalog entry.
 type entryView struct {
 	Family        string            `json:"family"`
@@ -288,7 +270,7 @@ type entryView struct {
 func viewOf(e catalog.Entry) entryView {
 	props := map[string]string{}
 	for k, v := range e.Image.Properties {
-		if strings.HasPrefix(k, "remint_") {
+		if strings.HasPrefix(k, "remint_") && !strings.HasPrefix(k, catalog.PropPackagesChunk) {
 			props[k] = v
 		}
 	}
@@ -335,7 +317,7 @@ func runImageRegister(ctx context.Context, stdout, stderr io.Writer, family, ref
 	if err != nil {
 		return err
 	}
-	img, err := findImage(ctx, env.cloud, ref)
+	img, err := catalog.FindImage(ctx, env.cloud, ref)
 	if err != nil {
 		return err
 	}
@@ -388,6 +370,9 @@ func runImageList(ctx context.Context, stdout, stderr io.Writer, family string, 
 		if v.Status != "active" {
 			state += " (" + v.Status + ")"
 		}
+		if v.Properties[catalog.PropVerification] == catalog.VerificationFailed {
+			state += " (verification failed)"
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", v.Family, v.Version, state, v.ImageID, v.Name, formatTime(v.Created))
 	}
 	return tw.Flush()
@@ -418,7 +403,7 @@ func runImageShow(ctx context.Context, stdout, stderr io.Writer, family, version
 		if e, err = env.cat.Latest(ctx, family); err != nil {
 			return err
 		}
-	} else if e, err = findVersion(ctx, env.cat, family, want); err != nil {
+	} else if e, err = env.cat.Version(ctx, family, want); err != nil {
 		return err
 	}
 	v := viewOf(e)
@@ -444,26 +429,6 @@ func runImageShow(ctx context.Context, stdout, stderr io.Writer, family, version
 	return tw.Flush()
 }
 
-// findVersion returns version want of family, whatever its state; an unknown version is
-// a usage error listing the versions there are.
-func findVersion(ctx context.Context, cat *catalog.Catalog, family string, want catalog.Version) (catalog.Entry, error) {
-	entries, err := cat.List(ctx, family)
-	if err != nil {
-		return catalog.Entry{}, err
-	}
-	var have []string
-	for _, e := range entries {
-		if e.Version == want {
-			return e, nil
-		}
-		have = append(have, e.Version.String())
-	}
-	if len(have) == 0 {
-		return catalog.Entry{}, usageErrorf("family %s has no version %s: its catalog is empty", family, want)
-	}
-	return catalog.Entry{}, usageErrorf("family %s has no version %s (versions: %s)", family, want, strings.Join(have, ", "))
-}
-
 func runImageRevoke(ctx context.Context, stdout, stderr io.Writer, family, version string, o imageRevokeOptions) error {
 	want, err := parseVersionArg(version)
 	if err != nil {
@@ -476,7 +441,7 @@ func runImageRevoke(ctx context.Context, stdout, stderr io.Writer, family, versi
 	if err != nil {
 		return err
 	}
-	if _, err := findVersion(ctx, env.cat, family, want); err != nil {
+	if _, err := env.cat.Version(ctx, family, want); err != nil {
 		return err
 	}
 	notes, err := env.cat.Revoke(ctx, family, want.String(), o.reason, o.time())
@@ -484,22 +449,6 @@ func runImageRevoke(ctx context.Context, stdout, stderr io.Writer, family, versi
 		env.log.Info("image version revoked", "family", family, "version", want.String())
 	}
 	return printChange(stdout, o.output, changeView{Family: family, Notes: notes}, err)
-}
-
-// serverImages lists every server of the project and returns the set of image ids they
-// boot from.
-func serverImages(ctx context.Context, cl *openstack.Client) (map[string]bool, error) {
-	servers, err := cl.ListServers(ctx, openstack.ListServersOpts{})
-	if err != nil {
-		return nil, fmt.Errorf("list servers to find the images in use: %w", err)
-	}
-	inUse := map[string]bool{}
-	for _, s := range servers {
-		if s.ImageID != "" {
-			inUse[s.ImageID] = true
-		}
-	}
-	return inUse, nil
 }
 
 func runImageRetire(ctx context.Context, stdout, stderr io.Writer, family string, o imageRetireOptions) error {
@@ -514,7 +463,7 @@ func runImageRetire(ctx context.Context, stdout, stderr io.Writer, family string
 	if keep == 0 {
 		keep = env.m.Families[family].Keep()
 	}
-	inUse, err := serverImages(ctx, env.cloud)
+	inUse, err := catalog.ImagesInUse(ctx, env.cloud)
 	if err != nil {
 		return err
 	}

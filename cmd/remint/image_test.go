@@ -232,7 +232,7 @@ func TestImageCommandLine(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"register needs two args", []string{"image", "register", "debian-12"}, "accepts 2 arg(s)"},
+		{"register needs an image", []string{"image", "register", "debian-12"}, "give the image to register"},
 		{"register unknown family", []string{"image", "register", "nope", "x", "-f", mf}, `family "nope" is not in`},
 		{"revoke without reason", []string{"image", "revoke", "debian-12", "2026.11.1", "-f", mf}, "--reason is required"},
 		{"revoke bad version", []string{"image", "revoke", "debian-12", "latest", "--reason", "x", "-f", mf}, `version "latest"`},

@@ -17,6 +17,9 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/remint-dev/remint/catalog"
+	"github.com/remint-dev/remint/failover"
 )
 
 // Exit codes CI can act on.
@@ -103,11 +106,40 @@ func main() {
 		os.Exit(st.code) // a remote command's own exit status, passed through
 	}
 	fmt.Fprintln(os.Stderr, "remint:", err)
+	os.Exit(exitCode(err))
+}
+
+// exitCode is the exit status for a command's error.
+func exitCode(err error) int {
+	switch {
+	case err == nil:
+		return exitOK
+	case isUsage(err):
+		return exitUsage
+	default:
+		return exitFailure
+	}
+}
+
+// badInput are domain errors caused by what the user asked for: they exit with exitUsage
+// however deep they were wrapped.
+var badInput = []error{
+	catalog.ErrUnknownVersion, catalog.ErrImageNotFound, catalog.ErrAmbiguousImage,
+	failover.ErrStaleState,
+}
+
+// isUsage reports whether err is bad input (exit 2) rather than a failed operation.
+func isUsage(err error) bool {
 	var ue usageError
 	if errors.As(err, &ue) || isCobraUsageError(err) {
-		os.Exit(exitUsage)
+		return true
 	}
-	os.Exit(exitFailure)
+	for _, b := range badInput {
+		if errors.Is(err, b) {
+			return true
+		}
+	}
+	return false
 }
 
 // isCobraUsageError recognises cobra's own flag and argument errors.

@@ -7,7 +7,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/remint-dev/remint/catalog"
 	"github.com/remint-dev/remint/failover"
 )
 
@@ -55,31 +54,22 @@ func runPlan(ctx context.Context, stdout, stderr io.Writer, group string, o plan
 		return err
 	}
 	defer env.Close()
-	return printPlan(ctx, stdout, env, o.image, o.force, o.output)
-}
-
-// printPlan computes the group's plan and prints it as text or JSON.
-func printPlan(ctx context.Context, stdout io.Writer, env *groupEnv, image string, force bool, output string) error {
-	plan, err := computePlan(ctx, env, image, force)
+	deps, err := env.groupDeps("remint plan "+group, 0, nil, nil)
 	if err != nil {
 		return err
 	}
+	res, err := failover.Rebuild(ctx, deps, failover.RebuildRequest{Image: o.image, Force: o.force, DryRun: true})
+	if err != nil {
+		return classify(err)
+	}
+	return printPlan(stdout, *res.Plan, o.output)
+}
+
+// printPlan prints a plan as text or JSON.
+func printPlan(stdout io.Writer, plan failover.Plan, output string) error {
 	if output == "json" {
 		return writeJSON(stdout, plan)
 	}
-	_, err = fmt.Fprint(stdout, plan.String())
+	_, err := fmt.Fprint(stdout, plan.String())
 	return err
-}
-
-// computePlan resolves the target and plans against the group's current servers.
-func computePlan(ctx context.Context, env *groupEnv, image string, force bool) (failover.Plan, error) {
-	ex, err := env.executor(nil)
-	if err != nil {
-		return failover.Plan{}, err
-	}
-	target, err := resolveTarget(ctx, catalog.New(env.cloud), env.cloud, env.spec, image)
-	if err != nil {
-		return failover.Plan{}, err
-	}
-	return ex.Plan(ctx, target, force)
 }

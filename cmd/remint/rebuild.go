@@ -5,14 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/remint-dev/remint/catalog"
 	"github.com/remint-dev/remint/failover"
-	"github.com/remint-dev/remint/internal/openstack"
+	"github.com/remint-dev/remint/internal/lease"
+	"github.com/remint-dev/remint/internal/store"
 )
 
 func init() { register(newRebuildCmd) }
@@ -23,10 +22,14 @@ type rebuildOptions struct {
 	strategy       string
 	maxSurge       int
 	maxUnavailable int
+	surgeSet       bool // --max-surge given (else the group's rollout.max_surge)
+	unavailSet     bool // --max-unavailable given
 	dryRun         bool
 	force          bool
 	resume         bool
+	waitLock       time.Duration
 	output         string
+	command        string // the command line, shown to a command refused the group's lease
 }
 
 func newRebuildCmd() *cobra.Command {
@@ -41,9 +44,19 @@ update with the revision check); the address is checked, and the old server is k
 keep_old and then deleted. A failure before the move deletes the replacement and leaves
 traffic alone; a failed check after it moves the address back.
 
+One command at a time changes a group: rebuild, rollback and group adopt take the
+group's lease in the state store first (renewed while they run, expiring within 30s
+when the holder dies; $REMINT_LEASE_TTL changes that). A second command is refused at
+once, naming the holder, or waits up to --wait-lock.
+
 Every step is recorded in the state store before it is taken. If remint is interrupted
 (even kill -9), running the same command again (or with --resume) finishes the unfinished
-rollout first: servers it created are found by their remint_rollout tag.
+rollout first, once the lease of the interrupted command is free (released, or expired
+after kill -9): servers it created are found by their remint_rollout tag.
+
+Servers tagged with the group that no slot records and nothing keeps for rollback
+(orphans, listed by group show) are deleted once older than the health deadline plus
+the lease TTL.
 
 A group with fewer servers than its count gets the missing ones (first deploy); failover
 addresses with allocate_from are allocated then and remembered.
@@ -56,12 +69,8 @@ address; 1 when the rollout failed (the output says which slot and why); 2 for b
   remint rebuild web --resume --output json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if f := cmd.Flags(); !f.Changed("max-surge") {
-				o.maxSurge = -1
-			}
-			if f := cmd.Flags(); !f.Changed("max-unavailable") {
-				o.maxUnavailable = -1
-			}
+			o.surgeSet, o.unavailSet = cmd.Flags().Changed("max-surge"), cmd.Flags().Changed("max-unavailable")
+			o.command = commandLine(cmd, args)
 			return runRebuild(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), args[0], o)
 		},
 	}
@@ -74,6 +83,7 @@ address; 1 when the rollout failed (the output says which slot and why); 2 for b
 	f.BoolVar(&o.dryRun, "dry-run", false, "print the plan and stop")
 	f.BoolVar(&o.force, "force", false, "replace servers already on the target image too")
 	f.BoolVar(&o.resume, "resume", false, "only finish an unfinished rollout; start no new one")
+	waitLockFlag(cmd, &o.waitLock)
 	outputFlag(cmd, &o.output, "text", "json")
 	return cmd
 }
@@ -85,114 +95,75 @@ func runRebuild(ctx context.Context, stdout, stderr io.Writer, group string, o r
 	if err := checkTargetFlags(o.image, o.strategy); err != nil {
 		return err
 	}
+	req := failover.RebuildRequest{Image: o.image, Strategy: o.strategy, Force: o.force, Resume: o.resume, DryRun: o.dryRun}
+	if o.surgeSet {
+		if o.maxSurge < 0 {
+			return usageErrorf("--max-surge %d: must not be negative", o.maxSurge)
+		}
+		req.MaxSurge = &o.maxSurge
+	}
+	if o.unavailSet {
+		if o.maxUnavailable < 0 {
+			return usageErrorf("--max-unavailable %d: must not be negative", o.maxUnavailable)
+		}
+		req.MaxUnavailable = &o.maxUnavailable
+	}
 	env, err := openGroup(ctx, o.file, group, stderr)
 	if err != nil {
 		return err
 	}
 	defer env.Close()
-	if o.strategy != "" {
-		env.spec.Strategy = o.strategy
-	}
-	if o.maxSurge >= 0 {
-		env.spec.MaxSurge = o.maxSurge
-	}
-	if o.maxUnavailable >= 0 {
-		env.spec.MaxUnavailable = o.maxUnavailable
-	}
-	if env.spec.Strategy == failover.StrategyBlueGreen && len(env.spec.Addresses) == 1 && o.strategy != "" {
-		env.spec.AddressMode = failover.AddressGroup
-	}
-	if err := env.spec.Validate(); err != nil {
-		return usageError{err}
-	}
-
-	if o.dryRun {
-		return printPlan(ctx, stdout, env, o.image, o.force, o.output)
-	}
 
 	pr := newEventPrinter(stdout, o.output)
-	ex, err := env.executorWith(pr.Event, pr.progress())
+	sink, progress := pr.Event, pr.progress()
+	if o.dryRun {
+		sink, progress = nil, nil
+	}
+	deps, err := env.groupDeps(orCommand(o.command, "remint rebuild "+group), o.waitLock, sink, progress)
 	if err != nil {
 		return err
 	}
-	if n, err := ex.RetireExpired(ctx, time.Now()); err != nil {
-		return err
-	} else if n > 0 {
-		env.log.Info("retired old servers whose keep-old time is over", "group", group, "count", n)
-	}
-
-	unfinished, err := ex.Unfinished(ctx)
-	if err != nil {
-		return err
-	}
-	if unfinished != "" {
-		res, err := ex.Run(ctx, unfinished)
-		pr.summary(res, err)
+	res, err := failover.Rebuild(ctx, deps, req)
+	if o.dryRun {
 		if err != nil {
-			return interrupted(ctx, group, err)
+			return classify(err)
 		}
-	} else if o.resume {
-		env.log.Info("nothing to resume", "group", group)
-		return nil
+		return printPlan(stdout, *res.Plan, o.output)
 	}
-	if o.resume {
-		return nil
+	if res.Resumed != nil {
+		var resumeErr error
+		if res.Resumed.Status != store.RolloutCompleted {
+			resumeErr = err
+		}
+		pr.summary(*res.Resumed, resumeErr)
 	}
-
-	if err := refuseUnadopted(ctx, env, ex); err != nil {
-		return err
+	if res.Rollout != nil {
+		pr.summary(*res.Rollout, err)
+		err = pr.shown(*res.Rollout, err) // its slots' errors are printed: say them once
+	} else if res.Resumed != nil {
+		err = pr.shown(*res.Resumed, err)
 	}
-	target, err := resolveTarget(ctx, catalog.New(env.cloud), env.cloud, env.spec, o.image)
-	if err != nil {
-		return err
+	if err != nil && (res.Resumed != nil || res.Rollout != nil) {
+		err = interrupted(ctx, group, err)
 	}
-	if plan, err := ex.Plan(ctx, target, o.force); err != nil {
-		return err
-	} else if len(plan.Work()) == 0 {
-		pr.Event(failover.Event{Time: time.Now(), Group: group, Slot: -1, Step: "up-to-date",
-			Message: fmt.Sprintf("every slot is on %s: nothing to do (--force replaces anyway)", target.Version)})
-		return nil
-	}
-	_, id, err := ex.Prepare(ctx, target, o.force)
-	if err != nil {
-		return err
-	}
-	res, err := ex.Run(ctx, id)
-	pr.summary(res, err)
-	if err != nil {
-		return interrupted(ctx, group, err)
-	}
-	return nil
+	return classify(err)
 }
 
-// interrupted explains a stopped rollout: cancelled ones resume on the next run.
+// interrupted explains a stopped rollout: cancelled ones resume on the next run, and so
+// do those whose process lost the group's lease.
 func interrupted(ctx context.Context, group string, err error) error {
-	if ctx.Err() != nil || errors.Is(err, context.Canceled) {
+	switch {
+	case errors.Is(err, lease.ErrLost):
+		return fmt.Errorf("stopped: the group's lease was lost (another command may change the group now); the rollout is recorded: `remint rebuild %s` finishes it once the lease is free: %w", group, err)
+	case ctx.Err() != nil || errors.Is(err, context.Canceled):
 		return fmt.Errorf("interrupted; the rollout is recorded: run `remint rebuild %s` again to finish it: %w", group, err)
 	}
 	return err
 }
 
-// refuseUnadopted stops a first deploy into a group whose servers already exist but were
-// never recorded: creating a second set beside them is never what was meant.
-func refuseUnadopted(ctx context.Context, env *groupEnv, ex *failover.Executor) error {
-	slots, err := env.store.Slots(ctx, env.spec.Group)
-	if err != nil || len(slots) > 0 {
-		return err
+func orCommand(cmd, fallback string) string {
+	if cmd == "" {
+		return fallback
 	}
-	servers, err := env.cloud.ListServers(ctx, openstack.ListServersOpts{NamePrefix: env.spec.Group + "-"})
-	if err != nil {
-		return fmt.Errorf("list servers of group %s: %w", env.spec.Group, err)
-	}
-	var names []string
-	for _, s := range servers {
-		if _, ok := ex.SlotOf(s); ok {
-			names = append(names, s.Name)
-		}
-	}
-	if len(names) > 0 {
-		return usageErrorf("group %s has servers in the cloud (%s) but none recorded in %s: run `remint group adopt %s` first, or delete them",
-			env.spec.Group, strings.Join(names, ", "), env.m.StatePath(), env.spec.Group)
-	}
-	return nil
+	return cmd
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/remint-dev/remint/catalog"
+	"github.com/remint-dev/remint/failover"
 	"github.com/remint-dev/remint/internal/openstack"
 	"github.com/remint-dev/remint/internal/sim"
 	"github.com/remint-dev/remint/internal/sim/loopback"
@@ -103,7 +104,7 @@ func TestRebuildCommandsOnSimulator(t *testing.T) {
 
 	out.Reset()
 	require.NoError(t, runGroupShow(ctx, &out, &errOut, "web", groupOptions{file: mf, output: "json"}))
-	var view groupView
+	var view failover.GroupStatus
 	require.NoError(t, json.Unmarshal(out.Bytes(), &view))
 	require.Len(t, view.Slots, 2)
 	firstVersion := view.Slots[0].ImageVersion

@@ -3,15 +3,20 @@ package main
 import (
 	"context"
 	"io"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/remint-dev/remint/failover"
 )
 
 func init() { register(newRollbackCmd) }
 
 type rollbackOptions struct {
-	file   string
-	output string
+	file     string
+	output   string
+	waitLock time.Duration
+	command  string
 }
 
 func newRollbackCmd() *cobra.Command {
@@ -22,13 +27,16 @@ func newRollbackCmd() *cobra.Command {
 		Long: `Within the keep-old window of the group's last rollout (rollout.keep_old), move every
 slot's failover address back to its previous server (revision-checked), record that
 server as the slot's again, and delete the replacement. Slots whose old server is gone
-are reported. Exit status 1 when any slot could not be rolled back.`,
+are reported. Exit status 1 when any slot could not be rolled back, or when another
+command is changing the group (see --wait-lock).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			o.command = commandLine(cmd, args)
 			return runRollback(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), args[0], o)
 		},
 	}
 	manifestFlag(cmd, &o.file)
+	waitLockFlag(cmd, &o.waitLock)
 	outputFlag(cmd, &o.output, "text", "json")
 	return cmd
 }
@@ -43,13 +51,13 @@ func runRollback(ctx context.Context, stdout, stderr io.Writer, group string, o 
 	}
 	defer env.Close()
 	pr := newEventPrinter(stdout, o.output)
-	ex, err := env.executor(pr.Event)
+	deps, err := env.groupDeps(orCommand(o.command, "remint rollback "+group), o.waitLock, pr.Event, nil)
 	if err != nil {
 		return err
 	}
-	res, err := ex.Rollback(ctx)
+	res, err := failover.RollbackGroup(ctx, deps)
 	if res.Rollout != "" {
 		pr.summary(res, err)
 	}
-	return err
+	return classify(err)
 }

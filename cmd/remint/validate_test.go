@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -29,17 +28,7 @@ func validateRun(t *testing.T, args ...string) (stdout, stderr string, err error
 }
 
 // validateExitCode mirrors main's mapping of errors to exit codes.
-func validateExitCode(err error) int {
-	var ue usageError
-	switch {
-	case err == nil:
-		return exitOK
-	case errors.As(err, &ue) || isCobraUsageError(err):
-		return exitUsage
-	default:
-		return exitFailure
-	}
-}
+func validateExitCode(err error) int { return exitCode(err) }
 
 const validateBadManifest = `cloud: remint-sim
 families:

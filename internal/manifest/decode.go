@@ -150,6 +150,39 @@ func quote(s string) string {
 
 var durationType = reflect.TypeFor[time.Duration]()
 
+// tagRule is the policy on explicit YAML tags, stated in every message that enforces it.
+const tagRule = "the manifest defines no YAML tags; only the standard !!str, !!int, !!bool, !!float, !!null, !!map and !!seq are allowed, where the field has that type (remove the tag)"
+
+// standardTags maps the standard tags a manifest may write to whether they fit a field
+// of kind k. Anything else (!!python/object:…, !!binary, !!timestamp, !custom) would be
+// silently ignored by the decoder, so it is refused instead.
+var standardTags = map[string]func(t reflect.Type) bool{
+	"!!str":   func(t reflect.Type) bool { return t.Kind() == reflect.String || t == durationType },
+	"!!int":   func(t reflect.Type) bool { return t.Kind() == reflect.Int },
+	"!!bool":  func(t reflect.Type) bool { return t.Kind() == reflect.Bool },
+	"!!float": func(t reflect.Type) bool { return false }, // no field is a float
+	"!!null":  func(t reflect.Type) bool { return true },
+	"!!map":   func(t reflect.Type) bool { return t.Kind() == reflect.Struct || t.Kind() == reflect.Map },
+	"!!seq":   func(t reflect.Type) bool { return t.Kind() == reflect.Slice },
+}
+
+// tagAllowed reports whether n carries no explicit tag, or a standard one that fits the
+// field's type t; otherwise it records the problem at n.
+func (d *decoder) tagAllowed(n *yaml.Node, path string, t reflect.Type) bool {
+	if n.Style&yaml.TaggedStyle == 0 {
+		return true
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	tag := n.ShortTag()
+	if fits, ok := standardTags[tag]; ok && fits(t) {
+		return true
+	}
+	d.errorAt(n, path, "YAML tag %s is not allowed: %s", tag, tagRule)
+	return false
+}
+
 // decode fills v (addressable) from n, recording path → node.
 func (d *decoder) decode(n *yaml.Node, path string, v reflect.Value) {
 	n = resolve(n)
@@ -158,6 +191,9 @@ func (d *decoder) decode(n *yaml.Node, path string, v reflect.Value) {
 	}
 	d.values[path] = n
 	t := v.Type()
+	if !d.tagAllowed(n, path, t) {
+		return
+	}
 
 	if t.Kind() == reflect.Pointer {
 		if isNull(n) {
@@ -261,6 +297,10 @@ func (d *decoder) pairs(n *yaml.Node, path string) []pair {
 		}
 		if k.Kind != yaml.ScalarNode {
 			d.errorAt(k, path, "want a name as key, got %s", describe(k))
+			continue
+		}
+		if k.Style&yaml.TaggedStyle != 0 && k.ShortTag() != "!!str" && k.ShortTag() != "!!merge" {
+			d.errorAt(k, join(path, k.Value), "key %q has the YAML tag %s: %s", k.Value, k.ShortTag(), tagRule)
 			continue
 		}
 		if k.ShortTag() == "!!merge" {

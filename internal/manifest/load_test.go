@@ -80,10 +80,11 @@ func TestParseValid(t *testing.T) {
 failover: {mode: group, addresses: [{address: 203.0.113.5}]}`),
 		"bluegreen per_server": withGroup(`rollout: {strategy: bluegreen}
 failover: {addresses: [{id: 6b3c1f0e-1b7a-4d39-9f5e-0a4f8d2b9c11}]}`),
-		"http with defaults":    withGroup("health:\n  http:\n"),
-		"command health":        withGroup("health: {command: systemctl is-active nginx}"),
-		"pinned image":          fam + "groups:\n  g:\n    count: 1\n    image: {family: f1, version: 2024.01.2}\n    flavor: x\n    network: y\n",
-		"image by id, pet user": fam + "groups:\n  g:\n    count: 1\n    image: {id: abc}\n    flavor: x\n    network: y\n    replaceable: false\n    ssh_user: root\n",
+		"http with defaults":     withGroup("health:\n  http:\n"),
+		"standard tags that fit": "cloud: !!str remint-sim\n" + withGroup("inplace: {concurrency: !!int 2}\nreplaceable: !!bool true\nrollout: !!map {soak: !!str 5s}\nsecurity_groups: !!seq [default]\nssh_user: !!null\n"),
+		"command health":         withGroup("health: {command: systemctl is-active nginx}"),
+		"pinned image":           fam + "groups:\n  g:\n    count: 1\n    image: {family: f1, version: 2024.01.2}\n    flavor: x\n    network: y\n",
+		"image by id, pet user":  fam + "groups:\n  g:\n    count: 1\n    image: {id: abc}\n    flavor: x\n    network: y\n    replaceable: false\n    ssh_user: root\n",
 		"per_server one each": withGroup(`failover:
   addresses: [{address: 203.0.113.5}]`),
 		"packages and pins": `families:
@@ -155,6 +156,14 @@ func TestParseErrors(t *testing.T) {
 		{"unknown nested", withGroup("rollout: {max_surg: 2}"), []string{`t.yaml:13:15: groups.web.rollout.max_surg: unknown field "max_surg" (did you mean "max_surge"?); allowed: strategy, max_surge, max_unavailable, soak, keep_old, health_gate, bake, rollback_on_failure, gate`}},
 		{"unknown camelCase", withGroup("rollout: {maxSurge: 2}"), []string{`t.yaml:13:15: groups.web.rollout.maxSurge: unknown field "maxSurge" (did you mean "max_surge"?); allowed: strategy, max_surge, max_unavailable, soak, keep_old, health_gate, bake, rollback_on_failure, gate`}},
 		{"unknown far", withGroup("colour: blue"), []string{`t.yaml:13:5: groups.web.colour: unknown field "colour"; allowed: count, image, flavor, network, key_name, ssh_user, security_groups, user_data, metadata, replaceable, failover, health, rollout, inplace`}},
+
+		// Explicit YAML tags: only standard ones that fit the field.
+		{"python tag", "cloud: !!python/object:os.system remint-sim\n" + fam, []string{`t.yaml:1:8: cloud: YAML tag !!python/object:os.system is not allowed: the manifest defines no YAML tags; only the standard !!str, !!int, !!bool, !!float, !!null, !!map and !!seq are allowed, where the field has that type (remove the tag)`}},
+		{"custom tag", withGroup("key_name: !vault secret"), []string{`t.yaml:13:15: groups.web.key_name: YAML tag !vault is not allowed: the manifest defines no YAML tags; only the standard !!str, !!int, !!bool, !!float, !!null, !!map and !!seq are allowed, where the field has that type (remove the tag)`}},
+		{"tag on a mapping", withGroup("rollout: !!set {soak: 1s}"), []string{`t.yaml:13:14: groups.web.rollout: YAML tag !!set is not allowed: the manifest defines no YAML tags; only the standard !!str, !!int, !!bool, !!float, !!null, !!map and !!seq are allowed, where the field has that type (remove the tag)`}},
+		{"int tag on a string", withGroup("key_name: !!int 5"), []string{`t.yaml:13:15: groups.web.key_name: YAML tag !!int is not allowed: the manifest defines no YAML tags; only the standard !!str, !!int, !!bool, !!float, !!null, !!map and !!seq are allowed, where the field has that type (remove the tag)`}},
+		{"binary tag", withGroup("user_data: !!binary aGVsbG8="), []string{`t.yaml:13:16: groups.web.user_data: YAML tag !!binary is not allowed: the manifest defines no YAML tags; only the standard !!str, !!int, !!bool, !!float, !!null, !!map and !!seq are allowed, where the field has that type (remove the tag)`}},
+		{"tagged key", withGroup("metadata: {!!python/name:x role: web}"), []string{`t.yaml:13:16: groups.web.metadata.role: key "role" has the YAML tag !!python/name:x: the manifest defines no YAML tags; only the standard !!str, !!int, !!bool, !!float, !!null, !!map and !!seq are allowed, where the field has that type (remove the tag)`}},
 
 		// Wrong types.
 		{"int from string", strings.Replace(withGroup(""), "count: 1", `count: three`, 1), []string{`t.yaml:9:12: groups.web.count: want an integer, got string "three"`}},

@@ -25,11 +25,11 @@ type Gate struct {
 func (g Gate) Check(ctx context.Context) error {
 	samples, err := g.Client.Query(ctx, g.Query, time.Time{})
 	if err != nil {
-		return fmt.Errorf("alarm gate: %w", err)
+		return err
 	}
 	for _, s := range samples {
 		if !math.IsNaN(s.Value) && s.Value > g.Max {
-			return fmt.Errorf("alarm gate: %s%s = %g > max %g: %w", g.Query, seriesName(s), s.Value, g.Max, ErrAlarm)
+			return fmt.Errorf("%s%s = %g > max %g: %w", g.Query, seriesName(s), s.Value, g.Max, ErrAlarm)
 		}
 	}
 	return nil

@@ -1,7 +1,8 @@
 // Package store is remint's local state: one SQLite file (modernc.org/sqlite, no cgo)
 // holding rollouts and their per-slot steps, the slots of each group (which server
 // serves which slot), the failover addresses remint allocated (so they are never
-// allocated twice) and an append-only event log.
+// allocated twice), an append-only event log, and leases (one changer of a group at a
+// time, lease.go).
 //
 // Rows are shaped so that a rollout can later run as a durable job: a rollout has an id,
 // a group, a target image, a status and timestamps; each of its steps records the state
@@ -16,8 +17,10 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 
+	"github.com/sethvargo/go-retry"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
 
@@ -96,6 +99,18 @@ var migrations = []string{
 		message    TEXT NOT NULL DEFAULT ''
 	);
 	CREATE INDEX events_rollout ON events(rollout_id, id);`,
+	// 2: leases (lease.go): one changer of a group (or image family) at a time.
+	`CREATE TABLE leases (
+		lease_key   TEXT PRIMARY KEY,
+		token       TEXT NOT NULL,
+		host        TEXT NOT NULL DEFAULT '',
+		pid         INTEGER NOT NULL DEFAULT 0,
+		command     TEXT NOT NULL DEFAULT '',
+		started_at  TEXT NOT NULL DEFAULT '',
+		acquired_at TEXT NOT NULL,
+		renewed_at  TEXT NOT NULL,
+		expires_at  TEXT NOT NULL
+	);`,
 }
 
 // Store is an open state database. It is safe for concurrent use.
@@ -117,7 +132,18 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	// One connection: SQLite serialises writers anyway, and ":memory:" is per connection.
 	db.SetMaxOpenConns(1)
 	s := &Store{db: db}
-	if err := s.migrate(ctx); err != nil {
+	// Opening a new file races other openers for WAL mode and the first migration; the
+	// busy timeout covers most of it, and a lock still reported busy is retried briefly.
+	err = retry.Do(ctx, retry.WithMaxDuration(15*time.Second, retry.NewConstant(50*time.Millisecond)), func(ctx context.Context) error {
+		if err := s.migrate(ctx); err != nil {
+			if isBusy(err) {
+				return retry.RetryableError(err)
+			}
+			return err
+		}
+		return nil
+	})
+	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("migrate state store %s: %w", path, err)
 	}
@@ -128,37 +154,48 @@ func Open(ctx context.Context, path string) (*Store, error) {
 func (s *Store) Close() error { return s.db.Close() }
 
 func (s *Store) migrate(ctx context.Context) error {
-	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
+	// One write transaction (the DSN asks for BEGIN IMMEDIATE) reads the version and
+	// applies what is missing, so two processes opening a new file at once cannot both
+	// apply migration 1: the second waits (busy_timeout) and then finds it done.
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
 		return err
 	}
 	var v int
-	err := s.db.QueryRowContext(ctx, `SELECT version FROM schema_version`).Scan(&v)
+	err = tx.QueryRowContext(ctx, `SELECT version FROM schema_version`).Scan(&v)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		if _, err := s.db.ExecContext(ctx, `INSERT INTO schema_version (version) VALUES (0)`); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_version (version) VALUES (0)`); err != nil {
 			return err
 		}
 	case err != nil:
 		return err
 	}
+	if v > len(migrations) {
+		return fmt.Errorf("schema version %d is newer than this remint knows (%d): use a newer remint", v, len(migrations))
+	}
 	for i := v; i < len(migrations); i++ {
-		tx, err := s.db.BeginTx(ctx, nil)
-		if err != nil {
-			return err
-		}
 		if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
-			tx.Rollback()
 			return fmt.Errorf("migration %d: %w", i+1, err)
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE schema_version SET version = ?`, i+1); err != nil {
-			tx.Rollback()
-			return err
-		}
-		if err := tx.Commit(); err != nil {
 			return err
 		}
 	}
-	return nil
+	return tx.Commit()
+}
+
+// isBusy says whether err is SQLite's "database is locked" (SQLITE_BUSY, code 5).
+func isBusy(err error) bool {
+	var coded interface{ Code() int }
+	if errors.As(err, &coded) {
+		return coded.Code()&0xff == 5
+	}
+	return strings.Contains(err.Error(), "SQLITE_BUSY")
 }
 
 // SchemaVersion is the number of migrations applied.

@@ -1,0 +1,296 @@
+// Package lease makes one process at a time the changer of a group (or, later, of an
+// image family). Before a command changes a group it takes the group's lease in the
+// state store; while it runs the lease is renewed every TTL/3; when it ends the lease is
+// released; when its holder dies (kill -9, a lost host) the lease expires within the TTL
+// and the next command may take it over. A second command is refused at once with who
+// holds the lease and since when, or waits for it up to Manager.Wait.
+//
+// The store behind it is a small interface (Store): the SQLite state store's leases
+// table today; a PostgreSQL row lease or an advisory lock fits behind the same three
+// calls later.
+//
+// Entry point: Manager.Acquire; keys come from GroupKey and FamilyKey.
+package lease
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sethvargo/go-retry"
+
+	"github.com/remint-dev/remint/internal/store"
+)
+
+// DefaultTTL is how long a lease lives without renewal: a killed holder's lease expires
+// within it.
+const DefaultTTL = 30 * time.Second
+
+// EnvTTL names the environment variable that overrides DefaultTTL (a Go duration such
+// as "2s"): for tests that kill a holder and wait for its lease to expire.
+const EnvTTL = "REMINT_LEASE_TTL"
+
+// TTLFromEnv returns $REMINT_LEASE_TTL, or DefaultTTL when it is unset.
+func TTLFromEnv() (time.Duration, error) {
+	v := os.Getenv(EnvTTL)
+	if v == "" {
+		return DefaultTTL, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 100*time.Millisecond {
+		return 0, fmt.Errorf("$%s %q: want a duration of at least 100ms, such as 30s", EnvTTL, v)
+	}
+	return d, nil
+}
+
+// GroupKey is the lease key of a server group: every command that changes the group
+// (rebuild, resume, rollback, adopt, in-place) takes it.
+func GroupKey(group string) string { return "group/" + group }
+
+// FamilyKey is the lease key of an image family: image builds take it.
+func FamilyKey(family string) string { return "family/" + family }
+
+// Describe names what a key guards, for messages: "group web", "image family debian-12".
+func Describe(key string) string {
+	kind, name, ok := strings.Cut(key, "/")
+	switch {
+	case !ok:
+		return key
+	case kind == "family":
+		return "image family " + name
+	default:
+		return kind + " " + name
+	}
+}
+
+// Self describes this process as a lease holder: host name, pid, the command line given
+// and when the process started.
+func Self(command string, started time.Time) store.LeaseHolder {
+	host, err := os.Hostname()
+	if err != nil {
+		host = "unknown"
+	}
+	return store.LeaseHolder{Host: host, PID: os.Getpid(), Command: command, Started: started}
+}
+
+// Store keeps leases; *store.Store implements it.
+type Store interface {
+	AcquireLease(ctx context.Context, key string, holder store.LeaseHolder, ttl time.Duration, now time.Time) (store.Lease, error)
+	RenewLease(ctx context.Context, key, token string, ttl time.Duration, now time.Time) (store.Lease, error)
+	ReleaseLease(ctx context.Context, key, token string) error
+}
+
+// ErrLost is the cause of a lease's context when the lease was lost: it could not be
+// renewed before it expired, or another process took it over.
+var ErrLost = errors.New("lease lost")
+
+// HeldError refuses a lease another process holds. Its message says who and since when:
+// "group web is being changed by `remint rebuild web` (pid 1234 on host x) since
+// 12:01:03Z, lease renewed 2s ago".
+type HeldError struct {
+	Key     string
+	Current store.Lease   // the holder's lease (no token)
+	Now     time.Time     // when it was refused
+	Waited  time.Duration // how long Acquire waited first (Manager.Wait)
+}
+
+func (e *HeldError) Error() string {
+	h := e.Current.Holder
+	since := e.Current.Acquired.UTC()
+	layout := "15:04:05Z" // today: the time says enough
+	if y, m, d := since.Date(); y != e.Now.UTC().Year() || m != e.Now.UTC().Month() || d != e.Now.UTC().Day() {
+		layout = time.RFC3339
+	}
+	msg := fmt.Sprintf("%s is being changed by `%s` (pid %d on host %s) since %s, lease renewed %s ago",
+		Describe(e.Key), h.Command, h.PID, h.Host, since.Format(layout),
+		max(e.Now.Sub(e.Current.Renewed), 0).Round(time.Second))
+	if e.Waited > 0 {
+		msg += fmt.Sprintf("; waited %s for it", e.Waited)
+	}
+	return msg
+}
+
+// Is makes errors.Is(err, store.ErrLeaseHeld) true.
+func (e *HeldError) Is(target error) bool { return target == store.ErrLeaseHeld }
+
+// Manager hands out leases for one holder (this process).
+type Manager struct {
+	Store  Store
+	Holder store.LeaseHolder
+	// TTL is how long a lease lives without renewal; 0 means DefaultTTL. It is renewed
+	// every TTL/3.
+	TTL time.Duration
+	// Wait is how long Acquire waits for a lease another process holds; 0 refuses at once.
+	Wait   time.Duration
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+func (m *Manager) ttl() time.Duration {
+	if m.TTL <= 0 {
+		return DefaultTTL
+	}
+	return m.TTL
+}
+
+func (m *Manager) now() time.Time {
+	if m.Now == nil {
+		return time.Now()
+	}
+	return m.Now()
+}
+
+func (m *Manager) log() *slog.Logger {
+	if m.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return m.Logger
+}
+
+// Acquire takes the lease key, waiting up to m.Wait while another process holds it (a
+// *HeldError when it is still held then). The lease is renewed in the background until
+// Release; its Context, derived from ctx, is cancelled with cause ErrLost when it is lost.
+func (m *Manager) Acquire(ctx context.Context, key string) (*Lease, error) {
+	if m.Store == nil {
+		return nil, errors.New("lease manager has no store")
+	}
+	ttl := m.ttl()
+	start := m.now()
+	var held *HeldError
+	poll := min(time.Second, ttl/3)
+	b := retry.WithMaxDuration(m.Wait, retry.WithJitterPercent(10, retry.NewConstant(poll)))
+	rec, err := retry.DoValue(ctx, b, func(ctx context.Context) (store.Lease, error) {
+		now := m.now()
+		rec, err := m.Store.AcquireLease(ctx, key, m.Holder, ttl, now)
+		var cur *store.LeaseHeldError
+		if !errors.As(err, &cur) {
+			return rec, err
+		}
+		if held == nil && m.Wait > 0 {
+			m.log().Info("waiting for the lease", "lease", key, "holder", cur.Current.Holder.Command,
+				"pid", cur.Current.Holder.PID, "host", cur.Current.Holder.Host, "wait", m.Wait)
+		}
+		held = &HeldError{Key: key, Current: cur.Current, Now: now, Waited: now.Sub(start).Round(time.Second)}
+		if m.Wait <= 0 {
+			return rec, held
+		}
+		return rec, retry.RetryableError(held)
+	})
+	if err != nil {
+		if errors.As(err, &held) {
+			return nil, held
+		}
+		return nil, fmt.Errorf("take the lease of %s: %w", Describe(key), err)
+	}
+	lctx, cancel := context.WithCancelCause(ctx)
+	l := &Lease{m: m, rec: rec, ttl: ttl, ctx: lctx, cancel: cancel, stop: make(chan struct{}), done: make(chan struct{})}
+	m.log().Debug("lease taken", "lease", key, "ttl", ttl)
+	go l.renewLoop()
+	return l, nil
+}
+
+// Lease is a lease this process holds.
+type Lease struct {
+	m      *Manager
+	ttl    time.Duration
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	stop   chan struct{}
+	done   chan struct{}
+	once   sync.Once
+
+	mu  sync.Mutex
+	rec store.Lease
+}
+
+// Key is the lease's key.
+func (l *Lease) Key() string { return l.rec.Key }
+
+// TTL is how long the lease lives without renewal.
+func (l *Lease) TTL() time.Duration { return l.ttl }
+
+// Context is cancelled when the lease is lost (cause ErrLost) or released: work done
+// under the lease runs in it, so it stops when another process may have taken over.
+func (l *Lease) Context() context.Context { return l.ctx }
+
+// Expires is when the lease expires unless renewed again.
+func (l *Lease) Expires() time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.rec.Expires
+}
+
+// renewLoop renews every TTL/3; each renewal is retried (transient store errors) until
+// shortly before the lease would expire. A lease that could not be renewed, or that
+// another process holds now, is lost: the context is cancelled.
+func (l *Lease) renewLoop() {
+	defer close(l.done)
+	t := time.NewTicker(l.ttl / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-l.ctx.Done():
+			return
+		case <-t.C:
+		}
+		// Give up a little before expiry: past it another process may take over.
+		left := l.Expires().Sub(l.m.now()) - l.ttl/10
+		if left <= 0 {
+			l.lost(errors.New("it expired before it could be renewed"))
+			return
+		}
+		b := retry.WithMaxDuration(left, retry.WithJitterPercent(10, retry.NewConstant(max(l.ttl/20, 10*time.Millisecond))))
+		err := retry.Do(l.ctx, b, func(ctx context.Context) error {
+			rec, err := l.m.Store.RenewLease(ctx, l.rec.Key, l.rec.Token, l.ttl, l.m.now())
+			switch {
+			case errors.Is(err, store.ErrLeaseLost):
+				return err
+			case err != nil:
+				l.m.log().Warn("lease renewal failed; retrying", "lease", l.rec.Key, "err", err)
+				return retry.RetryableError(err)
+			}
+			l.mu.Lock()
+			l.rec.Renewed, l.rec.Expires = rec.Renewed, rec.Expires
+			l.mu.Unlock()
+			return nil
+		})
+		if err != nil {
+			if l.ctx.Err() != nil {
+				return
+			}
+			l.lost(err)
+			return
+		}
+	}
+}
+
+func (l *Lease) lost(why error) {
+	l.m.log().Error("lease lost: stopping the work done under it", "lease", l.rec.Key, "err", why)
+	l.cancel(fmt.Errorf("%s: %w: %v", Describe(l.rec.Key), ErrLost, why))
+}
+
+// Release stops renewing and gives the lease up, so the next command need not wait for
+// it to expire. It works on a cancelled ctx too (an interrupted command still releases)
+// and may be called more than once.
+func (l *Lease) Release(ctx context.Context) error {
+	var err error
+	l.once.Do(func() {
+		close(l.stop)
+		<-l.done
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		err = l.m.Store.ReleaseLease(ctx, l.rec.Key, l.rec.Token)
+		l.cancel(context.Canceled)
+		if err == nil {
+			l.m.log().Debug("lease released", "lease", l.rec.Key)
+		}
+	})
+	return err
+}

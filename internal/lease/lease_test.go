@@ -1,0 +1,147 @@
+package lease
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/remint-dev/remint/internal/store"
+)
+
+func openStore(t *testing.T) *store.Store {
+	t.Helper()
+	s, err := store.Open(context.Background(), ":memory:")
+	require.NoError(t, err)
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestAcquireRefusesWithTheHolderAndRenewsPastTheTTL(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := openStore(t)
+	a := &Manager{Store: st, TTL: 300 * time.Millisecond, Holder: store.LeaseHolder{Host: "hosta", PID: 1234, Command: "remint rebuild web"}}
+	b := &Manager{Store: st, TTL: 300 * time.Millisecond, Holder: store.LeaseHolder{Host: "hostb", PID: 99, Command: "remint rebuild web"}}
+
+	la, err := a.Acquire(ctx, GroupKey("web"))
+	require.NoError(t, err)
+	require.Equal(t, "group/web", la.Key())
+
+	// Held well past its TTL: the background renewal keeps it.
+	time.Sleep(time.Second)
+	require.NoError(t, la.Context().Err())
+	_, err = b.Acquire(ctx, GroupKey("web"))
+	var held *HeldError
+	require.ErrorAs(t, err, &held)
+	require.ErrorIs(t, err, store.ErrLeaseHeld)
+	require.Regexp(t, "^group web is being changed by `remint rebuild web` \\(pid 1234 on host hosta\\) since [0-9:]{8}Z, lease renewed 0s ago$", err.Error())
+
+	// Another group is free.
+	lo, err := b.Acquire(ctx, GroupKey("db"))
+	require.NoError(t, err)
+	require.NoError(t, lo.Release(ctx))
+
+	// Released: taken at once; the released lease's context is done.
+	require.NoError(t, la.Release(ctx))
+	require.NoError(t, la.Release(ctx), "releasing twice is fine")
+	require.Error(t, la.Context().Err())
+	lb, err := b.Acquire(ctx, GroupKey("web"))
+	require.NoError(t, err)
+	require.NoError(t, lb.Release(ctx))
+}
+
+func TestAcquireWaitsForTheHolder(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := openStore(t)
+	a := &Manager{Store: st, TTL: time.Second, Holder: store.LeaseHolder{Command: "a"}}
+	la, err := a.Acquire(ctx, FamilyKey("debian-12"))
+	require.NoError(t, err)
+	go func() {
+		time.Sleep(400 * time.Millisecond)
+		la.Release(ctx)
+	}()
+	b := &Manager{Store: st, TTL: time.Second, Wait: 5 * time.Second, Holder: store.LeaseHolder{Command: "b"}}
+	start := time.Now()
+	lb, err := b.Acquire(ctx, FamilyKey("debian-12"))
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, time.Since(start), 300*time.Millisecond)
+	defer lb.Release(ctx)
+
+	// A wait that runs out says how long it waited.
+	c := &Manager{Store: st, TTL: time.Second, Wait: 500 * time.Millisecond, Holder: store.LeaseHolder{Command: "c"}}
+	_, err = c.Acquire(ctx, FamilyKey("debian-12"))
+	var held *HeldError
+	require.ErrorAs(t, err, &held)
+	require.Equal(t, "b", held.Current.Holder.Command)
+	require.Contains(t, err.Error(), "image family debian-12 is being changed by `b`")
+	require.Contains(t, err.Error(), "; waited ")
+}
+
+// A killed holder stops renewing: its lease expires within the TTL and is taken over;
+// the old holder, if it comes back, finds it lost and its context cancelled.
+func TestExpiredLeaseIsTakenOverAndTheOldHolderLosesIt(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := openStore(t)
+	ttl := 400 * time.Millisecond
+	// The "killed" holder: acquired straight in the store, never renewed.
+	dead, err := st.AcquireLease(ctx, GroupKey("web"), store.LeaseHolder{Command: "killed"}, ttl, time.Now())
+	require.NoError(t, err)
+	b := &Manager{Store: st, TTL: ttl, Holder: store.LeaseHolder{Command: "b"}}
+	_, err = b.Acquire(ctx, GroupKey("web"))
+	require.ErrorIs(t, err, store.ErrLeaseHeld)
+	time.Sleep(ttl)
+	lb, err := b.Acquire(ctx, GroupKey("web"))
+	require.NoError(t, err)
+	defer lb.Release(ctx)
+	_, err = st.RenewLease(ctx, GroupKey("web"), dead.Token, ttl, time.Now())
+	require.ErrorIs(t, err, store.ErrLeaseLost)
+
+	// A holder whose lease was taken over behind its back: the renewal loop notices
+	// within TTL/3 and cancels the work.
+	require.NoError(t, st.ReleaseLease(ctx, GroupKey("web"), lb.rec.Token))
+	_, err = st.AcquireLease(ctx, GroupKey("web"), store.LeaseHolder{Command: "thief"}, time.Minute, time.Now())
+	require.NoError(t, err)
+	select {
+	case <-lb.Context().Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the lease's context was not cancelled after it was lost")
+	}
+	require.True(t, errors.Is(context.Cause(lb.Context()), ErrLost), "cause: %v", context.Cause(lb.Context()))
+	require.Contains(t, context.Cause(lb.Context()).Error(), "group web: lease lost")
+}
+
+func TestTTLFromEnv(t *testing.T) {
+	t.Setenv(EnvTTL, "")
+	d, err := TTLFromEnv()
+	require.NoError(t, err)
+	require.Equal(t, DefaultTTL, d)
+	t.Setenv(EnvTTL, "2s")
+	d, err = TTLFromEnv()
+	require.NoError(t, err)
+	require.Equal(t, 2*time.Second, d)
+	t.Setenv(EnvTTL, "soon")
+	_, err = TTLFromEnv()
+	require.ErrorContains(t, err, "REMINT_LEASE_TTL")
+}
+
+func TestHeldErrorNamesTheDayWhenNotToday(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 11, 22, 12, 1, 3, 0, time.UTC)
+	h := store.LeaseHolder{Host: "x", PID: 1234, Command: "remint rebuild web"}
+	e := &HeldError{Key: GroupKey("web"), Current: store.Lease{Holder: h, Acquired: at, Renewed: at.Add(10 * time.Second)}, Now: at.Add(12 * time.Second)}
+	require.Equal(t, "group web is being changed by `remint rebuild web` (pid 1234 on host x) since 12:01:03Z, lease renewed 2s ago", e.Error())
+	e.Now = at.Add(24 * time.Hour)
+	require.Contains(t, e.Error(), "since 2026-11-22T12:01:03Z,")
+}
+
+func TestDescribe(t *testing.T) {
+	t.Parallel()
+	require.Equal(t, "group web", Describe(GroupKey("web")))
+	require.Equal(t, "image family debian-12", Describe(FamilyKey("debian-12")))
+	require.Equal(t, "odd", Describe("odd"))
+}
