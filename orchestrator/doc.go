@@ -1,8 +1,8 @@
 // Package orchestrator decides what remint does to each target and when: the rebuild-first
 // policy that chooses rebuild or in-place (and says why), and the schedules that fire
-// actions inside maintenance windows. Everything here is pure and takes `now` as an
-// argument; the daemon that reads the wall clock, the job queue and the CLI wiring live
-// elsewhere and call into it.
+// actions inside maintenance windows; and it runs that work as durable jobs, in the
+// daemon. The policy and schedules are pure and take `now` as an argument; the daemon
+// takes a clock, and the CLI wiring (which use case a kind runs) lives in cmd/remint.
 //
 // The work is split the way it reads:
 //   - policy.go: Decide, a pure function from a target's facts (replaceable? active image?
@@ -19,9 +19,17 @@
 //     window is still open, no new disruptive step after the window closes, no two runs
 //     on one target at once;
 //   - schedule_default.go: the default update policy, a per-target stable start inside a
-//     weekend window, rendered as an ordinary rrule.
+//     weekend window, rendered as an ordinary rrule;
+//   - jobs.go, jobs_work.go: durable jobs on River in the state database (SQLite, or
+//     PostgreSQL for several daemons): a registry of kinds, one unfinished job per
+//     target, the record users read (counts, reasons, decisions, event log), and the
+//     rescue of a job whose daemon died (its attempt lease expired);
+//   - job_kinds.go: the kinds on main (rebuild, retire-kept, image-retention,
+//     build-image); in-place, deploy and emergency register theirs the same way;
+//   - daemon.go: what `remint serve` runs each tick (rescue, schedules with catch-up and
+//     admission, keep-old retirement); api.go and client.go: the job API and its client.
 //
 // Entry points: Decide (with ReadQuota, ReadSurge, SurgeServers for its facts, ForceOf and
 // OptionsOf for a manifest schedule's request), ParseSchedule, Schedule.Next,
-// Schedule.CatchUp, CheckStep, Admit, DefaultPolicy.
+// Schedule.CatchUp, CheckStep, Admit, DefaultPolicy; NewQueue, Daemon.Run, APIHandler.
 package orchestrator

@@ -7,7 +7,7 @@ set -euo pipefail
 
 want=()
 case "${1:-}" in
-  test) want=(python3-openstackclient unattended-upgrades python3-apt gpgv curl) ;;
+  test) want=(python3-openstackclient unattended-upgrades python3-apt gpgv curl postgresql) ;;
   e2e)  want=(debootstrap gpgv curl openssh-client packer) ;;
   *) echo "usage: $0 test|e2e" >&2; exit 2 ;;
 esac

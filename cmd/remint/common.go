@@ -102,10 +102,11 @@ func connectCloud(ctx context.Context, m *manifest.Manifest, log *slog.Logger) (
 	return cl, nil
 }
 
-// openStore opens the manifest's state store (SQLite).
+// openStore opens the manifest's state store: a SQLite file, or PostgreSQL when state is
+// a postgres:// URL.
 func openStore(ctx context.Context, m *manifest.Manifest) (*store.Store, error) {
 	if m.StateIsPostgres() {
-		return nil, usageErrorf("state %s: PostgreSQL state is not supported by this command yet; use a SQLite file", m.State)
+		return store.Open(ctx, m.State)
 	}
 	path := m.StatePath()
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {

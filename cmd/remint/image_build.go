@@ -73,9 +73,13 @@ on the active image. Exit status: 0 built or skipped, 1 the build failed, 2 bad 
 	return cmd
 }
 
-// familyChecks returns the health checks of the groups that boot from family.
+// familyChecks returns the family's own health check, if it has one, and those of the
+// groups that boot from it.
 func familyChecks(m *manifest.Manifest, family string) []imagebuild.Check {
 	var checks []imagebuild.Check
+	if f := m.Families[family]; f != nil && f.Health != nil {
+		checks = append(checks, imagebuild.Check{From: "family " + family, Health: *f.Health})
+	}
 	for _, name := range m.GroupNames() {
 		g := m.Groups[name]
 		if g.Image.Family != family || (g.Health.HTTP == nil && g.Health.TCP == nil && g.Health.Command == "") {

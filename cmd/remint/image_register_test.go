@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -47,4 +48,39 @@ func TestPackerArtifact(t *testing.T) {
 	}
 	_, err := packerArtifact(filepath.Join(dir, "missing.json"))
 	requireUsage(t, err, "no such file")
+}
+
+// A verification boot runs the family's own check first, then those of its groups.
+func TestFamilyChecks(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	src, err := os.ReadFile("../../examples/remint.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	with := strings.Replace(string(src), "    build_only_on_change: false\n",
+		"    build_only_on_change: false\n    health:\n      tcp: {port: 22}\n", 1)
+	for _, tc := range []struct {
+		name, yaml string
+		want       []string
+	}{
+		{"groups only", string(src), []string{"group db", "group web"}},
+		{"family and groups", with, []string{"family debian-12", "group db", "group web"}},
+	} {
+		path := filepath.Join(dir, tc.name+".yaml")
+		if err := os.WriteFile(path, []byte(tc.yaml), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		m, err := loadManifest(path)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		var got []string
+		for _, c := range familyChecks(m, "debian-12") {
+			got = append(got, c.From)
+		}
+		if strings.Join(got, ",") != strings.Join(tc.want, ",") {
+			t.Errorf("%s: checks %v, want %v", tc.name, got, tc.want)
+		}
+	}
 }

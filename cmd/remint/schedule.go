@@ -25,7 +25,7 @@ rrule, inside a maintenance window of 1 to 24 hours. The manifest's schedules: s
 names them; "schedule next" shows when a schedule (or any rule) fires, so a rule can be
 checked before it is used.`,
 	}
-	cmd.AddCommand(newScheduleNextCmd(), newScheduleListCmd())
+	cmd.AddCommand(newScheduleNextCmd(), newScheduleListCmd(), newScheduleHistoryCmd())
 	return cmd
 }
 

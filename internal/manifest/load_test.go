@@ -192,6 +192,7 @@ func TestParseErrors(t *testing.T) {
 		{"max_unavailable negative", withGroup("rollout:\n  max_unavailable: -2"), []string{`t.yaml:14:24: groups.web.rollout.max_unavailable: want an integer >= 0, got -2`}},
 		{"surge and unavailable zero", withGroup("rollout:\n  max_surge: 0"), []string{`t.yaml:14:18: groups.web.rollout.max_surge: max_surge 0 and max_unavailable 0 would never replace a server: want max_surge >= 1 (extra servers) or max_unavailable >= 1 (downtime per slot)`}},
 		{"retention zero", fam + "    retention: 0\n", []string{`t.yaml:7:16: families.f1.retention: want an integer >= 1, got 0`}},
+		{"family health port", fam + "    health: {tcp: {port: 0}}\n", []string{`t.yaml:7:26: families.f1.health.tcp.port: want an integer from 1 to 65535, got 0`}},
 		{"thresholds zero", withGroup("health: {http: {}, healthy_threshold: 0, unhealthy_threshold: -1}"), []string{
 			`t.yaml:13:43: groups.web.health.healthy_threshold: want an integer >= 1, got 0`,
 			`t.yaml:13:67: groups.web.health.unhealthy_threshold: want an integer >= 1, got -1`}},

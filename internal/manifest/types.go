@@ -52,6 +52,9 @@ type Family struct {
 	// BuildOnlyOnChange skips a scheduled build when neither the source image nor the
 	// package set changed.
 	BuildOnlyOnChange bool `yaml:"build_only_on_change,omitempty"`
+	// Health is the family's own check of a verification boot (same shape as a group's
+	// health); nil for none. The checks of groups booting from the family run as well.
+	Health *HealthCheck `yaml:"health,omitempty"`
 }
 
 // Provision says what an image build installs.

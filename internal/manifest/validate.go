@@ -175,6 +175,9 @@ func (d *decoder) checkFamily(p string, f *Family) {
 		}
 	}
 	d.intRange(p+".retention", f.Retention, 1, maxInt)
+	if f.Health != nil && d.shape(p+".health") {
+		d.checkHealth(p+".health", *f.Health)
+	}
 
 	pp := p + ".provision"
 	if !d.shape(pp) {

@@ -85,6 +85,9 @@ func (s *Store) AcquireLease(ctx context.Context, key string, holder LeaseHolder
 		return Lease{}, fmt.Errorf("acquire lease %s: %w", key, err)
 	}
 	defer tx.Rollback()
+	if err := tx.lock(ctx, "lease/"+key); err != nil {
+		return Lease{}, fmt.Errorf("acquire lease %s: %w", key, err)
+	}
 	cur, err := scanLease(tx.QueryRowContext(ctx, `SELECT `+leaseCols+` FROM leases WHERE lease_key = ?`, key))
 	switch {
 	case errors.Is(err, sql.ErrNoRows):

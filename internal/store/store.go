@@ -1,8 +1,8 @@
 // Package store is remint's local state: one SQLite file (modernc.org/sqlite, no cgo)
 // holding rollouts and their per-slot steps, the slots of each group (which server
 // serves which slot), the failover addresses remint allocated (so they are never
-// allocated twice), an append-only event log, and leases (one changer of a group at a
-// time, lease.go).
+// allocated twice), an append-only event log, leases (one changer of a group at a
+// time, lease.go), and the records of durable jobs and schedule runs (jobs.go).
 //
 // Rows are shaped so that a rollout can later run as a durable job: a rollout has an id,
 // a group, a target image, a status and timestamps; each of its steps records the state
@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver (PostgreSQL)
 	"github.com/sethvargo/go-retry"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
@@ -111,27 +112,80 @@ var migrations = []string{
 		renewed_at  TEXT NOT NULL,
 		expires_at  TEXT NOT NULL
 	);`,
+	// 3: jobs (jobs.go): what users see of a durable job beside River's own row (River
+	// owns status and attempts in river_job, created by rivermigrate in the same file);
+	// each job's event log; and the schedules' firing record.
+	`CREATE TABLE jobs (
+		id          INTEGER PRIMARY KEY,
+		kind        TEXT NOT NULL,
+		target      TEXT NOT NULL,
+		options     TEXT NOT NULL DEFAULT '{}',
+		schedule    TEXT NOT NULL DEFAULT '',
+		run_start   TEXT NOT NULL DEFAULT '',
+		run_end     TEXT NOT NULL DEFAULT '',
+		requested_by TEXT NOT NULL DEFAULT '',
+		created_at  TEXT NOT NULL,
+		started_at  TEXT NOT NULL DEFAULT '',
+		ended_at    TEXT NOT NULL DEFAULT '',
+		installed   INTEGER NOT NULL DEFAULT 0,
+		failed      INTEGER NOT NULL DEFAULT 0,
+		reason      TEXT NOT NULL DEFAULT '',
+		decisions   TEXT NOT NULL DEFAULT '[]',
+		rollouts    TEXT NOT NULL DEFAULT '[]'
+	);
+	CREATE INDEX jobs_target ON jobs(target, id);
+	CREATE TABLE job_events (
+		id      INTEGER PRIMARY KEY AUTOINCREMENT,
+		job_id  INTEGER NOT NULL,
+		time    TEXT NOT NULL,
+		attempt INTEGER NOT NULL DEFAULT 0,
+		level   TEXT NOT NULL DEFAULT 'info',
+		message TEXT NOT NULL
+	);
+	CREATE INDEX job_events_job ON job_events(job_id, id);
+	CREATE TABLE schedule_state (
+		name       TEXT PRIMARY KEY,
+		rule       TEXT NOT NULL,
+		last_fired TEXT NOT NULL,
+		updated_at TEXT NOT NULL
+	);
+	CREATE TABLE schedule_runs (
+		id         INTEGER PRIMARY KEY AUTOINCREMENT,
+		schedule   TEXT NOT NULL,
+		target     TEXT NOT NULL,
+		run_start  TEXT NOT NULL,
+		run_end    TEXT NOT NULL,
+		outcome    TEXT NOT NULL,
+		job_id     INTEGER NOT NULL DEFAULT 0,
+		reason     TEXT NOT NULL DEFAULT '',
+		recorded_at TEXT NOT NULL
+	);
+	CREATE INDEX schedule_runs_schedule ON schedule_runs(schedule, id);`,
 }
 
 // Store is an open state database. It is safe for concurrent use.
 type Store struct {
-	db *sql.DB
+	db *db
 }
 
-// Open opens (creating if needed) the SQLite database at path and migrates it to the
-// current schema. path ":memory:" opens a private in-memory database.
+// Open opens the state database and migrates it to the current schema: a SQLite file at
+// path (created if needed; ":memory:" is a private in-memory database), or PostgreSQL
+// when path is a postgres:// URL.
 func Open(ctx context.Context, path string) (*Store, error) {
+	if IsPostgres(path) {
+		return openPostgres(ctx, path)
+	}
 	dsn := "file:" + url.PathEscape(path) + "?_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_txlock=immediate"
 	if path != ":memory:" {
 		dsn += "&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)"
 	}
-	db, err := sql.Open("sqlite", dsn)
+	sqldb, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open state store %s: %w", path, err)
 	}
 	// One connection: SQLite serialises writers anyway, and ":memory:" is per connection.
-	db.SetMaxOpenConns(1)
-	s := &Store{db: db}
+	sqldb.SetMaxOpenConns(1)
+	s := &Store{db: &db{DB: sqldb}}
 	// Opening a new file races other openers for WAL mode and the first migration; the
 	// busy timeout covers most of it, and a lock still reported busy is retried briefly.
 	err = retry.Do(ctx, retry.WithMaxDuration(15*time.Second, retry.NewConstant(50*time.Millisecond)), func(ctx context.Context) error {
@@ -144,11 +198,46 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil
 	})
 	if err != nil {
-		db.Close()
+		sqldb.Close()
 		return nil, fmt.Errorf("migrate state store %s: %w", path, err)
 	}
 	return s, nil
 }
+
+func openPostgres(ctx context.Context, dsn string) (*Store, error) {
+	sqldb, err := sql.Open("pgx", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open state store %s: %w", redact(dsn), err)
+	}
+	sqldb.SetMaxOpenConns(10)
+	if err := sqldb.PingContext(ctx); err != nil {
+		sqldb.Close()
+		return nil, fmt.Errorf("connect to state store %s: %w", redact(dsn), err)
+	}
+	s := &Store{db: &db{DB: sqldb, pg: true}}
+	if err := s.migrate(ctx); err != nil {
+		sqldb.Close()
+		return nil, fmt.Errorf("migrate state store %s: %w", redact(dsn), err)
+	}
+	return s, nil
+}
+
+// redact hides a URL's password, for messages.
+func redact(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "(unparsable PostgreSQL URL)"
+	}
+	return u.Redacted()
+}
+
+// DB is the database handle, for River (package orchestrator), which keeps its own
+// tables (river_job, …, migrated by rivermigrate) in the same database. On SQLite it must
+// share the one connection: SQLite serialises writers.
+func (s *Store) DB() *sql.DB { return s.db.DB }
+
+// Postgres reports whether the store is on PostgreSQL (else SQLite).
+func (s *Store) Postgres() bool { return s.db.pg }
 
 // Close closes the database.
 func (s *Store) Close() error { return s.db.Close() }
@@ -156,12 +245,16 @@ func (s *Store) Close() error { return s.db.Close() }
 func (s *Store) migrate(ctx context.Context) error {
 	// One write transaction (the DSN asks for BEGIN IMMEDIATE) reads the version and
 	// applies what is missing, so two processes opening a new file at once cannot both
-	// apply migration 1: the second waits (busy_timeout) and then finds it done.
+	// apply migration 1: the second waits (busy_timeout) and then finds it done. On
+	// PostgreSQL an advisory lock does the same for two daemons starting at once.
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
+	if err := tx.lock(ctx, "remint-migrate"); err != nil {
+		return fmt.Errorf("lock for migration: %w", err)
+	}
 	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
 		return err
 	}
@@ -179,7 +272,11 @@ func (s *Store) migrate(ctx context.Context) error {
 		return fmt.Errorf("schema version %d is newer than this remint knows (%d): use a newer remint", v, len(migrations))
 	}
 	for i := v; i < len(migrations); i++ {
-		if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
+		ddl := migrations[i]
+		if s.db.pg {
+			ddl = pgDDL(ddl)
+		}
+		if _, err := tx.ExecContext(ctx, ddl); err != nil {
 			return fmt.Errorf("migration %d: %w", i+1, err)
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE schema_version SET version = ?`, i+1); err != nil {

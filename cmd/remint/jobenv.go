@@ -1,0 +1,162 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/remint-dev/remint/catalog"
+	"github.com/remint-dev/remint/failover"
+	"github.com/remint-dev/remint/imagebuild"
+	"github.com/remint-dev/remint/internal/lease"
+	"github.com/remint-dev/remint/internal/manifest"
+	"github.com/remint-dev/remint/internal/openstack"
+	"github.com/remint-dev/remint/internal/store"
+	"github.com/remint-dev/remint/orchestrator"
+)
+
+// jobEnv is the durable job queue on the manifest's state file, with the job kinds
+// wired to the cloud. The cloud is connected on the first job that needs it, so listing
+// or cancelling jobs works without one.
+type jobEnv struct {
+	m     *manifest.Manifest
+	store *store.Store
+	queue *orchestrator.Queue
+	log   *slog.Logger
+	ttl   time.Duration
+
+	once     sync.Once
+	cloud    *openstack.Client
+	cloudErr error
+}
+
+func (e *jobEnv) Close() { e.store.Close() }
+
+// openJobs opens the job queue of the manifest's state file; workers 0 is insert-only.
+func openJobs(ctx context.Context, file string, stderr io.Writer, log *slog.Logger, workers int) (*jobEnv, error) {
+	if log == nil {
+		var err error
+		if log, err = newLogger(stderr); err != nil {
+			return nil, err
+		}
+	}
+	m, err := loadManifest(file)
+	if err != nil {
+		return nil, err
+	}
+	ttl, err := lease.TTLFromEnv()
+	if err != nil {
+		return nil, usageError{err}
+	}
+	st, err := openStore(ctx, m)
+	if err != nil {
+		return nil, err
+	}
+	e := &jobEnv{m: m, store: st, log: log, ttl: ttl}
+	e.queue, err = orchestrator.NewQueue(ctx, st, e.registry(), orchestrator.QueueConfig{
+		Workers: workers, LeaseTTL: ttl, Logger: log,
+		Holder: lease.Self(fmt.Sprintf("remint serve (%d workers)", workers), started),
+	})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	return e, nil
+}
+
+func (e *jobEnv) connect(ctx context.Context) (*openstack.Client, error) {
+	e.once.Do(func() { e.cloud, e.cloudErr = connectCloud(ctx, e.m, e.log) })
+	return e.cloud, e.cloudErr
+}
+
+// registry maps the job kinds that exist on this build to their use cases.
+func (e *jobEnv) registry() orchestrator.Registry {
+	groups := func(name string) bool { _, ok := e.m.Groups[name]; return ok }
+	return orchestrator.Registry{
+		orchestrator.KindRebuild:    orchestrator.RebuildHandler{Groups: groups, Deps: e.groupDeps},
+		orchestrator.KindRetireKept: orchestrator.RetireKeptHandler{Groups: groups, Deps: e.groupDeps},
+		orchestrator.KindImageRetention: orchestrator.ImageRetentionHandler{
+			Families: func(name string) (int, bool) {
+				f, ok := e.m.Families[name]
+				if !ok {
+					return 0, false
+				}
+				return f.Keep(), true
+			},
+			Retire: e.retireImages,
+		},
+		orchestrator.KindBuildImage: orchestrator.BuildImageHandler{
+			Families: func(name string) bool { _, ok := e.m.Families[name]; return ok },
+			Build:    e.buildImage,
+		},
+	}
+}
+
+// buildImage runs the image pipeline for a job, holding the family's lease (waiting for
+// a dead holder's to expire).
+func (e *jobEnv) buildImage(ctx context.Context, family string, o orchestrator.BuildImageOptions, step func(imagebuild.Event)) (imagebuild.Result, error) {
+	cl, err := e.connect(ctx)
+	if err != nil {
+		return imagebuild.Result{}, err
+	}
+	fam := e.m.Families[family]
+	return imagebuild.Build(ctx, cl, catalog.New(cl), imagebuild.Options{
+		Family:        fam,
+		Leases:        &lease.Manager{Store: e.store, TTL: e.ttl, Wait: 3 * e.ttl, Logger: e.log, Holder: lease.Self("remint serve: job build-image "+family, started)},
+		Checks:        familyChecks(e.m, family),
+		OnlyIfChanged: o.OnlyIfChanged || fam.BuildOnlyOnChange,
+		Events:        step,
+		Logger:        e.log,
+	})
+}
+
+// groupDeps wires a group's use cases for a job: the lease waits long enough for a dead
+// holder's lease to expire (a job resumed after kill -9 takes over its group).
+func (e *jobEnv) groupDeps(ctx context.Context, group string, sink func(failover.Event)) (failover.Deps, error) {
+	spec, err := groupSpec(e.m, group)
+	if err != nil {
+		return failover.Deps{}, err
+	}
+	cl, err := e.connect(ctx)
+	if err != nil {
+		return failover.Deps{}, err
+	}
+	g := &groupEnv{m: e.m, spec: spec, cloud: cl, store: e.store, log: e.log}
+	return g.groupDeps("remint serve: job on group "+group, 3*e.ttl, sink, nil)
+}
+
+func (e *jobEnv) retireImages(ctx context.Context, family string, keep int) ([]string, error) {
+	cl, err := e.connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	inUse, err := catalog.ImagesInUse(ctx, cl)
+	if err != nil {
+		return nil, err
+	}
+	return catalog.New(cl).Retire(ctx, family, catalog.RetireOptions{Keep: keep, InUse: func(id string) bool { return inUse[id] }}, time.Now())
+}
+
+// schedules turns the manifest's schedules into the daemon's.
+func (e *jobEnv) schedules() ([]orchestrator.NamedSchedule, error) {
+	var out []orchestrator.NamedSchedule
+	for _, name := range e.m.ScheduleNames() {
+		s := e.m.Schedules[name]
+		sched, err := orchestrator.ParseSchedule(s.RRule, s.Window)
+		if err != nil {
+			return nil, usageErrorf("schedule %s: %v", name, err)
+		}
+		ns := orchestrator.NamedSchedule{Name: name, Schedule: sched, Action: s.Action, Target: s.Target, Options: []byte("{}")}
+		switch s.Action {
+		case manifest.ActionRebuild:
+			ns.Kind = orchestrator.KindRebuild
+		case manifest.ActionBuildImage:
+			ns.Kind = orchestrator.KindBuildImage
+		}
+		out = append(out, ns)
+	}
+	return out, nil
+}

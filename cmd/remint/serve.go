@@ -1,0 +1,119 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"time"
+
+	"github.com/mattn/go-isatty"
+	"github.com/spf13/cobra"
+
+	"github.com/remint-dev/remint/orchestrator"
+)
+
+func init() { register(newServeCmd) }
+
+type serveOptions struct {
+	file    string
+	listen  string
+	workers int
+}
+
+func newServeCmd() *cobra.Command {
+	var o serveOptions
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the daemon: fire schedules, work durable jobs, retire kept servers on time, serve the job API",
+		Long: `Run remint as a service on the manifest's state file (SQLite): it fires the manifest's
+schedules (a run missed while no daemon was up is caught up once if its window is still
+open, else recorded missed; a run whose target is busy is skipped and recorded), works
+the durable jobs (remint job), deletes old servers kept for rollback when their keep-old
+time is over, enforces each image family's retention once a day, and serves /healthz, /readyz and the job API (/v1/jobs) on --listen.
+
+A job whose daemon died (kill -9) is resumed by the next daemon once its lease expired
+(30s; $REMINT_LEASE_TTL): a rebuild finishes its recorded rollout. SIGTERM stops after
+each job's current step and leaves the jobs to resume on the next start.
+
+Logs are JSON when stderr is not a terminal (unless --log-format says otherwise).`,
+		Example: `  remint serve -f remint.yaml --listen 127.0.0.1:8440
+  remint job list --server http://127.0.0.1:8440`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !cmd.Flags().Changed("log-format") && !cmd.Root().PersistentFlags().Changed("log-format") && !isTerminal(cmd.ErrOrStderr()) {
+				globals.logFormat = "json"
+			}
+			return runServe(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), o)
+		},
+	}
+	manifestFlag(cmd, &o.file)
+	cmd.Flags().StringVar(&o.listen, "listen", "127.0.0.1:8440", "address of the HTTP API (health, readiness, jobs)")
+	cmd.Flags().IntVar(&o.workers, "workers", 4, "jobs run at once (on different targets)")
+	return cmd
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
+}
+
+func runServe(ctx context.Context, stdout, stderr io.Writer, o serveOptions) error {
+	if o.workers < 1 {
+		return usageErrorf("--workers %d: want at least 1", o.workers)
+	}
+	log, err := newLogger(stderr)
+	if err != nil {
+		return err
+	}
+	env, err := openJobs(ctx, o.file, stderr, log, o.workers)
+	if err != nil {
+		return err
+	}
+	defer env.Close()
+	scheds, err := env.schedules()
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", o.listen)
+	if err != nil {
+		return usageErrorf("--listen %s: %v", o.listen, err)
+	}
+	d := &orchestrator.Daemon{Queue: env.queue, Store: env.store, Schedules: scheds, KeptGroups: env.m.GroupNames(),
+		RetentionFamilies: env.m.FamilyNames(), Logger: log}
+	ready := func(ctx context.Context) error { return env.store.DB().PingContext(ctx) }
+	srv := &http.Server{Handler: orchestrator.APIHandler(orchestrator.Local{Queue: env.queue}, ready), ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	httpErr := make(chan error, 1)
+	go func() { httpErr <- srv.Serve(ln) }()
+	state := env.m.StatePath()
+	if u, err := url.Parse(state); err == nil && env.m.StateIsPostgres() {
+		state = u.Redacted() // never log the database password
+	}
+	log.Info("serving", "listen", ln.Addr().String(), "state", state)
+	fmt.Fprintf(stdout, "remint serve: listening on http://%s\n", ln.Addr())
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	daemonErr := make(chan error, 1)
+	go func() { daemonErr <- d.Run(runCtx) }()
+	select {
+	case err = <-daemonErr:
+	case err = <-httpErr:
+		cancel()
+		err = errors.Join(fmt.Errorf("HTTP API: %w", err), <-daemonErr)
+	}
+	shutCtx, done := context.WithTimeout(context.Background(), 5*time.Second)
+	defer done()
+	_ = srv.Shutdown(shutCtx)
+	if err != nil {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
