@@ -84,7 +84,7 @@ failover: {addresses: [{id: 6b3c1f0e-1b7a-4d39-9f5e-0a4f8d2b9c11}]}`),
 		"standard tags that fit": "cloud: !!str remint-sim\n" + withGroup("inplace: {concurrency: !!int 2}\nreplaceable: !!bool true\nrollout: !!map {soak: !!str 5s}\nsecurity_groups: !!seq [default]\nssh_user: !!null\n"),
 		"command health":         withGroup("health: {command: systemctl is-active nginx}"),
 		"cloud health":           withGroup("health: {cloud: {}, healthy_threshold: 2}"),
-		"cloud health null":       withGroup("health:\n  cloud:\n"),
+		"cloud health null":      withGroup("health:\n  cloud:\n"),
 		"pinned image":           fam + "groups:\n  g:\n    count: 1\n    image: {family: f1, version: 2024.01.2}\n    flavor: x\n    network: y\n",
 		"image by id, pet user":  fam + "groups:\n  g:\n    count: 1\n    image: {id: abc}\n    flavor: x\n    network: y\n    replaceable: false\n    ssh_user: root\n",
 		"per_server one each": withGroup(`failover:
