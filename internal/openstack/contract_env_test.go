@@ -188,4 +188,6 @@ func deleteServerWhenDone(t *testing.T, c *Client, id string) {
 type ContractEnv = contractEnv
 
 // NewContractEnvWith is newContractEnvWith.
-func NewContractEnvWith(t *testing.T, driver sim.Driver) ContractEnv { return newContractEnvWith(t, driver) }
+func NewContractEnvWith(t *testing.T, driver sim.Driver) ContractEnv {
+	return newContractEnvWith(t, driver)
+}
