@@ -59,19 +59,21 @@ var bootFinished = regexp.MustCompile(`(?m)Cloud-init v\. \S+ finished at |^remi
 //
 // A console log the cloud will not give (403 by policy, 404/501 where the hypervisor
 // has none, 409 "no console available") is skipped: the pass then rests on Nova and
-// Neutron alone, and Note says so. Once a server's log showed the boot finished, later
+// Neutron alone, and Note says so. Once a server's log was read, a later refusal is a
+// failed poll, not a skip. Once a server's log showed the boot finished, later
 // polls do not read it again. Use NewCloud; the zero value is not usable.
 type Cloud struct {
 	api CloudAPI
 
 	mu         sync.Mutex
 	finished   map[string]bool   // server id → its console showed the boot finished
+	readable   map[string]bool   // server id → its console was read at least once
 	unreadable map[string]string // server id → why its console could not be read
 }
 
 // NewCloud returns a cloud check reading through api.
 func NewCloud(api CloudAPI) *Cloud {
-	return &Cloud{api: api, finished: map[string]bool{}, unreadable: map[string]string{}}
+	return &Cloud{api: api, finished: map[string]bool{}, readable: map[string]bool{}, unreadable: map[string]string{}}
 }
 
 func (*Cloud) probesServerIDs() {}
@@ -112,20 +114,29 @@ func (c *Cloud) Probe(ctx context.Context, serverID string) error {
 	}
 	log, err := c.api.ConsoleLog(ctx, serverID, consoleLines)
 	if err != nil {
-		if why, ok := consoleUnreadable(err); ok {
-			c.mu.Lock()
+		why, ok := consoleUnreadable(err)
+		c.mu.Lock()
+		wasReadable := c.readable[serverID]
+		if ok && !wasReadable {
 			c.unreadable[serverID] = why
-			c.mu.Unlock()
+		}
+		c.mu.Unlock()
+		if ok && !wasReadable {
 			return nil
 		}
+		// A console read before and refused now (a transient 409) is not skipped: the
+		// boot it would confirm is still unconfirmed.
 		return fmt.Errorf("cloud check of server %s: %w", serverID, err)
 	}
+	c.mu.Lock()
+	c.readable[serverID] = true
+	delete(c.unreadable, serverID)
+	c.mu.Unlock()
 	if !bootFinished.MatchString(log) {
 		return fmt.Errorf("cloud check of server %s: ACTIVE, ports ACTIVE, but the console log does not show the boot finished yet (no %q line)", serverID, "Cloud-init v. … finished at …")
 	}
 	c.mu.Lock()
 	c.finished[serverID] = true
-	delete(c.unreadable, serverID)
 	c.mu.Unlock()
 	return nil
 }

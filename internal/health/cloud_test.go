@@ -127,3 +127,22 @@ func TestCloudCheckNeedsTheCloudAPI(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "needs the cloud API")
 }
+
+// Once a server's console was read, a refusal is a failed poll: the boot the log would
+// confirm stays unconfirmed.
+func TestCloudCheckDoesNotSkipAConsoleThatWasReadable(t *testing.T) {
+	t.Parallel()
+	c := simclient.Start(t, simclient.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	id := bootOn(ctx, t, c, "worker-0")
+	_, err := c.Client.WaitServerActive(ctx, id)
+	require.NoError(t, err)
+	p, _ := cloudProber(t, c)
+	require.ErrorContains(t, p.Probe(ctx, id), "does not show the boot finished", "readable, empty console")
+	c.Sim.Faults().Set("compute.server.action", sim.FaultRule{ErrorRate: 1, Status: http.StatusConflict})
+	err = p.Probe(ctx, id)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "HTTP 409")
+	assert.Empty(t, p.(health.Noter).Note(id))
+}
