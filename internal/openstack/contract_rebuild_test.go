@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -89,6 +90,7 @@ func TestContractRebuildWithCloudHealth(t *testing.T) {
 			Interval: interval, Timeout: 30 * time.Second, HealthyThreshold: 2, Deadline: deadline,
 		},
 	}
+	var mu sync.Mutex
 	var notes []string
 	executor := func() *failover.Executor {
 		prober, pol, gate, err := failover.ProbesWith(spec, failover.ProbeDeps{Cloud: c})
@@ -96,7 +98,9 @@ func TestContractRebuildWithCloudHealth(t *testing.T) {
 		ex, err := failover.NewExecutor(failover.Options{Cloud: c, Store: st, Spec: spec, Prober: prober, Policy: pol, Gate: gate,
 			Events: func(ev failover.Event) {
 				if ev.Step == failover.StateHealthy {
+					mu.Lock()
 					notes = append(notes, ev.Message)
+					mu.Unlock()
 				}
 				t.Log(ev.String())
 			}})
@@ -131,6 +135,8 @@ func TestContractRebuildWithCloudHealth(t *testing.T) {
 		servers, err := c.ListServers(ctx, openstack.ListServersOpts{NamePrefix: prefix})
 		return err == nil && len(servers) == 2
 	}, 5*time.Minute, interval, "the replaced servers are retired")
+	mu.Lock()
+	defer mu.Unlock()
 	require.Len(t, notes, 4)
 	for _, n := range notes {
 		t.Logf("healthy: %s", n) // on a cloud that refuses the console log, it says so here
