@@ -336,7 +336,10 @@ func newRunID() string {
 // the policy's choice too: a pet, no active image, no quota for the surge, no address).
 func (e *inplaceEnv) rebuildPreferred(ctx context.Context, o inplace.Options) (string, error) {
 	g := e.g
-	f := groupFacts(ctx, e.cloud, g)
+	f, err := groupFacts(ctx, e.cloud, g)
+	if err != nil {
+		return "", err
+	}
 	d, err := orchestrator.Decide(time.Now(), f, orchestrator.Request{Options: orchestrator.Options{
 		ApplySecurityUpgrades: o.Security, RebootIfRequired: o.Reboot != inplace.RebootNever,
 		ApplyDockerUpgrades: o.Docker, ApplyWeaveUpgrades: o.Weave,
@@ -349,14 +352,21 @@ func (e *inplaceEnv) rebuildPreferred(ctx context.Context, o inplace.Options) (s
 		"and leaves the servers drifting from the image; run `remint rebuild %s`, or pass --force to patch in place anyway", d.Reason, g.Name), nil
 }
 
-// groupFacts gathers the policy's facts for a group: replaceable, servers, failover
-// addresses from the manifest; the image a rebuild would boot (a pinned id, else the
-// family's latest active catalog entry), the compute quota and the surge's size from the
-// cloud. A fact the cloud does not give is left out (the decision then says so).
-func groupFacts(ctx context.Context, cloud *openstack.Client, g *manifest.Group) orchestrator.Facts {
-	f := orchestrator.Facts{Target: g.Name, Replaceable: g.IsReplaceable(), Servers: g.Count, Family: g.Image.Family, Addresses: len(g.AddressSlots())}
-	if !f.Replaceable {
-		return f
+// groupFacts gathers the policy's facts for a group: replaceable and failover addresses
+// from the manifest; the servers the group runs now (those that claim it by tag or name),
+// the image a rebuild would boot (a pinned id, else the family's latest active catalog
+// entry), the compute quota and the surge's size from the cloud. A fact the cloud does not
+// give is left out (the decision then says so).
+func groupFacts(ctx context.Context, cloud *openstack.Client, g *manifest.Group) (orchestrator.Facts, error) {
+	f := orchestrator.Facts{Target: g.Name, Replaceable: g.IsReplaceable(), Family: g.Image.Family, Addresses: len(g.AddressSlots())}
+	list, err := cloud.ListServers(ctx, openstack.ListServersOpts{NamePrefix: g.Name + "-"})
+	if err != nil {
+		return f, fmt.Errorf("list servers of group %s: %w", g.Name, err)
+	}
+	for _, s := range list {
+		if inplace.ClaimsGroup(g.Name, s.Name, s.Metadata) && s.Status != "DELETED" && s.Status != "SOFT_DELETED" {
+			f.Servers++
+		}
 	}
 	switch {
 	case g.Image.ID != "":
@@ -368,13 +378,16 @@ func groupFacts(ctx context.Context, cloud *openstack.Client, g *manifest.Group)
 			f.Image = g.Image.Family + " " + ent.Version.String()
 		}
 	}
+	if !f.Replaceable {
+		return f, nil
+	}
 	if q, err := orchestrator.ReadQuota(ctx, cloud); err == nil {
 		f.Quota = q
 	}
 	if sv, err := orchestrator.ReadSurge(ctx, cloud, g.Flavor, min(g.MaxSurge(), g.Count)); err == nil {
 		f.Surge = sv
 	}
-	return f
+	return f, nil
 }
 
 // GroupServers lists the group's servers (inplace.Fleet): the slots the state records,

@@ -158,7 +158,7 @@ func (e *jobEnv) groupFacts(ctx context.Context, group string) (orchestrator.Fac
 	if err != nil {
 		return orchestrator.Facts{}, err
 	}
-	return groupFacts(ctx, cl, g), nil
+	return groupFacts(ctx, cl, g)
 }
 
 // inplace runs the in-place use case for a job: the group's defaults, the job's options,
