@@ -10,9 +10,11 @@ import (
 // The cloud as failover consumes it. Each part declares the few calls it makes:
 //   - ServerLauncher (step_create.go): create a replacement, wait for it to be ACTIVE;
 //   - ServerInventory (here): list a group's servers by name and tags, delete one;
+//   - ServerWatcher (watch.go): the batched status poll and ports of many servers;
 //   - AddressMover (step_move.go): read a floating IP, move it with the revision check,
 //     find a server's port;
-//   - AddressAllocator (addresses.go): find or allocate the manifest's floating IPs.
+//   - AddressAllocator (addresses.go): find or allocate the manifest's floating IPs;
+//   - AddressReleaser (step_remove.go): give a removed slot's floating IP back.
 //
 // *openstack.Client satisfies each of them without knowing about failover.
 
@@ -28,8 +30,10 @@ type ServerInventory interface {
 type Cloud interface {
 	ServerLauncher
 	ServerInventory
+	ServerWatcher
 	AddressMover
 	AddressAllocator
+	AddressReleaser
 }
 
 var _ Cloud = (*openstack.Client)(nil)

@@ -24,15 +24,22 @@
 //   - execute.go: the scheduler. Run drives each slot's persisted state machine to its
 //     end. Rolling plans run as a sliding window over the plan's order (a slot starts as
 //     soon as a surge or unavailability token frees, so the plan's waves are the budget,
-//     not barriers); blue/green runs its one wave with a barrier before any address
-//     moves. advance dispatches a slot's state to its step:
+//     not barriers, and a slot's budget frees once its old server left service);
+//     blue/green, and rolling with a bake, run wave by wave. Slots beyond a lowered
+//     count are removed last. advance dispatches a slot's state to its step:
 //   - step_create.go: create the replacement (named, tagged, recorded first);
-//   - step_boot.go: wait for it to be ACTIVE;
+//   - step_boot.go: wait for it to be ACTIVE, through watch.go's one batched poll per
+//     rollout (GET /servers/detail with changes-since, paced by the boots seen);
 //   - step_check.go: health checks on its fixed IP;
 //   - step_move.go: the address move: read, revision-checked update, re-read on conflict;
 //   - step_verify.go: the gate through the moved address, then the slot records the
 //     replacement and the old server's fate is decided (kept, retired, already gone);
+//   - step_bake.go: the bake: a wave's new servers watched through their addresses (and
+//     the alarm gate) before the next wave; a failure rolls the wave (or all) back;
 //   - step_retire.go: delete the old server, after the soak or first (max unavailable);
+//   - step_remove.go: a slot beyond a lowered count: address off (kept or released),
+//     slot forgotten, server deleted (after keep_old);
+//   - alarm.go: the alarm gate (a Prometheus query under a maximum);
 //   - step_cleanup.go: a failed step's undo: address back, replacement deleted;
 //   - state.go: the step states, the State interface of the store operations failover
 //     calls, and the write-ahead transition;

@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/remint-dev/remint/internal/openstack"
 	"github.com/remint-dev/remint/internal/store"
 )
 
@@ -24,6 +26,84 @@ type run struct {
 	// from create to seen ACTIVE so far (an upper bound of the boot time).
 	createdTimes map[string]time.Time
 	fastest      time.Duration
+	// watch is the rollout's batched status poll (nil with PerServerPolling).
+	watch *watcher
+	// ports caches the port of servers (replacements as the poll found them, old servers
+	// looked up in one batch); fips caches floating IPs as last read or written. A stale
+	// floating IP costs nothing but a re-read: every move carries its revision (If-Match).
+	ports   map[string]string
+	pending map[string]*portFuture // ports the batched call is still fetching
+	fips    map[string]openstack.FloatingIP
+	// fastestUp is the shortest time from ACTIVE to a passing health probe so far
+	// (zero once a replacement passed its first probe); upSeen says one was measured.
+	fastestUp time.Duration
+	upSeen    bool
+}
+
+func (r *run) setPort(server, port string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.ports == nil {
+		r.ports = map[string]string{}
+	}
+	r.ports[server] = port
+}
+
+func (r *run) port(server string) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.ports[server]
+}
+
+func (r *run) setPortFuture(server string, f *portFuture) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.pending == nil {
+		r.pending = map[string]*portFuture{}
+	}
+	r.pending[server] = f
+}
+
+func (r *run) portFuture(server string) *portFuture {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.pending[server]
+}
+
+func (r *run) setFIP(f openstack.FloatingIP) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.fips == nil {
+		r.fips = map[string]openstack.FloatingIP{}
+	}
+	r.fips[f.ID] = f
+}
+
+func (r *run) fip(id string) (openstack.FloatingIP, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	f, ok := r.fips[id]
+	return f, ok
+}
+
+func (r *run) dropFIP(id string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.fips, id)
+}
+
+func (r *run) up(d time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.upSeen || d < r.fastestUp {
+		r.fastestUp, r.upSeen = d, true
+	}
+}
+
+func (r *run) upDelay() time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.fastestUp
 }
 
 func (r *run) created(id string, at time.Time) {
@@ -98,14 +178,32 @@ func (e *Executor) Run(ctx context.Context, rolloutID string) (Result, error) {
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	if !e.PerServerPolling {
+		// Nova filters names by regular expression: ask only for this rollout's
+		// replacements (<group>-<slot>-<rollout>), so polls carry no old server's changes.
+		opts := openstack.ListServersOpts{NamePrefix: e.spec.Group + "-", Metadata: map[string]string{MetaRollout: rolloutID},
+			NameRegexp: "^" + regexp.QuoteMeta(e.spec.Group+"-") + "[0-9]+" + regexp.QuoteMeta("-"+rolloutID) + "$"}
+		r.watch = newWatcher(e.cloud, opts, e.now, e.BootTimeout, e.BootPoll)
+		wctx, stop := context.WithCancel(ctx)
+		defer stop()
+		go r.watch.run(wctx)
+		e.prefetch(ctx, r, steps)
+	}
 	var failed []string
-	if r.plan.Strategy == StrategyBlueGreen {
+	if r.plan.Strategy == StrategyBlueGreen || e.spec.Bake > 0 {
+		// A bake holds each wave until it passed: waves, not a sliding window.
 		failed = e.runWaves(ctx, cancel, r, steps)
 	} else {
 		failed = e.runRolling(ctx, cancel, r, steps)
 	}
 	if err := context.Cause(ctx); err != nil {
 		return e.result(r, steps, start), err
+	}
+	if len(failed) == 0 {
+		failed = e.runRemovals(ctx, cancel, r, steps)
+		if err := context.Cause(ctx); err != nil {
+			return e.result(r, steps, start), err
+		}
 	}
 	if err := e.sweepOrphans(ctx, r, steps, nil); err != nil {
 		return e.result(r, steps, start), err
@@ -132,15 +230,23 @@ func (e *Executor) Run(ctx context.Context, rolloutID string) (Result, error) {
 // be healthy before any address moves). It stops after a wave with a failure.
 func (e *Executor) runWaves(ctx context.Context, cancel context.CancelCauseFunc, r *run, steps []store.Step) []string {
 	var failed []string
+	bakeFailed := -1 // the slot that failed a bake
 	for w := 1; w <= r.plan.Waves && len(failed) == 0; w++ {
 		var wave []*store.Step
 		for i := range steps {
-			if steps[i].Wave == w && !terminalState(steps[i].State) {
+			if steps[i].Wave == w && !terminalState(steps[i].State) && Mode(steps[i].Mode) != ModeRemove {
 				wave = append(wave, &steps[i])
 			}
 		}
 		if len(wave) == 0 {
 			continue
+		}
+		if err := e.checkAlarm(ctx, fmt.Sprintf("before wave %d", w)); err != nil && !underway(wave) {
+			if ctx.Err() != nil {
+				return nil
+			}
+			failed = append(failed, err.Error())
+			break
 		}
 		e.emit(ctx, Event{Slot: -1, Step: "wave", Message: fmt.Sprintf("wave %d of %d: %d slots", w, r.plan.Waves, len(wave))})
 		if r.plan.Strategy == StrategyBlueGreen {
@@ -159,11 +265,73 @@ func (e *Executor) runWaves(ctx context.Context, cancel context.CancelCauseFunc,
 				})
 			}
 		}
+		if e.spec.Bake > 0 {
+			errs := e.parallel(ctx, cancel, wave, func(ctx context.Context, st *store.Step) error { return e.advance(ctx, r, st, StateBaking) })
+			if context.Cause(ctx) != nil {
+				return nil
+			}
+			failed = append(failed, failures(e.spec, wave, errs)...)
+			if len(failed) > 0 {
+				break // a slot of the wave failed: the wave is rolled back, unbaked
+			}
+			if slot, err := e.bakeWave(ctx, r, w, wave); err != nil {
+				bakeFailed = slot
+				if context.Cause(ctx) != nil || errors.Is(err, errCrash) {
+					cancel(err)
+					return nil
+				}
+				failed = append(failed, err.Error())
+				break
+			}
+			if e.spec.RollbackAll && w < r.plan.Waves {
+				continue // baked; kept baking until the last wave passed
+			}
+		}
 		errs := e.parallel(ctx, cancel, wave, func(ctx context.Context, st *store.Step) error { return e.advance(ctx, r, st, "") })
 		if context.Cause(ctx) != nil {
 			return nil
 		}
 		failed = append(failed, failures(e.spec, wave, errs)...)
+	}
+	if e.spec.Bake > 0 && len(failed) > 0 {
+		// Roll back what is still baking: the failed wave, or with rollback_on_failure:
+		// all every wave so far (their old servers were kept for this).
+		// A slot replaced in unavailable mode has no old server to go back to: unless it
+		// is the one that failed, its healthy replacement stays.
+		var baking, staying []*store.Step
+		for i := range steps {
+			switch st := &steps[i]; {
+			case st.State != StateBaking:
+			case Mode(st.Mode) == ModeUnavailable && st.OldServerID != "" && st.Slot != bakeFailed:
+				staying = append(staying, st)
+			default:
+				baking = append(baking, st)
+			}
+		}
+		cause := fmt.Errorf("rolled back: %s", joinLines(failed))
+		e.parallel(ctx, cancel, baking, func(ctx context.Context, st *store.Step) error { return e.fail(ctx, r, st, cause) })
+		if context.Cause(ctx) != nil {
+			return nil
+		}
+		errs := e.parallel(ctx, cancel, staying, func(ctx context.Context, st *store.Step) error { return e.advance(ctx, r, st, "") })
+		if context.Cause(ctx) != nil {
+			return nil
+		}
+		return append(failed, failures(e.spec, staying, errs)...)
+	}
+	if e.spec.Bake > 0 && e.spec.RollbackAll {
+		// Every wave baked: the slots kept baking for a rollback of all are recorded now.
+		var baked []*store.Step
+		for i := range steps {
+			if steps[i].State == StateBaking {
+				baked = append(baked, &steps[i])
+			}
+		}
+		errs := e.parallel(ctx, cancel, baked, func(ctx context.Context, st *store.Step) error { return e.advance(ctx, r, st, "") })
+		if context.Cause(ctx) != nil {
+			return nil
+		}
+		failed = append(failed, failures(e.spec, baked, errs)...)
 	}
 	return failed
 }
@@ -180,7 +348,7 @@ func (e *Executor) runRolling(ctx context.Context, cancel context.CancelCauseFun
 	}
 	var todo []*store.Step
 	for i := range steps {
-		if !terminalState(steps[i].State) {
+		if !terminalState(steps[i].State) && Mode(steps[i].Mode) != ModeRemove {
 			todo = append(todo, &steps[i])
 		}
 	}
@@ -229,8 +397,32 @@ func (e *Executor) runRolling(ctx context.Context, cancel context.CancelCauseFun
 		if !underway && stopped() {
 			break
 		}
+		if !underway {
+			if err := e.checkAlarm(ctx, fmt.Sprintf("before slot %s", e.spec.slotName(st.Slot))); err != nil {
+				if ctx.Err() == nil {
+					mu.Lock()
+					failed = append(failed, err.Error())
+					mu.Unlock()
+				}
+				if tok != nil {
+					<-tok
+				}
+				break
+			}
+		}
 		wg.Go(func() {
-			err := e.advance(ctx, r, st, "")
+			// The budget is held until the old server has left service: once the
+			// address moved and the gate passed (retiring), the old server only drains
+			// and is deleted, and the next slot may start meanwhile (as Kubernetes does
+			// not count terminating pods against maxSurge).
+			err := e.advance(ctx, r, st, StateRetiring)
+			if err == nil && st.State == StateRetiring && ctx.Err() == nil {
+				if tok != nil {
+					<-tok
+					tok = nil
+				}
+				err = e.advance(ctx, r, st, "")
+			}
 			if errors.Is(err, errCrash) {
 				cancel(err)
 			}
@@ -252,17 +444,40 @@ func (e *Executor) runRolling(ctx context.Context, cancel context.CancelCauseFun
 	return failed
 }
 
+// underway reports whether any step of a wave has started (before an interruption): a
+// wave under way is finished (or rolled back), whatever the alarm says before it.
+func underway(wave []*store.Step) bool {
+	for _, st := range wave {
+		if st.State != StatePending {
+			return true
+		}
+	}
+	return false
+}
+
 // failedSlots names the slots of failures' lines ("slot web-0: …"): "slot web-0 failed",
-// "slots web-0, web-2 failed".
+// "slots web-0, web-2 failed"; a line about the rollout rather than a slot (an alarm gate
+// before a wave, a failed bake) adds its reason, the text before its first colon.
 func failedSlots(failed []string) string {
-	names := make([]string, len(failed))
-	for i, f := range failed {
-		names[i], _, _ = strings.Cut(strings.TrimPrefix(f, "slot "), ":")
+	var names, reasons []string
+	for _, f := range failed {
+		if rest, ok := strings.CutPrefix(f, "slot "); ok {
+			name, _, _ := strings.Cut(rest, ":")
+			names = append(names, name)
+			continue
+		}
+		reason, _, _ := strings.Cut(f, ": ")
+		reasons = append(reasons, reason)
 	}
-	if len(names) == 1 {
-		return "slot " + names[0] + " failed"
+	var parts []string
+	switch len(names) {
+	case 0:
+	case 1:
+		parts = append(parts, "slot "+names[0]+" failed")
+	default:
+		parts = append(parts, "slots "+strings.Join(names, ", ")+" failed")
 	}
-	return "slots " + strings.Join(names, ", ") + " failed"
+	return strings.Join(append(parts, reasons...), "; ")
 }
 
 func failures(spec Spec, steps []*store.Step, errs []error) []string {
@@ -303,12 +518,16 @@ func (e *Executor) advance(ctx context.Context, r *run, st *store.Step, stopAt s
 		var err error
 		switch st.State {
 		case StatePending:
-			if Mode(st.Mode) == ModeUnavailable && st.OldServerID != "" {
+			if Mode(st.Mode) == ModeRemove {
+				err = e.enter(ctx, st, StateRemoving, st.OldServerID, "count lowered: remove the slot")
+			} else if Mode(st.Mode) == ModeUnavailable && st.OldServerID != "" {
 				err = e.enter(ctx, st, StateRetiringFirst, st.OldServerID, "retire the old server first (max unavailable)")
 			} else {
 				st.NewServerName = e.replacementName(r, st)
 				err = e.enter(ctx, st, StateCreating, "", fmt.Sprintf("create %s from %s", st.NewServerName, r.rollout.ImageVersion))
 			}
+		case StateRemoving:
+			err = e.remove(ctx, r, st)
 		case StateRetiringFirst:
 			err = e.retireFirst(ctx, r, st)
 		case StateCreating:
@@ -319,7 +538,7 @@ func (e *Executor) advance(ctx context.Context, r *run, st *store.Step, stopAt s
 			err = e.check(ctx, r, st)
 		case StateHealthy:
 			if st.AddressID == "" {
-				err = e.afterMove(ctx, r, st)
+				err = e.settle(ctx, r, st)
 			} else {
 				err = e.enter(ctx, st, StateMoving, st.NewServerID, fmt.Sprintf("move %s to the replacement", st.Address))
 			}
@@ -327,6 +546,10 @@ func (e *Executor) advance(ctx context.Context, r *run, st *store.Step, stopAt s
 			err = e.move(ctx, r, st)
 		case StateGating:
 			err = e.gateCheck(ctx, r, st)
+		case StateBaking:
+			// The scheduler stops here (stopAt) and bakes the wave; past the bake the slot
+			// is recorded and its old server retired or kept.
+			err = e.afterMove(ctx, r, st)
 		case StateRetiring:
 			err = e.retire(ctx, r, st)
 		case StateFailing:

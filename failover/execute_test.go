@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strconv"
 	"sync"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/remint-dev/remint/internal/health"
 	"github.com/remint-dev/remint/internal/manifest"
 	"github.com/remint-dev/remint/internal/openstack"
+	"github.com/remint-dev/remint/internal/prometheus/promtest"
 	"github.com/remint-dev/remint/internal/store"
 )
 
@@ -64,15 +66,16 @@ func (h *harness) executor(crash func(string) error) *Executor {
 	ex, err := NewExecutor(Options{
 		Cloud: h.cloud, Store: h.store, Spec: h.spec,
 		Prober: fakeProber{h.cloud}, Gate: fakeGate{h.cloud},
-		Policy:      health.Policy{Interval: time.Millisecond, Timeout: 50 * time.Millisecond, HealthyThreshold: 2, UnhealthyThreshold: 2, Deadline: 300 * time.Millisecond},
+		Policy:      health.Policy{Interval: time.Millisecond, Timeout: 50 * time.Millisecond, HealthyThreshold: 2, UnhealthyThreshold: 2, Deadline: 400 * time.Millisecond},
 		StepBackoff: func() retry.Backoff { return retry.WithMaxRetries(20, retry.NewConstant(time.Millisecond)) },
 		Events: func(e Event) {
 			h.mu.Lock()
 			h.events = append(h.events, e)
 			h.mu.Unlock()
 		},
-		Drain: -1,
-		crash: crash,
+		Drain:    -1,
+		BootPoll: time.Millisecond,
+		crash:    crash,
 	})
 	require.NoError(h.t, err)
 	return ex
@@ -236,7 +239,18 @@ func TestRolloutInvariantsUnderFaults(t *testing.T) {
 			if seed%4 == 3 {
 				strategy, surge, unavail = StrategyBlueGreen, 1, 0
 			}
-			h := newHarness(t, seed, fakeSpec(count, strategy, surge, unavail))
+			spec := fakeSpec(count, strategy, surge, unavail)
+			if seed%5 == 1 {
+				// A bake between waves; with rollback_on_failure: all on half of them.
+				spec.Bake, spec.RollbackAll = 2*time.Millisecond, seed%10 == 1
+			}
+			var prom *promtest.Server
+			if seed%7 == 2 {
+				// An alarm gate that goes off at a random moment of some rollouts.
+				prom = promtest.Start(t, 0)
+				spec.Alarm = &Alarm{URL: prom.URL, Query: "errors", Max: 1}
+			}
+			h := newHarness(t, seed, spec)
 			h.deploy()
 			h.cloud.mu.Lock()
 			h.cloud.pTransient, h.cloud.pStale = 0.1, 0.2
@@ -245,7 +259,21 @@ func TestRolloutInvariantsUnderFaults(t *testing.T) {
 				h.cloud.unhealthyImages[v2.ImageID] = true
 			}
 			h.cloud.mu.Unlock()
-			res, err := h.rollout(context.Background(), h.executor(nil), v2, false)
+			ex := h.executor(nil)
+			if prom != nil {
+				var mu sync.Mutex
+				rng := rand.New(rand.NewPCG(seed, 11))
+				events := ex.Events
+				ex.Events = func(ev Event) {
+					events(ev)
+					mu.Lock()
+					defer mu.Unlock()
+					if rng.Float64() < 0.05 {
+						prom.Set(5)
+					}
+				}
+			}
+			res, err := h.rollout(context.Background(), ex, v2, false)
 			require.Empty(t, h.violations(), "seed %d", seed)
 			h.cloud.mu.Lock()
 			h.cloud.pTransient, h.cloud.pStale, h.cloud.pBootFail = 0, 0, 0

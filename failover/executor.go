@@ -11,6 +11,7 @@ import (
 
 	"github.com/remint-dev/remint/internal/health"
 	"github.com/remint-dev/remint/internal/openstack"
+	"github.com/remint-dev/remint/internal/prometheus"
 )
 
 // Options wire an Executor.
@@ -40,6 +41,20 @@ type Options struct {
 	// deleted, so requests already forwarded to it finish (connection draining). Zero
 	// means 1s; negative means none.
 	Drain time.Duration
+	// Alarm is the alarm gate; nil builds one from Spec.Alarm (Prometheus), if any.
+	Alarm AlarmGate
+	// PerServerPolling waits for each replacement with its own GET /servers/{id} polls
+	// (the adapter's WaitServerActive) instead of the rollout's one batched poll, and
+	// looks up ports and floating IPs one call at a time: the behaviour before batching,
+	// kept so that make bench can show both side by side.
+	PerServerPolling bool
+	// BootTimeout bounds how long a replacement may take to become ACTIVE under the
+	// batched poll. Zero means 30m.
+	BootTimeout time.Duration
+	// BootPoll is the batched poll's first interval, before any boot has been seen (it
+	// then doubles up to 2s; once a boot was seen, polls follow the boot time). Zero
+	// means 200ms.
+	BootPoll time.Duration
 	// crash, in tests, returns an error at chosen points to simulate kill -9.
 	crash func(point string) error
 }
@@ -82,6 +97,15 @@ func NewExecutor(o Options) (*Executor, error) {
 		o.Drain = time.Second
 	case o.Drain < 0:
 		o.Drain = 0
+	}
+	if o.Alarm == nil && o.Spec.Alarm != nil {
+		o.Alarm = prometheus.Gate{Client: prometheus.Client{BaseURL: o.Spec.Alarm.URL}, Query: o.Spec.Alarm.Query, Max: o.Spec.Alarm.Max}
+	}
+	if o.BootPoll <= 0 {
+		o.BootPoll = watchFirst
+	}
+	if o.BootTimeout <= 0 {
+		o.BootTimeout = 30 * time.Minute
 	}
 	if o.GatePolicy == (health.Policy{}) {
 		// The replacement already passed the threshold on its own address; through the

@@ -20,6 +20,8 @@ type fakeCloud struct {
 	rng     *rand.Rand
 	nextID  int
 	servers map[string]*fakeServer
+	// deleted are tombstones, listed by ListServersChangedSince as DELETED.
+	deleted map[string]*fakeServer
 	fips    map[string]*openstack.FloatingIP
 	// unhealthyImages boot servers that never pass a health check.
 	unhealthyImages map[string]bool
@@ -34,12 +36,17 @@ type fakeCloud struct {
 	inv                   bool
 	group                 string
 	count, surge, unavail int
-	violations            []string
-	calls                 int
+	// shrinkFrom is the count before a shrink: until the removals at its end the group
+	// may still have that many servers (plus surge).
+	shrinkFrom int
+	violations []string
+	calls      int
 }
 
 type fakeServer struct {
 	openstack.Server
+	// outgoing marks a replacement whose slot's address moved back to an older server.
+	outgoing bool
 	port     string
 	healthy  bool
 	bootFail bool
@@ -49,6 +56,7 @@ func newFakeCloud(seed uint64) *fakeCloud {
 	return &fakeCloud{
 		rng:             rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		servers:         map[string]*fakeServer{},
+		deleted:         map[string]*fakeServer{},
 		fips:            map[string]*openstack.FloatingIP{},
 		unhealthyImages: map[string]bool{},
 		gateFails:       map[string]bool{},
@@ -136,6 +144,58 @@ func (f *fakeCloud) ListServers(ctx context.Context, opts openstack.ListServersO
 	return out, nil
 }
 
+// ListServersChangedSince lists every matching server (more than changed since is
+// allowed: the watcher must cope), each BUILD server finishing its boot as it is seen, as
+// WaitServerActive does, and deleted ones as DELETED.
+func (f *fakeCloud) ListServersChangedSince(ctx context.Context, opts openstack.ListServersOpts, since time.Time) ([]openstack.Server, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.fault(); err != nil {
+		return nil, err
+	}
+	var out []openstack.Server
+	for _, m := range []map[string]*fakeServer{f.servers, f.deleted} {
+		for _, s := range m {
+			if !strings.HasPrefix(s.Name, opts.NamePrefix) || !hasAll(s.Metadata, opts.Metadata) {
+				continue
+			}
+			if s.Status == "BUILD" {
+				s.Status = "ACTIVE"
+				if s.bootFail {
+					s.Status, s.Fault = "ERROR", "injected boot failure"
+				}
+				f.check("active " + s.Name)
+			}
+			out = append(out, s.Server)
+		}
+	}
+	return out, nil
+}
+
+func hasAll(have, want map[string]string) bool {
+	for k, v := range want {
+		if have[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func (f *fakeCloud) PortsOfServers(ctx context.Context, ids []string) (map[string][]openstack.Port, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.fault(); err != nil {
+		return nil, err
+	}
+	out := map[string][]openstack.Port{}
+	for _, id := range ids {
+		if s, ok := f.servers[id]; ok {
+			out[id] = []openstack.Port{{ID: s.port, DeviceID: s.ID, FixedIPs: []string{s.AccessIP}}}
+		}
+	}
+	return out, nil
+}
+
 func (f *fakeCloud) DeleteServer(ctx context.Context, id string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -147,6 +207,9 @@ func (f *fakeCloud) DeleteServer(ctx context.Context, id string) error {
 		return nil // the adapter treats 404 as done
 	}
 	delete(f.servers, id)
+	tomb := *s
+	tomb.Status = "DELETED"
+	f.deleted[id] = &tomb
 	// Neutron: the port goes with the server, and a floating IP on it is disassociated.
 	for _, fip := range f.fips {
 		if fip.PortID == s.port {
@@ -229,6 +292,10 @@ func (f *fakeCloud) update(fipID, portID string, revision int) (openstack.Floati
 	if revision > 0 && revision != fip.RevisionNumber {
 		return openstack.FloatingIP{}, fmt.Errorf("update floating IP %s: %w", fipID, &openstack.APIError{Status: http.StatusPreconditionFailed, Message: "revision mismatch"})
 	}
+	if from, to := f.serverOnPort(fip.PortID), f.serverOnPort(portID); from != nil && to != nil &&
+		from.Metadata[MetaSlot] == to.Metadata[MetaSlot] && from.Created.After(to.Created) {
+		from.outgoing = true
+	}
 	fip.PortID = portID
 	fip.FixedIP = ""
 	if s := f.serverOnPort(portID); s != nil {
@@ -286,6 +353,7 @@ func (f *fakeCloud) check(after string) {
 		return
 	}
 	n, healthy := 0, 0
+	newest := map[string]*fakeServer{} // per slot, the server created last
 	for _, s := range f.servers {
 		if s.Metadata[MetaGroup] != f.group {
 			continue
@@ -294,9 +362,29 @@ func (f *fakeCloud) check(after string) {
 		if s.up() {
 			healthy++
 		}
+		if cur := newest[s.Metadata[MetaSlot]]; cur == nil || s.Created.After(cur.Created) {
+			newest[s.Metadata[MetaSlot]] = s
+		}
 	}
-	if n > f.count+f.surge {
-		f.violations = append(f.violations, fmt.Sprintf("after %s: %d servers > count %d + surge %d", after, n, f.count, f.surge))
+	// Surge counts servers in service or on their way into it: an old server whose
+	// slot's replacement is up and that holds no address is only draining before its
+	// delete (Kubernetes does not count terminating pods against maxSurge either).
+	held := map[string]bool{}
+	for _, fip := range f.fips {
+		held[fip.PortID] = true
+	}
+	for _, s := range f.servers {
+		if s.Metadata[MetaGroup] != f.group || held[s.port] {
+			continue
+		}
+		// A replacement whose address went back to the older server (rolled back) is
+		// on its way out too.
+		if nw := newest[s.Metadata[MetaSlot]]; s.outgoing || (nw != s && nw.up()) {
+			n--
+		}
+	}
+	if n > max(f.count, f.shrinkFrom)+f.surge {
+		f.violations = append(f.violations, fmt.Sprintf("after %s: %d servers > count %d + surge %d", after, n, max(f.count, f.shrinkFrom), f.surge))
 	}
 	if healthy < f.count-f.unavail {
 		f.violations = append(f.violations, fmt.Sprintf("after %s: %d healthy servers < count %d - unavailable %d", after, healthy, f.count, f.unavail))
@@ -342,5 +430,15 @@ func (g fakeGate) CheckAddress(ctx context.Context, address, serverID string) er
 	case !s.up() || g.f.gateFails[s.ImageID]:
 		return fmt.Errorf("%s: unhealthy", address)
 	}
+	return nil
+}
+
+func (f *fakeCloud) ReleaseFloatingIP(ctx context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.fault(); err != nil {
+		return err
+	}
+	delete(f.fips, id)
 	return nil
 }

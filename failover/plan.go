@@ -16,6 +16,7 @@ const (
 	ActionCreate  Action = "create"  // the slot has no server: create one (first deploy)
 	ActionReplace Action = "replace" // replace the slot's server with one from the target
 	ActionSkip    Action = "skip"    // already on the target image
+	ActionRemove  Action = "remove"  // the slot is at or beyond a lowered count: remove it
 )
 
 // Mode says how a replacement keeps the group's capacity.
@@ -30,6 +31,9 @@ const (
 	ModeUnavailable Mode = "unavailable"
 	// ModeNone is for creates and skips.
 	ModeNone Mode = "none"
+	// ModeRemove is for removals: the slot's address is taken off its server, released
+	// or kept, the slot forgotten, the server deleted (after keep_old).
+	ModeRemove Mode = "remove"
 )
 
 // Target is the image a rollout moves the group to.
@@ -54,6 +58,7 @@ type PlanInput struct {
 	Spec   Spec
 	Target Target
 	// Slots are the group's current servers; slots without an entry have no server.
+	// Slots at or beyond the count (a lowered count) are removed.
 	Slots []Current
 	Force bool
 }
@@ -138,7 +143,17 @@ func MakePlan(in PlanInput) (Plan, error) {
 	}
 	p := Plan{Group: s.Group, Strategy: s.Strategy, Count: s.Count, Target: in.Target, Force: in.Force}
 
-	var creates, replaces, skips []PlanStep
+	var creates, replaces, skips, removes []PlanStep
+	for _, c := range in.Slots {
+		if c.Slot < s.Count || c.ServerID == "" {
+			continue
+		}
+		st := PlanStep{Slot: c.Slot, Action: ActionRemove, Mode: ModeRemove, OldServerID: c.ServerID, OldServerName: c.ServerName,
+			OldImageID: c.ImageID, OldImageVersion: c.ImageVersion}
+		st.Note = fmt.Sprintf("slot %s: remove server %s (image %s): count lowered to %d", s.slotName(c.Slot), shortID(c.ServerID), orUnknown(c.ImageVersion), s.Count)
+		removes = append(removes, st)
+	}
+	sort.Slice(removes, func(i, j int) bool { return removes[i].Slot < removes[j].Slot })
 	for slot := range s.Count {
 		st := PlanStep{Slot: slot, Mode: ModeNone, Address: addressLabel(s, slot)}
 		c, ok := cur[slot]
@@ -208,17 +223,42 @@ func MakePlan(in PlanInput) (Plan, error) {
 			p.Notes = append(p.Notes, "max unavailable > 0: a slot replaced without surge has its address unassociated until its replacement is healthy")
 		}
 	}
+	if len(removes) > 0 {
+		p.Waves = max(p.Waves, 1)
+		for i := range removes {
+			removes[i].Wave = p.Waves
+		}
+		addr := "addresses remint allocated for them stay recorded for a later raise (release_addresses: false)"
+		if s.ReleaseAddresses {
+			addr = "addresses remint allocated for them are released (release_addresses: true)"
+		}
+		old := "their servers are deleted once their addresses are off"
+		if s.KeepOld > 0 {
+			old = fmt.Sprintf("their servers are kept %s (keep_old) and then deleted", s.KeepOld)
+		}
+		p.Notes = append(p.Notes, fmt.Sprintf("shrink: count lowered to %d: %d slots removed after every replacement succeeded; %s; %s", s.Count, len(removes), addr, old))
+	}
+	if s.Alarm != nil && len(creates)+len(replaces) > 0 {
+		p.Notes = append(p.Notes, fmt.Sprintf("alarm gate: before each wave, after each move and during the bake, %s; otherwise the slot (with a bake, its wave) rolls back", s.Alarm))
+	}
+	if s.Bake > 0 && len(replaces) > 0 {
+		what := "the wave is rolled back (rollback_on_failure: wave)"
+		if s.RollbackAll {
+			what = "every wave so far is rolled back (rollback_on_failure: all; old servers are kept until the last bake passed)"
+		}
+		p.Notes = append(p.Notes, fmt.Sprintf("bake %s: after each wave's addresses moved, its new servers are watched behind their addresses before the next wave starts and before old servers are retired; on a failure %s", s.Bake, what))
+	}
 	if len(creates) > 0 {
 		p.Notes = append(p.Notes, fmt.Sprintf("first deploy: %d slots have no server and are created in wave 1", len(creates)))
 	}
-	if len(creates)+len(replaces) == 0 {
+	if len(creates)+len(replaces)+len(removes) == 0 {
 		p.Notes = append(p.Notes, "nothing to do: every slot is on the target image (use --force to replace anyway)")
 	}
 	if targetErr != nil {
 		p.Notes = append(p.Notes, fmt.Sprintf("target version %q is not YYYY.MM.N: servers are compared by image id only", in.Target.Version))
 	}
 	sort.SliceStable(replaces, func(i, j int) bool { return replaces[i].Wave < replaces[j].Wave })
-	p.Steps = append(append(append(p.Steps, creates...), replaces...), skips...)
+	p.Steps = append(append(append(append(p.Steps, creates...), replaces...), removes...), skips...)
 	return p, nil
 }
 
@@ -306,7 +346,7 @@ func (p Plan) String() string {
 		fmt.Fprintf(&b, "wave %d:\n", w)
 		for _, s := range p.Wave(w) {
 			fmt.Fprintf(&b, "  %s [%s", s.Note, s.Action)
-			if s.Mode != ModeNone {
+			if s.Mode != ModeNone && s.Mode != ModeRemove {
 				fmt.Fprintf(&b, ", %s", s.Mode)
 			}
 			if s.Address != "" {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/remint-dev/remint/internal/manifest"
 	"github.com/stretchr/testify/require"
@@ -77,6 +78,24 @@ func TestPlanGolden(t *testing.T) {
 			s[2].Status = "ERROR"
 			return s
 		}(), false},
+		{"rolling-count3-bake", func() Spec { s := testSpec(3, StrategyRolling, 1, 0, 3); s.Bake = 30 * time.Second; return s }(), slotsOn(3, allOld), false},
+		{"rolling-count10-surge3-bake-all", func() Spec {
+			s := testSpec(10, StrategyRolling, 3, 0, 10)
+			s.Bake, s.RollbackAll = 2*time.Minute, true
+			return s
+		}(), slotsOn(10, allOld), false},
+		{"rolling-count5-shrink-to3", testSpec(3, StrategyRolling, 1, 0, 3), slotsOn(5, allOld), false},
+		{"rolling-count5-shrink-to2-current-release-keep-old", func() Spec {
+			s := testSpec(2, StrategyRolling, 1, 0, 2)
+			s.ReleaseAddresses, s.KeepOld = true, time.Hour
+			return s
+		}(), slotsOn(5, func(int) (string, string) { return target.ImageID, target.Version }), false},
+		{"rolling-count4-surge2-bake-gate", func() Spec {
+			s := testSpec(4, StrategyRolling, 2, 0, 4)
+			s.Bake = time.Minute
+			s.Alarm = &Alarm{URL: "http://prometheus:9090", Query: `sum(rate(haproxy_backend_http_responses_total{backend="web",code="5xx"}[1m]))`, Max: 0.5}
+			return s
+		}(), slotsOn(4, allOld), false},
 		{"bluegreen-count1", testSpec(1, StrategyBlueGreen, 1, 0, 1), slotsOn(1, allOld), false},
 		{"bluegreen-count3", testSpec(3, StrategyBlueGreen, 1, 0, 1), slotsOn(3, allOld), false},
 		{"bluegreen-count10", testSpec(10, StrategyBlueGreen, 1, 0, 1), slotsOn(10, allOld), false},

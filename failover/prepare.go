@@ -36,6 +36,8 @@ func (e *Executor) Prepare(ctx context.Context, target Target, force bool) (Plan
 	for _, ps := range plan.Work() {
 		st := store.Step{Slot: ps.Slot, Wave: ps.Wave, Mode: string(ps.Mode), State: StatePending,
 			OldServerID: ps.OldServerID, OldImageVersion: ps.OldImageVersion, Updated: e.now()}
+		// A removed slot (beyond the count) has no address in the spec: its server's
+		// floating IPs are found by its port when it is removed.
 		if a, ok := e.spec.addressOf(ps.Slot); ok {
 			fip, err := e.resolveAddress(ctx, ps.Slot, a)
 			if err != nil {
@@ -86,6 +88,7 @@ func (e *Executor) Plan(ctx context.Context, target Target, force bool) (Plan, e
 
 // Current returns what each slot of the group runs now: the store's slots, checked
 // against the cloud (a recorded server that no longer exists leaves its slot empty).
+// Slots at or beyond the count are included: the plan removes them.
 func (e *Executor) Current(ctx context.Context) ([]Current, error) {
 	slots, err := e.store.Slots(ctx, e.spec.Group)
 	if err != nil {
@@ -109,7 +112,7 @@ func (e *Executor) Current(ctx context.Context) ([]Current, error) {
 	var out []Current
 	for _, sl := range slots {
 		s, ok := byID[sl.ServerID]
-		if !ok || sl.Slot >= e.spec.Count {
+		if !ok {
 			continue
 		}
 		out = append(out, Current{Slot: sl.Slot, ServerID: sl.ServerID, ServerName: s.Name, ImageID: s.ImageID, ImageVersion: sl.ImageVersion, Status: s.Status})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -25,6 +26,8 @@ func TestCrashAtEveryPointResumes(t *testing.T) {
 		{"rolling-4-surge2", fakeSpec(4, StrategyRolling, 2, 0)},
 		{"rolling-3-unavail1", fakeSpec(3, StrategyRolling, 0, 1)},
 		{"bluegreen-3", fakeSpec(3, StrategyBlueGreen, 1, 0)},
+		{"rolling-3-bake", withBake(fakeSpec(3, StrategyRolling, 1, 0), 3*time.Millisecond, false)},
+		{"rolling-4-surge2-bake-all", withBake(fakeSpec(4, StrategyRolling, 2, 0), 3*time.Millisecond, true)},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -126,4 +129,9 @@ func TestCrashDuringFirstDeploy(t *testing.T) {
 		h.assertConverged(v1) // includes: exactly one floating IP per slot
 	}
 	t.Fatal("the first deploy never ran out of crash points")
+}
+
+func withBake(s Spec, bake time.Duration, all bool) Spec {
+	s.Bake, s.RollbackAll = bake, all
+	return s
 }

@@ -41,7 +41,7 @@ func (e *Executor) Rollback(ctx context.Context) (Result, error) {
 	}
 	var todo []*store.Step
 	for i := range steps {
-		if steps[i].State == StateKept || steps[i].State == StateRollingBack {
+		if (steps[i].State == StateKept || steps[i].State == StateRollingBack) && Mode(steps[i].Mode) != ModeRemove {
 			todo = append(todo, &steps[i])
 		}
 	}

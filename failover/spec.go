@@ -46,6 +46,17 @@ type Spec struct {
 	Soak           time.Duration // wait after the last move before retiring old servers
 	KeepOld        time.Duration // old servers kept (not deleted) for rollback
 	HealthGate     bool          // probe through the address after each move
+	// Bake is how long each wave's new servers are watched behind their addresses before
+	// the next wave starts (old servers still there); a failure rolls the wave back, and
+	// with RollbackAll every wave so far. Zero: no bake.
+	Bake        time.Duration
+	RollbackAll bool
+	// ReleaseAddresses: slots removed by a lowered count give their allocated addresses
+	// back; otherwise the addresses stay recorded for a later raise.
+	ReleaseAddresses bool
+	// Alarm is the alarm gate (nil: none), checked before each wave, after each move and
+	// during the bake.
+	Alarm *Alarm
 }
 
 // Health is how a replacement proves it is healthy.
@@ -75,23 +86,26 @@ func RecordSpec(g *manifest.Group) (Spec, error) {
 	}
 	hc := g.HealthCheck()
 	s := Spec{
-		Group:          g.Name,
-		Count:          g.Count,
-		Image:          g.Image,
-		Flavor:         g.Flavor,
-		Network:        g.Network,
-		KeyName:        g.KeyName,
-		SecurityGroups: slices.Clone(g.SecurityGroups),
-		UserData:       g.UserData,
-		Metadata:       maps.Clone(g.Metadata),
-		AddressMode:    g.FailoverMode(),
-		Addresses:      g.AddressSlots(),
-		Strategy:       g.Strategy(),
-		MaxSurge:       g.MaxSurge(),
-		MaxUnavailable: g.MaxUnavailable(),
-		Soak:           g.Rollout.Soak,
-		KeepOld:        g.Rollout.KeepOld,
-		HealthGate:     g.HealthGate(),
+		Group:            g.Name,
+		Count:            g.Count,
+		Image:            g.Image,
+		Flavor:           g.Flavor,
+		Network:          g.Network,
+		KeyName:          g.KeyName,
+		SecurityGroups:   slices.Clone(g.SecurityGroups),
+		UserData:         g.UserData,
+		Metadata:         maps.Clone(g.Metadata),
+		AddressMode:      g.FailoverMode(),
+		Addresses:        g.AddressSlots(),
+		Strategy:         g.Strategy(),
+		MaxSurge:         g.MaxSurge(),
+		MaxUnavailable:   g.MaxUnavailable(),
+		Soak:             g.Rollout.Soak,
+		KeepOld:          g.Rollout.KeepOld,
+		HealthGate:       g.HealthGate(),
+		Bake:             g.Rollout.Bake,
+		RollbackAll:      g.RollbackOnFailure() == manifest.RollbackAll,
+		ReleaseAddresses: g.Failover.ReleaseAddresses,
 		Health: Health{
 			Check:            hc,
 			Interval:         hc.Interval,
@@ -100,6 +114,9 @@ func RecordSpec(g *manifest.Group) (Spec, error) {
 			GracePeriod:      hc.GracePeriod,
 			Deadline:         hc.Deadline,
 		},
+	}
+	if gt := g.Rollout.Gate; gt != nil && gt.Prometheus != nil && gt.Prometheus.Max != nil {
+		s.Alarm = &Alarm{URL: gt.Prometheus.URL, Query: gt.Prometheus.Query, Max: *gt.Prometheus.Max}
 	}
 	return s, s.Validate()
 }
@@ -123,6 +140,8 @@ func (s Spec) Validate() error {
 		return fmt.Errorf("group %s: max surge %d / max unavailable %d must not be negative", s.Group, s.MaxSurge, s.MaxUnavailable)
 	case s.MaxSurge == 0 && s.MaxUnavailable == 0:
 		return fmt.Errorf("group %s: max surge and max unavailable are both 0: nothing could ever be replaced", s.Group)
+	case s.Bake < 0:
+		return fmt.Errorf("group %s: bake %s must not be negative", s.Group, s.Bake)
 	case s.Health.HealthyThreshold < 1:
 		return fmt.Errorf("group %s: healthy threshold %d: want at least 1", s.Group, s.Health.HealthyThreshold)
 	}

@@ -69,6 +69,7 @@ const (
 	StateHealthy       = "healthy"        // passed; next the address moves
 	StateMoving        = "moving"         // the revision-checked address update next
 	StateGating        = "gating"         // address moved; checking through the address
+	StateBaking        = "baking"         // gate passed; the wave is watched for the bake time, old server kept
 	StateRetiring      = "retiring"       // old server deleted after the soak
 	StateKept          = "kept"           // old server kept for rollback until retire_after
 	StateDone          = "done"

@@ -55,9 +55,11 @@ func (e *Executor) cleanup(ctx context.Context, r *run, st *store.Step) error {
 					return err
 				}
 			}
-			if _, err := e.moveAddress(ctx, st.AddressID, newPort, oldPort, &fip); err != nil {
+			back, err := e.moveAddress(ctx, st.AddressID, newPort, oldPort, &fip)
+			if err != nil {
 				return fmt.Errorf("move %s back: %w", st.Address, err)
 			}
+			r.setFIP(back)
 			e.emit(ctx, Event{Slot: st.Slot, Server: st.OldServerID, Step: "moved-back", Message: fmt.Sprintf("%s moved back to the old server", st.Address)})
 			if err := e.wait(ctx, e.Drain); err != nil {
 				return err

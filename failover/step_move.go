@@ -25,30 +25,104 @@ type AddressMover interface {
 // move is StateMoving: the slot's address moves from the old server (or from nowhere)
 // to the replacement. It refuses to take an address that points at any other server.
 func (e *Executor) move(ctx context.Context, r *run, st *store.Step) error {
-	newPort, err := e.portOf(ctx, st.NewServerID)
+	newPort, err := e.cachedPortOf(ctx, r, st.NewServerID)
 	if err != nil {
 		return err
 	}
 	oldPort := ""
-	fip, err := e.readAddress(ctx, st.AddressID)
+	_, fromCache := r.fip(st.AddressID)
+	fip, err := e.cachedAddress(ctx, r, st.AddressID)
 	if err != nil {
 		return err
 	}
 	if fip.PortID != "" && fip.PortID != newPort && st.OldServerID != "" {
-		if oldPort, err = e.portOf(ctx, st.OldServerID); err != nil && !openstack.IsNotFound(err) {
+		if oldPort, err = e.cachedPortOf(ctx, r, st.OldServerID); err != nil && !openstack.IsNotFound(err) {
 			return err
 		}
 	}
 	if fip.PortID != "" && fip.PortID != newPort && fip.PortID != oldPort {
+		if fromCache {
+			r.dropFIP(st.AddressID) // decide again on a fresh read
+			return e.move(ctx, r, st)
+		}
 		return fmt.Errorf("failover address %s: %w (port %s, the slot's server is %s); not forcing it", st.Address, errAddressTaken, fip.PortID, orNone(st.OldServerID))
 	}
-	if _, err := e.moveAddress(ctx, st.AddressID, fip.PortID, newPort, &fip); err != nil {
+	moved, err := e.moveAddress(ctx, st.AddressID, fip.PortID, newPort, &fip)
+	if errors.Is(err, errAddressTaken) && fromCache {
+		// Decided on a copy that turned out stale: decide again on a fresh read.
+		r.dropFIP(st.AddressID)
+		return e.move(ctx, r, st)
+	}
+	if err != nil {
 		return err
 	}
+	r.setFIP(moved)
 	if err := e.crashPoint("moved"); err != nil {
 		return err
 	}
 	return e.enter(ctx, st, StateGating, st.NewServerID, fmt.Sprintf("%s moved to the replacement; checking through it", st.Address))
+}
+
+// cachedPortOf is portOf answered from the run's cache when the batched poll (or the
+// prefetch of old servers' ports) already found the port.
+func (e *Executor) cachedPortOf(ctx context.Context, r *run, serverID string) (string, error) {
+	if p := r.port(serverID); p != "" {
+		return p, nil
+	}
+	if f := r.portFuture(serverID); f != nil {
+		if p := f.port(ctx); p != "" {
+			r.setPort(serverID, p)
+			return p, nil
+		}
+	}
+	return e.portOf(ctx, serverID)
+}
+
+// cachedAddress is the floating IP as this run last read or wrote it, or read now. The
+// move that follows carries its revision, so a stale copy is caught by Neutron (412)
+// and moveAddress reads again: the cache saves a GET per slot, never a check.
+func (e *Executor) cachedAddress(ctx context.Context, r *run, id string) (openstack.FloatingIP, error) {
+	if f, ok := r.fip(id); ok {
+		return f, nil
+	}
+	return e.readAddress(ctx, id)
+}
+
+// prefetch fills the run's caches in a few batched calls: the ports of every old server
+// whose address will move (one call per 50 servers) and every floating IP (one call).
+// A failure only costs the per-slot lookups it would have saved.
+func (e *Executor) prefetch(ctx context.Context, r *run, steps []store.Step) {
+	var olds []string
+	for _, st := range steps {
+		if !terminalState(st.State) && st.AddressID != "" && st.OldServerID != "" && Mode(st.Mode) != ModeUnavailable {
+			olds = append(olds, st.OldServerID)
+		}
+	}
+	if len(olds) == 0 {
+		return
+	}
+	var ports map[string][]openstack.Port
+	if err := e.do(ctx, func(ctx context.Context) (err error) {
+		ports, err = e.cloud.PortsOfServers(ctx, olds)
+		return err
+	}); err != nil {
+		e.log.Warn("look up the ports of the old servers in one batch; looking them up one by one", "group", e.spec.Group, "err", err)
+	}
+	for id, ps := range ports {
+		if len(ps) > 0 {
+			r.setPort(id, ps[0].ID)
+		}
+	}
+	var fips []openstack.FloatingIP
+	if err := e.do(ctx, func(ctx context.Context) (err error) {
+		fips, err = e.cloud.ListFloatingIPs(ctx, openstack.ListFloatingIPsOpts{})
+		return err
+	}); err != nil {
+		e.log.Warn("list floating IPs in one batch; reading them one by one", "group", e.spec.Group, "err", err)
+	}
+	for _, f := range fips {
+		r.setFIP(f)
+	}
 }
 
 func (e *Executor) portOf(ctx context.Context, serverID string) (string, error) {

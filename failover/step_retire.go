@@ -19,9 +19,11 @@ func (e *Executor) retireFirst(ctx context.Context, r *run, st *store.Step) erro
 			return err
 		}
 		if oldPort != "" {
-			if _, err := e.moveAddress(ctx, st.AddressID, oldPort, "", nil); err != nil {
+			off, err := e.moveAddress(ctx, st.AddressID, oldPort, "", nil)
+			if err != nil {
 				return err
 			}
+			r.setFIP(off)
 			if err := e.wait(ctx, e.Drain); err != nil {
 				return err
 			}

@@ -31,6 +31,19 @@ func (e *Executor) gateCheck(ctx context.Context, r *run, st *store.Step) error 
 			return fmt.Errorf("health gate through %s: %w", st.Address, err)
 		}
 	}
+	if err := e.checkAlarm(ctx, fmt.Sprintf("after %s moved", orNone(st.Address))); err != nil {
+		return err
+	}
+	return e.settle(ctx, r, st)
+}
+
+// settle follows a slot's move: with a bake time the slot waits in StateBaking for its
+// wave's bake (step_bake.go), otherwise the slot is recorded at once.
+func (e *Executor) settle(ctx context.Context, r *run, st *store.Step) error {
+	if e.spec.Bake > 0 {
+		st.RetireAfter = e.now().Add(e.spec.Bake) // while baking: when the bake ends
+		return e.enter(ctx, st, StateBaking, st.NewServerID, fmt.Sprintf("serving; baking %s before the next wave, old server kept", e.spec.Bake))
+	}
 	return e.afterMove(ctx, r, st)
 }
 

@@ -188,6 +188,15 @@ var (
 	binErr  error
 )
 
+// TestMain removes the binary remintBinary built, so test runs leave nothing in $TMPDIR.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" && os.Getenv("REMINT_BIN") == "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
+
 // remintBinary is $REMINT_BIN or a build of this command made once per test run.
 func remintBinary(t *testing.T) string {
 	t.Helper()

@@ -70,7 +70,7 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 	assert.Equal(t, p+": invalid manifest (2 problems)", err.Error())
 	assert.Empty(t, stdout)
 	assert.Equal(t, p+`:15:18: groups.web.rollout.max_surge: want an integer >= 0, got -1
-`+p+`:16:7: groups.web.rollout.max_surg: unknown field "max_surg" (did you mean "max_surge"?); allowed: strategy, max_surge, max_unavailable, soak, keep_old, health_gate
+`+p+`:16:7: groups.web.rollout.max_surg: unknown field "max_surg" (did you mean "max_surge"?); allowed: strategy, max_surge, max_unavailable, soak, keep_old, health_gate, bake, rollback_on_failure, gate
 `, stderr)
 }
 

@@ -25,6 +25,9 @@ const (
 	StrategyRolling   = "rolling"
 	StrategyBlueGreen = "bluegreen"
 
+	RollbackWave = "wave"
+	RollbackAll  = "all"
+
 	ModePerServer = "per_server"
 	ModeGroup     = "group"
 
@@ -46,6 +49,7 @@ const (
 	DefaultStrategy       = StrategyRolling
 	DefaultMaxSurge       = 1
 	DefaultMaxUnavailable = 0
+	DefaultRollback       = RollbackWave
 	DefaultFailoverMode   = ModePerServer
 	DefaultReboot         = RebootIfRequired
 	DefaultConcurrency    = 1
@@ -63,6 +67,7 @@ const (
 var (
 	strategies = []string{StrategyRolling, StrategyBlueGreen}
 	modes      = []string{ModePerServer, ModeGroup}
+	rollbacks  = []string{RollbackWave, RollbackAll}
 	reboots    = []string{RebootNever, RebootIfRequired, RebootAlways}
 	actions    = []string{ActionBuildImage, ActionRebuild, ActionInPlace, ActionUpdate}
 )
@@ -131,6 +136,11 @@ func (g *Group) MaxUnavailable() int { return intOr(g.Rollout.MaxUnavailable, De
 
 // HealthGate reports whether each address move is verified through the address (default true).
 func (g *Group) HealthGate() bool { return boolOr(g.Rollout.HealthGate, true) }
+
+// RollbackOnFailure is what a failed bake rolls back: wave (default) or all.
+func (g *Group) RollbackOnFailure() string {
+	return cmp.Or(g.Rollout.RollbackOnFailure, DefaultRollback)
+}
 
 // FailoverMode is per_server (default) or group.
 func (g *Group) FailoverMode() string { return cmp.Or(g.Failover.Mode, DefaultFailoverMode) }

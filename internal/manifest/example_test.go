@@ -22,7 +22,7 @@ groups:
 	fmt.Println(err)
 	// Output:
 	// remint.yaml:5:21: groups.web.image.family: no family "debian-12"; the manifest defines no families
-	// remint.yaml:9:7: groups.web.rollout.max_surg: unknown field "max_surg" (did you mean "max_surge"?); allowed: strategy, max_surge, max_unavailable, soak, keep_old, health_gate
+	// remint.yaml:9:7: groups.web.rollout.max_surg: unknown field "max_surg" (did you mean "max_surge"?); allowed: strategy, max_surge, max_unavailable, soak, keep_old, health_gate, bake, rollback_on_failure, gate
 	// remint.yaml:10:13: groups.web.rollout.soak: want a duration such as "30s", "10m" or "1h30m", got integer 30 (add a unit: ns, us, ms, s, m, h)
 }
 

@@ -153,8 +153,8 @@ func TestParseErrors(t *testing.T) {
 
 		// Unknown fields, with and without a suggestion.
 		{"unknown top-level", "familes: {}\n" + fam, []string{`t.yaml:1:1: familes: unknown field "familes" (did you mean "families"?); allowed: cloud, state, families, groups, schedules`}},
-		{"unknown nested", withGroup("rollout: {max_surg: 2}"), []string{`t.yaml:13:15: groups.web.rollout.max_surg: unknown field "max_surg" (did you mean "max_surge"?); allowed: strategy, max_surge, max_unavailable, soak, keep_old, health_gate`}},
-		{"unknown camelCase", withGroup("rollout: {maxSurge: 2}"), []string{`t.yaml:13:15: groups.web.rollout.maxSurge: unknown field "maxSurge" (did you mean "max_surge"?); allowed: strategy, max_surge, max_unavailable, soak, keep_old, health_gate`}},
+		{"unknown nested", withGroup("rollout: {max_surg: 2}"), []string{`t.yaml:13:15: groups.web.rollout.max_surg: unknown field "max_surg" (did you mean "max_surge"?); allowed: strategy, max_surge, max_unavailable, soak, keep_old, health_gate, bake, rollback_on_failure, gate`}},
+		{"unknown camelCase", withGroup("rollout: {maxSurge: 2}"), []string{`t.yaml:13:15: groups.web.rollout.maxSurge: unknown field "maxSurge" (did you mean "max_surge"?); allowed: strategy, max_surge, max_unavailable, soak, keep_old, health_gate, bake, rollback_on_failure, gate`}},
 		{"unknown far", withGroup("colour: blue"), []string{`t.yaml:13:5: groups.web.colour: unknown field "colour"; allowed: count, image, flavor, network, key_name, ssh_user, security_groups, user_data, metadata, replaceable, failover, health, rollout, inplace`}},
 
 		// Explicit YAML tags: only standard ones that fit the field.
@@ -209,6 +209,14 @@ func TestParseErrors(t *testing.T) {
 			`t.yaml:13:45: groups.web.inplace.error_budget: want an integer >= 0, got -1`}},
 
 		// Enumerations.
+		{"rollback_on_failure", withGroup("rollout: {rollback_on_failure: every}"), []string{`t.yaml:13:36: groups.web.rollout.rollback_on_failure: want wave or all, got "every"`}},
+		{"bake negative", withGroup("rollout: {bake: -1m}"), []string{`t.yaml:13:21: groups.web.rollout.bake: want a duration >= 0, got -1m`}},
+		{"gate without source", withGroup("rollout: {gate: {}}"), []string{`t.yaml:13:21: groups.web.rollout.gate: missing: want prometheus: {url, query, max}`}},
+		{"gate prometheus incomplete", withGroup("rollout: {gate: {prometheus: {url: 'ftp://p:9090', query: ''}}}"), []string{
+			`t.yaml:13:22: groups.web.rollout.gate.prometheus.max: missing: want the highest value the query may return`,
+			`t.yaml:13:40: groups.web.rollout.gate.prometheus.url: want an http:// or https:// URL with a host, got "ftp://p:9090"`,
+			`t.yaml:13:63: groups.web.rollout.gate.prometheus.query: empty: want a PromQL expression (an instant vector or a scalar)`,
+		}},
 		{"strategy", withGroup("rollout: {strategy: blue-green}"), []string{`t.yaml:13:25: groups.web.rollout.strategy: want rolling or bluegreen, got "blue-green" (did you mean "bluegreen"?)`}},
 		{"mode", withGroup("failover: {mode: perserver}"), []string{`t.yaml:13:22: groups.web.failover.mode: want per_server or group, got "perserver" (did you mean "per_server"?)`}},
 		{"reboot", withGroup("inplace: {reboot: sometimes}"), []string{`t.yaml:13:23: groups.web.inplace.reboot: want never, if-required or always, got "sometimes"`}},

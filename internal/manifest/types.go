@@ -138,6 +138,10 @@ type ImageRef struct {
 type Failover struct {
 	Mode      string    `yaml:"mode,omitempty"`
 	Addresses []Address `yaml:"addresses,omitempty"`
+	// ReleaseAddresses, when a lowered count removes slots, gives the floating IPs remint
+	// allocated for them back to the pool; false (default) keeps them recorded for a
+	// later raise. Addresses the manifest names (address, id) are never released.
+	ReleaseAddresses bool `yaml:"release_addresses,omitempty"`
 }
 
 // Address is one floating IP, exactly one of: Address (an IP), ID (a Neutron floating IP
@@ -191,6 +195,29 @@ type Rollout struct {
 	KeepOld        time.Duration `yaml:"keep_old,omitempty"`        // old servers kept for rollback; default 0
 	// HealthGate checks through the failover address after each move; default true.
 	HealthGate *bool `yaml:"health_gate,omitempty"`
+	// Bake is how long each wave's new servers are watched behind their addresses
+	// (health through the address) before the next wave starts, the old servers still
+	// there; a failure during it rolls the wave back. ASG's BakeTime, Spinnaker's wait
+	// stage. Default 0 (none); rolling rollouts with a bake run wave by wave.
+	Bake time.Duration `yaml:"bake,omitempty"`
+	// RollbackOnFailure is what a failed bake rolls back: wave (default) or all (every
+	// wave of the rollout so far; old servers are then kept until the last bake passed).
+	RollbackOnFailure string `yaml:"rollback_on_failure,omitempty"`
+	// Gate is an alarm gate evaluated before each wave, after each move and during the
+	// bake; when it fails the wave rolls back (ASG's AlarmSpecification).
+	Gate *RolloutGate `yaml:"gate,omitempty"`
+}
+
+// RolloutGate names the alarm source of a rollout gate.
+type RolloutGate struct {
+	Prometheus *PrometheusGate `yaml:"prometheus,omitempty"`
+}
+
+// PrometheusGate is a PromQL query whose value (in every series) must not exceed Max.
+type PrometheusGate struct {
+	URL   string   `yaml:"url,omitempty"`   // http(s)://prometheus:9090
+	Query string   `yaml:"query,omitempty"` // an instant vector or scalar expression
+	Max   *float64 `yaml:"max,omitempty"`   // required
 }
 
 // InPlaceOptions tune the in-place fallback for this group.

@@ -230,6 +230,11 @@ func (d *decoder) checkFamily(p string, f *Family) {
 	}
 }
 
+func validHTTPURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Hostname() != "" && u.User == nil
+}
+
 func validScriptURL(s string) bool {
 	u, err := url.Parse(s)
 	if err != nil || u.User != nil || u.RawQuery != "" && u.Scheme == "file" {
@@ -455,6 +460,27 @@ func (d *decoder) checkRollout(p string, g *Group) {
 	}
 	d.nonNegativeDuration(p+".soak", g.Rollout.Soak)
 	d.nonNegativeDuration(p+".keep_old", g.Rollout.KeepOld)
+	d.nonNegativeDuration(p+".bake", g.Rollout.Bake)
+	d.enum(p+".rollback_on_failure", g.Rollout.RollbackOnFailure, rollbacks)
+	if gate := g.Rollout.Gate; gate != nil && d.shape(p+".gate") {
+		gp := p + ".gate.prometheus"
+		switch {
+		case gate.Prometheus == nil:
+			if !d.bad[gp] {
+				d.errorf(p+".gate", "missing: want prometheus: {url, query, max}")
+			}
+		case d.shape(gp):
+			pg := gate.Prometheus
+			d.requireString(gp+".url", pg.URL, "the Prometheus base URL, http(s)://host:9090")
+			if d.ok(gp+".url") && !validHTTPURL(pg.URL) {
+				d.errorf(gp+".url", "want an http:// or https:// URL with a host, got %s", quote(pg.URL))
+			}
+			d.requireString(gp+".query", pg.Query, "a PromQL expression (an instant vector or a scalar)")
+			if pg.Max == nil && !d.bad[gp+".max"] {
+				d.errorf(gp+".max", "missing: want the highest value the query may return")
+			}
+		}
+	}
 	if g.Strategy() == StrategyBlueGreen {
 		for _, f := range []string{surge, unavail} {
 			if d.written(f) {

@@ -549,3 +549,45 @@ func TestContractEnvironmentAuth(t *testing.T) {
 	_, err = Connect(ctx, ConnectOptions{Retry: contractPolicy})
 	require.ErrorContains(t, err, `region "Nowhere"`)
 }
+
+// The batched calls a rollout polls with: servers changed since a time (deleted ones as
+// DELETED), and the ports of many servers in one query.
+func TestContractBatchedServerChangesAndPorts(t *testing.T) {
+	e := newContractEnv(t)
+	c := e.Client(t)
+	ctx := e.Ctx(t)
+
+	a := bootServer(t, e, c, "batch-a", nil)
+	b := bootServer(t, e, c, "batch-b", nil)
+	opts := ListServersOpts{NamePrefix: e.Name("batch-")}
+	all, err := c.ListServersChangedSince(ctx, opts, time.Time{})
+	require.NoError(t, err)
+	require.ElementsMatch(t, []string{a.ID, b.ID}, serverIDs(all))
+	// The watermark comes from Nova's own clock, a second back (whole-second timestamps).
+	since := a.Updated
+	if b.Updated.After(since) {
+		since = b.Updated
+	}
+	since = since.Add(-time.Second)
+
+	ports, err := c.PortsOfServers(ctx, []string{a.ID, b.ID, "00000000-0000-0000-0000-000000000000"})
+	require.NoError(t, err)
+	require.Len(t, ports, 2, "a server without ports maps to nothing")
+	for _, s := range []Server{a, b} {
+		require.Len(t, ports[s.ID], 1)
+		assert.Contains(t, ports[s.ID][0].FixedIPs, s.AccessIP)
+	}
+
+	require.NoError(t, c.DeleteServer(ctx, b.ID))
+	require.NoError(t, c.WaitServerDeleted(ctx, b.ID))
+	changed, err := c.ListServersChangedSince(ctx, opts, since)
+	require.NoError(t, err)
+	status := map[string]string{}
+	for _, s := range changed {
+		status[s.ID] = s.Status
+	}
+	assert.Equal(t, "DELETED", status[b.ID], "a deleted server is listed by changes-since")
+	later, err := c.ListServersChangedSince(ctx, opts, time.Now().Add(time.Hour))
+	require.NoError(t, err)
+	assert.Empty(t, later)
+}

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/flavors"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/keypairs"
@@ -92,6 +93,16 @@ func (c *Client) GetServer(ctx context.Context, id string) (Server, error) {
 // regular expression anchored at the start); metadata is filtered here, as Nova
 // cannot. Every page is read.
 func (c *Client) ListServers(ctx context.Context, opts ListServersOpts) ([]Server, error) {
+	return c.ListServersChangedSince(ctx, opts, time.Time{})
+}
+
+// ListServersChangedSince is ListServers limited to the servers Nova saw change at or
+// after since (changes-since), recently deleted ones included with Status DELETED: one
+// GET /servers/detail (per page of 1000) for any number of servers, the batched status
+// poll. Nova's timestamps have whole seconds and its clock is not ours: pass a since
+// taken from an earlier answer's Updated, minus a second, rather than the local clock.
+// A zero since lists without the filter (deleted servers then are not listed).
+func (c *Client) ListServersChangedSince(ctx context.Context, opts ListServersOpts, since time.Time) ([]Server, error) {
 	lo := servers.ListOpts{}
 	if opts.NamePrefix != "" {
 		lo.Name = "^" + regexp.QuoteMeta(opts.NamePrefix)
@@ -99,6 +110,14 @@ func (c *Client) ListServers(ctx context.Context, opts ListServersOpts) ([]Serve
 	op := "list servers"
 	if opts.NamePrefix != "" {
 		op += " named " + opts.NamePrefix + "*"
+	}
+	if opts.NameRegexp != "" {
+		lo.Name = opts.NameRegexp
+		op = "list servers named like " + opts.NameRegexp
+	}
+	if !since.IsZero() {
+		lo.ChangesSince = since.UTC().Format(time.RFC3339)
+		op += " changed since " + lo.ChangesSince
 	}
 	all, err := call(ctx, c, op, idempotent, func(ctx context.Context) ([]servers.Server, error) {
 		pages, err := servers.List(c.compute, lo).AllPages(ctx)
@@ -113,8 +132,6 @@ func (c *Client) ListServers(ctx context.Context, opts ListServersOpts) ([]Serve
 	out := make([]Server, 0, len(all))
 	for i := range all {
 		s := serverFrom(&all[i])
-		// Nova's name filter is a regular expression some deployments match anywhere
-		// in the name; check the prefix again.
 		if !strings.HasPrefix(s.Name, opts.NamePrefix) || !hasMetadata(s.Metadata, opts.Metadata) {
 			continue
 		}

@@ -49,6 +49,10 @@ type ServerSpec struct {
 type ListServersOpts struct {
 	NamePrefix string
 	Metadata   map[string]string
+	// NameRegexp, when set, is sent as Nova's name filter instead of the anchored
+	// prefix, to narrow what Nova returns (Nova matches names by regular expression);
+	// NamePrefix and Metadata are still checked here.
+	NameRegexp string
 }
 
 // Flavor is a Nova flavor.

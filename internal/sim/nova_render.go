@@ -49,6 +49,9 @@ func (s *Sim) serverViewLocked(srv *Server, mv microversion, show bool) map[stri
 	if !srv.Launched.IsZero() {
 		v["OS-SRV-USG:launched_at"] = srv.Launched.UTC().Format("2006-01-02T15:04:05.000000")
 	}
+	if !srv.Terminated.IsZero() {
+		v["OS-SRV-USG:terminated_at"] = srv.Terminated.UTC().Format("2006-01-02T15:04:05.000000")
+	}
 	if srv.HostID != "" {
 		v["OS-EXT-SRV-ATTR:host"] = novaHost
 		v["OS-EXT-SRV-ATTR:hypervisor_hostname"] = novaHost

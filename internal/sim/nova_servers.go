@@ -100,7 +100,61 @@ func (s *Sim) teardownServer(ctx context.Context, id string) {
 	for _, p := range s.portsOfDeviceLocked(id) {
 		changes = append(changes, s.deletePortLocked(p.ID)...)
 	}
-	delete(s.st.servers, id)
+	s.tombstoneServerLocked(id)
 	s.mu.Unlock()
 	s.novaApplyFIPChanges(ctx, changes)
+}
+
+// Tombstones: Nova soft-deletes instance rows, and GET /servers with changes-since (or
+// changes-before) lists servers deleted in that window with status DELETED, so that a
+// poller learns about deletions too. The simulator keeps the last tombstoneKeep deleted
+// servers for tombstoneTTL; GET /servers/{id} and lists without those filters never show
+// them (404 and absent, as in Nova).
+const (
+	tombstoneKeep = 10000
+	tombstoneTTL  = time.Hour
+)
+
+// tombstoneServerLocked removes server id and keeps its tombstone.
+func (s *Sim) tombstoneServerLocked(id string) {
+	srv := s.st.servers[id]
+	if srv == nil {
+		return
+	}
+	delete(s.st.servers, id)
+	now := time.Now().UTC()
+	srv.Status, srv.VMState, srv.TaskState, srv.PowerState = "DELETED", "deleted", "", 0
+	srv.Updated, srv.Terminated = now, now
+	s.st.deletedServers[id] = srv
+	for tid, t := range s.st.deletedServers {
+		if now.Sub(t.Updated) > tombstoneTTL {
+			delete(s.st.deletedServers, tid)
+		}
+	}
+	for len(s.st.deletedServers) > tombstoneKeep {
+		oldest := ""
+		for tid, t := range s.st.deletedServers {
+			if oldest == "" || t.Updated.Before(s.st.deletedServers[oldest].Updated) {
+				oldest = tid
+			}
+		}
+		delete(s.st.deletedServers, oldest)
+	}
+}
+
+// BootTimes returns, for every server created at or after since that became ACTIVE
+// (deleted ones included), when the simulator created it and when it became ACTIVE, on
+// the simulator's own clock: what a client's wait for ACTIVE cannot beat.
+func (s *Sim) BootTimes(since time.Time) map[string][2]time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string][2]time.Time{}
+	for _, m := range []map[string]*Server{s.st.servers, s.st.deletedServers} {
+		for id, srv := range m {
+			if !srv.Created.Before(since) && !srv.Launched.IsZero() {
+				out[id] = [2]time.Time{srv.Created, srv.Launched}
+			}
+		}
+	}
+	return out
 }

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -25,11 +26,18 @@ func (s *Sim) novaListServers(detail bool) novaHandler {
 			return
 		}
 		s.mu.Lock()
-		defer s.mu.Unlock()
 		var all []*Server
 		for _, srv := range s.st.servers {
 			if f.match(srv, s) {
 				all = append(all, srv)
+			}
+		}
+		if !f.changesSince.IsZero() || !f.changesBefore.IsZero() {
+			// As Nova: these filters also list recently deleted servers (status DELETED).
+			for _, srv := range s.st.deletedServers {
+				if f.match(srv, s) {
+					all = append(all, srv)
+				}
 			}
 		}
 		sort.Slice(all, func(i, j int) bool {
@@ -40,6 +48,7 @@ func (s *Sim) novaListServers(detail bool) novaHandler {
 		})
 		page, next, bad := paginate(all, func(srv *Server) string { return srv.ID }, q)
 		if bad != nil {
+			s.mu.Unlock()
 			s.novaError(w, bad.status, bad.msg)
 			return
 		}
@@ -59,6 +68,9 @@ func (s *Sim) novaListServers(detail bool) novaHandler {
 			}
 			body["servers_links"] = []any{map[string]any{"rel": "next", "href": s.nextLink(path, q, next)}}
 		}
+		// The views are copies: encode them without holding the lock, so that a big
+		// listing does not stall every other call of the cloud.
+		s.mu.Unlock()
 		writeJSON(w, http.StatusOK, body)
 	}
 }
@@ -140,7 +152,7 @@ func parseServerFilters(q url.Values, mv microversion) (*serverFilters, *novaBad
 		if key == "changes-before" && !mv.atLeast(66) {
 			continue
 		}
-		t, err := time.Parse(time.RFC3339Nano, v)
+		t, err := parseISO8601(v)
 		if err != nil {
 			return nil, badReq("%s", invalidInput(key, v+". '"+v+"' is not a 'date-time'"))
 		}
@@ -171,6 +183,8 @@ func (f *serverFilters) match(srv *Server, s *Sim) bool {
 	if f.flavor != "" && srv.FlavorID != f.flavor {
 		return false
 	}
+	// Nova: changes-since lists servers updated at or after the time, changes-before
+	// those updated at or before it.
 	if !f.changesSince.IsZero() && srv.Updated.Before(f.changesSince) {
 		return false
 	}
@@ -210,4 +224,23 @@ func (f *serverFilters) match(srv *Server, s *Sim) bool {
 		return false
 	}
 	return true
+}
+
+// parseISO8601 reads a changes-since/changes-before value as Nova does (oslo's
+// parse_isotime): CCYY-MM-DDThh:mm[:ss[.fraction]], then Z, ±hh:mm, ±hhmm or nothing
+// (UTC is assumed), e.g. 2011-01-24T17:08Z, 2011-01-24T17:08:00, 2011-01-24T17:08:00.5+01:00.
+func parseISO8601(v string) (time.Time, error) {
+	for _, layout := range []string{
+		time.RFC3339Nano, "2006-01-02T15:04:05.999999999Z0700", "2006-01-02T15:04Z07:00", "2006-01-02T15:04Z0700",
+	} {
+		if t, err := time.Parse(layout, v); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	for _, layout := range []string{"2006-01-02T15:04:05.999999999", "2006-01-02T15:04", "2006-01-02 15:04:05.999999999", "2006-01-02"} {
+		if t, err := time.ParseInLocation(layout, v, time.UTC); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("%q is not an ISO 8601 date-time", v)
 }

@@ -32,6 +32,7 @@ type Server struct {
 	Created    time.Time
 	Updated    time.Time
 	Launched   time.Time
+	Terminated time.Time // set on the tombstone of a deleted server
 	HostID     string
 	// DriverErr is why the driver failed to boot the server.
 	DriverErr string
@@ -196,26 +197,30 @@ type state struct {
 	flavors  map[string]*Flavor
 	keypairs map[string]*Keypair
 	servers  map[string]*Server
-	images   map[string]*Image
-	networks map[string]*Network
-	subnets  map[string]*Subnet
-	ports    map[string]*Port
-	fips     map[string]*FloatingIP
-	routers  map[string]*Router
-	limits   Limits
+	// deletedServers are tombstones of deleted servers (status DELETED), kept for a while
+	// because Nova's changes-since lists recently deleted servers.
+	deletedServers map[string]*Server
+	images         map[string]*Image
+	networks       map[string]*Network
+	subnets        map[string]*Subnet
+	ports          map[string]*Port
+	fips           map[string]*FloatingIP
+	routers        map[string]*Router
+	limits         Limits
 }
 
 func newState() *state {
 	return &state{
-		flavors:  map[string]*Flavor{},
-		keypairs: map[string]*Keypair{},
-		servers:  map[string]*Server{},
-		images:   map[string]*Image{},
-		networks: map[string]*Network{},
-		subnets:  map[string]*Subnet{},
-		ports:    map[string]*Port{},
-		fips:     map[string]*FloatingIP{},
-		routers:  map[string]*Router{},
+		flavors:        map[string]*Flavor{},
+		keypairs:       map[string]*Keypair{},
+		servers:        map[string]*Server{},
+		deletedServers: map[string]*Server{},
+		images:         map[string]*Image{},
+		networks:       map[string]*Network{},
+		subnets:        map[string]*Subnet{},
+		ports:          map[string]*Port{},
+		fips:           map[string]*FloatingIP{},
+		routers:        map[string]*Router{},
 		limits: Limits{
 			MaxInstances: 500, MaxCores: 2000, MaxRAM: 4 << 20, MaxKeypairs: 100,
 			MaxImageMeta: 128, MaxPersonality: 5, MaxSecurityGroups: 10, MaxServerGroups: 10,
