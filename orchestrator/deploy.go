@@ -23,7 +23,8 @@ type DeployRequest struct {
 // DeployDeps are what a deploy works with.
 type DeployDeps struct {
 	Facts FactsReader
-	// Rebuild runs failover.Rebuild of a group onto its latest image.
+	// Rebuild runs failover.Rebuild of a group onto the image the facts named (its pin, else
+	// the family's latest).
 	Rebuild func(ctx context.Context, group string) (failover.RebuildResult, error)
 	// InPlace runs the in-place use case on a group with the options.
 	InPlace func(ctx context.Context, group string, o InPlaceOptions) (inplace.Summary, error)

@@ -171,7 +171,7 @@ func requestedBy(w *Work) string {
 type FactsReader func(ctx context.Context, group string) (Facts, error)
 
 // UpdateHandler lets the policy choose (Decide, rebuild first) and runs the choice: a
-// rebuild onto the latest image, or the options in place. A schedule's action update
+// rebuild onto the group's image (its pin, else the latest), or the options in place. A schedule's action update
 // maps to it.
 type UpdateHandler struct {
 	Groups  func(name string) bool
@@ -218,7 +218,7 @@ func (h UpdateHandler) Run(ctx context.Context, w *Work) error {
 	}
 	switch d.Action {
 	case ActionRebuild:
-		return h.Rebuild.rebuild(ctx, w, RebuildOptions{Image: "latest"})
+		return h.Rebuild.rebuild(ctx, w, RebuildOptions{}) // the image the facts resolved
 	case ActionInPlace:
 		_, err := h.InPlace.runInPlace(ctx, w, o)
 		return err

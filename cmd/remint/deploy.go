@@ -200,7 +200,7 @@ func (d *deployEnv) rebuild(ctx context.Context, group string) (failover.Rebuild
 	if err != nil {
 		return failover.RebuildResult{}, err
 	}
-	res, err := failover.Rebuild(ctx, deps, failover.RebuildRequest{Image: "latest"})
+	res, err := failover.Rebuild(ctx, deps, failover.RebuildRequest{}) // the image the facts resolved: the group's pin, else the latest
 	return res, classify(err)
 }
 
