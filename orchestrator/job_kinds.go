@@ -79,6 +79,11 @@ func (h RebuildHandler) Run(ctx context.Context, w *Work) error {
 	if err := decodeStrict(w.Record.Options, &o); err != nil {
 		return err
 	}
+	return h.rebuild(ctx, w, o)
+}
+
+// rebuild runs failover.Rebuild for the job and records its rollouts and counts.
+func (h RebuildHandler) rebuild(ctx context.Context, w *Work, o RebuildOptions) error {
 	if run := w.Run(); run != nil {
 		if err := CheckStep(*run, w.Now(), "rebuild of "+w.Target); err != nil {
 			return err
@@ -97,11 +102,7 @@ func (h RebuildHandler) Run(ctx context.Context, w *Work) error {
 	if err != nil {
 		return err
 	}
-	who := "by hand"
-	if w.Record.Schedule != "" {
-		who = "by schedule " + w.Record.Schedule
-	}
-	w.Decide(ctx, fmt.Sprintf("rebuild %s: requested %s (image %s%s)", w.Target, who, orDefault(o.Image, "as the group says"), map[bool]string{true: ", forced", false: ""}[o.Force]))
+	w.Decide(ctx, fmt.Sprintf("rebuild %s: requested %s (image %s%s)", w.Target, requestedBy(w), orDefault(o.Image, "as the group says"), map[bool]string{true: ", forced", false: ""}[o.Force]))
 	if w.Resuming {
 		w.Decide(ctx, "an earlier attempt was cut short: finish its rollout from the recorded state first")
 	}

@@ -297,7 +297,8 @@ func ForceOf(action string) (Force, bool) {
 	return ForceNone, false
 }
 
-// OptionsOf converts a manifest schedule's options (the manifest has no Weave switch yet).
+// OptionsOf converts a manifest schedule's options.
 func OptionsOf(o manifest.ScheduleOptions) Options {
-	return Options{ApplySecurityUpgrades: o.ApplySecurityUpgrades, RebootIfRequired: o.RebootIfRequired, ApplyDockerUpgrades: o.ApplyDockerUpgrades}
+	return Options{ApplySecurityUpgrades: o.ApplySecurityUpgrades, RebootIfRequired: o.RebootIfRequired,
+		ApplyDockerUpgrades: o.ApplyDockerUpgrades, ApplyWeaveUpgrades: o.ApplyWeaveUpgrades}
 }

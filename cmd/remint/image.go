@@ -23,7 +23,7 @@ func init() { register(newImageCmd) }
 func newImageCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "image",
-		Short: "Manage the image catalog: register, list, show, revoke and retire image versions",
+		Short: "Build, verify and manage image versions: build, register, promote, list, show, diff, next, revoke, retire",
 		Long: `The image catalog lives in Glance itself: every catalog image carries the properties
 remint_family, remint_version (YYYY.MM.N) and remint_state (candidate, active, deprecated,
 retired, revoked) and the tag "remint". New servers of a family boot from its newest

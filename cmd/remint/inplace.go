@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/remint-dev/remint/catalog"
 	"github.com/remint-dev/remint/inplace"
@@ -173,20 +174,13 @@ func runInplace(ctx context.Context, cmd *cobra.Command, group, command string, 
 	}
 	defer env.st.Close()
 
-	opts := inplace.Options{
-		Security: o.security || (!o.docker && !o.weave), Reboot: cmpOr(o.reboot, env.g.RebootPolicy()),
-		Docker: o.docker, Weave: o.weave, AllowDowngrade: o.allowDowngrade,
-		Concurrency: cmpOr(o.concurrency, env.g.Concurrency()), MaxErrors: inplace.Budget{Count: env.g.InPlace.ErrorBudget},
-		DryRun: o.dryRun, LockTimeout: o.lockTimeout, SSHTimeout: o.sshTimeout,
+	opts := env.options(o.security || (!o.docker && !o.weave), cmpOr(o.reboot, env.g.RebootPolicy()), o.docker, o.weave)
+	opts.AllowDowngrade, opts.DryRun, opts.LockTimeout, opts.SSHTimeout = o.allowDowngrade, o.dryRun, o.lockTimeout, o.sshTimeout
+	if o.concurrency > 0 {
+		opts.Concurrency = o.concurrency
 	}
 	if budget != nil {
 		opts.MaxErrors = *budget
-	}
-	if fam, ok := m.Families[env.g.Image.Family]; ok {
-		opts.DockerVersion = fam.Provision.Docker
-		if w := fam.Provision.Weave; w != nil {
-			opts.WeaveSpec = &inplace.WeaveSpec{Version: w.Version, ScriptURL: w.ScriptURL, SHA256: w.SHA256}
-		}
 	}
 	if err := opts.Validate(); err != nil {
 		return usageError{err}
@@ -203,63 +197,12 @@ func runInplace(ctx context.Context, cmd *cobra.Command, group, command string, 
 		log.Warn("patching in place although a rebuild is preferred (--force)", "why", why)
 	}
 
-	// One changer of a group at a time: the group's lease, as rebuilds take it.
-	if !o.dryRun {
-		ttl, err := lease.TTLFromEnv()
-		if err != nil {
-			return usageError{err}
-		}
-		if o.waitLock < 0 {
-			return usageErrorf("--wait-lock %s: must not be negative", o.waitLock)
-		}
-		leases := &lease.Manager{Store: env.st, TTL: ttl, Wait: o.waitLock, Logger: log, Holder: lease.Self(command, started)}
-		l, err := leases.Acquire(ctx, lease.GroupKey(group))
-		if err != nil {
-			return classify(err)
-		}
-		defer func() {
-			if err := l.Release(context.WithoutCancel(ctx)); err != nil {
-				log.Warn("release the group lease", "group", group, "err", err)
-			}
-		}()
-		ctx = l.Context()
-	}
-
-	plan, err := inplace.Prepare(ctx, env.st, env, inplace.Request{Group: group, Names: names, Options: opts, Resume: o.resume, NewID: newRunID})
-	var inputErr *inplace.InputError
-	if errors.As(err, &inputErr) {
-		return usageError{err}
-	}
-	if err != nil {
-		return err
-	}
-	opts = plan.Options
-	if plan.Resume {
-		log.Info("resuming in-place run", "run", plan.ID)
-	}
-
-	deps := inplace.Deps{Journal: env.st, Rebooter: env.cloud, Logger: log, Now: time.Now}
-	access := &remote.Access{Cloud: env.cloud, User: cmpOr(env.g.SSHUser, "debian"), Signer: signer, Logger: log,
-		Servers: openstack.ListServersOpts{NamePrefix: group + "-"}}
-	deps.Dialer = accessDialer{access}
-	// A cloud check adds nothing here: after a reboot remint already waits for SSH and
-	// for Nova to say ACTIVE, and the console still shows the earlier boot finishing.
-	if env.g.HealthCheck().Kind() != "cloud" {
-		prober, policy, err := health.FromManifest(env.g.HealthCheck(), access.Runner())
-		if err != nil {
-			return usageError{err}
-		}
-		deps.Health = inplace.Health{Prober: prober, Policy: policy}
-	}
-	if opts.Weave {
-		// Verified before any server is touched: a mismatch refuses the whole run.
-		if deps.WeaveScript, err = inplace.FetchScript(ctx, &http.Client{Timeout: time.Minute}, *opts.WeaveSpec); err != nil {
-			return err
-		}
+	if o.waitLock < 0 {
+		return usageErrorf("--wait-lock %s: must not be negative", o.waitLock)
 	}
 	var mu sync.Mutex
 	lastPhase := map[string]string{}
-	deps.Progress = func(r inplace.ServerResult) {
+	progress := func(r inplace.ServerResult) {
 		mu.Lock()
 		defer mu.Unlock()
 		key := r.Phase + "/" + r.Status
@@ -269,7 +212,15 @@ func runInplace(ctx context.Context, cmd *cobra.Command, group, command string, 
 		lastPhase[r.Server.ID] = key
 		log.Info("in-place", "server", r.Server.Name, "phase", r.Phase, "status", r.Status)
 	}
-	sum, runErr := inplace.Run(ctx, deps, plan)
+	sum, runErr := env.run(ctx, inplaceRun{names: names, opts: opts, resume: o.resume, signer: signer,
+		holder: lease.Self(command, started), wait: o.waitLock, progress: progress})
+	var inputErr *inplace.InputError
+	if errors.As(runErr, &inputErr) {
+		return usageError{runErr}
+	}
+	if sum.Run == "" && runErr != nil {
+		return runErr
+	}
 	if o.output == "json" {
 		if err := writeJSON(stdout, sum); err != nil {
 			return err
@@ -292,6 +243,84 @@ func runInplace(ctx context.Context, cmd *cobra.Command, group, command string, 
 	return runErr
 }
 
+// options are the in-place options of the group's defaults (concurrency, error budget)
+// and its family's pins (Docker version, Weave release).
+func (e *inplaceEnv) options(security bool, reboot string, docker, weave bool) inplace.Options {
+	opts := inplace.Options{Security: security, Reboot: reboot, Docker: docker, Weave: weave,
+		Concurrency: e.g.Concurrency(), MaxErrors: inplace.Budget{Count: e.g.InPlace.ErrorBudget}}
+	if fam, ok := e.m.Families[e.g.Image.Family]; ok {
+		opts.DockerVersion = fam.Provision.Docker
+		if w := fam.Provision.Weave; w != nil {
+			opts.WeaveSpec = &inplace.WeaveSpec{Version: w.Version, ScriptURL: w.ScriptURL, SHA256: w.SHA256}
+		}
+	}
+	return opts
+}
+
+// inplaceRun is one run of the in-place use case.
+type inplaceRun struct {
+	names    []string
+	opts     inplace.Options
+	resume   bool
+	signer   ssh.Signer
+	holder   store.LeaseHolder
+	wait     time.Duration // for the group's lease
+	progress func(inplace.ServerResult)
+}
+
+// run holds the group's lease (not for a dry run), prepares the plan (new or resumed)
+// and patches the servers. An *inplace.InputError is a request to fix; a Summary without
+// a run id means nothing ran.
+func (e *inplaceEnv) run(ctx context.Context, r inplaceRun) (inplace.Summary, error) {
+	group := e.g.Name
+	// One changer of a group at a time: the group's lease, as rebuilds take it.
+	if !r.opts.DryRun {
+		ttl, err := lease.TTLFromEnv()
+		if err != nil {
+			return inplace.Summary{}, usageError{err}
+		}
+		leases := &lease.Manager{Store: e.st, TTL: ttl, Wait: r.wait, Logger: e.log, Holder: r.holder}
+		l, err := leases.Acquire(ctx, lease.GroupKey(group))
+		if err != nil {
+			return inplace.Summary{}, classify(err)
+		}
+		defer func() {
+			if err := l.Release(context.WithoutCancel(ctx)); err != nil {
+				e.log.Warn("release the group lease", "group", group, "err", err)
+			}
+		}()
+		ctx = l.Context()
+	}
+	plan, err := inplace.Prepare(ctx, e.st, e, inplace.Request{Group: group, Names: r.names, Options: r.opts, Resume: r.resume, NewID: newRunID})
+	if err != nil {
+		return inplace.Summary{}, err
+	}
+	opts := plan.Options
+	if plan.Resume {
+		e.log.Info("resuming in-place run", "run", plan.ID)
+	}
+	deps := inplace.Deps{Journal: e.st, Rebooter: e.cloud, Logger: e.log, Now: time.Now, Progress: r.progress}
+	access := &remote.Access{Cloud: e.cloud, User: cmpOr(e.g.SSHUser, "debian"), Signer: r.signer, Logger: e.log,
+		Servers: openstack.ListServersOpts{NamePrefix: group + "-"}}
+	deps.Dialer = accessDialer{access}
+	// A cloud check adds nothing here: after a reboot remint already waits for SSH and
+	// for Nova to say ACTIVE, and the console still shows the earlier boot finishing.
+	if e.g.HealthCheck().Kind() != "cloud" {
+		prober, policy, err := health.FromManifest(e.g.HealthCheck(), access.Runner())
+		if err != nil {
+			return inplace.Summary{}, usageError{err}
+		}
+		deps.Health = inplace.Health{Prober: prober, Policy: policy}
+	}
+	if opts.Weave {
+		// Verified before any server is touched: a mismatch refuses the whole run.
+		if deps.WeaveScript, err = inplace.FetchScript(ctx, &http.Client{Timeout: time.Minute}, *opts.WeaveSpec); err != nil {
+			return inplace.Summary{}, err
+		}
+	}
+	return inplace.Run(ctx, deps, plan)
+}
+
 func cmpOr[T comparable](v, def T) T {
 	var zero T
 	if v == zero {
@@ -311,24 +340,9 @@ func newRunID() string {
 // the policy's choice too: a pet, no active image, no quota for the surge, no address).
 func (e *inplaceEnv) rebuildPreferred(ctx context.Context, o inplace.Options) (string, error) {
 	g := e.g
-	f := orchestrator.Facts{Target: g.Name, Replaceable: g.IsReplaceable(), Servers: g.Count, Family: g.Image.Family, Addresses: len(g.AddressSlots())}
-	if f.Replaceable {
-		switch {
-		case g.Image.ID != "":
-			if img, err := e.cloud.GetImage(ctx, g.Image.ID); err == nil {
-				f.Image = img.Name
-			}
-		case g.Image.Family != "":
-			if ent, err := catalog.New(e.cloud).Resolve(ctx, g.Image.Family, g.Image.Version); err == nil {
-				f.Image = g.Image.Family + " " + ent.Version.String()
-			}
-		}
-		if q, err := orchestrator.ReadQuota(ctx, e.cloud); err == nil {
-			f.Quota = q
-		}
-		if sv, err := orchestrator.ReadSurge(ctx, e.cloud, g.Flavor, min(g.MaxSurge(), g.Count)); err == nil {
-			f.Surge = sv
-		}
+	f, err := groupFacts(ctx, e.cloud, g)
+	if err != nil {
+		return "", err
 	}
 	d, err := orchestrator.Decide(time.Now(), f, orchestrator.Request{Options: orchestrator.Options{
 		ApplySecurityUpgrades: o.Security, RebootIfRequired: o.Reboot != inplace.RebootNever,
@@ -340,6 +354,44 @@ func (e *inplaceEnv) rebuildPreferred(ctx context.Context, o inplace.Options) (s
 	return fmt.Sprintf("the policy (rebuild first) says %q: a rebuild replaces the servers with fresh ones from that fully patched image "+
 		"and moves traffic only to healthy replacements (no downtime, old servers kept for rollback), while in place costs a reboot's downtime "+
 		"and leaves the servers drifting from the image; run `remint rebuild %s`, or pass --force to patch in place anyway", d.Reason, g.Name), nil
+}
+
+// groupFacts gathers the policy's facts for a group: replaceable and failover addresses
+// from the manifest; the servers the group runs now (those that claim it by tag or name),
+// the image a rebuild would boot (a pinned id, else the family's latest active catalog
+// entry), the compute quota and the surge's size from the cloud. A fact the cloud does not
+// give is left out (the decision then says so).
+func groupFacts(ctx context.Context, cloud *openstack.Client, g *manifest.Group) (orchestrator.Facts, error) {
+	f := orchestrator.Facts{Target: g.Name, Replaceable: g.IsReplaceable(), Family: g.Image.Family, Addresses: len(g.AddressSlots())}
+	list, err := cloud.ListServers(ctx, openstack.ListServersOpts{NamePrefix: g.Name + "-"})
+	if err != nil {
+		return f, fmt.Errorf("list servers of group %s: %w", g.Name, err)
+	}
+	for _, s := range list {
+		if inplace.ClaimsGroup(g.Name, s.Name, s.Metadata) && s.Status != "DELETED" && s.Status != "SOFT_DELETED" {
+			f.Servers++
+		}
+	}
+	switch {
+	case g.Image.ID != "":
+		if img, err := cloud.GetImage(ctx, g.Image.ID); err == nil {
+			f.Image = img.Name
+		}
+	case g.Image.Family != "":
+		if ent, err := catalog.New(cloud).Resolve(ctx, g.Image.Family, g.Image.Version); err == nil {
+			f.Image = g.Image.Family + " " + ent.Version.String()
+		}
+	}
+	if !f.Replaceable {
+		return f, nil
+	}
+	if q, err := orchestrator.ReadQuota(ctx, cloud); err == nil {
+		f.Quota = q
+	}
+	if sv, err := orchestrator.ReadSurge(ctx, cloud, g.Flavor, min(g.MaxSurge(), g.Count)); err == nil {
+		f.Surge = sv
+	}
+	return f, nil
 }
 
 // GroupServers lists the group's servers (inplace.Fleet): the slots the state records,

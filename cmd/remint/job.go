@@ -139,11 +139,14 @@ func newJobSubmitCmd() *cobra.Command {
 	var force bool
 	var keep int
 	var onlyIfChanged bool
+	var ip orchestrator.InPlaceOptions
 	cmd := &cobra.Command{
 		Use:   "submit KIND TARGET",
 		Short: "Queue a job (the daemon works it)",
 		Example: `  remint job submit rebuild web --image latest
-  remint job submit image-retention debian-12 --keep 2 --server http://127.0.0.1:8440`,
+  remint job submit image-retention debian-12 --keep 2 --server http://127.0.0.1:8440
+  remint job submit inplace db --apply-security-upgrades --reboot-if-required
+  remint job submit update web --apply-security-upgrades`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts := map[string]any{}
@@ -158,6 +161,15 @@ func newJobSubmitCmd() *cobra.Command {
 			}
 			if onlyIfChanged {
 				opts["only_if_changed"] = true
+			}
+			for flag, key := range map[string]string{"apply-security-upgrades": "apply_security_upgrades", "reboot-if-required": "reboot_if_required",
+				"apply-docker-upgrades": "apply_docker_upgrades", "apply-weave-upgrades": "apply_weave_upgrades"} {
+				if on, _ := cmd.Flags().GetBool(flag); on {
+					opts[key] = true
+				}
+			}
+			if ip.Reboot != "" {
+				opts["reboot"] = ip.Reboot
 			}
 			raw, _ := json.Marshal(opts) // a map of strings, bools and ints always marshals
 			jobs, closeFn, err := o.open(cmd.Context(), cmd.ErrOrStderr())
@@ -177,6 +189,11 @@ func newJobSubmitCmd() *cobra.Command {
 	cmd.Flags().BoolVar(&force, "force", false, "rebuild: replace servers already on the target image too")
 	cmd.Flags().IntVar(&keep, "keep", 0, "image-retention: versions to keep (default: the family's retention)")
 	cmd.Flags().BoolVar(&onlyIfChanged, "only-if-changed", false, "build-image: skip the build when nothing changed since the active version")
+	cmd.Flags().BoolVar(&ip.ApplySecurityUpgrades, "apply-security-upgrades", false, "inplace, update: install pending security updates")
+	cmd.Flags().BoolVar(&ip.RebootIfRequired, "reboot-if-required", false, "inplace, update: reboot servers that need it (otherwise never)")
+	cmd.Flags().BoolVar(&ip.ApplyDockerUpgrades, "apply-docker-upgrades", false, "inplace, update: upgrade docker.io to the family's pinned version")
+	cmd.Flags().BoolVar(&ip.ApplyWeaveUpgrades, "apply-weave-upgrades", false, "inplace, update: upgrade Weave Net to the family's pinned script")
+	cmd.Flags().StringVar(&ip.Reboot, "reboot", "", "inplace, update: reboot policy never, if-required or always (overrides --reboot-if-required)")
 	return cmd
 }
 

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,9 +13,11 @@ import (
 	"github.com/remint-dev/remint/catalog"
 	"github.com/remint-dev/remint/failover"
 	"github.com/remint-dev/remint/imagebuild"
+	"github.com/remint-dev/remint/inplace"
 	"github.com/remint-dev/remint/internal/lease"
 	"github.com/remint-dev/remint/internal/manifest"
 	"github.com/remint-dev/remint/internal/openstack"
+	"github.com/remint-dev/remint/internal/remote"
 	"github.com/remint-dev/remint/internal/store"
 	"github.com/remint-dev/remint/orchestrator"
 )
@@ -75,6 +79,7 @@ func (e *jobEnv) connect(ctx context.Context) (*openstack.Client, error) {
 // registry maps the job kinds that exist on this build to their use cases.
 func (e *jobEnv) registry() orchestrator.Registry {
 	groups := func(name string) bool { _, ok := e.m.Groups[name]; return ok }
+	inplaceKind := orchestrator.InPlaceHandler{Groups: groups, Patch: e.inplace}
 	return orchestrator.Registry{
 		orchestrator.KindRebuild:    orchestrator.RebuildHandler{Groups: groups, Deps: e.groupDeps},
 		orchestrator.KindRetireKept: orchestrator.RetireKeptHandler{Groups: groups, Deps: e.groupDeps},
@@ -88,6 +93,9 @@ func (e *jobEnv) registry() orchestrator.Registry {
 			},
 			Retire: e.retireImages,
 		},
+		orchestrator.KindInPlace: inplaceKind,
+		orchestrator.KindUpdate: orchestrator.UpdateHandler{Groups: groups, Facts: e.groupFacts,
+			Rebuild: orchestrator.RebuildHandler{Groups: groups, Deps: e.groupDeps}, InPlace: inplaceKind},
 		orchestrator.KindBuildImage: orchestrator.BuildImageHandler{
 			Families: func(name string) bool { _, ok := e.m.Families[name]; return ok },
 			Build:    e.buildImage,
@@ -140,6 +148,54 @@ func (e *jobEnv) retireImages(ctx context.Context, family string, keep int) ([]s
 	return catalog.New(cl).Retire(ctx, family, catalog.RetireOptions{Keep: keep, InUse: func(id string) bool { return inUse[id] }}, time.Now())
 }
 
+// groupFacts gathers the policy's facts for a group (the update kind).
+func (e *jobEnv) groupFacts(ctx context.Context, group string) (orchestrator.Facts, error) {
+	g, ok := e.m.Groups[group]
+	if !ok {
+		return orchestrator.Facts{}, fmt.Errorf("group %q is not in the manifest", group)
+	}
+	cl, err := e.connect(ctx)
+	if err != nil {
+		return orchestrator.Facts{}, err
+	}
+	return groupFacts(ctx, cl, g)
+}
+
+// inplace runs the in-place use case for a job: the group's defaults, the job's options,
+// SSH with $REMINT_SSH_KEY, the group's lease (waiting for a dead holder's to expire). A
+// resumed job continues the group's unfinished run if there is one.
+func (e *jobEnv) inplace(ctx context.Context, group string, o orchestrator.InPlaceOptions, resume bool, progress func(inplace.ServerResult)) (inplace.Summary, error) {
+	g, ok := e.m.Groups[group]
+	if !ok {
+		return inplace.Summary{}, fmt.Errorf("group %q is not in the manifest", group)
+	}
+	signer, err := remote.LoadSigner("")
+	if err != nil {
+		return inplace.Summary{}, fmt.Errorf("in-place %s: SSH key: %w", group, err)
+	}
+	cl, err := e.connect(ctx)
+	if err != nil {
+		return inplace.Summary{}, err
+	}
+	env := &inplaceEnv{m: e.m, g: g, cloud: cl, st: e.store, log: e.log}
+	opts := env.options(o.ApplySecurityUpgrades, o.RebootPolicy(), o.ApplyDockerUpgrades, o.ApplyWeaveUpgrades)
+	if err := opts.Validate(); err != nil {
+		return inplace.Summary{}, fmt.Errorf("in-place %s: %w", group, err)
+	}
+	r := inplaceRun{opts: opts, signer: signer, holder: lease.Self("remint serve: job inplace "+group, started), wait: 3 * e.ttl, progress: progress}
+	if resume {
+		r.resume = true
+		sum, err := env.run(ctx, r)
+		var inputErr *inplace.InputError
+		if !errors.As(err, &inputErr) {
+			return sum, err
+		}
+		// No unfinished run was recorded: the attempt was cut short before it began one.
+		r.resume = false
+	}
+	return env.run(ctx, r)
+}
+
 // schedules turns the manifest's schedules into the daemon's.
 func (e *jobEnv) schedules() ([]orchestrator.NamedSchedule, error) {
 	var out []orchestrator.NamedSchedule
@@ -155,6 +211,16 @@ func (e *jobEnv) schedules() ([]orchestrator.NamedSchedule, error) {
 			ns.Kind = orchestrator.KindRebuild
 		case manifest.ActionBuildImage:
 			ns.Kind = orchestrator.KindBuildImage
+		case manifest.ActionInPlace, manifest.ActionUpdate:
+			ns.Kind = orchestrator.KindInPlace
+			if s.Action == manifest.ActionUpdate {
+				ns.Kind = orchestrator.KindUpdate
+			}
+			b, err := json.Marshal(orchestrator.InPlaceOptions{Options: orchestrator.OptionsOf(s.Options)})
+			if err != nil {
+				return nil, err
+			}
+			ns.Options = b
 		}
 		out = append(out, ns)
 	}

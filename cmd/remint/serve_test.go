@@ -327,8 +327,9 @@ func kindOf(jobs []orchestrator.Job, kind string) []orchestrator.Job {
 }
 
 // The daemon fires the manifest's schedules by the wall clock: a rebuild every 3 seconds
-// starts jobs (one at a time on web), an update schedule is recorded skipped because
-// its action has no job kind in this build; schedule history shows both.
+// starts jobs (one at a time on web), an update schedule starts update jobs that ask the
+// policy (rebuild first: web is replaceable, behind its address, with an image); schedule
+// history shows both.
 func TestServeFiresManifestSchedules(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the simulator and the remint binary")
@@ -341,7 +342,7 @@ func TestServeFiresManifestSchedules(t *testing.T) {
     action: rebuild
     target: web
   patch-web:
-    rrule: "DTSTART:20260101T000000Z RRULE:FREQ=SECONDLY;INTERVAL=3"
+    rrule: "DTSTART:20260101T000001Z RRULE:FREQ=SECONDLY;INTERVAL=3"
     window: 1h
     action: update
     target: web
@@ -353,20 +354,25 @@ func TestServeFiresManifestSchedules(t *testing.T) {
 
 	p, url := w.startServe(nil)
 	client := &orchestrator.Client{Base: url}
-	var fired orchestrator.Job
+	var fired, updated orchestrator.Job
 	require.Eventually(t, func() bool {
 		list, err := client.List(context.Background(), orchestrator.ListOptions{Status: orchestrator.StatusSucceeded})
 		if err != nil {
 			return false
 		}
 		for _, j := range list {
-			if j.Schedule != "" {
+			switch j.Schedule {
+			case "often-web":
 				fired = j
-				return true
+			case "patch-web":
+				updated = j
 			}
 		}
-		return false
-	}, time.Minute, 100*time.Millisecond, "a scheduled job runs: %s", p)
+		return fired.ID != 0 && updated.ID != 0
+	}, time.Minute, 100*time.Millisecond, "a scheduled job of each schedule runs: %s", p)
+	require.Equal(t, orchestrator.KindUpdate, updated.Kind)
+	require.True(t, strings.HasPrefix(updated.Decisions[0], "update web requested by schedule patch-web: rebuild: replaceable, onto debian-12 "), "%q", updated.Decisions)
+	require.Contains(t, strings.Join(updated.Decisions, "\n"), "nothing to replace")
 	require.Equal(t, "often-web", fired.Schedule)
 	require.Equal(t, "schedule often-web", fired.RequestedBy)
 	require.NotNil(t, fired.Run)
@@ -381,13 +387,13 @@ func TestServeFiresManifestSchedules(t *testing.T) {
 		Runs []runView `json:"runs"`
 	}
 	require.NoError(t, json.Unmarshal([]byte(hist.stdout.String()), &out))
-	var firedRun, skippedImages bool
+	var firedRun, firedUpdate bool
 	for _, r := range out.Runs {
 		firedRun = firedRun || (r.Schedule == "often-web" && r.Outcome == store.RunFired && r.JobID == fired.ID)
-		skippedImages = skippedImages || (r.Schedule == "patch-web" && r.Outcome == store.RunSkipped && strings.Contains(r.Reason, "action update has no job kind"))
+		firedUpdate = firedUpdate || (r.Schedule == "patch-web" && r.Outcome == store.RunFired && r.JobID == updated.ID)
 	}
 	require.True(t, firedRun, "%s", hist.stdout)
-	require.True(t, skippedImages, "%s", hist.stdout)
+	require.True(t, firedUpdate, "%s", hist.stdout)
 }
 
 // Two real `remint serve` processes on one PostgreSQL: a rebuild job runs on one of them;

@@ -261,4 +261,5 @@ type ScheduleOptions struct {
 	ApplySecurityUpgrades bool `yaml:"apply_security_upgrades,omitempty"`
 	RebootIfRequired      bool `yaml:"reboot_if_required,omitempty"`
 	ApplyDockerUpgrades   bool `yaml:"apply_docker_upgrades,omitempty"`
+	ApplyWeaveUpgrades    bool `yaml:"apply_weave_upgrades,omitempty"`
 }

@@ -531,7 +531,7 @@ func (d *decoder) checkSchedule(m *Manifest, p string, s *Schedule) {
 		d.checkTarget(m, p+".target", s)
 	}
 	o := s.Options
-	if (o.ApplySecurityUpgrades || o.RebootIfRequired || o.ApplyDockerUpgrades) && (s.Action == ActionBuildImage || s.Action == ActionRebuild) {
+	if (o.ApplySecurityUpgrades || o.RebootIfRequired || o.ApplyDockerUpgrades || o.ApplyWeaveUpgrades) && (s.Action == ActionBuildImage || s.Action == ActionRebuild) {
 		d.errorf(p+".options", "options apply only to actions inplace and update, not %s", s.Action)
 	}
 }

@@ -1,0 +1,227 @@
+package orchestrator
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/remint-dev/remint/inplace"
+)
+
+// Job kinds of in-place upgrades and of the policy's choice.
+const (
+	KindInPlace = "inplace" // inplace.Run on a group's servers: the options say what
+	KindUpdate  = "update"  // Decide, then a rebuild or an in-place run
+)
+
+// InPlaceOptions are an in-place (or update) job's options: the "deploy with options"
+// switches, and optionally a reboot policy that overrides reboot_if_required.
+type InPlaceOptions struct {
+	Options
+	// Reboot is never, if-required or always; "" follows reboot_if_required
+	// (if-required when set, never otherwise).
+	Reboot string `json:"reboot,omitempty"`
+}
+
+// RebootPolicy is the inplace reboot policy the options ask for.
+func (o InPlaceOptions) RebootPolicy() string {
+	switch {
+	case o.Reboot != "":
+		return o.Reboot
+	case o.RebootIfRequired:
+		return inplace.RebootIfRequired
+	}
+	return inplace.RebootNever
+}
+
+// check refuses options an in-place run cannot carry out.
+func (o InPlaceOptions) check() error {
+	if o.Reboot != "" {
+		if _, err := inplace.ParseReboot(o.Reboot); err != nil {
+			return err
+		}
+	}
+	if !o.ApplySecurityUpgrades && !o.ApplyDockerUpgrades && !o.ApplyWeaveUpgrades && o.Reboot != inplace.RebootAlways {
+		return errors.New("nothing to do in place: ask for apply_security_upgrades, apply_docker_upgrades, apply_weave_upgrades or reboot always (reboot_if_required alone installs nothing)")
+	}
+	return nil
+}
+
+// InPlaceRunner runs the in-place use case (inplace.Prepare and inplace.Run) on a group
+// with the options, holding the group's lease; resume continues the group's unfinished
+// run first. progress is told each server's result as it changes.
+type InPlaceRunner func(ctx context.Context, group string, o InPlaceOptions, resume bool, progress func(inplace.ServerResult)) (inplace.Summary, error)
+
+// InPlaceHandler runs an in-place upgrade as a job, recording the updates installed and
+// failed. A job cut short resumes the group's recorded run: servers that succeeded are
+// not patched again.
+type InPlaceHandler struct {
+	Groups func(name string) bool
+	Patch  InPlaceRunner
+}
+
+func (h InPlaceHandler) Check(target string, options json.RawMessage) error {
+	if !h.Groups(target) {
+		return fmt.Errorf("group %q is not in the manifest", target)
+	}
+	var o InPlaceOptions
+	if err := decodeStrict(options, &o); err != nil {
+		return err
+	}
+	return o.check()
+}
+
+func (h InPlaceHandler) Run(ctx context.Context, w *Work) error {
+	var o InPlaceOptions
+	if err := decodeStrict(w.Record.Options, &o); err != nil {
+		return err
+	}
+	w.Decide(ctx, fmt.Sprintf("in-place %s: requested %s (%s, reboot %s)", w.Target, requestedBy(w), o.Options, o.RebootPolicy()))
+	_, err := h.runInPlace(ctx, w, o)
+	return err
+}
+
+// runInPlace runs the in-place use case for the job and records its counts.
+func (h InPlaceHandler) runInPlace(ctx context.Context, w *Work, o InPlaceOptions) (inplace.Summary, error) {
+	if err := o.check(); err != nil {
+		return inplace.Summary{}, err
+	}
+	if run := w.Run(); run != nil {
+		if err := CheckStep(*run, w.Now(), "in-place upgrade of "+w.Target); err != nil {
+			return inplace.Summary{}, err
+		}
+	}
+	if w.Resuming {
+		w.Decide(ctx, "an earlier attempt was cut short: continue its in-place run from the recorded state first")
+	}
+	last := map[string]string{}
+	sum, err := h.Patch(ctx, w.Target, o, w.Resuming, func(r inplace.ServerResult) {
+		key := r.Phase + "/" + r.Status
+		if last[r.Server.ID] == key {
+			return
+		}
+		last[r.Server.ID] = key
+		level := "info"
+		msg := fmt.Sprintf("in-place %s: phase %s, %s", r.Server.Name, r.Phase, r.Status)
+		if r.Status == inplace.StatusFailed {
+			level, msg = "error", msg+": "+r.Error
+		}
+		w.Event(ctx, level, msg)
+	})
+	installed, failed := UpdateCounts(sum)
+	w.Count(ctx, installed, failed)
+	if sum.Run != "" {
+		w.Decide(ctx, fmt.Sprintf("in-place run %s of %s: %s; %d of %d servers succeeded, %d failed, %d not started; %d updates installed, %d failed%s",
+			sum.Run, w.Target, sum.Status, sum.Succeeded, len(sum.Servers), sum.Failed, sum.NotStarted, installed, failed, rebootNote(sum)))
+	}
+	return sum, err
+}
+
+// UpdateCounts counts the updates an in-place run installed and failed: each security
+// package, a Docker engine upgrade and a Weave Net upgrade count one; a server that
+// failed in its Docker or Weave phase counts one failed update.
+func UpdateCounts(sum inplace.Summary) (installed, failed int) {
+	for _, r := range sum.Servers {
+		if r.Security != nil {
+			installed += len(r.Security.Installed)
+			failed += len(r.Security.Failed)
+		}
+		if r.Docker != nil && r.Docker.From != r.Docker.To && r.Status == inplace.StatusSucceeded {
+			installed++
+		}
+		if r.Weave != nil && r.Weave.Changed && r.Status == inplace.StatusSucceeded {
+			installed++
+		}
+		if r.Status == inplace.StatusFailed && (r.Phase == inplace.PhaseDocker || r.Phase == inplace.PhaseWeave) {
+			failed++
+		}
+	}
+	return installed, failed
+}
+
+// Downtime sums the reboots' downtime of an in-place run; reboots counts them.
+func Downtime(sum inplace.Summary) (reboots int, downtime time.Duration) {
+	for _, r := range sum.Servers {
+		if r.Reboot != nil && r.Reboot.Done {
+			reboots++
+			downtime += r.Reboot.Downtime
+		}
+	}
+	return reboots, downtime
+}
+
+func rebootNote(sum inplace.Summary) string {
+	n, d := Downtime(sum)
+	if n == 0 {
+		return ", no reboot"
+	}
+	return fmt.Sprintf(", %s (downtime %s in all)", plural(n, "reboot", "reboots"), d.Round(time.Millisecond))
+}
+
+func requestedBy(w *Work) string {
+	if w.Record.Schedule != "" {
+		return "by schedule " + w.Record.Schedule
+	}
+	return "by hand"
+}
+
+// FactsReader gathers the policy's facts for a group (quota, surge, image, addresses).
+type FactsReader func(ctx context.Context, group string) (Facts, error)
+
+// UpdateHandler lets the policy choose (Decide, rebuild first) and runs the choice: a
+// rebuild onto the group's image (its pin, else the latest), or the options in place. A schedule's action update
+// maps to it.
+type UpdateHandler struct {
+	Groups  func(name string) bool
+	Facts   FactsReader
+	Rebuild RebuildHandler
+	InPlace InPlaceHandler
+}
+
+func (h UpdateHandler) Check(target string, options json.RawMessage) error {
+	if !h.Groups(target) {
+		return fmt.Errorf("group %q is not in the manifest", target)
+	}
+	var o InPlaceOptions
+	if err := decodeStrict(options, &o); err != nil {
+		return err
+	}
+	if o.Reboot != "" {
+		if _, err := inplace.ParseReboot(o.Reboot); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (h UpdateHandler) Run(ctx context.Context, w *Work) error {
+	var o InPlaceOptions
+	if err := decodeStrict(w.Record.Options, &o); err != nil {
+		return err
+	}
+	f, err := h.Facts(ctx, w.Target)
+	if err != nil {
+		return fmt.Errorf("gather the facts of %s: %w", w.Target, err)
+	}
+	d, err := Decide(w.Now(), f, Request{Options: o.Options})
+	if err != nil {
+		return err
+	}
+	w.Decide(ctx, fmt.Sprintf("update %s requested %s: %s", w.Target, requestedBy(w), d.Reason))
+	for _, n := range d.Notes {
+		w.Event(ctx, "info", "note: "+n)
+	}
+	for _, x := range d.Warnings {
+		w.Event(ctx, "warn", "warning: "+x)
+	}
+	switch d.Action {
+	case ActionRebuild:
+		return h.Rebuild.rebuild(ctx, w, RebuildOptions{}) // the image the facts resolved
+	case ActionInPlace:
+		_, err := h.InPlace.runInPlace(ctx, w, o)
+		return err
+	}
+	return nil
+}
