@@ -56,6 +56,9 @@ bench: build deps-e2e
 ##   REMINT_TEST_CLOUD=mycloud REMINT_TEST_IMAGE=<image id> REMINT_TEST_FLAVOR=<flavor> \
 ##   REMINT_TEST_NETWORK=<network> REMINT_TEST_EXTERNAL_NETWORK=<external network> make test-cloud
 ## It creates only resources named remint-contract-<random>-… and deletes them afterwards.
+## TestContractRebuildWithCloudHealth runs a full rebuild (deploy 2 slots with floating IPs,
+## replace both, move the addresses, retire the old servers) with health: {cloud: {}}, which
+## needs nothing listening on the servers; `make test` runs the same test on the simulator.
 test-cloud:
 	@if [ -z "$$REMINT_TEST_CLOUD" ]; then echo "set REMINT_TEST_CLOUD to a clouds.yaml entry, and REMINT_TEST_IMAGE, REMINT_TEST_FLAVOR, REMINT_TEST_NETWORK, REMINT_TEST_EXTERNAL_NETWORK (optional: REMINT_TEST_KEYPAIR)"; exit 2; fi
 	$(GO) test -count=1 -v -timeout 60m -run Contract ./internal/openstack/

@@ -19,7 +19,7 @@ type Options struct {
 	Cloud  Cloud
 	Store  State // *store.Store satisfies it
 	Spec   Spec
-	Prober health.Prober // checks a replacement on its fixed IP; nil skips health checks
+	Prober health.Prober // checks a replacement on its fixed IP (a health.ServerProber: by id); nil skips health checks
 	Policy health.Policy // interval, timeout, thresholds, grace, deadline
 	// Gate checks through the address after each move; nil uses Prober on the address.
 	Gate AddressChecker

@@ -238,6 +238,13 @@ func MakePlan(in PlanInput) (Plan, error) {
 		}
 		p.Notes = append(p.Notes, fmt.Sprintf("shrink: count lowered to %d: %d slots removed after every replacement succeeded; %s; %s", s.Count, len(removes), addr, old))
 	}
+	if s.Health.Check.Kind() == "cloud" && len(creates)+len(replaces) > 0 {
+		note := fmt.Sprintf("health cloud: a new server counts as healthy when Nova says ACTIVE, its Neutron ports are ACTIVE and its console log (where readable) shows the boot finished, %d polls in a row; this proves less than a probe: nothing on the server is asked whether it works", max(s.Health.HealthyThreshold, 1))
+		if s.HealthGate && len(s.Addresses) > 0 {
+			note += "; after each move the gate checks only that Neutron has the floating IP on the new server's ACTIVE port, no traffic is sent through it"
+		}
+		p.Notes = append(p.Notes, note)
+	}
 	if s.Alarm != nil && len(creates)+len(replaces) > 0 {
 		p.Notes = append(p.Notes, fmt.Sprintf("alarm gate: before each wave, after each move and during the bake, %s; otherwise the slot (with a bake, its wave) rolls back", s.Alarm))
 	}

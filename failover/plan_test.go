@@ -96,6 +96,16 @@ func TestPlanGolden(t *testing.T) {
 			s.Alarm = &Alarm{URL: "http://prometheus:9090", Query: `sum(rate(haproxy_backend_http_responses_total{backend="web",code="5xx"}[1m]))`, Max: 0.5}
 			return s
 		}(), slotsOn(4, allOld), false},
+		{"rolling-count3-health-cloud", func() Spec {
+			s := testSpec(3, StrategyRolling, 1, 0, 3)
+			s.Health.Check = manifest.HealthCheck{Cloud: &manifest.CloudCheck{}}
+			return s
+		}(), slotsOn(3, allOld), false},
+		{"rolling-count2-health-cloud-no-addresses", func() Spec {
+			s := testSpec(2, StrategyRolling, 1, 0, 0)
+			s.Health.Check = manifest.HealthCheck{Cloud: &manifest.CloudCheck{}}
+			return s
+		}(), slotsOn(2, allOld), false},
 		{"bluegreen-count1", testSpec(1, StrategyBlueGreen, 1, 0, 1), slotsOn(1, allOld), false},
 		{"bluegreen-count3", testSpec(3, StrategyBlueGreen, 1, 0, 1), slotsOn(3, allOld), false},
 		{"bluegreen-count10", testSpec(10, StrategyBlueGreen, 1, 0, 1), slotsOn(10, allOld), false},

@@ -61,7 +61,7 @@ type Spec struct {
 
 // Health is how a replacement proves it is healthy.
 type Health struct {
-	Check            manifest.HealthCheck // HTTP, TCP or Command; only the kind is read here
+	Check            manifest.HealthCheck // HTTP, TCP, Command or Cloud; only the kind is read here
 	Interval         time.Duration
 	Timeout          time.Duration
 	HealthyThreshold int

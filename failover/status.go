@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/remint-dev/remint/internal/health"
 	"github.com/remint-dev/remint/internal/manifest"
 	"github.com/remint-dev/remint/internal/openstack"
 	"github.com/remint-dev/remint/internal/store"
@@ -120,7 +121,7 @@ func (e *Executor) Status(ctx context.Context) (GroupStatus, error) {
 				if port, err = e.portOf(ctx, s.ID); err != nil && !openstack.IsNotFound(err) {
 					return st, err
 				}
-				v.Health = e.probeHealth(ctx, s.AccessIP)
+				v.Health = e.probeHealth(ctx, s.ID, s.AccessIP)
 			} else {
 				v.Status = "MISSING"
 			}
@@ -171,10 +172,13 @@ func (e *Executor) slotAddress(ctx context.Context, v *SlotStatus, recs []store.
 	return nil
 }
 
-// probeHealth probes a server once on its fixed IP: healthy, unhealthy: <why>, or
-// unknown when there is no prober or no address.
-func (e *Executor) probeHealth(ctx context.Context, ip string) string {
-	if e.Prober == nil || ip == "" {
+// probeHealth probes a server once on its fixed IP (a cloud check: by its id):
+// healthy, unhealthy: <why>, or unknown when there is no prober or no address.
+func (e *Executor) probeHealth(ctx context.Context, serverID, ip string) string {
+	if e.Prober == nil {
+		return "unknown"
+	}
+	if ip = health.Target(e.Prober, serverID, ip); ip == "" {
 		return "unknown"
 	}
 	timeout := e.Policy.Timeout

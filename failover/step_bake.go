@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/remint-dev/remint/internal/health"
 	"github.com/remint-dev/remint/internal/store"
 )
 
@@ -82,7 +83,8 @@ func (e *Executor) bakeWave(ctx context.Context, r *run, w int, wave []*store.St
 
 // bakeProbe checks one baking slot once: through its address (the gate, which also
 // proves the address still reaches the replacement) or, without an address, on the
-// replacement's fixed IP.
+// replacement's fixed IP. A cloud check (a prober of server ids) checks the server
+// through the cloud as well as the gate.
 func (e *Executor) bakeProbe(ctx context.Context, r *run, st *store.Step) error {
 	timeout := e.Policy.Timeout
 	if timeout <= 0 {
@@ -90,6 +92,14 @@ func (e *Executor) bakeProbe(ctx context.Context, r *run, st *store.Step) error 
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	if _, ok := e.Prober.(health.ServerProber); ok {
+		if st.Address != "" && e.Gate != nil {
+			if err := e.Gate.CheckAddress(ctx, st.Address, st.NewServerID); err != nil {
+				return err
+			}
+		}
+		return e.Prober.Probe(ctx, st.NewServerID)
+	}
 	switch {
 	case st.Address != "" && e.Gate != nil:
 		return e.Gate.CheckAddress(ctx, st.Address, st.NewServerID)

@@ -27,8 +27,10 @@ func (e *Executor) check(ctx context.Context, r *run, st *store.Step) error {
 		ip = srv.AccessIP
 		r.setIP(srv.ID, ip)
 	}
+	healthy := "healthy"
 	if e.Prober != nil {
-		if ip == "" {
+		target := health.Target(e.Prober, st.NewServerID, ip)
+		if target == "" {
 			return fmt.Errorf("server %s has no fixed IP to health-check", st.NewServerName)
 		}
 		// The probes' cadence adapts to what this rollout has seen: replacements of one
@@ -60,12 +62,17 @@ func (e *Executor) check(ctx context.Context, r *run, st *store.Step) error {
 			}
 			e.Progress(Event{Time: e.now(), Rollout: e.currentRollout(), Group: e.spec.Group, Slot: st.Slot, Server: st.NewServerID, Step: StateChecking, Message: msg})
 		}
-		if err := health.Wait(ctx, e.Prober, ip, pol, observe); err != nil {
+		if err := health.Wait(ctx, e.Prober, target, pol, observe); err != nil {
 			return fmt.Errorf("health of replacement %s: %w", st.NewServerName, err)
 		}
 		if firstPass >= 0 {
 			r.up(firstPass)
 		}
+		if n, ok := e.Prober.(health.Noter); ok {
+			if note := n.Note(target); note != "" {
+				healthy += " (" + note + ")"
+			}
+		}
 	}
-	return e.enter(ctx, st, StateHealthy, st.NewServerID, "healthy")
+	return e.enter(ctx, st, StateHealthy, st.NewServerID, healthy)
 }

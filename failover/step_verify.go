@@ -25,7 +25,8 @@ func (e *Executor) gateCheck(ctx context.Context, r *run, st *store.Step) error 
 		case e.Gate != nil:
 			err = health.Wait(ctx, gateProber{e.Gate, st.NewServerID}, st.Address, e.GatePolicy, nil)
 		case e.Prober != nil:
-			err = health.Wait(ctx, e.Prober, st.Address, e.GatePolicy, nil)
+			// A prober of server ids (cloud) has nothing to send through the address.
+			err = health.Wait(ctx, e.Prober, health.Target(e.Prober, st.NewServerID, st.Address), e.GatePolicy, nil)
 		}
 		if err != nil {
 			return fmt.Errorf("health gate through %s: %w", st.Address, err)

@@ -191,7 +191,7 @@ func (g *groupEnv) options(sink, progress func(failover.Event)) (failover.Option
 		}
 		runner = r
 	}
-	prober, policy, gate, err := failover.ProbesFor(g.spec, runner)
+	prober, policy, gate, err := failover.ProbesWith(g.spec, failover.ProbeDeps{Runner: runner, Cloud: g.cloud})
 	if err != nil {
 		return failover.Options{}, usageError{err}
 	}

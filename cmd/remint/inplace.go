@@ -303,11 +303,15 @@ func (e *inplaceEnv) run(ctx context.Context, r inplaceRun) (inplace.Summary, er
 	access := &remote.Access{Cloud: e.cloud, User: cmpOr(e.g.SSHUser, "debian"), Signer: r.signer, Logger: e.log,
 		Servers: openstack.ListServersOpts{NamePrefix: group + "-"}}
 	deps.Dialer = accessDialer{access}
-	prober, policy, err := health.FromManifest(e.g.HealthCheck(), access.Runner())
-	if err != nil {
-		return inplace.Summary{}, usageError{err}
+	// A cloud check adds nothing here: after a reboot remint already waits for SSH and
+	// for Nova to say ACTIVE, and the console still shows the earlier boot finishing.
+	if e.g.HealthCheck().Kind() != "cloud" {
+		prober, policy, err := health.FromManifest(e.g.HealthCheck(), access.Runner())
+		if err != nil {
+			return inplace.Summary{}, usageError{err}
+		}
+		deps.Health = inplace.Health{Prober: prober, Policy: policy}
 	}
-	deps.Health = inplace.Health{Prober: prober, Policy: policy}
 	if opts.Weave {
 		// Verified before any server is touched: a mismatch refuses the whole run.
 		if deps.WeaveScript, err = inplace.FetchScript(ctx, &http.Client{Timeout: time.Minute}, *opts.WeaveSpec); err != nil {

@@ -1,5 +1,5 @@
 // Package health proves that a server is healthy: probes (HTTP, TCP, a command run over
-// SSH) and Wait, which applies a group's policy (interval, timeout, healthy and unhealthy
+// SSH, and the cloud's own view for servers with nothing to probe) and Wait, which applies a group's policy (interval, timeout, healthy and unhealthy
 // thresholds, grace period, deadline) to one probe against one host.
 //
 // Entry points: FromManifest, Wait.
@@ -142,9 +142,21 @@ func (c Command) Probe(ctx context.Context, host string) error {
 func (c Command) String() string { return "command " + strings.Join(c.Argv, " ") }
 
 // FromManifest builds the prober and policy a group's health check describes. runner is
-// needed only for command checks. The check is expected to be validated and defaulted by
-// the manifest loader.
+// needed only for command checks; cloud checks need FromManifestWith. The check is
+// expected to be validated and defaulted by the manifest loader.
 func FromManifest(hc manifest.HealthCheck, runner Runner) (Prober, Policy, error) {
+	return FromManifestWith(hc, Deps{Runner: runner})
+}
+
+// Deps are what some checks need: Runner for command checks, Cloud for cloud checks.
+type Deps struct {
+	Runner Runner
+	Cloud  CloudAPI
+}
+
+// FromManifestWith is FromManifest for any check kind.
+func FromManifestWith(hc manifest.HealthCheck, deps Deps) (Prober, Policy, error) {
+	runner := deps.Runner
 	pol := Policy{
 		Interval: hc.Interval, Timeout: hc.Timeout, HealthyThreshold: hc.HealthyThreshold,
 		UnhealthyThreshold: hc.UnhealthyThreshold, GracePeriod: hc.GracePeriod, Deadline: hc.Deadline,
@@ -167,6 +179,11 @@ func FromManifest(hc manifest.HealthCheck, runner Runner) (Prober, Policy, error
 	case hc.Command != "":
 		argv := strings.Fields(hc.Command)
 		return Command{Argv: argv, Runner: runner}, pol, nil
+	case hc.Cloud != nil:
+		if deps.Cloud == nil {
+			return nil, pol, errors.New("health check cloud: needs the cloud API, and none was given here")
+		}
+		return NewCloud(deps.Cloud), pol, nil
 	}
-	return nil, pol, errors.New("health check: none of http, tcp or command is set")
+	return nil, pol, errors.New("health check: none of http, tcp, command or cloud is set")
 }

@@ -364,6 +364,10 @@ func (d *decoder) structure(n *yaml.Node, path string, v reflect.Value) {
 		index[name] = i
 	}
 	if n.Kind != yaml.MappingNode {
+		if len(names) == 0 { // a marker such as health.cloud, written {}
+			d.errorAt(n, path, "want an empty mapping {}, got %s", describe(n))
+			return
+		}
 		d.errorAt(n, path, "want a mapping with keys %s, got %s", strings.Join(names, ", "), describe(n))
 		return
 	}
@@ -371,6 +375,10 @@ func (d *decoder) structure(n *yaml.Node, path string, v reflect.Value) {
 		fp := join(path, p.key.Value)
 		i, ok := index[p.key.Value]
 		if !ok {
+			if len(names) == 0 {
+				d.errorAt(p.key, fp, "unknown field %q; %s takes no fields (write {})", p.key.Value, path[strings.LastIndexByte(path, '.')+1:])
+				continue
+			}
 			d.errorAt(p.key, fp, "unknown field %q%s; allowed: %s", p.key.Value, didYouMean(p.key.Value, names), strings.Join(names, ", "))
 			continue
 		}

@@ -175,9 +175,9 @@ func (g *Group) AddressSlots() []Address {
 	}
 }
 
-// Kind is "http", "tcp" or "command": which check the health section selects (http
-// when none is written). A loaded manifest has exactly one; for one built in code with
-// several, the first of http, tcp, command wins.
+// Kind is "http", "tcp", "command" or "cloud": which check the health section selects
+// (http when none is written). A loaded manifest has exactly one; for one built in code
+// with several, the first of http, tcp, command, cloud wins.
 func (h HealthCheck) Kind() string {
 	switch {
 	case h.HTTP != nil:
@@ -186,6 +186,8 @@ func (h HealthCheck) Kind() string {
 		return "tcp"
 	case h.Command != "":
 		return "command"
+	case h.Cloud != nil:
+		return "cloud"
 	default:
 		return "http"
 	}
@@ -202,6 +204,9 @@ func (h HealthCheck) WithDefaults() HealthCheck {
 	if h.TCP != nil {
 		t := *h.TCP
 		h.TCP = &t
+	}
+	if h.Cloud != nil {
+		h.Cloud = &CloudCheck{}
 	}
 	if h.Kind() == "http" {
 		c := HTTPCheck{}

@@ -151,3 +151,21 @@ func TestClosest(t *testing.T) {
 		assert.Equal(t, want, closest(in, fields), in)
 	}
 }
+
+func TestCloudHealthDefaults(t *testing.T) {
+	t.Parallel()
+	for name, health := range map[string]string{"braces": "health: {cloud: {}}", "null": "health:\n  cloud:\n"} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			m, err := Parse("remint.yaml", []byte(withGroup(health)))
+			require.NoError(t, err)
+			h := m.Groups["web"].HealthCheck()
+			assert.Equal(t, "cloud", h.Kind())
+			assert.Equal(t, &CloudCheck{}, h.Cloud)
+			assert.Nil(t, h.HTTP, "a cloud check gets no default HTTP check")
+			assert.Equal(t, DefaultHealthyThreshold, h.HealthyThreshold)
+			assert.Equal(t, DefaultHealthInterval, h.Interval)
+			assert.Equal(t, DefaultHealthDeadline, h.Deadline)
+		})
+	}
+}

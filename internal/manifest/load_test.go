@@ -83,6 +83,8 @@ failover: {addresses: [{id: 6b3c1f0e-1b7a-4d39-9f5e-0a4f8d2b9c11}]}`),
 		"http with defaults":     withGroup("health:\n  http:\n"),
 		"standard tags that fit": "cloud: !!str remint-sim\n" + withGroup("inplace: {concurrency: !!int 2}\nreplaceable: !!bool true\nrollout: !!map {soak: !!str 5s}\nsecurity_groups: !!seq [default]\nssh_user: !!null\n"),
 		"command health":         withGroup("health: {command: systemctl is-active nginx}"),
+		"cloud health":           withGroup("health: {cloud: {}, healthy_threshold: 2}"),
+		"cloud health null":      withGroup("health:\n  cloud:\n"),
 		"pinned image":           fam + "groups:\n  g:\n    count: 1\n    image: {family: f1, version: 2024.01.2}\n    flavor: x\n    network: y\n",
 		"image by id, pet user":  fam + "groups:\n  g:\n    count: 1\n    image: {id: abc}\n    flavor: x\n    network: y\n    replaceable: false\n    ssh_user: root\n",
 		"per_server one each": withGroup(`failover:
@@ -223,8 +225,12 @@ func TestParseErrors(t *testing.T) {
 		{"action", withSchedule("rrule: DTSTART:20240101T000000Z RRULE:FREQ=DAILY\nwindow: 1h\naction: build\ntarget: web"), []string{`t.yaml:17:13: schedules.s1.action: want build-image, rebuild, inplace or update, got "build"`}},
 
 		// Exactly-one-of rules.
-		{"health two kinds", withGroup("health:\n  http: {}\n  tcp: {port: 22}"), []string{`t.yaml:15:12: groups.web.health.tcp: want exactly one of http, tcp or command, got http and tcp`}},
-		{"health no kind", withGroup("health:\n  interval: 5s"), []string{`t.yaml:14:7: groups.web.health: want exactly one of http, tcp or command, got none`}},
+		{"health two kinds", withGroup("health:\n  http: {}\n  tcp: {port: 22}"), []string{`t.yaml:15:12: groups.web.health.tcp: want exactly one of http, tcp, command or cloud, got http and tcp`}},
+		{"health http and cloud", withGroup("health:\n  http: {}\n  cloud: {}"), []string{`t.yaml:15:14: groups.web.health.cloud: want exactly one of http, tcp, command or cloud, got http and cloud`}},
+		{"cloud with a field", withGroup("health: {cloud: {port: 22}}"), []string{`t.yaml:13:22: groups.web.health.cloud.port: unknown field "port"; cloud takes no fields (write {})`}},
+		{"cloud not a mapping", withGroup("health: {cloud: yes}"), []string{`t.yaml:13:21: groups.web.health.cloud: want an empty mapping {}, got string "yes"`}},
+		{"family cloud health", fam + "    health: {cloud: {}}\n", []string{`t.yaml:7:21: families.f1.health.cloud: a family's verification boot cannot use the cloud check (its server is already known to be ACTIVE, so it would prove nothing): use http, tcp or command, or leave the family's health out`}},
+		{"health no kind", withGroup("health:\n  interval: 5s"), []string{`t.yaml:14:7: groups.web.health: want exactly one of http, tcp, command or cloud, got none`}},
 		{"address none", withGroup("failover:\n  addresses: [{}]"), []string{`t.yaml:14:19: groups.web.failover.addresses[0]: want exactly one of address, id or allocate_from, got none`}},
 		{"address two", withGroup("failover:\n  addresses: [{address: 203.0.113.5, allocate_from: public}]"), []string{`t.yaml:14:19: groups.web.failover.addresses[0]: want exactly one of address, id or allocate_from, got address and allocate_from`}},
 		{"address not an IP", withGroup("failover:\n  addresses: [{address: 203.0.113.300}]"), []string{`t.yaml:14:29: groups.web.failover.addresses[0].address: want an IP address, got "203.0.113.300"`}},

@@ -153,14 +153,17 @@ type Address struct {
 	AllocateFrom string `yaml:"allocate_from,omitempty"`
 }
 
-// HealthCheck says how a server proves it is healthy. Exactly one of HTTP, TCP, Command
-// when the section is written (see Group.Health for when it is not). Durations are Go
+// HealthCheck says how a server proves it is healthy. Exactly one of HTTP, TCP, Command,
+// Cloud when the section is written (see Group.Health for when it is not). Durations are Go
 // duration strings ("30s", "10m"); intervals, timeouts and the deadline must be > 0, the
 // deadline longer than the grace period, thresholds at least 1.
 type HealthCheck struct {
 	HTTP    *HTTPCheck `yaml:"http,omitempty"`
 	TCP     *TCPCheck  `yaml:"tcp,omitempty"`
 	Command string     `yaml:"command,omitempty"` // run over SSH; healthy on exit 0
+	// Cloud is for groups with nothing to probe (workers, batch servers): healthy when
+	// the cloud says so, which proves less than a probe (see CloudCheck).
+	Cloud *CloudCheck `yaml:"cloud,omitempty"`
 
 	Interval           time.Duration `yaml:"interval,omitempty"`            // default 1s
 	Timeout            time.Duration `yaml:"timeout,omitempty"`             // default 2s
@@ -178,6 +181,14 @@ type HTTPCheck struct {
 	Status int    `yaml:"status,omitempty"` // default 200; 100 to 599
 	Body   string `yaml:"body,omitempty"`   // substring the body must contain; "" for any
 }
+
+// CloudCheck, written `cloud: {}`, counts a server healthy when Nova says ACTIVE, its
+// Neutron ports are ACTIVE and, where the console log is readable, the console shows that
+// the boot has finished (cloud-init's "Cloud-init v. … finished at …" line), for
+// healthy_threshold consecutive polls. It proves that the server booted, not that it
+// does its work: nothing is probed on the server itself. It has no fields; families'
+// verification boots cannot use it (their server is already known to be ACTIVE).
+type CloudCheck struct{}
 
 // TCPCheck is a TCP connect health check.
 type TCPCheck struct {

@@ -176,7 +176,10 @@ func (d *decoder) checkFamily(p string, f *Family) {
 	}
 	d.intRange(p+".retention", f.Retention, 1, maxInt)
 	if f.Health != nil && d.shape(p+".health") {
-		d.checkHealth(p+".health", *f.Health)
+		d.checkHealth(p+".health", f.Health)
+		if f.Health.Cloud != nil {
+			d.errorf(p+".health.cloud", "a family's verification boot cannot use the cloud check (its server is already known to be ACTIVE, so it would prove nothing): use http, tcp or command, or leave the family's health out")
+		}
 	}
 
 	pp := p + ".provision"
@@ -297,7 +300,7 @@ func (d *decoder) checkGroup(m *Manifest, p string, g *Group, used map[string]st
 		d.checkFailover(p+".failover", g, used)
 	}
 	if d.shape(p + ".health") {
-		d.checkHealth(p+".health", g.Health)
+		d.checkHealth(p+".health", &g.Health)
 	}
 	if d.shape(p + ".rollout") {
 		d.checkRollout(p+".rollout", g)
@@ -403,20 +406,24 @@ func (d *decoder) checkFailover(p string, g *Group, used map[string]string) {
 	}
 }
 
-func (d *decoder) checkHealth(p string, h HealthCheck) {
+func (d *decoder) checkHealth(p string, h *HealthCheck) {
 	if d.written(p) {
 		var kinds []string
-		for _, k := range []string{"http", "tcp", "command"} {
+		for _, k := range []string{"http", "tcp", "command", "cloud"} {
 			if d.values[p+"."+k] != nil {
 				kinds = append(kinds, k)
 			}
 		}
 		switch {
 		case len(kinds) == 0:
-			d.errorf(p, "want exactly one of http, tcp or command, got none")
+			d.errorf(p, "want exactly one of http, tcp, command or cloud, got none")
 		case len(kinds) > 1:
-			d.errorf(p+"."+kinds[1], "want exactly one of http, tcp or command, got %s", strings.Join(kinds, " and "))
+			d.errorf(p+"."+kinds[1], "want exactly one of http, tcp, command or cloud, got %s", strings.Join(kinds, " and "))
 		}
+	}
+	// `cloud:` and `cloud: {}` both select the cloud check (it has no fields).
+	if d.values[p+".cloud"] != nil && !d.bad[p+".cloud"] && h.Cloud == nil && d.shape(p+".cloud") {
+		h.Cloud = &CloudCheck{}
 	}
 	d.positiveDuration(p+".interval", h.Interval)
 	d.positiveDuration(p+".timeout", h.Timeout)

@@ -51,12 +51,19 @@ type contractEnv interface {
 // real cloud named by REMINT_TEST_CLOUD. On the simulator the test runs in parallel.
 func newContractEnv(t *testing.T) contractEnv {
 	t.Helper()
+	return newContractEnvWith(t, nil)
+}
+
+// newContractEnvWith is newContractEnv whose simulator runs its servers on driver (nil:
+// API objects only).
+func newContractEnvWith(t *testing.T, driver sim.Driver) contractEnv {
+	t.Helper()
 	prefix := "remint-contract-" + randomSuffix() + "-"
 	if cloud := os.Getenv("REMINT_TEST_CLOUD"); cloud != "" {
 		return newRealEnv(t, cloud, prefix)
 	}
 	t.Parallel()
-	s, seed := simtest.StartSeeded(t, sim.Config{BootTime: 100 * time.Millisecond, ImageSaveTime: 50 * time.Millisecond})
+	s, seed := simtest.StartSeeded(t, sim.Config{Driver: driver, BootTime: 100 * time.Millisecond, ImageSaveTime: 50 * time.Millisecond})
 	path := filepath.Join(t.TempDir(), "clouds.yaml")
 	require.NoError(t, os.WriteFile(path, s.CloudsYAML("remint-sim"), 0o600))
 	return &simEnv{s: s, seed: seed, clouds: path, prefix: prefix}
@@ -174,4 +181,13 @@ func deleteServerWhenDone(t *testing.T, c *Client, id string) {
 		}
 		return c.WaitServerDeleted(ctx, id)
 	})
+}
+
+// ContractEnv and NewContractEnvWith let contract tests of package openstack_test (which
+// may import failover, itself built on this package) run on the same environments.
+type ContractEnv = contractEnv
+
+// NewContractEnvWith is newContractEnvWith.
+func NewContractEnvWith(t *testing.T, driver sim.Driver) ContractEnv {
+	return newContractEnvWith(t, driver)
 }
