@@ -91,36 +91,27 @@ func AptCachePolicyArgv(names []string) ([]string, error) {
 // several suites, a security suite wins (the version is a security update).
 func ParseAptCachePolicy(out string) map[string]string {
 	suites := map[string]string{}
-	var name string
-	inInstalled := false
-	sc := bufio.NewScanner(strings.NewReader(out))
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		trim := strings.TrimSpace(line)
-		switch {
-		case trim == "":
-		case !strings.HasPrefix(line, " ") && strings.HasSuffix(trim, ":"):
-			name, inInstalled = strings.TrimSuffix(trim, ":"), false
-		case strings.HasPrefix(trim, "***"):
-			inInstalled = true
-		case strings.HasPrefix(line, "     ") && !strings.HasPrefix(line, "        "):
-			inInstalled = false // another version of the table
-		case inInstalled && strings.HasPrefix(line, "        "):
-			// "        500 http://host/ bookworm-security/main amd64 Packages"
-			f := strings.Fields(trim)
-			if len(f) < 3 || !strings.Contains(f[1], "://") {
-				continue // "100 /var/lib/dpkg/status"
-			}
-			suite, _, _ := strings.Cut(f[2], "/")
-			if f[2] != suite && strings.HasSuffix(f[2], "/updates/main") {
-				suite = strings.TrimSuffix(f[2], "/main") // bullseye-era "buster/updates/main"
-			}
-			if !suiteRE.MatchString(suite) {
+	for name, pol := range ParsePolicyPackages(out) {
+		for _, v := range pol.Versions {
+			if pol.Installed == "" || v.Version != pol.Installed {
 				continue
 			}
-			if cur, ok := suites[name]; !ok || (!IsSecuritySuite(cur) && IsSecuritySuite(suite)) {
-				suites[name] = suite
+			for _, src := range v.Sources {
+				// "http://host/ bookworm-security/main amd64 Packages"; skip "/var/lib/dpkg/status"
+				f := strings.Fields(src)
+				if len(f) < 2 || !strings.Contains(f[0], "://") {
+					continue
+				}
+				suite, _, _ := strings.Cut(f[1], "/")
+				if f[1] != suite && strings.HasSuffix(f[1], "/updates/main") {
+					suite = strings.TrimSuffix(f[1], "/main") // bullseye-era "buster/updates/main"
+				}
+				if !suiteRE.MatchString(suite) {
+					continue
+				}
+				if cur, ok := suites[name]; !ok || (!IsSecuritySuite(cur) && IsSecuritySuite(suite)) {
+					suites[name] = suite
+				}
 			}
 		}
 	}
@@ -243,21 +234,8 @@ func Diff(a, b []Package) []Change {
 //	Inst demo-libssl [1.0-1] (1.0-1+deb12u1 Debian-Security:12/stable-security [all])
 func ParseSimulatedUpgrade(out string) []string {
 	var set []string
-	for _, line := range strings.Split(out, "\n") {
-		if !strings.HasPrefix(line, "Inst ") {
-			continue
-		}
-		f := strings.Fields(line)
-		if len(f) < 2 {
-			continue
-		}
-		ver := ""
-		if i := strings.Index(line, "("); i >= 0 {
-			if g := strings.Fields(line[i+1:]); len(g) > 0 {
-				ver = g[0]
-			}
-		}
-		set = append(set, f[1]+" "+ver)
+	for _, in := range ParseSimulate(out) {
+		set = append(set, in.Name+" "+in.To)
 	}
 	slices.Sort(set)
 	return set
