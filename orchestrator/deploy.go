@@ -52,6 +52,7 @@ type TargetReport struct {
 	Rollouts         []string      `json:"rollouts,omitempty"` // rollout ids (rebuild)
 	InPlaceRun       string        `json:"inplace_run,omitempty"`
 	Replaced         int           `json:"servers_replaced,omitempty"`
+	Created          int           `json:"servers_created,omitempty"`
 	Error            string        `json:"error,omitempty"`
 }
 
@@ -130,7 +131,12 @@ func Execute(ctx context.Context, d DeployDeps, rep DeployReport, opts Options) 
 				}
 				tr.Rollouts = append(tr.Rollouts, r.Rollout)
 				for _, s := range r.Slots {
-					if s.State == failover.StateDone || s.State == failover.StateKept {
+					if s.State != failover.StateDone && s.State != failover.StateKept {
+						continue
+					}
+					if s.OldServerID == "" {
+						tr.Created++ // a first deploy of the slot: nothing was replaced
+					} else {
 						tr.Replaced++
 					}
 				}

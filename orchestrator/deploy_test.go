@@ -29,7 +29,7 @@ func TestDeployRunsEachDecision(t *testing.T) {
 		Facts: func(ctx context.Context, g string) (Facts, error) { return facts[g], nil },
 		Rebuild: func(ctx context.Context, g string) (failover.RebuildResult, error) {
 			ran = append(ran, "rebuild "+g)
-			return failover.RebuildResult{Rollout: &failover.Result{Rollout: "r-1", Slots: []failover.SlotResult{{State: failover.StateKept}, {State: failover.StateKept}}}}, nil
+			return failover.RebuildResult{Rollout: &failover.Result{Rollout: "r-1", Slots: []failover.SlotResult{{State: failover.StateKept, OldServerID: "old-0"}, {State: failover.StateKept, OldServerID: "old-1"}, {State: failover.StateDone}}}}, nil
 		},
 		InPlace: func(ctx context.Context, g string, o InPlaceOptions) (inplace.Summary, error) {
 			ran = append(ran, "inplace "+g+" reboot "+o.RebootPolicy())
@@ -57,7 +57,7 @@ func TestDeployRunsEachDecision(t *testing.T) {
 	require.ErrorContains(t, err, "1 of 3 targets failed")
 	require.Equal(t, []string{"rebuild web", "inplace db reboot if-required", "inplace cache reboot if-required"}, ran)
 	require.Equal(t, ResultFailed, rep.Status)
-	require.Equal(t, TargetReport{Target: "web", Decision: ActionRebuild, Reason: rep.Decisions[0].Reason, Result: ResultSucceeded, Rollouts: []string{"r-1"}, Replaced: 2}, rep.Targets[0])
+	require.Equal(t, TargetReport{Target: "web", Decision: ActionRebuild, Reason: rep.Decisions[0].Reason, Result: ResultSucceeded, Rollouts: []string{"r-1"}, Replaced: 2, Created: 1}, rep.Targets[0])
 	require.Equal(t, TargetReport{Target: "db", Decision: ActionInPlace, Reason: "in-place: group db is replaceable: false (a stateful pet)", Result: ResultSucceeded,
 		UpdatesInstalled: 4, Reboots: 1, Downtime: 3 * time.Second, InPlaceRun: "ip-1"}, rep.Targets[1])
 	require.Equal(t, ResultFailed, rep.Targets[2].Result)

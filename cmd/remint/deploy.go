@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"strings"
 	"sync"
@@ -114,6 +115,9 @@ func runDeploy(ctx context.Context, cmd *cobra.Command, targets []string, o depl
 		return err
 	}
 	d := &deployEnv{m: m, cloud: cl, log: log, command: commandLine(cmd, targets), wait: o.waitLock}
+	if o.output == "text" {
+		d.out = stdout // progress as rebuild and inplace print it; JSON gets one report, events go to the log
+	}
 	deps := orchestrator.DeployDeps{Facts: d.facts, Rebuild: d.rebuild, InPlace: d.inplace, Now: time.Now}
 	rep, err := orchestrator.Deploy(ctx, deps, orchestrator.DeployRequest{Targets: targets, Force: force, Options: o.opts, DryRun: true})
 	var refused *orchestrator.DecideError
@@ -155,6 +159,9 @@ func runDeploy(ctx context.Context, cmd *cobra.Command, targets []string, o depl
 		line := fmt.Sprintf("  %s: %s %s", t.Target, t.Decision, t.Result)
 		switch t.Decision {
 		case orchestrator.ActionRebuild:
+			if t.Created > 0 {
+				line += fmt.Sprintf(", %d servers created", t.Created)
+			}
 			line += fmt.Sprintf(", %d servers replaced, rollouts %s", t.Replaced, orDash(strings.Join(t.Rollouts, " ")))
 		case orchestrator.ActionInPlace:
 			line += fmt.Sprintf(", run %s, %d updates installed, %d failed, %d reboots (downtime %s)", orDash(t.InPlaceRun), t.UpdatesInstalled, t.UpdatesFailed, t.Reboots, t.Downtime.Round(time.Millisecond))
@@ -177,6 +184,7 @@ type deployEnv struct {
 	command string
 	wait    time.Duration
 	signer  ssh.Signer
+	out     io.Writer // text output: progress is printed here; nil logs it instead
 	mu      sync.Mutex
 }
 
@@ -190,13 +198,19 @@ func (d *deployEnv) rebuild(ctx context.Context, group string) (failover.Rebuild
 		return failover.RebuildResult{}, err
 	}
 	g := &groupEnv{m: d.m, spec: spec, cloud: d.cloud, store: d.st, log: d.log}
-	deps, err := g.groupDeps(d.command, d.wait, func(e failover.Event) {
+	sink := func(e failover.Event) {
 		level := slog.LevelInfo
 		if e.Failed {
 			level = slog.LevelError
 		}
 		d.log.Log(ctx, level, e.String(), "group", group)
-	}, nil)
+	}
+	var progress func(failover.Event)
+	if d.out != nil {
+		pr := newEventPrinter(d.out, "text")
+		sink, progress = pr.Event, pr.progress()
+	}
+	deps, err := g.groupDeps(d.command, d.wait, sink, progress)
 	if err != nil {
 		return failover.RebuildResult{}, err
 	}
@@ -214,6 +228,10 @@ func (d *deployEnv) inplace(ctx context.Context, group string, o orchestrator.In
 		progress: func(r inplace.ServerResult) {
 			d.mu.Lock()
 			defer d.mu.Unlock()
+			if d.out != nil {
+				fmt.Fprintf(d.out, "%s in-place %s %s: %s\n", time.Now().Format("15:04:05.000"), group, r.Server.Name, orDash(strings.Join([]string{string(r.Phase), string(r.Status)}, " ")))
+				return
+			}
 			d.log.Info("in-place", "server", r.Server.Name, "phase", r.Phase, "status", r.Status)
 		}})
 }
