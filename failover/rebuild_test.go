@@ -92,6 +92,7 @@ func TestRebuildIsRefusedWhileAnotherHoldsTheLease(t *testing.T) {
 		"resume":   func() error { _, err := Rebuild(ctx, h.deps("b"), RebuildRequest{Resume: true}); return err },
 		"rollback": func() error { _, err := RollbackGroup(ctx, h.deps("b")); return err },
 		"adopt":    func() error { _, _, err := AdoptGroup(ctx, h.deps("b")); return err },
+		"forget":   func() error { _, err := ForgetGroup(ctx, h.deps("b"), true); return err },
 	} {
 		err := run()
 		var held *lease.HeldError
@@ -101,6 +102,9 @@ func TestRebuildIsRefusedWhileAnotherHoldsTheLease(t *testing.T) {
 	rollouts, err := h.store.Rollouts(ctx, "web")
 	require.NoError(t, err)
 	require.Len(t, rollouts, 1, "nothing was planned or recorded")
+	slots, err := h.store.Slots(ctx, "web")
+	require.NoError(t, err)
+	require.Len(t, slots, 2, "forget dropped no record while the lease was held")
 
 	// A dry run reads only: it takes no lease.
 	res, err := Rebuild(ctx, h.deps("b"), RebuildRequest{DryRun: true})
