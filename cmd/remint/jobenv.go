@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -201,26 +200,9 @@ func (e *jobEnv) schedules() ([]orchestrator.NamedSchedule, error) {
 	var out []orchestrator.NamedSchedule
 	for _, name := range e.m.ScheduleNames() {
 		s := e.m.Schedules[name]
-		sched, err := orchestrator.ParseSchedule(s.RRule, s.Window)
+		ns, err := orchestrator.NewNamedSchedule(name, s.RRule, s.Window, s.Action, s.Target, s.Options)
 		if err != nil {
-			return nil, usageErrorf("schedule %s: %v", name, err)
-		}
-		ns := orchestrator.NamedSchedule{Name: name, Schedule: sched, Action: s.Action, Target: s.Target, Options: []byte("{}")}
-		switch s.Action {
-		case manifest.ActionRebuild:
-			ns.Kind = orchestrator.KindRebuild
-		case manifest.ActionBuildImage:
-			ns.Kind = orchestrator.KindBuildImage
-		case manifest.ActionInPlace, manifest.ActionUpdate:
-			ns.Kind = orchestrator.KindInPlace
-			if s.Action == manifest.ActionUpdate {
-				ns.Kind = orchestrator.KindUpdate
-			}
-			b, err := json.Marshal(orchestrator.InPlaceOptions{Options: orchestrator.OptionsOf(s.Options)})
-			if err != nil {
-				return nil, err
-			}
-			ns.Options = b
+			return nil, usageErrorf("%v", err)
 		}
 		out = append(out, ns)
 	}

@@ -185,6 +185,24 @@ var migrations = []string{
 		updated_at  TEXT NOT NULL,
 		PRIMARY KEY (run_id, server_id)
 	);`,
+	// 5: schedules created at run time (schedules.go) by `remint schedule create`, the
+	// API and the console; the manifest's schedules stay in the manifest. Integer ids
+	// because STACKIT's update-schedules API names schedules by integer id.
+	`CREATE TABLE schedules (
+		id             INTEGER PRIMARY KEY AUTOINCREMENT,
+		name           TEXT NOT NULL UNIQUE,
+		rrule          TEXT NOT NULL,
+		window_seconds INTEGER NOT NULL,
+		enabled        INTEGER NOT NULL DEFAULT 1,
+		action         TEXT NOT NULL,
+		target         TEXT NOT NULL,
+		options        TEXT NOT NULL DEFAULT '{}',
+		description    TEXT NOT NULL DEFAULT '',
+		created_by     TEXT NOT NULL DEFAULT '',
+		created_at     TEXT NOT NULL,
+		updated_at     TEXT NOT NULL
+	);
+	CREATE INDEX schedules_target ON schedules(target, id);`,
 }
 
 // Store is an open state database. It is safe for concurrent use.
