@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 )
 
 // Jobs is what the job endpoints (and `remint job`) need; *Queue implements it locally
@@ -51,7 +52,19 @@ func APIHandler(jobs Jobs, ready func(ctx context.Context) error) http.Handler {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
 	mux.HandleFunc("GET /v1/jobs", func(w http.ResponseWriter, r *http.Request) {
-		o := ListOptions{Status: r.URL.Query().Get("status")}
+		q := r.URL.Query()
+		o := ListOptions{Status: q.Get("status"), Target: q.Get("target")}
+		for _, k := range q["kind"] {
+			o.Kinds = append(o.Kinds, strings.Split(k, ",")...)
+		}
+		if b := q.Get("before"); b != "" {
+			n, err := strconv.ParseInt(b, 10, 64)
+			if err != nil || n < 1 {
+				writeErr(w, badRequest("before %q: want a job id", b))
+				return
+			}
+			o.BeforeID = n
+		}
 		if l := r.URL.Query().Get("limit"); l != "" {
 			n, err := strconv.Atoi(l)
 			if err != nil || n < 1 {

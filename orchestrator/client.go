@@ -87,6 +87,15 @@ func (c *Client) List(ctx context.Context, o ListOptions) ([]Job, error) {
 	if o.Limit > 0 {
 		v.Set("limit", strconv.Itoa(o.Limit))
 	}
+	if o.Target != "" {
+		v.Set("target", o.Target)
+	}
+	for _, k := range o.Kinds {
+		v.Add("kind", k)
+	}
+	if o.BeforeID > 0 {
+		v.Set("before", strconv.FormatInt(o.BeforeID, 10))
+	}
 	var out struct {
 		Jobs []Job `json:"jobs"`
 	}

@@ -336,8 +336,14 @@ func (q *Queue) Get(ctx context.Context, id int64) (Job, error) {
 
 // ListOptions filter List.
 type ListOptions struct {
-	Limit  int    // newest first; 0 means 100
+	Limit  int    // newest first; 0 means 100, at most 10000
 	Status string // one of the Status* values, "" for all
+	// Target and Kinds narrow the list to one target (a group, a family, a server) and
+	// to some job kinds; BeforeID pages: only jobs with a smaller id (the last id of the
+	// previous page).
+	Target   string
+	Kinds    []string
+	BeforeID int64
 }
 
 // List returns jobs newest first (without event logs).
@@ -345,28 +351,74 @@ func (q *Queue) List(ctx context.Context, o ListOptions) ([]Job, error) {
 	if o.Limit <= 0 {
 		o.Limit = 100
 	}
-	p := river.NewJobListParams().Kinds(riverKind).OrderBy(river.JobListOrderByID, river.SortOrderDesc).First(min(o.Limit, 10000))
+	o.Limit = min(o.Limit, 10000)
+	var states []rivertype.JobState
 	if o.Status != "" {
-		states, ok := statesOf[o.Status]
-		if !ok {
+		var ok bool
+		if states, ok = statesOf[o.Status]; !ok {
 			return nil, badRequest("status %q: want queued, running, succeeded, failed or cancelled", o.Status)
 		}
-		p = p.States(states...)
 	}
-	res, err := q.client.JobList(ctx, p)
-	if err != nil {
-		return nil, fmt.Errorf("list jobs: %w", err)
+	if o.Target == "" && len(o.Kinds) == 0 && o.BeforeID == 0 {
+		p := river.NewJobListParams().Kinds(riverKind).OrderBy(river.JobListOrderByID, river.SortOrderDesc).First(o.Limit)
+		if len(states) > 0 {
+			p = p.States(states...)
+		}
+		res, err := q.client.JobList(ctx, p)
+		if err != nil {
+			return nil, fmt.Errorf("list jobs: %w", err)
+		}
+		return q.withRecords(ctx, res.Jobs)
 	}
-	ids := make([]int64, len(res.Jobs))
-	for i, r := range res.Jobs {
+	// Filtered: the job records (indexed by target) give the ids a page at a time, newest
+	// first; River's rows give their state.
+	var out []Job
+	before := o.BeforeID
+	for len(out) < o.Limit {
+		page := o.Limit - len(out)
+		if len(states) > 0 {
+			page = max(page*2, 100) // some ids will be in other states
+		}
+		ids, err := q.st.JobIDs(ctx, store.JobFilter{Target: o.Target, Kinds: o.Kinds, BeforeID: before}, page)
+		if err != nil {
+			return nil, err
+		}
+		if len(ids) == 0 {
+			break
+		}
+		before = ids[len(ids)-1]
+		p := river.NewJobListParams().Kinds(riverKind).IDs(ids...).OrderBy(river.JobListOrderByID, river.SortOrderDesc).First(len(ids))
+		if len(states) > 0 {
+			p = p.States(states...)
+		}
+		res, err := q.client.JobList(ctx, p)
+		if err != nil {
+			return nil, fmt.Errorf("list jobs: %w", err)
+		}
+		jobs, err := q.withRecords(ctx, res.Jobs)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, jobs[:min(len(jobs), o.Limit-len(out))]...)
+		if len(ids) < page {
+			break
+		}
+	}
+	return out, nil
+}
+
+// withRecords joins River's rows with remint's job records.
+func (q *Queue) withRecords(ctx context.Context, rows []*rivertype.JobRow) ([]Job, error) {
+	ids := make([]int64, len(rows))
+	for i, r := range rows {
 		ids[i] = r.ID
 	}
 	recs, err := q.st.Jobs(ctx, ids)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]Job, 0, len(res.Jobs))
-	for _, r := range res.Jobs {
+	out := make([]Job, 0, len(rows))
+	for _, r := range rows {
 		out = append(out, toJob(r, recs[r.ID]))
 	}
 	return out, nil

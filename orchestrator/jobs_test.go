@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -262,4 +263,50 @@ func TestJobsOnPostgres(t *testing.T) {
 	t.Cleanup(func() { q2.Stop(context.Background()) })
 	got := waitStatus(t, q2, k.ID, StatusSucceeded)
 	require.Equal(t, 2, got.Attempt)
+}
+
+// List narrows by target and kind and pages by id, newest first, with the status filter
+// applied after the target's ids are found.
+func TestJobListFilteredAndPaged(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	_, q := openTestQueue(t, filepath.Join(t.TempDir(), "state.db"), 1, &testHandler{})
+	var web []int64
+	for i := range 12 {
+		target := "web"
+		if i%3 == 0 {
+			target = "db"
+		}
+		j, err := q.Insert(ctx, JobRequest{Kind: "test", Target: target, RequestedBy: "cli"}, nil)
+		require.NoError(t, err)
+		if target == "web" {
+			web = append(web, j.ID)
+		}
+		_, err = q.Cancel(ctx, j.ID) // one unfinished job per target: end each before the next
+		require.NoError(t, err)
+	}
+	slices.Reverse(web)
+	got, err := q.List(ctx, ListOptions{Target: "web", Limit: 5})
+	require.NoError(t, err)
+	require.Equal(t, web[:5], jobIDs(got))
+	got, err = q.List(ctx, ListOptions{Target: "web", Limit: 5, BeforeID: web[4]})
+	require.NoError(t, err)
+	require.Equal(t, web[5:], jobIDs(got))
+	got, err = q.List(ctx, ListOptions{Target: "web", Kinds: []string{"other"}})
+	require.NoError(t, err)
+	require.Empty(t, got)
+	got, err = q.List(ctx, ListOptions{Target: "web", Status: StatusCancelled, Limit: 100})
+	require.NoError(t, err)
+	require.Equal(t, web, jobIDs(got))
+	got, err = q.List(ctx, ListOptions{Target: "web", Status: StatusSucceeded})
+	require.NoError(t, err)
+	require.Empty(t, got)
+}
+
+func jobIDs(js []Job) []int64 {
+	out := make([]int64, len(js))
+	for i, j := range js {
+		out[i] = j.ID
+	}
+	return out
 }

@@ -142,6 +142,49 @@ func (s *Store) Jobs(ctx context.Context, ids []int64) (map[int64]JobRecord, err
 	return out, rows.Err()
 }
 
+// JobFilter narrows JobIDs.
+type JobFilter struct {
+	Target   string   // "" for any
+	Kinds    []string // none for any
+	BeforeID int64    // 0 for no bound: ids below it only
+}
+
+// JobIDs returns up to limit job ids matching f, newest (highest) first.
+func (s *Store) JobIDs(ctx context.Context, f JobFilter, limit int) ([]int64, error) {
+	q := `SELECT id FROM jobs WHERE 1 = 1`
+	var args []any
+	if f.Target != "" {
+		q += ` AND target = ?`
+		args = append(args, f.Target)
+	}
+	if len(f.Kinds) > 0 {
+		q += ` AND kind IN (?` + strings.Repeat(", ?", len(f.Kinds)-1) + `)`
+		for _, k := range f.Kinds {
+			args = append(args, k)
+		}
+	}
+	if f.BeforeID > 0 {
+		q += ` AND id < ?`
+		args = append(args, f.BeforeID)
+	}
+	q += ` ORDER BY id DESC LIMIT ?`
+	args = append(args, limit)
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list job ids: %w", err)
+	}
+	defer rows.Close()
+	var out []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("list job ids: %w", err)
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
+}
+
 // JobStarted records that an attempt of job id started at now: the job's start is its
 // first attempt's, its end is cleared (a retried job runs again).
 func (s *Store) JobStarted(ctx context.Context, id int64, now time.Time) error {
