@@ -203,6 +203,16 @@ var migrations = []string{
 		updated_at     TEXT NOT NULL
 	);
 	CREATE INDEX schedules_target ON schedules(target, id);`,
+	// 6: API bearer tokens (tokens.go): only a SHA-256 of each secret is kept.
+	`CREATE TABLE api_tokens (
+		name         TEXT PRIMARY KEY,
+		hash         TEXT NOT NULL UNIQUE,
+		read_only    INTEGER NOT NULL DEFAULT 0,
+		created_by   TEXT NOT NULL DEFAULT '',
+		created_at   TEXT NOT NULL,
+		last_used_at TEXT NOT NULL DEFAULT '',
+		revoked_at   TEXT NOT NULL DEFAULT ''
+	);`,
 }
 
 // Store is an open state database. It is safe for concurrent use.
