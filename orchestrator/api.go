@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/remint-dev/remint/internal/auth"
 )
 
 // Jobs is what the job endpoints (and `remint job`) need; *Queue implements it locally
@@ -92,7 +94,10 @@ func APIHandler(jobs Jobs, ready func(ctx context.Context) error) http.Handler {
 			writeErr(w, badRequest("job request: schedule and run are set by the daemon's schedules only"))
 			return
 		}
-		if req.RequestedBy == "" {
+		if p, ok := auth.FromContext(r.Context()); ok {
+			// Who asked is the verified token, whatever the body claims.
+			req.RequestedBy = p.RequestedBy()
+		} else if req.RequestedBy == "" {
 			req.RequestedBy = "api"
 		}
 		j, err := jobs.Insert(r.Context(), req)

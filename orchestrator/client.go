@@ -15,7 +15,10 @@ import (
 // Client is Jobs through a daemon's API (`remint job … --server URL`).
 type Client struct {
 	Base string // e.g. http://127.0.0.1:8440
-	HTTP *http.Client
+	// Token is the bearer token sent with every request (remint token create); never
+	// printed or put in an error.
+	Token string
+	HTTP  *http.Client
 }
 
 func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
@@ -33,6 +36,9 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
 	}
 	hc := c.HTTP
 	if hc == nil {
@@ -54,6 +60,10 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 		}
 		err := fmt.Errorf("remint daemon %s: %s", c.Base, e.Error)
 		switch {
+		case resp.StatusCode == http.StatusUnauthorized && c.Token == "":
+			return fmt.Errorf("%w (set $REMINT_TOKEN or --token; remint token create makes one)", err)
+		case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
+			return err
 		case resp.StatusCode == http.StatusConflict && e.Job != nil:
 			return &DuplicateError{Existing: *e.Job}
 		case resp.StatusCode == http.StatusBadRequest:

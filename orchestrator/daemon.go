@@ -193,6 +193,7 @@ func (d *Daemon) fire(ctx context.Context, s NamedSchedule, now time.Time) error
 		return err
 	}
 	d.log().Info("schedule fired", "schedule", s.Name, "run", run.Start, "job", j.ID, "kind", s.Kind, "target", s.Target)
+	d.Queue.observe(func(o Observer) { o.ScheduleFired(s.Name, run.Start, now) })
 	return nil
 }
 

@@ -90,6 +90,7 @@ func (h RebuildHandler) rebuild(ctx context.Context, w *Work, o RebuildOptions) 
 		}
 	}
 	deps, err := h.Deps(ctx, w.Target, func(e failover.Event) {
+		w.q.observe(func(o Observer) { o.RolloutEvent(e) })
 		if e.Rollout != "" {
 			w.Rollout(ctx, e.Rollout)
 		}

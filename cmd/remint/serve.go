@@ -15,15 +15,17 @@ import (
 	"github.com/mattn/go-isatty"
 	"github.com/spf13/cobra"
 
+	"github.com/remint-dev/remint/internal/auth"
 	"github.com/remint-dev/remint/orchestrator"
 )
 
 func init() { register(newServeCmd) }
 
 type serveOptions struct {
-	file    string
-	listen  string
-	workers int
+	file            string
+	listen          string
+	workers         int
+	tlsCert, tlsKey string
 }
 
 func newServeCmd() *cobra.Command {
@@ -37,13 +39,19 @@ open, else recorded missed; a run whose target is busy is skipped and recorded),
 the durable jobs (remint job), deletes old servers kept for rollback when their keep-old
 time is over, enforces each image family's retention once a day, and serves /healthz, /readyz and the job API (/v1/jobs) on --listen.
 
+Every path but /healthz and /readyz needs a bearer token (remint token create): the job
+API, Prometheus metrics at /metrics and River's job UI at /riverui/. With --tls-cert and
+--tls-key it serves HTTPS.
+
 A job whose daemon died (kill -9) is resumed by the next daemon once its lease expired
 (30s; $REMINT_LEASE_TTL): a rebuild finishes its recorded rollout. SIGTERM stops after
 each job's current step and leaves the jobs to resume on the next start.
 
 Logs are JSON when stderr is not a terminal (unless --log-format says otherwise).`,
-		Example: `  remint serve -f remint.yaml --listen 127.0.0.1:8440
-  remint job list --server http://127.0.0.1:8440`,
+		Example: `  remint token create --name admin        # prints the token once
+  remint serve -f remint.yaml --listen 127.0.0.1:8440
+  REMINT_TOKEN=remint_… remint job list --server http://127.0.0.1:8440
+  remint serve --listen 0.0.0.0:8443 --tls-cert server.pem --tls-key server-key.pem`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if !cmd.Flags().Changed("log-format") && !cmd.Root().PersistentFlags().Changed("log-format") && !isTerminal(cmd.ErrOrStderr()) {
@@ -55,6 +63,8 @@ Logs are JSON when stderr is not a terminal (unless --log-format says otherwise)
 	manifestFlag(cmd, &o.file)
 	cmd.Flags().StringVar(&o.listen, "listen", "127.0.0.1:8440", "address of the HTTP API (health, readiness, jobs)")
 	cmd.Flags().IntVar(&o.workers, "workers", 4, "jobs run at once (on different targets)")
+	cmd.Flags().StringVar(&o.tlsCert, "tls-cert", "", "PEM certificate (chain) to serve HTTPS with; needs --tls-key")
+	cmd.Flags().StringVar(&o.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
 	return cmd
 }
 
@@ -66,6 +76,10 @@ func isTerminal(w io.Writer) bool {
 func runServe(ctx context.Context, stdout, stderr io.Writer, o serveOptions) error {
 	if o.workers < 1 {
 		return usageErrorf("--workers %d: want at least 1", o.workers)
+	}
+	tlsConf, err := loadServeTLS(o.tlsCert, o.tlsKey)
+	if err != nil {
+		return err
 	}
 	log, err := newLogger(stderr)
 	if err != nil {
@@ -87,19 +101,43 @@ func runServe(ctx context.Context, stdout, stderr io.Writer, o serveOptions) err
 	d := &orchestrator.Daemon{Queue: env.queue, Store: env.store, Schedules: scheds, KeptGroups: env.m.GroupNames(),
 		RetentionFamilies: env.m.FamilyNames(), Logger: log}
 	ready := func(ctx context.Context) error { return env.store.DB().PingContext(ctx) }
-	srv := &http.Server{Handler: orchestrator.APIHandler(orchestrator.Local{Queue: env.queue}, ready), ReadHeaderTimeout: 10 * time.Second,
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	metrics := orchestrator.NewMetrics(orchestrator.MetricsOptions{Store: env.store, Images: env.imagesBuilt, Logger: log})
+	env.queue.Observe(metrics)
+	riverUI, err := env.queue.RiverUI(runCtx, "/riverui", log)
+	if err != nil {
+		return err
+	}
+	tokens := &auth.Tokens{Store: env.store}
+	routes := newHTTPRoutes(&auth.Guard{Auth: tokens, Log: log})
+	routes.mountAccess(orchestrator.APIHandler(orchestrator.Local{Queue: env.queue}, ready), metrics.Handler(), riverUI)
+	if n, err := env.store.CountValidTokens(ctx); err != nil {
+		return err
+	} else if n == 0 {
+		log.Warn(noTokensHint)
+	}
+	srv := &http.Server{Handler: routes.mux, ReadHeaderTimeout: 10 * time.Second, TLSConfig: tlsConf,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	scheme := "http"
+	if tlsConf != nil {
+		scheme = "https"
+	}
 	httpErr := make(chan error, 1)
-	go func() { httpErr <- srv.Serve(ln) }()
+	go func() {
+		if tlsConf != nil {
+			httpErr <- srv.ServeTLS(ln, "", "")
+			return
+		}
+		httpErr <- srv.Serve(ln)
+	}()
 	state := env.m.StatePath()
 	if u, err := url.Parse(state); err == nil && env.m.StateIsPostgres() {
 		state = u.Redacted() // never log the database password
 	}
-	log.Info("serving", "listen", ln.Addr().String(), "state", state)
-	fmt.Fprintf(stdout, "remint serve: listening on http://%s\n", ln.Addr())
+	log.Info("serving", "listen", ln.Addr().String(), "scheme", scheme, "state", state)
+	fmt.Fprintf(stdout, "remint serve: listening on %s://%s\n", scheme, ln.Addr())
 
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	daemonErr := make(chan error, 1)
 	go func() { daemonErr <- d.Run(runCtx) }()
 	select {

@@ -1,0 +1,32 @@
+package orchestrator
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"riverqueue.com/riverui"
+)
+
+// RiverUI returns River's own job UI (riverqueue.com/riverui) on the queue's database,
+// served under prefix (e.g. /riverui) and started on ctx. riverui v0.22 speaks both of
+// the store's databases: SQLite (its riveruisqlite driver) and PostgreSQL.
+//
+// It shows River's rows (state, attempts, errors, queues), not remint's job records
+// (options, decisions, events): `remint job` and /v1/jobs stay the way to act on jobs.
+func (q *Queue) RiverUI(ctx context.Context, prefix string, log *slog.Logger) (http.Handler, error) {
+	h, err := riverui.NewHandler(&riverui.HandlerOpts{
+		Endpoints:                riverui.NewEndpoints(q.client, nil),
+		JobListHideArgsByDefault: false,
+		Logger:                   log,
+		Prefix:                   prefix,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("river UI: %w", err)
+	}
+	if err := h.Start(ctx); err != nil {
+		return nil, fmt.Errorf("start river UI: %w", err)
+	}
+	return h, nil
+}
