@@ -138,7 +138,9 @@ func NewMetrics(o MetricsOptions) *Metrics {
 
 // Handler serves the metrics in Prometheus' text format.
 func (m *Metrics) Handler() http.Handler {
-	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorLog: nil})
+	// A collector that cannot read (the cloud is down for image ages) drops its series
+	// from this scrape; the rest is still served.
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 }
 
 // Registry is where the metrics are registered (for tests and extra collectors).
