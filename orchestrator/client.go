@@ -3,7 +3,9 @@ package orchestrator
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -46,6 +48,10 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
+		var unknownCA x509.UnknownAuthorityError
+		if errors.As(err, &unknownCA) {
+			return fmt.Errorf("remint daemon %s: %w (give the CA that signed its certificate with --ca-cert or $REMINT_CA_CERT)", c.Base, err)
+		}
 		return fmt.Errorf("remint daemon %s: %w", c.Base, err)
 	}
 	defer resp.Body.Close()

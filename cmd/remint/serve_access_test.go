@@ -161,7 +161,7 @@ func TestServeAccessTLSMetricsRiverUI(t *testing.T) {
 	require.Contains(t, noTok.stderr.String(), "set $REMINT_TOKEN or --token")
 	noCA := w.start(w.tokenEnv(), "job", "list", "--server", url)
 	require.Equal(t, 1, noCA.wait(t), "%s", noCA)
-	require.Contains(t, noCA.stderr.String(), "certificate")
+	require.Contains(t, noCA.stderr.String(), "give the CA that signed its certificate with --ca-cert")
 	submit := w.start(append(w.tokenEnv(), envCACert+"="+cert), "job", "submit", "rebuild", "web", "--server", url, "--output", "json")
 	require.Equal(t, 0, submit.wait(t), "%s", submit)
 	require.NotContains(t, submit.stdout.String()+submit.stderr.String(), admin, "the token is never printed")
