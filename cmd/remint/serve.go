@@ -107,7 +107,8 @@ func runServe(ctx context.Context, stdout, stderr io.Writer, o serveOptions) err
 	env.queue.Observe(metrics)
 	riverUI, err := env.queue.RiverUI(runCtx, "/riverui", log)
 	if err != nil {
-		return err
+		log.Warn("River's job UI is not served", "err", err)
+		riverUI = unavailable("River's job UI is not available on this daemon: " + err.Error())
 	}
 	tokens := &auth.Tokens{Store: env.store}
 	routes := newHTTPRoutes(&auth.Guard{Auth: tokens, Log: log})

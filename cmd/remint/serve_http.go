@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"time"
@@ -41,6 +42,15 @@ func (r *httpRoutes) mountAccess(api, metrics, riverUI http.Handler) {
 	r.guarded("GET /metrics", metrics)
 	r.guarded("/riverui/", riverUI)
 	r.guarded("GET /riverui", http.RedirectHandler("/riverui/", http.StatusMovedPermanently))
+}
+
+// unavailable answers 404 with reason as the JSON error.
+func unavailable(reason string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusNotFound)
+		_ = json.NewEncoder(w).Encode(map[string]string{"error": reason})
+	})
 }
 
 // loadServeTLS checks --tls-cert/--tls-key (both or neither) and loads the pair; nil
