@@ -112,7 +112,9 @@ func runServe(ctx context.Context, stdout, stderr io.Writer, o serveOptions) err
 	}
 	tokens := &auth.Tokens{Store: env.store}
 	routes := newHTTPRoutes(&auth.Guard{Auth: tokens, Log: log})
-	routes.mountAccess(orchestrator.APIHandler(orchestrator.Local{Queue: env.queue}, ready), metrics.Handler(), riverUI)
+	api := orchestrator.APIHandler(orchestrator.Local{Queue: env.queue}, ready)
+	routes.mountAccess(api, metrics.Handler(), riverUI)
+	routes.guarded("/", api) // what no one else claims: 401 without a token, 404 with one
 	if n, err := env.store.CountValidTokens(ctx); err != nil {
 		return err
 	} else if n == 0 {

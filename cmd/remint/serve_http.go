@@ -16,7 +16,8 @@ import (
 // httpRoutes is remint serve's HTTP surface. Paths mounted with guarded need a bearer
 // token (auth.Guard: 401 without a valid one, 403 for a read-only one on a write); paths
 // mounted with open do not: /healthz and /readyz, and the web console, which logs in with
-// its own cookie and checks it itself. Whatever no pattern claims falls to "/", guarded.
+// its own cookie and checks it itself. serve.go mounts the fallback "/" (guarded: unknown
+// paths answer 401 without a token, 404 with one) until the console takes "/".
 type httpRoutes struct {
 	mux   *http.ServeMux
 	guard *auth.Guard
@@ -38,7 +39,6 @@ func (r *httpRoutes) mountAccess(api, metrics, riverUI http.Handler) {
 	r.open("GET /healthz", api)
 	r.open("GET /readyz", api)
 	r.guarded("/v1/", api)
-	r.guarded("/", api) // unknown paths: 401 without a token, the API's 404 with one
 	r.guarded("GET /metrics", metrics)
 	r.guarded("/riverui/", riverUI)
 	r.guarded("GET /riverui", http.RedirectHandler("/riverui/", http.StatusMovedPermanently))
