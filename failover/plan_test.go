@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -210,4 +211,33 @@ func TestPlanRejectsBadInput(t *testing.T) {
 	require.ErrorContains(t, err, "no target image")
 	_, err = MakePlan(PlanInput{Spec: testSpec(2, StrategyRolling, 1, 0, 2), Target: target, Slots: []Current{{Slot: 1, ServerID: "a"}, {Slot: 1, ServerID: "b"}}})
 	require.ErrorContains(t, err, "two servers")
+}
+
+// A rollout narrowed to one server (an update of that server) replaces only its slot:
+// the others are kept, an empty slot is not filled and a slot beyond the count is not
+// removed; a server in no slot is a bad request.
+func TestMakePlanOnlyServer(t *testing.T) {
+	old := "img-2026-10-1-bbbb"
+	slots := []Current{
+		{Slot: 0, ServerID: "srv-0000-aaaa", ImageID: old, ImageVersion: "2026.10.1"},
+		{Slot: 1, ServerID: "srv-1111-bbbb", ImageID: old, ImageVersion: "2026.10.1"},
+		{Slot: 3, ServerID: "srv-3333-dddd", ImageID: old, ImageVersion: "2026.10.1"},
+	}
+	spec := testSpec(3, StrategyRolling, 1, 0, 3)
+	spec.OnlyServer = "srv-1111-bbbb"
+	p, err := MakePlan(PlanInput{Spec: spec, Target: target, Slots: slots})
+	require.NoError(t, err)
+	work := p.Work()
+	require.Len(t, work, 1, "%s", p)
+	require.Equal(t, 1, work[0].Slot)
+	require.Equal(t, ActionReplace, work[0].Action)
+	require.Equal(t, "srv-1111-bbbb", work[0].OldServerID)
+	require.Len(t, p.Steps, 3, "slots 0 and 2 kept, slot 3 not removed: %s", p)
+	require.Contains(t, strings.Join(p.Notes, "\n"), "only server srv-1111 (slot")
+
+	spec.OnlyServer = "srv-3333-dddd"
+	_, err = MakePlan(PlanInput{Spec: spec, Target: target, Slots: slots})
+	var bad BadRequestError
+	require.ErrorAs(t, err, &bad)
+	require.Contains(t, err.Error(), "server srv-3333-dddd is in none of its slots (0 to 2)")
 }

@@ -30,6 +30,9 @@ type RebuildRequest struct {
 	MaxUnavailable *int
 	// Force replaces servers already on the target too.
 	Force bool
+	// Server, when set, replaces only the slot of this server (a Nova server id); the
+	// other slots are kept and nothing is created or removed.
+	Server string
 	// Resume only finishes an unfinished rollout; no new one starts.
 	Resume bool
 	// DryRun plans and stops: nothing is changed and no lease is taken.
@@ -98,6 +101,7 @@ func (r RebuildRequest) apply(s Spec) (Spec, error) {
 	if err := s.Validate(); err != nil {
 		return s, BadRequestError{err}
 	}
+	s.OnlyServer = r.Server
 	return s, nil
 }
 

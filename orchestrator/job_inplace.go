@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/remint-dev/remint/inplace"
@@ -23,6 +24,9 @@ type InPlaceOptions struct {
 	// Reboot is never, if-required or always; "" follows reboot_if_required
 	// (if-required when set, never otherwise).
 	Reboot string `json:"reboot,omitempty"`
+	// Servers restricts the run to these servers of the group (names or ids); an update
+	// job on a server target (group/server-id) sets it to that server.
+	Servers []string `json:"servers,omitempty"`
 }
 
 // RebootPolicy is the inplace reboot policy the options ask for.
@@ -63,8 +67,8 @@ type InPlaceHandler struct {
 }
 
 func (h InPlaceHandler) Check(target string, options json.RawMessage) error {
-	if !h.Groups(target) {
-		return fmt.Errorf("group %q is not in the manifest", target)
+	if err := checkTarget(target, h.Groups); err != nil {
+		return err
 	}
 	var o InPlaceOptions
 	if err := decodeStrict(options, &o); err != nil {
@@ -97,7 +101,11 @@ func (h InPlaceHandler) runInPlace(ctx context.Context, w *Work, o InPlaceOption
 		w.Decide(ctx, "an earlier attempt was cut short: continue its in-place run from the recorded state first")
 	}
 	last := map[string]string{}
-	sum, err := h.Patch(ctx, w.Target, o, w.Resuming, func(r inplace.ServerResult) {
+	group, server := SplitTarget(w.Target)
+	if server != "" {
+		o.Servers = []string{server}
+	}
+	sum, err := h.Patch(ctx, group, o, w.Resuming, func(r inplace.ServerResult) {
 		key := r.Phase + "/" + r.Status
 		if last[r.Server.ID] == key {
 			return
@@ -181,8 +189,8 @@ type UpdateHandler struct {
 }
 
 func (h UpdateHandler) Check(target string, options json.RawMessage) error {
-	if !h.Groups(target) {
-		return fmt.Errorf("group %q is not in the manifest", target)
+	if err := checkTarget(target, h.Groups); err != nil {
+		return err
 	}
 	var o InPlaceOptions
 	if err := decodeStrict(options, &o); err != nil {
@@ -201,9 +209,10 @@ func (h UpdateHandler) Run(ctx context.Context, w *Work) error {
 	if err := decodeStrict(w.Record.Options, &o); err != nil {
 		return err
 	}
-	f, err := h.Facts(ctx, w.Target)
+	group, server := SplitTarget(w.Target)
+	f, err := h.Facts(ctx, group)
 	if err != nil {
-		return fmt.Errorf("gather the facts of %s: %w", w.Target, err)
+		return fmt.Errorf("gather the facts of %s: %w", group, err)
 	}
 	d, err := Decide(w.Now(), f, Request{Options: o.Options})
 	if err != nil {
@@ -218,10 +227,41 @@ func (h UpdateHandler) Run(ctx context.Context, w *Work) error {
 	}
 	switch d.Action {
 	case ActionRebuild:
+		if server != "" {
+			w.Decide(ctx, fmt.Sprintf("path: rebuild of server %s's slot in group %s (the other slots are kept)", server, group))
+		}
 		return h.Rebuild.rebuild(ctx, w, RebuildOptions{}) // the image the facts resolved
 	case ActionInPlace:
+		if server != "" {
+			w.Decide(ctx, fmt.Sprintf("path: in place on server %s of group %s only", server, group))
+		}
 		_, err := h.InPlace.runInPlace(ctx, w, o)
 		return err
+	}
+	return nil
+}
+
+// A job's target is a group ("web"), or one server of a group ("web/<server id>"): an
+// update of that server alone (the STACKIT-compatible API asks for these). Group names
+// have no '/'.
+
+// ServerTarget is the job target of server id in group.
+func ServerTarget(group, server string) string { return group + "/" + server }
+
+// SplitTarget splits a target into its group and server id ("" for a whole group).
+func SplitTarget(target string) (group, server string) {
+	group, server, _ = strings.Cut(target, "/")
+	return group, server
+}
+
+// checkTarget accepts a group of the manifest, or a server target in one.
+func checkTarget(target string, groups func(string) bool) error {
+	group, server := SplitTarget(target)
+	if !groups(group) {
+		return fmt.Errorf("group %q is not in the manifest", group)
+	}
+	if strings.Contains(target, "/") && (server == "" || strings.ContainsAny(server, "/ ")) {
+		return fmt.Errorf("target %q: want a group, or group/<server id>", target)
 	}
 	return nil
 }

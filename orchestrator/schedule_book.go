@@ -39,12 +39,22 @@ type Targets interface {
 	Replaceable(group string) bool
 }
 
+// ServerGroup says which group of the manifest server id (a Nova server id) is in, or
+// fails with ErrServerNotFound.
+type ServerGroup func(ctx context.Context, id string) (group string, err error)
+
+// ErrServerNotFound is a server id in no group of the manifest.
+var ErrServerNotFound = errors.New("server not found in any group of the manifest")
+
 // ScheduleBook validates and keeps run-time schedules.
 type ScheduleBook struct {
 	Store *store.Store
 	// Static are the manifest's schedule names: reserved, and not changeable here.
 	Static  []string
 	Targets Targets
+	// Servers, when set, lets group actions target one server of a group
+	// ("group/<server id>", see ServerTarget): the server must be in that group.
+	Servers ServerGroup
 	Now     func() time.Time
 }
 
@@ -58,7 +68,7 @@ func (b *ScheduleBook) now() time.Time {
 }
 
 // check validates spec; problems are BadRequestErrors naming the field.
-func (b *ScheduleBook) check(spec ScheduleSpec) error {
+func (b *ScheduleBook) check(ctx context.Context, spec ScheduleSpec) error {
 	if !scheduleName.MatchString(spec.Name) {
 		return badRequest("name %q: want 1 to 63 of a-z, 0-9, '.', '_' and '-', starting with a letter or digit", spec.Name)
 	}
@@ -86,10 +96,22 @@ func (b *ScheduleBook) check(spec ScheduleSpec) error {
 		}
 		return nil
 	}
-	if !slices.Contains(b.Targets.GroupNames(), spec.Target) {
-		return badRequest("target %q: action %s targets a group; groups: %s", spec.Target, spec.Action, strings.Join(b.Targets.GroupNames(), ", "))
+	group, server := SplitTarget(spec.Target)
+	if !slices.Contains(b.Targets.GroupNames(), group) {
+		return badRequest("target %q: action %s targets a group (or group/<server id> of one); groups: %s", spec.Target, spec.Action, strings.Join(b.Targets.GroupNames(), ", "))
 	}
-	if spec.Action == manifest.ActionRebuild && !b.Targets.Replaceable(spec.Target) {
+	if group != spec.Target {
+		if b.Servers == nil {
+			return badRequest("target %q: schedules on one server are not available here; target the group %s", spec.Target, group)
+		}
+		in, err := b.Servers(ctx, server)
+		if errors.Is(err, ErrServerNotFound) || (err == nil && in != group) {
+			return badRequest("target %q: server %q is not in group %s", spec.Target, server, group)
+		} else if err != nil {
+			return fmt.Errorf("target %q: look up server %s: %w", spec.Target, server, err)
+		}
+	}
+	if spec.Action == manifest.ActionRebuild && !b.Targets.Replaceable(group) {
 		return badRequest("target %q is not replaceable (replaceable: false): action rebuild cannot apply; use inplace or update", spec.Target)
 	}
 	return nil
@@ -106,7 +128,7 @@ func (b *ScheduleBook) def(spec ScheduleSpec) (store.ScheduleDef, error) {
 
 // Create validates spec and stores it; by names who asked ("cli", "token ci").
 func (b *ScheduleBook) Create(ctx context.Context, spec ScheduleSpec, by string) (store.ScheduleDef, error) {
-	if err := b.check(spec); err != nil {
+	if err := b.check(ctx, spec); err != nil {
 		return store.ScheduleDef{}, err
 	}
 	d, err := b.def(spec)
@@ -123,7 +145,7 @@ func (b *ScheduleBook) Create(ctx context.Context, spec ScheduleSpec, by string)
 
 // Update replaces schedule id with spec.
 func (b *ScheduleBook) Update(ctx context.Context, id int64, spec ScheduleSpec) (store.ScheduleDef, error) {
-	if err := b.check(spec); err != nil {
+	if err := b.check(ctx, spec); err != nil {
 		return store.ScheduleDef{}, err
 	}
 	d, err := b.def(spec)

@@ -85,3 +85,45 @@ func TestScheduleBook(t *testing.T) {
 	require.NoError(t, b.Delete(ctx, d.ID))
 	require.True(t, errors.Is(b.Delete(ctx, d.ID), store.ErrScheduleNotFound))
 }
+
+// A schedule may target one server of a group (group/<server id>) when the book can look
+// servers up: a server of another group, an unknown one, or no lookup at all are 400s.
+func TestScheduleBookServerTarget(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "state.db"))
+	require.NoError(t, err)
+	defer st.Close()
+	servers := func(_ context.Context, id string) (string, error) {
+		if id == "7c1e0d2a-0000-4000-8000-000000000001" {
+			return "web", nil
+		}
+		return "", orchestrator.ErrServerNotFound
+	}
+	b := &orchestrator.ScheduleBook{Store: st, Targets: targets{}, Servers: servers}
+	spec := orchestrator.ScheduleSpec{Name: "web-1-sat", RRule: "DTSTART:20260103T020000Z RRULE:FREQ=WEEKLY;BYDAY=SA",
+		Window: 2 * time.Hour, Enabled: true, Action: manifest.ActionUpdate,
+		Target: orchestrator.ServerTarget("web", "7c1e0d2a-0000-4000-8000-000000000001")}
+	d, err := b.Create(ctx, spec, "api")
+	require.NoError(t, err)
+	list, err := b.List(ctx, spec.Target)
+	require.NoError(t, err)
+	require.Len(t, list, 1)
+	require.Equal(t, d.ID, list[0].ID)
+
+	for target, want := range map[string]string{
+		"db/7c1e0d2a-0000-4000-8000-000000000001":  `server "7c1e0d2a-0000-4000-8000-000000000001" is not in group db`,
+		"web/00000000-0000-4000-8000-00000000dead": `server "00000000-0000-4000-8000-00000000dead" is not in group web`,
+		"nope/7c1e0d2a-0000-4000-8000-000000000001": "targets a group (or group/<server id> of one)",
+	} {
+		s := spec
+		s.Name, s.Target = "other", target
+		_, err := b.Create(ctx, s, "api")
+		var bad orchestrator.BadRequestError
+		require.ErrorAs(t, err, &bad, target)
+		require.Contains(t, err.Error(), want)
+	}
+	b.Servers = nil
+	spec.Name = "other"
+	_, err = b.Create(ctx, spec, "api")
+	require.ErrorContains(t, err, "schedules on one server are not available here")
+}

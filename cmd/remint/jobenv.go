@@ -181,7 +181,7 @@ func (e *jobEnv) inplace(ctx context.Context, group string, o orchestrator.InPla
 	if err := opts.Validate(); err != nil {
 		return inplace.Summary{}, fmt.Errorf("in-place %s: %w", group, err)
 	}
-	r := inplaceRun{opts: opts, signer: signer, holder: lease.Self("remint serve: job inplace "+group, started), wait: 3 * e.ttl, progress: progress}
+	r := inplaceRun{names: o.Servers, opts: opts, signer: signer, holder: lease.Self("remint serve: job inplace "+group, started), wait: 3 * e.ttl, progress: progress}
 	if resume {
 		r.resume = true
 		sum, err := env.run(ctx, r)
