@@ -111,8 +111,8 @@ func TestScheduleBookServerTarget(t *testing.T) {
 	require.Equal(t, d.ID, list[0].ID)
 
 	for target, want := range map[string]string{
-		"db/7c1e0d2a-0000-4000-8000-000000000001":  `server "7c1e0d2a-0000-4000-8000-000000000001" is not in group db`,
-		"web/00000000-0000-4000-8000-00000000dead": `server "00000000-0000-4000-8000-00000000dead" is not in group web`,
+		"db/7c1e0d2a-0000-4000-8000-000000000001":   `server "7c1e0d2a-0000-4000-8000-000000000001" is not in group db`,
+		"web/00000000-0000-4000-8000-00000000dead":  `server "00000000-0000-4000-8000-00000000dead" is not in group web`,
 		"nope/7c1e0d2a-0000-4000-8000-000000000001": "targets a group (or group/<server id> of one)",
 	} {
 		s := spec
