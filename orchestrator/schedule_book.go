@@ -138,7 +138,7 @@ func (b *ScheduleBook) Create(ctx context.Context, spec ScheduleSpec, by string)
 	d.CreatedBy = by
 	d, err = b.Store.CreateSchedule(ctx, d, b.now())
 	if errors.Is(err, store.ErrScheduleExists) {
-		return d, badRequest("name %q: a schedule of that name exists already", spec.Name)
+		return d, BadRequestError{fmt.Errorf("name %q: %w", spec.Name, store.ErrScheduleExists)}
 	}
 	return d, err
 }
@@ -155,7 +155,7 @@ func (b *ScheduleBook) Update(ctx context.Context, id int64, spec ScheduleSpec) 
 	d.ID = id
 	d, err = b.Store.UpdateSchedule(ctx, d, b.now())
 	if errors.Is(err, store.ErrScheduleExists) {
-		return d, badRequest("name %q: a schedule of that name exists already", spec.Name)
+		return d, BadRequestError{fmt.Errorf("name %q: %w", spec.Name, store.ErrScheduleExists)}
 	}
 	return d, err
 }
