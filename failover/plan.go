@@ -142,17 +142,16 @@ func MakePlan(in PlanInput) (Plan, error) {
 		cur[c.Slot] = c
 	}
 	p := Plan{Group: s.Group, Strategy: s.Strategy, Count: s.Count, Target: in.Target, Force: in.Force}
-	if s.OnlyServer != "" {
-		c, ok := onlySlot(in.Slots, s.OnlyServer)
-		if !ok || c.Slot >= s.Count {
-			return Plan{}, BadRequestError{fmt.Errorf("plan group %s: server %s is in none of its slots (0 to %d)", s.Group, s.OnlyServer, s.Count-1)}
+	if s.OnlySlot != nil {
+		if *s.OnlySlot < 0 || *s.OnlySlot >= s.Count {
+			return Plan{}, BadRequestError{fmt.Errorf("plan group %s: slot %d: want 0 to %d", s.Group, *s.OnlySlot, s.Count-1)}
 		}
-		p.Notes = append(p.Notes, fmt.Sprintf("only server %s (slot %s) is in this rollout: the other slots are kept, nothing is created or removed", shortID(s.OnlyServer), s.slotName(c.Slot)))
+		p.Notes = append(p.Notes, fmt.Sprintf("only slot %s is in this rollout: the other slots are kept, nothing is removed", s.slotName(*s.OnlySlot)))
 	}
 
 	var creates, replaces, skips, removes []PlanStep
 	for _, c := range in.Slots {
-		if c.Slot < s.Count || c.ServerID == "" || s.OnlyServer != "" {
+		if c.Slot < s.Count || c.ServerID == "" || s.OnlySlot != nil {
 			continue
 		}
 		st := PlanStep{Slot: c.Slot, Action: ActionRemove, Mode: ModeRemove, OldServerID: c.ServerID, OldServerName: c.ServerName,
@@ -166,10 +165,10 @@ func MakePlan(in PlanInput) (Plan, error) {
 		c, ok := cur[slot]
 		name := s.slotName(slot)
 		switch {
-		case s.OnlyServer != "" && c.ServerID != s.OnlyServer:
+		case s.OnlySlot != nil && slot != *s.OnlySlot:
 			st.Action = ActionSkip
 			st.OldServerID, st.OldServerName, st.OldImageID, st.OldImageVersion = c.ServerID, c.ServerName, c.ImageID, c.ImageVersion
-			st.Note = fmt.Sprintf("slot %s: keep server %s: this rollout replaces only server %s", name, orUnknown(shortID(c.ServerID)), shortID(s.OnlyServer))
+			st.Note = fmt.Sprintf("slot %s: keep server %s: this rollout changes only slot %s", name, orUnknown(shortID(c.ServerID)), s.slotName(*s.OnlySlot))
 			skips = append(skips, st)
 			continue
 		case !ok || c.ServerID == "":
@@ -280,16 +279,6 @@ func MakePlan(in PlanInput) (Plan, error) {
 	sort.SliceStable(replaces, func(i, j int) bool { return replaces[i].Wave < replaces[j].Wave })
 	p.Steps = append(append(append(append(p.Steps, creates...), replaces...), removes...), skips...)
 	return p, nil
-}
-
-// onlySlot finds the slot of server id.
-func onlySlot(slots []Current, id string) (Current, bool) {
-	for _, c := range slots {
-		if c.ServerID == id {
-			return c, true
-		}
-	}
-	return Current{}, false
 }
 
 // replaceReason says why the slot's server must be replaced, or "" when it runs the

@@ -213,10 +213,10 @@ func TestPlanRejectsBadInput(t *testing.T) {
 	require.ErrorContains(t, err, "two servers")
 }
 
-// A rollout narrowed to one server (an update of that server) replaces only its slot:
-// the others are kept, an empty slot is not filled and a slot beyond the count is not
-// removed; a server in no slot is a bad request.
-func TestMakePlanOnlyServer(t *testing.T) {
+// A rollout narrowed to one slot (an update of that slot's server) replaces only it: the
+// others are kept, an empty slot is not filled and a slot beyond the count is not
+// removed; a slot beyond the count is a bad request.
+func TestMakePlanOnlySlot(t *testing.T) {
 	old := "img-2026-10-1-bbbb"
 	slots := []Current{
 		{Slot: 0, ServerID: "srv-0000-aaaa", ImageID: old, ImageVersion: "2026.10.1"},
@@ -224,7 +224,8 @@ func TestMakePlanOnlyServer(t *testing.T) {
 		{Slot: 3, ServerID: "srv-3333-dddd", ImageID: old, ImageVersion: "2026.10.1"},
 	}
 	spec := testSpec(3, StrategyRolling, 1, 0, 3)
-	spec.OnlyServer = "srv-1111-bbbb"
+	one := 1
+	spec.OnlySlot = &one
 	p, err := MakePlan(PlanInput{Spec: spec, Target: target, Slots: slots})
 	require.NoError(t, err)
 	work := p.Work()
@@ -233,11 +234,19 @@ func TestMakePlanOnlyServer(t *testing.T) {
 	require.Equal(t, ActionReplace, work[0].Action)
 	require.Equal(t, "srv-1111-bbbb", work[0].OldServerID)
 	require.Len(t, p.Steps, 3, "slots 0 and 2 kept, slot 3 not removed: %s", p)
-	require.Contains(t, strings.Join(p.Notes, "\n"), "only server srv-1111 (slot")
+	require.Contains(t, strings.Join(p.Notes, "\n"), "only slot web-1 is in this rollout")
 
-	spec.OnlyServer = "srv-3333-dddd"
+	two := 2
+	spec.OnlySlot = &two
+	p, err = MakePlan(PlanInput{Spec: spec, Target: target, Slots: slots})
+	require.NoError(t, err)
+	require.Len(t, p.Work(), 1)
+	require.Equal(t, ActionCreate, p.Work()[0].Action, "an empty slot asked for is created")
+
+	three := 3
+	spec.OnlySlot = &three
 	_, err = MakePlan(PlanInput{Spec: spec, Target: target, Slots: slots})
 	var bad BadRequestError
 	require.ErrorAs(t, err, &bad)
-	require.Contains(t, err.Error(), "server srv-3333-dddd is in none of its slots (0 to 2)")
+	require.Contains(t, err.Error(), "slot 3: want 0 to 2")
 }

@@ -32,8 +32,8 @@ type RebuildOptions struct {
 	MaxSurge       *int   `json:"max_surge,omitempty"`
 	MaxUnavailable *int   `json:"max_unavailable,omitempty"`
 	Force          bool   `json:"force,omitempty"`
-	// Server replaces only this server's slot (set from a server target group/<id>).
-	Server string `json:"server,omitempty"`
+	// Slot replaces only this slot's server (set from a slot target group/<slot>).
+	Slot *int `json:"slot,omitempty"`
 }
 
 // decodeStrict decodes a job's options, refusing unknown fields.
@@ -91,9 +91,9 @@ func (h RebuildHandler) rebuild(ctx context.Context, w *Work, o RebuildOptions) 
 			return err
 		}
 	}
-	group, server := SplitTarget(w.Target)
-	if server != "" {
-		o.Server = server
+	group, slot := SplitTarget(w.Target)
+	if slot >= 0 {
+		o.Slot = &slot
 	}
 	deps, err := h.Deps(ctx, group, func(e failover.Event) {
 		if e.Rollout != "" {
@@ -113,7 +113,7 @@ func (h RebuildHandler) rebuild(ctx context.Context, w *Work, o RebuildOptions) 
 		w.Decide(ctx, "an earlier attempt was cut short: finish its rollout from the recorded state first")
 	}
 	res, err := failover.Rebuild(ctx, deps, failover.RebuildRequest{Image: o.Image, Strategy: o.Strategy,
-		MaxSurge: o.MaxSurge, MaxUnavailable: o.MaxUnavailable, Force: o.Force, Server: o.Server})
+		MaxSurge: o.MaxSurge, MaxUnavailable: o.MaxUnavailable, Force: o.Force, Slot: o.Slot})
 	if res.Retired > 0 {
 		w.Event(ctx, "info", fmt.Sprintf("retired %d old servers whose keep-old time was over", res.Retired))
 	}

@@ -39,22 +39,16 @@ type Targets interface {
 	Replaceable(group string) bool
 }
 
-// ServerGroup says which group of the manifest server id (a Nova server id) is in, or
-// fails with ErrServerNotFound.
-type ServerGroup func(ctx context.Context, id string) (group string, err error)
-
-// ErrServerNotFound is a server id in no group of the manifest.
-var ErrServerNotFound = errors.New("server not found in any group of the manifest")
-
 // ScheduleBook validates and keeps run-time schedules.
 type ScheduleBook struct {
 	Store *store.Store
 	// Static are the manifest's schedule names: reserved, and not changeable here.
 	Static  []string
 	Targets Targets
-	// Servers, when set, lets group actions target one server of a group
-	// ("group/<server id>", see ServerTarget): the server must be in that group.
-	Servers ServerGroup
+	// Slots, when set, lets group actions target one slot of a group ("group/<slot>",
+	// see SlotTarget; the STACKIT-compatible API's schedules of one server): it says how
+	// many slots a group has.
+	Slots func(group string) int
 	Now     func() time.Time
 }
 
@@ -96,19 +90,16 @@ func (b *ScheduleBook) check(ctx context.Context, spec ScheduleSpec) error {
 		}
 		return nil
 	}
-	group, server := SplitTarget(spec.Target)
+	group, slot := SplitTarget(spec.Target)
 	if !slices.Contains(b.Targets.GroupNames(), group) {
-		return badRequest("target %q: action %s targets a group (or group/<server id> of one); groups: %s", spec.Target, spec.Action, strings.Join(b.Targets.GroupNames(), ", "))
+		return badRequest("target %q: action %s targets a group (or group/<slot> of one); groups: %s", spec.Target, spec.Action, strings.Join(b.Targets.GroupNames(), ", "))
 	}
 	if group != spec.Target {
-		if b.Servers == nil {
-			return badRequest("target %q: schedules on one server are not available here; target the group %s", spec.Target, group)
-		}
-		in, err := b.Servers(ctx, server)
-		if errors.Is(err, ErrServerNotFound) || (err == nil && in != group) {
-			return badRequest("target %q: server %q is not in group %s", spec.Target, server, group)
-		} else if err != nil {
-			return fmt.Errorf("target %q: look up server %s: %w", spec.Target, server, err)
+		switch {
+		case b.Slots == nil:
+			return badRequest("target %q: schedules on one slot are not available here; target the group %s", spec.Target, group)
+		case slot < 0 || slot >= b.Slots(group):
+			return badRequest("target %q: want %s/<slot> with a slot from 0 to %d", spec.Target, group, b.Slots(group)-1)
 		}
 	}
 	if spec.Action == manifest.ActionRebuild && !b.Targets.Replaceable(group) {

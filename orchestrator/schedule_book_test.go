@@ -86,34 +86,30 @@ func TestScheduleBook(t *testing.T) {
 	require.True(t, errors.Is(b.Delete(ctx, d.ID), store.ErrScheduleNotFound))
 }
 
-// A schedule may target one server of a group (group/<server id>) when the book can look
-// servers up: a server of another group, an unknown one, or no lookup at all are 400s.
-func TestScheduleBookServerTarget(t *testing.T) {
+// A schedule may target one slot of a group (group/<slot>) when the book knows the
+// groups' slots: a slot beyond the count, a malformed one, or no slot knowledge at all
+// are 400s.
+func TestScheduleBookSlotTarget(t *testing.T) {
 	ctx := context.Background()
 	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "state.db"))
 	require.NoError(t, err)
 	defer st.Close()
-	servers := func(_ context.Context, id string) (string, error) {
-		if id == "7c1e0d2a-0000-4000-8000-000000000001" {
-			return "web", nil
-		}
-		return "", orchestrator.ErrServerNotFound
-	}
-	b := &orchestrator.ScheduleBook{Store: st, Targets: targets{}, Servers: servers}
+	slots := func(group string) int { return map[string]int{"web": 2, "db": 1}[group] }
+	b := &orchestrator.ScheduleBook{Store: st, Targets: targets{}, Slots: slots}
 	spec := orchestrator.ScheduleSpec{Name: "web-1-sat", RRule: "DTSTART:20260103T020000Z RRULE:FREQ=WEEKLY;BYDAY=SA",
-		Window: 2 * time.Hour, Enabled: true, Action: manifest.ActionUpdate,
-		Target: orchestrator.ServerTarget("web", "7c1e0d2a-0000-4000-8000-000000000001")}
+		Window: 2 * time.Hour, Enabled: true, Action: manifest.ActionUpdate, Target: orchestrator.SlotTarget("web", 1)}
 	d, err := b.Create(ctx, spec, "api")
 	require.NoError(t, err)
-	list, err := b.List(ctx, spec.Target)
+	list, err := b.List(ctx, "web/1")
 	require.NoError(t, err)
 	require.Len(t, list, 1)
 	require.Equal(t, d.ID, list[0].ID)
 
 	for target, want := range map[string]string{
-		"db/7c1e0d2a-0000-4000-8000-000000000001":   `server "7c1e0d2a-0000-4000-8000-000000000001" is not in group db`,
-		"web/00000000-0000-4000-8000-00000000dead":  `server "00000000-0000-4000-8000-00000000dead" is not in group web`,
-		"nope/7c1e0d2a-0000-4000-8000-000000000001": "targets a group (or group/<server id> of one)",
+		"db/1":   `target "db/1": want db/<slot> with a slot from 0 to 0`,
+		"web/x":  `target "web/x": want web/<slot> with a slot from 0 to 1`,
+		"web/01": `target "web/01": want web/<slot>`,
+		"nope/0": "targets a group (or group/<slot> of one)",
 	} {
 		s := spec
 		s.Name, s.Target = "other", target
@@ -122,8 +118,8 @@ func TestScheduleBookServerTarget(t *testing.T) {
 		require.ErrorAs(t, err, &bad, target)
 		require.Contains(t, err.Error(), want)
 	}
-	b.Servers = nil
+	b.Slots = nil
 	spec.Name = "other"
 	_, err = b.Create(ctx, spec, "api")
-	require.ErrorContains(t, err, "schedules on one server are not available here")
+	require.ErrorContains(t, err, "schedules on one slot are not available here")
 }

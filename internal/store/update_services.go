@@ -89,3 +89,20 @@ func (s *Store) DeleteScheduleName(ctx context.Context, id int64) error {
 	}
 	return nil
 }
+
+// ServerSlot finds the group and slot of server id: the slot it is in now, else the slot
+// a rollout replaced it in (or put it in) most recently. ErrNotFound when neither.
+func (s *Store) ServerSlot(ctx context.Context, id string) (group string, slot int, err error) {
+	err = s.db.QueryRowContext(ctx, `SELECT grp, slot FROM slots WHERE server_id = ?`, id).Scan(&group, &slot)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = s.db.QueryRowContext(ctx, `SELECT r.grp, st.slot FROM steps st JOIN rollouts r ON r.id = st.rollout_id
+			WHERE st.old_server_id = ? OR st.new_server_id = ? ORDER BY st.updated_at DESC LIMIT 1`, id, id).Scan(&group, &slot)
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", 0, fmt.Errorf("server %s: in no slot now or before: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return "", 0, fmt.Errorf("find the slot of server %s: %w", id, err)
+	}
+	return group, slot, nil
+}

@@ -64,4 +64,23 @@ func testUpdateServices(t *testing.T, st *store.Store) {
 	names, err = st.ScheduleNames(ctx, "srv-a")
 	require.NoError(t, err)
 	require.Equal(t, map[int64]string{7: "Default Update Schedule"}, names)
+
+	// A server's slot: where it is now, else where a rollout replaced it.
+	_, _, err = st.ServerSlot(ctx, "srv-old")
+	require.True(t, errors.Is(err, store.ErrNotFound), "%v", err)
+	require.NoError(t, st.PutSlot(ctx, store.Slot{Group: "web", Slot: 1, ServerID: "srv-old", Updated: now}))
+	g, slot, err := st.ServerSlot(ctx, "srv-old")
+	require.NoError(t, err)
+	require.Equal(t, "web", g)
+	require.Equal(t, 1, slot)
+	require.NoError(t, st.CreateRollout(ctx, store.Rollout{ID: "r1", Group: "web", ImageID: "img", ImageVersion: "2026.11.1", Strategy: "rolling",
+		Status: store.RolloutRunning, Created: now, Updated: now},
+		[]store.Step{{Slot: 1, Wave: 1, Mode: "surge", State: "done", OldServerID: "srv-old", NewServerID: "srv-new", Updated: now}}))
+	require.NoError(t, st.PutSlot(ctx, store.Slot{Group: "web", Slot: 1, ServerID: "srv-new", Updated: now}))
+	for _, id := range []string{"srv-old", "srv-new"} {
+		g, slot, err = st.ServerSlot(ctx, id)
+		require.NoError(t, err, id)
+		require.Equal(t, "web", g, id)
+		require.Equal(t, 1, slot, id)
+	}
 }

@@ -4,11 +4,14 @@
 // STACKIT tooling drives remint unchanged:
 //
 //   - /v1/projects/{projectId}/servers/{serverId}/updates[/{updateId}]: an update is an
-//     update job (orchestrator.KindUpdate) on that one server (target group/<server id>):
-//     the policy decides between rebuilding the server's slot and patching it in place,
-//     and the job's decisions say which. Update ids are job ids.
+//     update job (orchestrator.KindUpdate) on that one server, targeted at its slot
+//     (group/<slot>): the policy decides between rebuilding the slot and patching the
+//     server in place, and the job's decisions say which. Update ids are job ids.
 //   - …/update-schedules[/{scheduleId}]: run-time schedules of the schedule book with the
-//     server as target (integer ids), action update.
+//     server's slot as target (integer ids), action update.
+//
+// A rebuild replaces the server: its slot's history and schedules carry on with the
+// replacement, and the replaced server's id still finds them (through the rollouts).
 //   - …/service (and the older POST/DELETE on the server path): the update service of
 //     the server; enabling it creates its Default Update Schedule from
 //     orchestrator.DefaultPolicy.
@@ -74,8 +77,9 @@ type Config struct {
 	Jobs      Jobs
 	Schedules Schedules
 	Services  Services
-	// Servers finds the group of a server (orchestrator.ErrServerNotFound: none).
-	Servers orchestrator.ServerGroup
+	// Servers finds the group and slot of a server, current or replaced by a rollout
+	// (ErrServerNotFound: none).
+	Servers func(ctx context.Context, id string) (group string, slot int, err error)
 	// ProjectID is the Keystone project of remint's cloud.
 	ProjectID func(ctx context.Context) (string, error)
 	// Zone is the zone of Default Update Schedules (nil: UTC).
@@ -83,6 +87,9 @@ type Config struct {
 	Now    func() time.Time
 	Logger *slog.Logger
 }
+
+// ErrServerNotFound is a server in no slot of any group, now or before.
+var ErrServerNotFound = errors.New("server not found in any group of the manifest")
 
 // ListPage is how many updates one store read returns while listing a server's updates.
 const ListPage = 1000
@@ -160,10 +167,11 @@ type target struct {
 	project string // "" on the MOSS paths
 	server  string
 	group   string
+	slot    int
 }
 
-// key is the job and schedule target of the server.
-func (t target) key() string { return orchestrator.ServerTarget(t.group, t.server) }
+// key is the job and schedule target of the server: its slot.
+func (t target) key() string { return orchestrator.SlotTarget(t.group, t.slot) }
 
 type serverHandler func(w http.ResponseWriter, r *http.Request, t target)
 
@@ -187,8 +195,8 @@ func (a *api) instance(h serverHandler) http.HandlerFunc {
 }
 
 func (a *api) serve(w http.ResponseWriter, r *http.Request, t target, h serverHandler) {
-	group, err := a.Servers(r.Context(), t.server)
-	if errors.Is(err, orchestrator.ErrServerNotFound) {
+	group, slot, err := a.Servers(r.Context(), t.server)
+	if errors.Is(err, ErrServerNotFound) {
 		writeErr(w, notFound("server %q: not a server of any group remint manages", t.server))
 		return
 	}
@@ -196,7 +204,7 @@ func (a *api) serve(w http.ResponseWriter, r *http.Request, t target, h serverHa
 		writeErr(w, fmt.Errorf("look up server %s: %w", t.server, err))
 		return
 	}
-	t.group = group
+	t.group, t.slot = group, slot
 	h(w, r, t)
 }
 
@@ -289,7 +297,7 @@ func (a *api) createUpdate(w http.ResponseWriter, r *http.Request, t target) {
 		writeErr(w, err)
 		return
 	}
-	a.Logger.Info("update queued", "server", t.server, "group", t.group, "job", j.ID, "window", hours, "by", by(r))
+	a.Logger.Info("update queued", "server", t.server, "group", t.group, "slot", t.slot, "job", j.ID, "window", hours, "by", by(r))
 	writeJSON(w, http.StatusCreated, toUpdate(j))
 }
 
@@ -416,7 +424,7 @@ func (a *api) createSchedule(w http.ResponseWriter, r *http.Request, t target) {
 func (a *api) newSchedule(ctx context.Context, t target, name, rule string, window time.Duration, enabled bool, who string) (store.ScheduleDef, error) {
 	spec := orchestrator.ScheduleSpec{RRule: rule, Window: window, Enabled: enabled, Action: manifest.ActionUpdate, Target: t.key(),
 		Options:     manifest.ScheduleOptions{ApplySecurityUpgrades: updateOptions.ApplySecurityUpgrades, RebootIfRequired: updateOptions.RebootIfRequired},
-		Description: fmt.Sprintf("%s (server update schedule of %s in %s)", name, t.server, t.group)}
+		Description: fmt.Sprintf("%s (server update schedule of %s, slot %d of %s)", name, t.server, t.slot, t.group)}
 	base := bookName(name, t.server)
 	for i := 1; ; i++ {
 		spec.Name = base
@@ -502,7 +510,7 @@ func (a *api) updateSchedule(w http.ResponseWriter, r *http.Request, t target) {
 	}
 	name := strings.TrimSpace(*p.Name)
 	spec.RRule, spec.Window, spec.Enabled = *p.Rrule, time.Duration(*p.MaintenanceWindow)*time.Hour, *p.Enabled
-	spec.Description = fmt.Sprintf("%s (server update schedule of %s in %s)", name, t.server, t.group)
+	spec.Description = fmt.Sprintf("%s (server update schedule of %s, slot %d of %s)", name, t.server, t.slot, t.group)
 	d, err = a.Schedules.Update(r.Context(), d.ID, spec)
 	if err != nil {
 		writeErr(w, err)

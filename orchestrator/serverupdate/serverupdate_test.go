@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -38,15 +39,17 @@ func (targets) FamilyNames() []string         { return []string{"debian-12"} }
 func (targets) GroupNames() []string          { return []string{"db", "web"} }
 func (targets) Replaceable(group string) bool { return group == "web" }
 
-func servers(_ context.Context, id string) (string, error) {
+func servers(_ context.Context, id string) (string, int, error) {
 	switch id {
 	case web1:
-		return "web", nil
+		return "web", 1, nil
 	case db1:
-		return "db", nil
+		return "db", 0, nil
 	}
-	return "", orchestrator.ErrServerNotFound
+	return "", 0, su.ErrServerNotFound
 }
+
+func slots(group string) int { return map[string]int{"web": 2, "db": 1}[group] }
 
 // updateWork stands in for the update use case: it records what it was asked and ends
 // as the test says.
@@ -67,8 +70,8 @@ func (h *updateWork) Run(ctx context.Context, w *orchestrator.Work) error {
 	h.runs = append(h.runs, *w.Run())
 	fail := h.fail
 	h.mu.Unlock()
-	group, server := orchestrator.SplitTarget(w.Target)
-	w.Decide(ctx, "path: in place on server "+server+" of group "+group+" only")
+	group, slot := orchestrator.SplitTarget(w.Target)
+	w.Decide(ctx, fmt.Sprintf("path: in place on the server of slot %d of group %s only", slot, group))
 	if fail {
 		w.Count(ctx, 2, 1)
 		return errors.New("apt-get install failed on web-0: dpkg was interrupted")
@@ -112,7 +115,7 @@ func start(t *testing.T, workers int) *env {
 		require.NoError(t, e.queue.Start(ctx))
 		t.Cleanup(func() { _ = e.queue.Stop(context.Background()) })
 	}
-	e.book = &orchestrator.ScheduleBook{Store: st, Targets: targets{}, Servers: servers}
+	e.book = &orchestrator.ScheduleBook{Store: st, Targets: targets{}, Slots: slots}
 	h := su.New(su.Config{Jobs: orchestrator.Local{Queue: e.queue}, Schedules: e.book, Services: st, Servers: servers,
 		ProjectID: func(context.Context) (string, error) { return project, nil }})
 	srv := httptest.NewServer(bearer(h))
@@ -168,10 +171,10 @@ func TestUpdatesThroughTheSDK(t *testing.T) {
 
 	job, err := e.queue.Get(ctx, v(u.GetId()))
 	require.NoError(t, err)
-	require.Equal(t, "web/"+web1, job.Target, "the job targets the one server")
+	require.Equal(t, "web/1", job.Target, "the job targets the one server's slot")
 	require.Equal(t, orchestrator.KindUpdate, job.Kind)
 	require.Equal(t, "token ci", job.RequestedBy)
-	require.Contains(t, job.Decisions, "path: in place on server "+web1+" of group web only")
+	require.Contains(t, job.Decisions, "path: in place on the server of slot 1 of group web only")
 	require.Equal(t, 2*time.Hour, e.work.runs[0].End.Sub(e.work.runs[0].Start), "the job's run window is the maintenance window")
 
 	e.work.mu.Lock()
@@ -286,7 +289,7 @@ func TestSchedulesServiceAndPoliciesThroughTheSDK(t *testing.T) {
 	named, err := e.book.Named(ctx)
 	require.NoError(t, err)
 	require.Len(t, named, 1)
-	require.Equal(t, "web/"+web1, named[0].Target)
+	require.Equal(t, "web/1", named[0].Target)
 	require.Equal(t, orchestrator.KindUpdate, named[0].Kind)
 
 	// Enabling again keeps the one default schedule.
