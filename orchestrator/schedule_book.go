@@ -49,7 +49,7 @@ type ScheduleBook struct {
 	// see SlotTarget; the STACKIT-compatible API's schedules of one server): it says how
 	// many slots a group has.
 	Slots func(group string) int
-	Now     func() time.Time
+	Now   func() time.Time
 }
 
 var scheduleName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
