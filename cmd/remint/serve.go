@@ -37,7 +37,8 @@ func newServeCmd() *cobra.Command {
 schedules (a run missed while no daemon was up is caught up once if its window is still
 open, else recorded missed; a run whose target is busy is skipped and recorded), works
 the durable jobs (remint job), deletes old servers kept for rollback when their keep-old
-time is over, enforces each image family's retention once a day, and serves /healthz, /readyz and the job API (/v1/jobs) on --listen.
+time is over, enforces each image family's retention once a day, and serves /healthz, /readyz, the job API (/v1/jobs) and STACKIT's Server Update API
+(/v1/projects/{projectId}/servers/{serverId}/updates, …) on --listen.
 
 Every path but /healthz and /readyz needs a bearer token (remint token create): the job
 API, Prometheus metrics at /metrics and River's job UI at /riverui/. With --tls-cert and
@@ -112,7 +113,7 @@ func runServe(ctx context.Context, stdout, stderr io.Writer, o serveOptions) err
 	}
 	tokens := &auth.Tokens{Store: env.store}
 	routes := newHTTPRoutes(&auth.Guard{Auth: tokens, Log: log})
-	api := orchestrator.APIHandler(orchestrator.Local{Queue: env.queue}, ready)
+	api := env.withServerUpdate(orchestrator.APIHandler(orchestrator.Local{Queue: env.queue}, ready), log)
 	routes.mountAccess(api, metrics.Handler(), riverUI)
 	routes.guarded("/", api) // what no one else claims: 401 without a token, 404 with one
 	if n, err := env.store.CountValidTokens(ctx); err != nil {
