@@ -183,11 +183,21 @@ func TestEmergency(t *testing.T) {
 	assert.Equal(t, orchestrator.BuildSkipped, rep.Families[0].Build)
 	assert.Contains(t, rep.Families[0].Reason, "no pending security updates for "+v2)
 	require.Len(t, rep.Targets, 2)
-	assert.Equal(t, orchestrator.EmergencyUpToDate, rep.Targets[0].Result, "web")
-	assert.Equal(t, orchestrator.EmergencyPatched, rep.Targets[1].Result, "db")
-	assert.Zero(t, rep.Targets[1].UpdatesInstalled)
+	targets := map[string]orchestrator.EmergencyTarget{}
+	for _, tr := range rep.Targets {
+		targets[tr.Target] = tr
+	}
+	assert.Equal(t, orchestrator.EmergencyUpToDate, targets["web"].Result, "web")
+	assert.Equal(t, orchestrator.EmergencyPatched, targets["db"].Result, "db")
+	assert.Zero(t, targets["db"].UpdatesInstalled)
+	assert.Zero(t, targets["db"].Reboots)
 	assert.Empty(t, rep.Packages)
 	assert.True(t, rep.NothingChanged())
+	out, _, code = remint("emergency", "--security", "web", "--log-level", "error")
+	require.Equal(t, 0, code, out)
+	assert.Contains(t, out, "deb: nothing changed, no build: no pending security updates for "+v2)
+	assert.Contains(t, out, "web: up-to-date: every slot already runs deb "+v2+": nothing to replace")
+	assert.Contains(t, out, "nothing changed: no image built, no server replaced or patched\n")
 	show, _, code = remint("image", "show", "deb", "latest", "-o", "json", "--log-level", "error")
 	require.Equal(t, 0, code)
 	require.NoError(t, json.Unmarshal([]byte(show), &latest), show)

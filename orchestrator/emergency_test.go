@@ -289,6 +289,7 @@ func TestEmergencyJob(t *testing.T) {
 		{"web,web", `{}`, "target web given twice"},
 		{"all", `{"reason":"x","color":"red"}`, "unknown field"},
 		{"all", `{"concurrency":-1}`, "want at least 1"},
+		{"all", `{"reason":"two\nlines"}`, "reason: one line"},
 	} {
 		_, err := q.Insert(ctx, JobRequest{Kind: KindEmergency, Target: c.target, Options: json.RawMessage(c.options)}, nil)
 		require.ErrorAs(t, err, &bad, c.target)

@@ -84,6 +84,9 @@ func (h EmergencyHandler) Check(target string, options json.RawMessage) error {
 	if err := decodeStrict(options, &o); err != nil {
 		return err
 	}
+	if strings.ContainsAny(o.Reason, "\n\r") || len(o.Reason) > 500 {
+		return errors.New("reason: one line of at most 500 characters")
+	}
 	if o.Concurrency < 0 {
 		return fmt.Errorf("concurrency %d: want at least 1 (0: the default, %d)", o.Concurrency, DefaultEmergencyConcurrency)
 	}
