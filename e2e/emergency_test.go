@@ -202,4 +202,37 @@ func TestEmergency(t *testing.T) {
 	require.Equal(t, 0, code)
 	require.NoError(t, json.Unmarshal([]byte(show), &latest), show)
 	assert.Equal(t, v2, latest.Version, "no new version")
+
+	// The same as a durable job, worked by `remint serve`.
+	serve := exec.CommandContext(ctx, c.bin, "serve", "--listen", "127.0.0.1:0", "-f", manifest)
+	serve.Env = append(os.Environ(), "OS_CLIENT_CONFIG_FILE="+c.cloudsYAML, "OS_CLOUD=remint-sim", "REMINT_LEASE_TTL=3s", "REMINT_SSH_KEY="+key)
+	var serveOut syncBuffer
+	serve.Stdout, serve.Stderr = &serveOut, &serveOut
+	require.NoError(t, serve.Start())
+	t.Cleanup(func() { _ = serve.Process.Kill(); _ = serve.Wait() })
+	var url string
+	require.Eventually(t, func() bool {
+		m := regexp.MustCompile(`listening on (http://\S+)`).FindStringSubmatch(serveOut.String())
+		if m != nil {
+			url = m[1]
+		}
+		return m != nil
+	}, time.Minute, 100*time.Millisecond, "remint serve listens: %s", serveOut.String())
+	out, _, code = remint("job", "submit", "emergency", "all", "--reason", reason, "--server", url, "--output", "json")
+	require.Equal(t, 0, code, out)
+	var job orchestrator.Job
+	require.NoError(t, json.Unmarshal([]byte(out), &job), out)
+	client := &orchestrator.Client{Base: url}
+	require.Eventually(t, func() bool {
+		j, err := client.Get(ctx, job.ID)
+		job = j
+		return err == nil && (j.Status == orchestrator.StatusSucceeded || j.Status == orchestrator.StatusFailed)
+	}, 5*time.Minute, time.Second, "the emergency job ends")
+	require.Equal(t, orchestrator.StatusSucceeded, job.Status, "reason %q, decisions %q\n%s", job.Reason, job.Decisions, serveOut.String())
+	all := strings.Join(job.Decisions, "\n")
+	assert.Contains(t, all, "emergency security rollout of db, web requested by hand; reason: "+reason)
+	assert.Contains(t, all, "image deb: nothing changed, no build: no pending security updates for "+v2)
+	assert.Contains(t, all, "web: up-to-date")
+	assert.Contains(t, all, "db: patched: patched in place")
+	assert.Contains(t, all, "no security package changed on the 1 server rebuilt or patched")
 }
