@@ -220,13 +220,18 @@ export OS_CLIENT_CONFIG_FILE="$dir/clouds.yaml" REMINT_SSH_KEY="$dir/remint-sim-
 unset OS_CLOUD REMINT_SERVER
 
 # The example manifest, without its schedules (a weekend run of the example's own
-# rebuild schedule would fire in the middle of the demo); on real hosts the family also
-# installs demo-libssl, the demo repository's stand-in for libssl3.
+# rebuild schedule would fire in the middle of the demo). On real hosts the family also
+# installs demo-libssl, the demo repository's stand-in for libssl3, and web replaces its
+# three slots at once (max_surge 3) instead of one after the other: a container takes
+# 7-20 seconds to boot and pass its health checks, and the demo keeps to about 3 minutes.
 sed '/^schedules:/,$d' "$root/examples/remint.yaml" >"$dir/remint.yaml"
 if [ "$driver" = docker ]; then
-  sed -i 's/^        - ca-certificates$/&\n        - demo-libssl/' "$dir/remint.yaml"
+  sed -i -e 's/^        - ca-certificates$/&\n        - demo-libssl/' \
+    -e 's/^      max_surge: 1 # extra servers at a time$/      max_surge: 3/' "$dir/remint.yaml"
   grep -q '^        - demo-libssl$' "$dir/remint.yaml" || fail "could not add demo-libssl to the family's packages in the manifest"
-  echo "manifest: examples/remint.yaml without its schedules, demo-libssl added to debian-12's packages"
+  grep -q '^      max_surge: 3$' "$dir/remint.yaml" || fail "could not set web's max_surge to 3 in the manifest"
+  echo "manifest: examples/remint.yaml without its schedules; demo-libssl added to debian-12's packages,"
+  echo "web's rollout.max_surge 3 (all three slots at once) instead of 1"
   echo "  (family debian-12; group web: 3 servers, one floating IP each; group db: 1 pet, replaceable: false)"
   echo
   show remint sim publish-package --repo-dir sim/apt --suite bookworm --name demo-libssl --version 1.0-1
