@@ -139,12 +139,21 @@ elapsed() { printf '%dm%02ds' $(($1 / 60)) $(($1 % 60)); }
 # ---------------------------------------------------------------------------------------
 # Which driver: docker where an engine answers and its base image can be had.
 
+# docker_engine succeeds when a Docker engine answers; otherwise it sets skip_reason.
 docker_engine() {
   if [ -n "${DOCKER_HOST:-}" ]; then
-    command -v docker >/dev/null 2>&1 && docker version >/dev/null 2>&1
+    command -v docker >/dev/null 2>&1 && docker version >/dev/null 2>&1 && return 0
+    skip_reason="no Docker engine answers at DOCKER_HOST=$DOCKER_HOST"
+  elif [ ! -S /var/run/docker.sock ]; then
+    skip_reason="no Docker engine runs (/var/run/docker.sock is missing and DOCKER_HOST is unset)"
+  elif [ ! -w /var/run/docker.sock ]; then
+    skip_reason="user $(id -un) cannot use the Docker engine (/var/run/docker.sock is for root and the docker group)"
+  elif curl -sf --max-time 5 --unix-socket /var/run/docker.sock http://localhost/_ping >/dev/null 2>&1; then
+    return 0
   else
-    [ -S /var/run/docker.sock ] && curl -sf --max-time 5 --unix-socket /var/run/docker.sock http://localhost/_ping >/dev/null 2>&1
+    skip_reason="the Docker engine at /var/run/docker.sock does not answer"
   fi
+  return 1
 }
 
 driver=${REMINT_DEMO_DRIVER:-}
@@ -152,12 +161,8 @@ skip_reason=""
 case "$driver" in
   docker | loopback) ;;
   "")
-    if docker_engine; then
-      driver=docker
-    else
-      driver=loopback
-      skip_reason="no Docker engine answers (${DOCKER_HOST:-/var/run/docker.sock})"
-    fi
+    driver=loopback
+    if docker_engine; then driver=docker; fi
     ;;
   *)
     echo "demo: REMINT_DEMO_DRIVER=$driver: want docker or loopback" >&2
