@@ -84,7 +84,7 @@ func runServe(ctx context.Context, stdout, stderr io.Writer, o serveOptions) err
 	if err != nil {
 		return usageErrorf("--listen %s: %v", o.listen, err)
 	}
-	d := &orchestrator.Daemon{Queue: env.queue, Store: env.store, Schedules: scheds, KeptGroups: env.m.GroupNames(),
+	d := &orchestrator.Daemon{Queue: env.queue, Store: env.store, Schedules: scheds, RunTime: true, KeptGroups: env.m.GroupNames(),
 		RetentionFamilies: env.m.FamilyNames(), Logger: log}
 	ready := func(ctx context.Context) error { return env.store.DB().PingContext(ctx) }
 	srv := &http.Server{Handler: orchestrator.APIHandler(orchestrator.Local{Queue: env.queue}, ready), ReadHeaderTimeout: 10 * time.Second,
