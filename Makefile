@@ -41,6 +41,7 @@ deps-e2e:
 
 ## bench: benchmarks, printed not asserted: failed requests during failover, makespan/ideal,
 ## next-run computation for 100,000 schedules (first, cached, naive walk; wall and CPU per core),
+## the idle daemon with 10,000 run-time schedules (CPU % of a core, RSS, start time),
 ## cloud API calls per replaced server, and the naive replacement side by side; then the
 ## in-place benchmark on real hosts (root + Docker like make e2e; it fails, never skips,
 ## without them): remint's security upgrade vs unattended-upgrade by hand, and N=1/4/16

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/remint-dev/remint/internal/store"
@@ -32,6 +33,9 @@ type Daemon struct {
 	// RunTime makes the daemon fire the store's enabled run-time schedules too
 	// (ScheduleBook), picking up changes while it runs.
 	RunTime bool
+	// ScheduleCheck is how often the run-time schedules' fingerprint is read to see
+	// changes made by other processes (default 5s); SchedulesChanged forces a check.
+	ScheduleCheck time.Duration
 	// KeptGroups are the groups whose kept old servers the daemon retires on time.
 	KeptGroups []string
 	// RetentionFamilies are the image families whose retention the daemon enforces
@@ -136,9 +140,14 @@ func (d *Daemon) FireSchedules(ctx context.Context, now time.Time) error {
 	b.earliestSet, b.earliest = false, time.Time{}
 	for _, e := range b.entries {
 		if !e.next.IsZero() && !now.Before(e.next) {
-			if err := d.fire(ctx, e, now); err != nil {
+			err := e.parse()
+			if err == nil {
+				err = d.fire(ctx, e, now)
+			}
+			if err != nil {
 				errs = append(errs, fmt.Errorf("schedule %s: %w", e.ns.Name, err))
 			}
+			e.release()
 		}
 		if e.next.IsZero() {
 			continue // the rule has ended
@@ -153,16 +162,44 @@ func (d *Daemon) FireSchedules(ctx context.Context, now time.Time) error {
 	return errors.Join(errs...)
 }
 
-// schedEntry is a schedule the daemon fires, with its next due run in memory.
+// schedEntry is a schedule the daemon fires, with its next due run in memory. A run-time
+// schedule's parsed rule is dropped between runs (release) and parsed again when a run is
+// due (parse): 10,000 parsed rules take ~70 MB, their definitions a few.
 type schedEntry struct {
 	ns      NamedSchedule
 	runtime bool
+	def     store.ScheduleDef // a run-time schedule's definition
 	id      int64
 	updated time.Time // a run-time schedule's updated_at: no run before it fires
 	from    time.Time // handled up to: the last run fired (or registered, created, enabled)
 	next    time.Time // the start of the first run after from; zero when the rule ended
 }
 
+// parse makes sure e's rule is parsed.
+func (e *schedEntry) parse() error {
+	if e.ns.Schedule != nil {
+		return nil
+	}
+	spec, err := SpecOf(e.def)
+	if err != nil {
+		return err
+	}
+	ns, err := NewNamedSchedule(e.def.Name, e.def.RRule, e.def.Window, e.def.Action, e.def.Target, spec.Options)
+	if err != nil {
+		return err
+	}
+	e.ns = ns
+	return nil
+}
+
+// release drops a run-time schedule's parsed rule until its next run is due.
+func (e *schedEntry) release() {
+	if e.runtime {
+		e.ns.Schedule = nil
+	}
+}
+
+// advance moves e past the runs up to from; e's rule must be parsed.
 func (e *schedEntry) advance(from time.Time) {
 	if from.After(e.from) {
 		e.from = from
@@ -181,7 +218,14 @@ type scheduleBook struct {
 	earliest    time.Time // the earliest next of all entries (when earliestSet)
 	earliestSet bool
 	ignored     map[string]bool // run-time names shadowed by the manifest (logged once)
+	checked     time.Time       // when the fingerprint was last read
+	changed     atomic.Bool     // SchedulesChanged was called: check at the next tick
 }
+
+// SchedulesChanged tells the daemon a run-time schedule was created, changed or deleted
+// (the API on this daemon calls it): the next tick reloads instead of waiting for the
+// periodic check (ScheduleCheck), which catches changes made by other processes.
+func (d *Daemon) SchedulesChanged() { d.book.changed.Store(true) }
 
 // syncSchedules loads the schedules on the first call and, on later ones, reloads the
 // run-time ones when their fingerprint (count, latest update) changed.
@@ -212,12 +256,20 @@ func (d *Daemon) syncSchedules(ctx context.Context, now time.Time) error {
 				return err
 			}
 		}
-		b.loaded, b.earliestSet = true, false
+		b.loaded, b.earliestSet, b.checked = true, false, now
 		return nil
 	}
 	if !d.RunTime {
 		return nil
 	}
+	every := d.ScheduleCheck
+	if every <= 0 {
+		every = 5 * time.Second
+	}
+	if !b.changed.Swap(false) && !now.Before(b.checked) && now.Sub(b.checked) < every {
+		return nil
+	}
+	b.checked = now
 	v, err := d.Store.SchedulesVersion(ctx)
 	if err != nil {
 		return err
@@ -273,34 +325,31 @@ func (d *Daemon) loadRunTime(ctx context.Context, states map[string]time.Time) e
 			delete(old, def.Name)
 			continue
 		}
-		spec, err := SpecOf(def)
-		if err == nil {
-			var ns NamedSchedule
-			ns, err = NewNamedSchedule(def.Name, def.RRule, def.Window, def.Action, def.Target, spec.Options)
-			if err == nil {
-				e := &schedEntry{ns: ns, runtime: true, id: def.ID, updated: def.Updated, from: def.Updated}
-				from := def.Updated
-				if last, ok := states[def.Name]; ok && last.After(from) {
-					from = last
-				}
-				if prev != nil && prev.from.After(from) {
-					from = prev.from
-				}
-				e.advance(from)
-				entries = append(entries, e)
-				if prev != nil {
-					changed++
-					delete(old, def.Name)
-				} else {
-					added++
-				}
-				if states == nil {
-					d.log().Info("run-time schedule loaded", "schedule", def.Name, "id", def.ID, "rule", def.RRule, "next", e.next)
-				}
-				continue
-			}
+		def.Description = "" // not needed to fire
+		e := &schedEntry{ns: NamedSchedule{Name: def.Name}, runtime: true, def: def, id: def.ID, updated: def.Updated, from: def.Updated}
+		if err := e.parse(); err != nil {
+			d.log().Error("run-time schedule not fired: it does not parse", "schedule", def.Name, "id", def.ID, "err", err)
+			continue
 		}
-		d.log().Error("run-time schedule not fired: it does not parse", "schedule", def.Name, "id", def.ID, "err", err)
+		from := def.Updated
+		if last, ok := states[def.Name]; ok && last.After(from) {
+			from = last
+		}
+		if prev != nil && prev.from.After(from) {
+			from = prev.from
+		}
+		e.advance(from)
+		e.release()
+		entries = append(entries, e)
+		if prev != nil {
+			changed++
+			delete(old, def.Name)
+		} else {
+			added++
+		}
+		if states == nil {
+			d.log().Info("run-time schedule loaded", "schedule", def.Name, "id", def.ID, "rule", def.RRule, "next", e.next)
+		}
 	}
 	for name := range old {
 		d.log().Info("run-time schedule stopped: disabled or deleted", "schedule", name)
