@@ -36,9 +36,13 @@ type apiError struct {
 }
 
 // APIHandler serves remint's own JSON API for jobs plus /healthz and /readyz. ready reports
-// whether the daemon is ready (nil: always).
-func APIHandler(jobs Jobs, ready func(ctx context.Context) error) http.Handler {
+// whether the daemon is ready (nil: always). routes add more endpoints to the same mux
+// (ScheduleRoutes, …).
+func APIHandler(jobs Jobs, ready func(ctx context.Context) error, routes ...func(mux *http.ServeMux)) http.Handler {
 	mux := http.NewServeMux()
+	for _, add := range routes {
+		add(mux)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
