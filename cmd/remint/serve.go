@@ -87,7 +87,8 @@ func runServe(ctx context.Context, stdout, stderr io.Writer, o serveOptions) err
 	d := &orchestrator.Daemon{Queue: env.queue, Store: env.store, Schedules: scheds, RunTime: true, KeptGroups: env.m.GroupNames(),
 		RetentionFamilies: env.m.FamilyNames(), Logger: log}
 	ready := func(ctx context.Context) error { return env.store.DB().PingContext(ctx) }
-	srv := &http.Server{Handler: orchestrator.APIHandler(orchestrator.Local{Queue: env.queue}, ready), ReadHeaderTimeout: 10 * time.Second,
+	schedules := orchestrator.ScheduleRoutes(scheduleService(env.m, env.store, time.Now, d.SchedulesChanged), time.Now)
+	srv := &http.Server{Handler: orchestrator.APIHandler(orchestrator.Local{Queue: env.queue}, ready, schedules), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	httpErr := make(chan error, 1)
 	go func() { httpErr <- srv.Serve(ln) }()
