@@ -35,7 +35,11 @@ func newServeCmd() *cobra.Command {
 schedules (a run missed while no daemon was up is caught up once if its window is still
 open, else recorded missed; a run whose target is busy is skipped and recorded), works
 the durable jobs (remint job), deletes old servers kept for rollback when their keep-old
-time is over, enforces each image family's retention once a day, and serves /healthz, /readyz and the job API (/v1/jobs) on --listen.
+time is over, enforces each image family's retention once a day, and serves /healthz,
+/readyz, the job API (/v1/jobs) and the schedule API (/v1/schedules, /v1/rrule/next) on
+--listen. Schedules created at run time (remint schedule create) fire beside the
+manifest's; creates, changes, enables, disables and deletes are picked up without a
+restart.
 
 A job whose daemon died (kill -9) is resumed by the next daemon once its lease expired
 (30s; $REMINT_LEASE_TTL): a rebuild finishes its recorded rollout. SIGTERM stops after
