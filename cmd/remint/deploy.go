@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -36,6 +37,8 @@ type deployOptions struct {
 	waitLock time.Duration
 	// window is --maintenance-window in hours (0: none).
 	window int
+	// server queues the deploy through a daemon (--server).
+	server string
 }
 
 func newDeployCmd() *cobra.Command {
@@ -50,6 +53,10 @@ the options in place (security upgrades, reboot if required, Docker, Weave) for 
 without an image, without quota for the surge or behind no failover address. Each decision
 is printed with its reason; --dry-run stops there. --rebuild / --in-place force the choice.
 
+--server URL queues the deploy through a daemon instead (remint serve): one job per target
+(update, or rebuild / inplace when forced), followed until each ends, with the same exit
+status.
+
 --maintenance-window H bounds the disruption to the next H hours (1 to 24): once the
 window closes no new server replacement (rebuild) or server (in place) starts; what is
 under way finishes, the target fails saying what was left, and a rebuild's rollout stays
@@ -60,7 +67,8 @@ failed, 2 bad input (nothing ran).`,
 		Example: `  remint deploy web db --apply-security-upgrades --reboot-if-required --dry-run
   remint deploy web --output json
   remint deploy db --in-place --apply-security-upgrades -i ~/.ssh/remint
-  remint deploy web db --apply-security-upgrades --maintenance-window 4`,
+  remint deploy web db --apply-security-upgrades --maintenance-window 4
+  remint deploy web --server http://127.0.0.1:8440 --maintenance-window 2`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runDeploy(cmd.Context(), cmd, args, o)
@@ -77,6 +85,7 @@ failed, 2 bad input (nothing ran).`,
 	f.BoolVar(&o.inPlace, "in-place", false, "force in place (needs an in-place option)")
 	f.BoolVar(&o.dryRun, "dry-run", false, "print the decisions and change nothing")
 	f.IntVar(&o.window, "maintenance-window", 0, "hours (1 to 24) from now after which no new disruptive step starts")
+	f.StringVar(&o.server, "server", os.Getenv("REMINT_SERVER"), "queue the deploy through the daemon at this URL ($REMINT_SERVER): a job per target, followed until it ends")
 	f.StringVarP(&o.identity, "identity", "i", "", "private key file for SSH, for in-place work (default $REMINT_SSH_KEY)")
 	waitLockFlag(cmd, &o.waitLock)
 	return cmd
@@ -108,6 +117,9 @@ func runDeploy(ctx context.Context, cmd *cobra.Command, targets []string, o depl
 			return usageErrorf("target %s given twice", t)
 		}
 		seen[t] = true
+	}
+	if o.server != "" {
+		return runDeployServer(ctx, stdout, targets, o, force)
 	}
 	log, err := newLogger(stderr)
 	if err != nil {
