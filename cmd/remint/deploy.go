@@ -245,7 +245,7 @@ func (d *deployEnv) rebuild(ctx context.Context, group string) (failover.Rebuild
 	if err != nil {
 		return failover.RebuildResult{}, err
 	}
-	deps.Deadline = orchestrator.WindowEnd(ctx) // --maintenance-window: no new slot after it
+	deps.Deadline = orchestrator.WindowEnd(ctx)                        // --maintenance-window: no new slot after it
 	res, err := failover.Rebuild(ctx, deps, failover.RebuildRequest{}) // the image the facts resolved: the group's pin, else the latest
 	return res, classify(err)
 }
