@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -251,7 +252,11 @@ func printSchedule(w io.Writer, output string, v orchestrator.ScheduleView, done
 	fmt.Fprintf(w, "  %s %s, %s\n", v.Action, v.Target, state)
 	fmt.Fprintf(w, "  rule: %s\n", strings.Join(strings.Fields(v.RRule), " "))
 	fmt.Fprintf(w, "  zone %s, window %s\n", v.Zone, fmtWindow(time.Duration(v.WindowHours*float64(time.Hour))))
-	fmt.Fprintf(w, "  options: %s\n", string(v.Options))
+	var opts orchestrator.Options
+	if err := json.Unmarshal(v.Options, &opts); err != nil {
+		return fmt.Errorf("schedule %s: options %s: %w", v.Name, v.Options, err)
+	}
+	fmt.Fprintf(w, "  options: %s\n", opts)
 	if v.Description != "" {
 		fmt.Fprintf(w, "  description: %s\n", v.Description)
 	}
