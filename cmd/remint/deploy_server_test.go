@@ -29,6 +29,7 @@ func TestDeployThroughServe(t *testing.T) {
 	d := w.start(nil, "deploy", "web", "--server", url, "--maintenance-window", "2")
 	require.Equal(t, 0, d.wait(t), "%s", d)
 	out := d.stdout.String()
+	t.Logf("remint deploy web --server URL --maintenance-window 2:\n%s", out)
 	require.Regexp(t, `queued job \d+: update web on http://\S+, window until `, out)
 	require.Contains(t, out, "results:")
 	require.Regexp(t, `web: update succeeded \(job \d+\)`, out)
