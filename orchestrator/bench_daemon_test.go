@@ -63,6 +63,16 @@ func BenchmarkDaemonIdle10k(b *testing.B) {
 		}
 		idle = d
 	}
+	// $REMINT_BENCH_POLL sets River's poll interval (default: the queue's 200ms, as
+	// remint serve runs it); River's SQLite driver polls for jobs and notifications.
+	var poll time.Duration
+	if v := os.Getenv("REMINT_BENCH_POLL"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			b.Fatalf("REMINT_BENCH_POLL %q: %v", v, err)
+		}
+		poll = d
+	}
 	ctx := context.Background()
 	rules := benchRules(n)
 	for range b.N {
@@ -78,7 +88,7 @@ func BenchmarkDaemonIdle10k(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		q, err := NewQueue(ctx, st, Registry{KindUpdate: &testHandler{}}, QueueConfig{Workers: 2, LeaseTTL: 30 * time.Second,
+		q, err := NewQueue(ctx, st, Registry{KindUpdate: &testHandler{}}, QueueConfig{Workers: 2, PollInterval: poll, LeaseTTL: 30 * time.Second,
 			Holder: store.LeaseHolder{Host: "bench", PID: 1, Command: "bench"}})
 		if err != nil {
 			b.Fatal(err)
@@ -115,7 +125,7 @@ func BenchmarkDaemonIdle10k(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		q0, err := NewQueue(ctx, st0, Registry{KindUpdate: &testHandler{}}, QueueConfig{Workers: 2, LeaseTTL: 30 * time.Second,
+		q0, err := NewQueue(ctx, st0, Registry{KindUpdate: &testHandler{}}, QueueConfig{Workers: 2, PollInterval: poll, LeaseTTL: 30 * time.Second,
 			Holder: store.LeaseHolder{Host: "bench", PID: 1, Command: "bench"}})
 		if err != nil {
 			b.Fatal(err)

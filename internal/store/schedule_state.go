@@ -25,6 +25,12 @@ func (s *Store) ScheduleStates(ctx context.Context) (map[string]time.Time, error
 	return out, rows.Err()
 }
 
+// fmtTimeFixed writes t with all nine fractional digits: unlike RFC 3339 with trimmed
+// zeros, these strings sort in time order, so MAX(updated_at) is the latest change.
+func fmtTimeFixed(t time.Time) string {
+	return t.UTC().Format("2006-01-02T15:04:05.000000000Z07:00")
+}
+
 // SchedulesVersion is a cheap fingerprint of the run-time schedules: their count and the
 // latest updated_at. Any create, update, enable, disable or delete changes it, so the
 // daemon asks this once a tick and reloads the schedules only when it changed.
