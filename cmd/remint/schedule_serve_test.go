@@ -80,6 +80,9 @@ func TestScheduleCreatedThroughServeFires(t *testing.T) {
 	require.Equal(t, 0, hist.wait(t), "%s", hist)
 	require.Contains(t, hist.stdout.String(), "web-soon")
 	require.NotContains(t, hist.stdout.String(), "images-off")
+	histOne := w.start(nil, "schedule", "history", "web-soon")
+	require.Equal(t, 0, histOne.wait(t), "%s", histOne)
+	require.Regexp(t, `web-soon\s+web\s+\S+ \S+\s+fired\s+\d+`, histOne.stdout.String())
 
 	// next works for a run-time name, locally and through the daemon.
 	next := w.start(nil, "schedule", "next", "web-soon", "-n", "2", "--server", url)
