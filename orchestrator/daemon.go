@@ -86,8 +86,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err := d.Queue.Start(ctx); err != nil {
 		return err
 	}
-	d.log().Info("daemon started", "schedules", len(d.Schedules), "kinds", d.Queue.Kinds())
 	d.step(ctx)
+	d.log().Info("daemon started", "schedules", len(d.Schedules), "runtime_schedules", len(d.book.entries)-len(d.Schedules), "kinds", d.Queue.Kinds())
 	t := time.NewTicker(tick)
 	defer t.Stop()
 	for {
