@@ -87,7 +87,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return err
 	}
 	d.step(ctx)
-	d.log().Info("daemon started", "schedules", len(d.Schedules), "runtime_schedules", len(d.book.entries)-len(d.Schedules), "kinds", d.Queue.Kinds())
+	d.log().Info("daemon started", "schedules", len(d.Schedules), "runtime_schedules", max(len(d.book.entries)-len(d.Schedules), 0), "kinds", d.Queue.Kinds())
 	t := time.NewTicker(tick)
 	defer t.Stop()
 	for {
