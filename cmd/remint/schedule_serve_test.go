@@ -42,7 +42,7 @@ func TestScheduleCreatedThroughServeFires(t *testing.T) {
 
 	bad := w.start(nil, "schedule", "create", "bad", "--rrule", rule, "--window", "1h", "--action", "rebuild", "--target", "nope", "--server", url)
 	require.Equal(t, 2, bad.wait(t), "%s", bad)
-	require.Contains(t, bad.stderr.String(), `target "nope": action rebuild targets a group; groups: web`)
+	require.Contains(t, bad.stderr.String(), `target "nope": action rebuild targets a group`)
 
 	list := w.start(nil, "schedule", "list", "--server", url)
 	require.Equal(t, 0, list.wait(t), "%s", list)
