@@ -37,8 +37,12 @@ func newServeCmd() *cobra.Command {
 schedules (a run missed while no daemon was up is caught up once if its window is still
 open, else recorded missed; a run whose target is busy is skipped and recorded), works
 the durable jobs (remint job), deletes old servers kept for rollback when their keep-old
-time is over, enforces each image family's retention once a day, and serves /healthz, /readyz, the job API (/v1/jobs) and STACKIT's Server Update API
-(/v1/projects/{projectId}/servers/{serverId}/updates, …) on --listen.
+time is over, enforces each image family's retention once a day, and serves /healthz,
+/readyz, the job API (/v1/jobs), the schedule API (/v1/schedules, /v1/rrule/next) and
+STACKIT's Server Update API (/v1/projects/{projectId}/servers/{serverId}/updates, …) on
+--listen. Schedules created at run time (remint schedule create) fire beside the
+manifest's; creates, changes, enables, disables and deletes are picked up without a
+restart.
 
 Every path but /healthz and /readyz needs a bearer token (remint token create): the job
 API, Prometheus metrics at /metrics and River's job UI at /riverui/. With --tls-cert and
@@ -99,7 +103,7 @@ func runServe(ctx context.Context, stdout, stderr io.Writer, o serveOptions) err
 	if err != nil {
 		return usageErrorf("--listen %s: %v", o.listen, err)
 	}
-	d := &orchestrator.Daemon{Queue: env.queue, Store: env.store, Schedules: scheds, KeptGroups: env.m.GroupNames(),
+	d := &orchestrator.Daemon{Queue: env.queue, Store: env.store, Schedules: scheds, RunTime: true, KeptGroups: env.m.GroupNames(),
 		RetentionFamilies: env.m.FamilyNames(), Logger: log}
 	ready := func(ctx context.Context) error { return env.store.DB().PingContext(ctx) }
 	runCtx, cancel := context.WithCancel(ctx)
@@ -113,7 +117,8 @@ func runServe(ctx context.Context, stdout, stderr io.Writer, o serveOptions) err
 	}
 	tokens := &auth.Tokens{Store: env.store}
 	routes := newHTTPRoutes(&auth.Guard{Auth: tokens, Log: log})
-	api := env.withServerUpdate(orchestrator.APIHandler(orchestrator.Local{Queue: env.queue}, ready), log)
+	schedules := orchestrator.ScheduleRoutes(scheduleService(env.m, env.store, time.Now, d.SchedulesChanged), time.Now)
+	api := env.withServerUpdate(orchestrator.APIHandler(orchestrator.Local{Queue: env.queue}, ready, schedules), log)
 	routes.mountAccess(api, metrics.Handler(), riverUI)
 	routes.guarded("/", api) // what no one else claims: 401 without a token, 404 with one
 	if n, err := env.store.CountValidTokens(ctx); err != nil {
