@@ -89,8 +89,8 @@ func (f *fakeImages) Revoke(ctx context.Context, family, version, reason string)
 
 type targets struct{}
 
-func (targets) FamilyNames() []string      { return []string{"debian-12"} }
-func (targets) GroupNames() []string       { return []string{"web", "db"} }
+func (targets) FamilyNames() []string     { return []string{"debian-12"} }
+func (targets) GroupNames() []string      { return []string{"web", "db"} }
 func (targets) Replaceable(g string) bool { return g == "web" }
 
 // workHandler finishes every job at once: two updates installed, an event per job, and

@@ -38,10 +38,10 @@ var funcs = template.FuncMap{
 	"hours": func(d time.Duration) string {
 		return strings.TrimSuffix(strings.TrimSuffix(d.String(), "0s"), "0m")
 	},
-	"hoursN":  func(d time.Duration) int { return int(d / time.Hour) },
-	"orDash":  func(s string) string { return orDash(s) },
-	"short":   func(s string) string { return shortID(s) },
-	"list": func(v ...string) []string { return v },
+	"hoursN": func(d time.Duration) int { return int(d / time.Hour) },
+	"orDash": func(s string) string { return orDash(s) },
+	"short":  func(s string) string { return shortID(s) },
+	"list":   func(v ...string) []string { return v },
 	"dict": func(kv ...any) (map[string]any, error) {
 		if len(kv)%2 != 0 {
 			return nil, errorf("dict: odd number of arguments")
