@@ -35,14 +35,18 @@ func newServeCmd() *cobra.Command {
 schedules (a run missed while no daemon was up is caught up once if its window is still
 open, else recorded missed; a run whose target is busy is skipped and recorded), works
 the durable jobs (remint job), deletes old servers kept for rollback when their keep-old
-time is over, enforces each image family's retention once a day, and serves /healthz, /readyz and the job API (/v1/jobs) on --listen.
+time is over, enforces each image family's retention once a day, and serves /healthz, /readyz, the job API (/v1/jobs) and the web console (/) on --listen.
 
 A job whose daemon died (kill -9) is resumed by the next daemon once its lease expired
 (30s; $REMINT_LEASE_TTL): a rebuild finishes its recorded rollout. SIGTERM stops after
 each job's current step and leaves the jobs to resume on the next start.
 
+The web console at / (groups, images, updates with their schedules, jobs) asks for a
+token at login: for now $REMINT_CONSOLE_TOKEN (may write) or
+$REMINT_CONSOLE_READONLY_TOKEN (read-only).
+
 Logs are JSON when stderr is not a terminal (unless --log-format says otherwise).`,
-		Example: `  remint serve -f remint.yaml --listen 127.0.0.1:8440
+		Example: `  REMINT_CONSOLE_TOKEN=$(openssl rand -hex 16) remint serve -f remint.yaml --listen 127.0.0.1:8440
   remint job list --server http://127.0.0.1:8440`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -87,7 +91,16 @@ func runServe(ctx context.Context, stdout, stderr io.Writer, o serveOptions) err
 	d := &orchestrator.Daemon{Queue: env.queue, Store: env.store, Schedules: scheds, KeptGroups: env.m.GroupNames(),
 		RetentionFamilies: env.m.FamilyNames(), Logger: log}
 	ready := func(ctx context.Context) error { return env.store.DB().PingContext(ctx) }
-	srv := &http.Server{Handler: orchestrator.APIHandler(orchestrator.Local{Queue: env.queue}, ready), ReadHeaderTimeout: 10 * time.Second,
+	// The web console keeps its own cookie session, so it is mounted beside the API (on
+	// the paths console.Mount names), not behind the API's bearer tokens.
+	cons, err := newConsole(env, consoleAuthenticator(env), log)
+	if err != nil {
+		return err
+	}
+	root := http.NewServeMux()
+	root.Handle("/", orchestrator.APIHandler(orchestrator.Local{Queue: env.queue}, ready))
+	cons.Mount(root)
+	srv := &http.Server{Handler: root, ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	httpErr := make(chan error, 1)
 	go func() { httpErr <- srv.Serve(ln) }()

@@ -186,3 +186,14 @@ func (c *Console) routes() {
 	m.HandleFunc("GET /jobs/{id}/events", c.read(c.jobEvents))
 	c.mux = m
 }
+
+// Mount routes the console's paths on mux (/, /login, /logout, /static/, /groups,
+// /images, /updates, /schedules/, /rrule/, /jobs), leaving every other path (the APIs,
+// /healthz, /metrics, …) to whatever else mux serves.
+func (c *Console) Mount(mux *http.ServeMux) {
+	mux.Handle("/{$}", c)
+	for _, p := range []string{"/login", "/logout", "/static/", "/groups", "/groups/", "/images", "/images/", "/updates", "/updates/",
+		"/schedules/", "/rrule/", "/jobs", "/jobs/"} {
+		mux.Handle(p, c)
+	}
+}

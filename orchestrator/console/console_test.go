@@ -124,7 +124,7 @@ func (h runHandler) Run(ctx context.Context, w *orchestrator.Work) error {
 }
 
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	srv    *httptest.Server
 	queue  *orchestrator.Queue
 	book   *orchestrator.ScheduleBook
@@ -132,7 +132,7 @@ type env struct {
 	now    time.Time
 }
 
-func newEnv(t *testing.T, tls bool, release chan struct{}) *env {
+func newEnv(t testing.TB, tls bool, release chan struct{}) *env {
 	t.Helper()
 	ctx := context.Background()
 	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "state.db"))

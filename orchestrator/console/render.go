@@ -34,7 +34,9 @@ var funcs = template.FuncMap{
 		}
 		return "–"
 	},
-	"iso": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+	// local renders a run's start in its rule's zone.
+	"local": func(t time.Time) string { return t.Format("Mon 2006-01-02 15:04 MST") },
+	"iso":   func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 	"hours": func(d time.Duration) string {
 		return strings.TrimSuffix(strings.TrimSuffix(d.String(), "0s"), "0m")
 	},

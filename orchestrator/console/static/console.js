@@ -34,8 +34,8 @@
     function preview() {
       clearTimeout(timer);
       timer = setTimeout(function () {
-        var my = ++seq;
-        var q = "?n=5&rrule=" + encodeURIComponent(rrule.value) + "&window=" + encodeURIComponent(win.value || "1");
+        var my = ++seq, asked = rrule.value;
+        var q = "?n=5&rrule=" + encodeURIComponent(asked) + "&window=" + encodeURIComponent(win.value || "1");
         fetch(form.dataset.preview + q, { credentials: "same-origin" }).then(function (r) {
           return r.json().then(function (body) { return { ok: r.ok, body: body }; });
         }).then(function (res) {
@@ -48,7 +48,7 @@
             list.appendChild(li);
           });
           if (res.ok && !(res.body.runs || []).length) err.textContent = "the rule has no further runs";
-          list.dataset.count = String((res.body.runs || []).length);
+          list.dataset.rule = asked; // which rule the list shows (tests wait for it)
         }).catch(function (e) { err.textContent = "preview failed: " + e; });
       }, 200);
     }

@@ -1,0 +1,213 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	osexec "os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/require"
+
+	"github.com/remint-dev/remint/orchestrator"
+)
+
+// chromiumPath is Debian's chromium, which the browser tests drive headless.
+const chromiumPath = "/usr/bin/chromium"
+
+// browser starts headless Chromium for a browser test (make e2e: REMINT_E2E=1). Without
+// REMINT_E2E the test is skipped (make test has no browser); with it, a missing
+// Chromium fails the test with what to install.
+func browser(t testing.TB) context.Context {
+	t.Helper()
+	if os.Getenv("REMINT_E2E") != "1" {
+		t.Skip("browser test: runs in make e2e (REMINT_E2E=1) with Debian's chromium")
+	}
+	if _, err := osexec.LookPath(chromiumPath); err != nil {
+		t.Fatalf("browser test: %s is missing: install Debian's chromium (apt-get install chromium, or run scripts/deps.sh e2e as root)", chromiumPath)
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromiumPath), chromedp.NoSandbox, chromedp.WindowSize(1280, 900))
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(func() { cancel(); cancelAlloc() })
+	// The first Run starts the browser; it must not carry a timeout (see chromedp.Run).
+	_, err := chromedp.Run(ctx, chromedp.Navigate("about:blank"))
+	require.NoError(t, err, "start %s", chromiumPath)
+	return ctx
+}
+
+// screenshots is where make e2e keeps the console's screenshots ($REMINT_SCREENSHOTS).
+func screenshots(t *testing.T) string {
+	dir := os.Getenv("REMINT_SCREENSHOTS")
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	return dir
+}
+
+// step runs one action with a generous deadline, failing the test with what it waited for.
+func step[T any](t *testing.T, ctx context.Context, what string, a chromedp.Action[T]) T {
+	t.Helper()
+	c, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	v, err := chromedp.Run(c, a)
+	require.NoError(t, err, "browser: %s", what)
+	return v
+}
+
+// eventually evaluates cond (JavaScript, a boolean) until it is true, across page loads.
+func eventually(t *testing.T, ctx context.Context, what, cond string) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		c, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		ok, err := chromedp.Run(c, chromedp.Evaluate[bool](cond))
+		return err == nil && ok // an error: the page is loading; ask again
+	}, 2*time.Minute, 250*time.Millisecond, "browser: %s", what)
+}
+
+func shot(t *testing.T, ctx context.Context, dir, name string) {
+	t.Helper()
+	png := step(t, ctx, "screenshot "+name, chromedp.FullScreenshot(100))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644))
+}
+
+// The web console in a real browser against a real `remint serve` on the simulator: a
+// wrong token is refused; the right one logs in and sees the group; an update with a
+// 3-hour maintenance window is queued from the Updates page and watched until History
+// shows it succeeded; a schedule is created with the picker, its next 5 runs previewed
+// live, and listed with its next runs. Every page is screenshotted.
+func TestConsoleInBrowser(t *testing.T) {
+	ctx := browser(t)
+	dir := screenshots(t)
+	remintBinary(t)
+	w := startWorld(t, leaseManifest, 300*time.Millisecond)
+	w.register("debian-12-a")
+	deploy := w.start(nil, "rebuild", "web")
+	require.Equal(t, 0, deploy.wait(t), "%s", deploy)
+	version := w.register("debian-12-b")
+	const token, roToken = "console-e2e-secret", "console-e2e-viewer"
+	_, url := w.startServe([]string{"REMINT_CONSOLE_TOKEN=" + token, "REMINT_CONSOLE_READONLY_TOKEN=" + roToken})
+
+	// Not logged in: the login form; a wrong token is refused.
+	step(t, ctx, "open the console", chromedp.Navigate(url+"/"))
+	step(t, ctx, "login form", chromedp.WaitVisible(chromedp.CSS("#token")))
+	shot(t, ctx, dir, "login")
+	step(t, ctx, "type a wrong token", chromedp.SendKeys(chromedp.CSS("#token"), "not-the-token"))
+	step(t, ctx, "submit", chromedp.Click(chromedp.CSS("#login")))
+	step(t, ctx, "the refusal", chromedp.WaitVisible(chromedp.CSS("#login-error")))
+	require.Contains(t, step(t, ctx, "read the refusal", chromedp.Text(chromedp.CSS("#login-error"))), "not valid")
+
+	// The right token: the Groups page with web's slots.
+	step(t, ctx, "type the token", chromedp.SendKeys(chromedp.CSS("#token"), token))
+	step(t, ctx, "submit", chromedp.Click(chromedp.CSS("#login")))
+	step(t, ctx, "the groups page", chromedp.WaitVisible(chromedp.CSS("#group-web")))
+	groups := step(t, ctx, "read group web", chromedp.Text(chromedp.CSS("#group-web")))
+	require.Contains(t, groups, "web-0")
+	require.Contains(t, groups, "web-1")
+	require.Contains(t, groups, "healthy")
+	shot(t, ctx, dir, "groups")
+
+	step(t, ctx, "the rebuild plan", chromedp.Navigate(url+"/groups/web/rebuild"))
+	plan := step(t, ctx, "read the plan", chromedp.Text(chromedp.CSS("#plan")))
+	require.Contains(t, plan, version, "the plan names the new version")
+	shot(t, ctx, dir, "rebuild-plan")
+
+	step(t, ctx, "the images page", chromedp.Navigate(url+"/images"))
+	images := step(t, ctx, "read the images", chromedp.Text(chromedp.CSS("#debian-12")))
+	require.Contains(t, images, version)
+	require.Contains(t, images, "active")
+	require.Contains(t, images, "deprecated")
+	shot(t, ctx, dir, "images")
+
+	// Update with a 3-hour window; History shows it until it succeeded.
+	step(t, ctx, "the updates page", chromedp.Navigate(url+"/updates/web"))
+	step(t, ctx, "the window field", chromedp.SetValue(chromedp.CSS("#window"), "3"))
+	step(t, ctx, "click Update", chromedp.Click(chromedp.CSS("#update")))
+	step(t, ctx, "the update in History", chromedp.WaitVisible(chromedp.CSS("#history-table tbody tr[data-status]")))
+	// The page reloads itself while the update runs, so ask again until it says how it ended.
+	var status string
+	require.Eventually(t, func() bool {
+		c, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		s, err := chromedp.Run(c, chromedp.Evaluate[string](`(function(){var r=document.querySelector("#history-table tbody tr[data-status]");return r?r.dataset.status:""})()`))
+		if err != nil {
+			return false // navigating: ask again
+		}
+		status = s
+		return s == "succeeded" || s == "failed" || s == "cancelled"
+	}, 3*time.Minute, 500*time.Millisecond, "History shows the update finished (last seen %q)", status)
+	step(t, ctx, "History loaded", chromedp.WaitVisible(chromedp.CSS("#history-table tbody tr")))
+	row := step(t, ctx, "read the History row", chromedp.Text(chromedp.CSS("#history-table tbody tr")))
+	require.Equal(t, "succeeded", status, "History row: %s", row)
+	require.Contains(t, row, "token console", "the principal is recorded")
+	jobs, err := (&orchestrator.Client{Base: url}).List(t.Context(), orchestrator.ListOptions{Kinds: []string{orchestrator.KindUpdate}})
+	require.NoError(t, err)
+	require.Len(t, jobs, 1)
+	require.Equal(t, "token console", jobs[0].RequestedBy)
+	require.NotNil(t, jobs[0].Run)
+	require.Equal(t, 3*time.Hour, jobs[0].Run.End.Sub(jobs[0].Run.Start), "the window asked for")
+	require.Equal(t, 2, jobs[0].Installed, "both slots rebuilt onto %s", version)
+	w.assertServing(version)
+
+	// Create a schedule with the picker: Saturdays 02:30 in Berlin, previewed live.
+	if !step(t, ctx, "is Create schedule open", chromedp.Evaluate[bool](`document.querySelector("#create-schedule").open`)) {
+		step(t, ctx, "open Create schedule", chromedp.Click(chromedp.CSS("#create-schedule > summary")))
+	}
+	step(t, ctx, "name", chromedp.SendKeys(chromedp.CSS("#s-name"), "saturday-night"))
+	step(t, ctx, "zone", chromedp.SetValue(chromedp.CSS("#s-zone"), "Europe/Berlin"))
+	step(t, ctx, "time", chromedp.SetValue(chromedp.CSS("#s-time"), "02:30"))
+	step(t, ctx, "repeat weekly (fires the picker)", chromedp.SetValue(chromedp.CSS("#s-repeat"), "weekly"))
+	step(t, ctx, "dispatch change", chromedp.Evaluate[chromedp.Void](`document.querySelector("#s-repeat").dispatchEvent(new Event("change"))`))
+	step(t, ctx, "the window", chromedp.SetValue(chromedp.CSS("#s-window"), "4"))
+	step(t, ctx, "five runs previewed", chromedp.Poll[bool](`document.querySelector("#s-rrule").value.includes("Europe/Berlin") && document.querySelector("#preview").dataset.rule === document.querySelector("#s-rrule").value`,
+		chromedp.WithPollingTimeout(time.Minute)))
+	rule := step(t, ctx, "read the rule", chromedp.Value(chromedp.CSS("#s-rrule")))
+	require.Contains(t, rule, "DTSTART;TZID=Europe/Berlin:")
+	require.Contains(t, rule, "T023000 RRULE:FREQ=WEEKLY;BYDAY=SA")
+	preview := step(t, ctx, "read the preview", chromedp.Text(chromedp.CSS("#preview")))
+	require.Equal(t, 5, strings.Count(preview, "Sat "), "five Saturdays: %s", preview)
+	require.Contains(t, preview, "02:30", preview)
+	shot(t, ctx, dir, "schedule-create")
+	step(t, ctx, "create it", chromedp.Click(chromedp.CSS("#s-submit")))
+	eventually(t, ctx, "the schedule listed", `!!document.querySelector("#schedule-table") && document.querySelector("#schedule-table").innerText.includes("saturday-night")`)
+	table := step(t, ctx, "read the schedules", chromedp.Text(chromedp.CSS("#schedule-table")))
+	require.Contains(t, table, "saturday-night")
+	require.Contains(t, table, "4 h")
+	require.Regexp(t, `Sat \d{4}-\d\d-\d\d 02:30 CES?T`, table, "next runs listed in the rule's zone")
+	shot(t, ctx, dir, "updates")
+	step(t, ctx, "phone width", chromedp.EmulateViewport(390, 844))
+	step(t, ctx, "reload at phone width", chromedp.Navigate(url+"/updates/web"))
+	step(t, ctx, "the update form", chromedp.WaitVisible(chromedp.CSS("#update")))
+	wide := step(t, ctx, "what sticks out at phone width", chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll("body *")).filter(function(e){`+
+		`var r=e.getBoundingClientRect();return r.right>document.documentElement.clientWidth+1 && !e.closest(".scroll")}).slice(0,8).map(function(e){return e.tagName+"."+e.className+"#"+e.id+" "+Math.round(e.getBoundingClientRect().right)})`))
+	require.Empty(t, wide, "nothing wider than a phone's screen, outside scrolling tables")
+	shot(t, ctx, dir, "updates-phone")
+	step(t, ctx, "desktop width", chromedp.EmulateViewport(1280, 900))
+
+	// Jobs: the list and the update's page with its event log.
+	step(t, ctx, "the jobs page", chromedp.Navigate(url+"/jobs"))
+	require.Contains(t, step(t, ctx, "read the jobs", chromedp.Text(chromedp.CSS("#jobs-table"))), "update")
+	shot(t, ctx, dir, "jobs")
+	step(t, ctx, "the job page", chromedp.Navigate(fmt.Sprintf("%s/jobs/%d", url, jobs[0].ID)))
+	require.Equal(t, "succeeded", step(t, ctx, "read its status", chromedp.Text(chromedp.CSS("#job-status"))))
+	require.Contains(t, step(t, ctx, "read its events", chromedp.Text(chromedp.CSS("#events"))), "queued: update web, requested by token console")
+	shot(t, ctx, dir, "job")
+
+	// A read-only token sees the pages but no write buttons.
+	step(t, ctx, "log out", chromedp.Click(chromedp.CSS("form.who button")))
+	step(t, ctx, "login form", chromedp.WaitVisible(chromedp.CSS("#token")))
+	step(t, ctx, "type the read-only token", chromedp.SendKeys(chromedp.CSS("#token"), roToken))
+	step(t, ctx, "submit", chromedp.Click(chromedp.CSS("#login")))
+	step(t, ctx, "the groups page", chromedp.WaitVisible(chromedp.CSS("#group-web")))
+	step(t, ctx, "the updates page", chromedp.Navigate(url+"/updates/web"))
+	step(t, ctx, "History", chromedp.WaitVisible(chromedp.CSS("#history-table")))
+	n := step(t, ctx, "count write controls", chromedp.Evaluate[int](`document.querySelectorAll("#update, #create-schedule, form[action$='/delete']").length`))
+	require.Zero(t, n, "a read-only token gets no write buttons")
+	t.Logf("console screenshots in %s", dir)
+}
