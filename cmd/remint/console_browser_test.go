@@ -13,6 +13,8 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
 
+	"github.com/remint-dev/remint/catalog"
+	"github.com/remint-dev/remint/internal/debian"
 	"github.com/remint-dev/remint/orchestrator"
 )
 
@@ -60,6 +62,25 @@ func step[T any](t *testing.T, ctx context.Context, what string, a chromedp.Acti
 	return v
 }
 
+// registerBuilt snapshots the builder as an image recorded as built with pkgs, passes
+// its verification and promotes it: debian-12's next active version, which it returns.
+func (w *world) registerBuilt(name string, pkgs []debian.Package) string {
+	w.t.Helper()
+	ctx := w.t.Context()
+	id, err := w.os.CreateServerImage(ctx, w.builder, name, nil)
+	require.NoError(w.t, err)
+	_, err = w.os.WaitImageActive(ctx, id)
+	require.NoError(w.t, err)
+	now := time.Now()
+	e, err := w.cat.AddCandidate(ctx, "debian-12", id, catalog.Build{ID: name, BuiltAt: now, Duration: time.Minute, Packages: pkgs}, now)
+	require.NoError(w.t, err)
+	_, err = w.cat.MarkVerification(ctx, id, true, "booted and answered its health check", now)
+	require.NoError(w.t, err)
+	_, _, err = w.cat.Promote(ctx, id, now)
+	require.NoError(w.t, err)
+	return e.Version.String()
+}
+
 // eventually evaluates cond (JavaScript, a boolean) until it is true, across page loads.
 func eventually(t *testing.T, ctx context.Context, what, cond string) {
 	t.Helper()
@@ -87,10 +108,12 @@ func TestConsoleInBrowser(t *testing.T) {
 	dir := screenshots(t)
 	remintBinary(t)
 	w := startWorld(t, leaseManifest, 300*time.Millisecond)
-	w.register("debian-12-a")
+	pkgs := []debian.Package{{Name: "openssl", Version: "3.0.14-1~deb12u1", Suite: "bookworm"}, {Name: "bash", Version: "5.2.15-2+b7", Suite: "bookworm"}}
+	w.registerBuilt("debian-12-a", pkgs)
 	deploy := w.start(nil, "rebuild", "web")
 	require.Equal(t, 0, deploy.wait(t), "%s", deploy)
-	version := w.register("debian-12-b")
+	pkgs[0].Version, pkgs[0].Suite = "3.0.15-1~deb12u1", "bookworm-security"
+	version := w.registerBuilt("debian-12-b", append(pkgs, debian.Package{Name: "curl", Version: "7.88.1-10+deb12u8", Suite: "bookworm"}))
 	const token, roToken = "console-e2e-secret", "console-e2e-viewer"
 	_, url := w.startServe([]string{"REMINT_CONSOLE_TOKEN=" + token, "REMINT_CONSOLE_READONLY_TOKEN=" + roToken})
 
@@ -123,6 +146,13 @@ func TestConsoleInBrowser(t *testing.T) {
 	require.Contains(t, images, version)
 	require.Contains(t, images, "active")
 	require.Contains(t, images, "deprecated")
+	require.Contains(t, images, "passed", "the verification result")
+	require.Contains(t, images, "2 changed since", "the package diff to the previous version")
+	step(t, ctx, "open the diff", chromedp.Click(chromedp.CSS("#debian-12 details > summary")))
+	diff := step(t, ctx, "read the diff", chromedp.Text(chromedp.CSS("#debian-12 details")))
+	require.Contains(t, diff, "openssl 3.0.14-1~deb12u1 → 3.0.15-1~deb12u1")
+	require.Contains(t, diff, "security")
+	require.Contains(t, diff, "added curl")
 	shot(t, ctx, dir, "images")
 
 	// Update with a 3-hour window; History shows it until it succeeded.

@@ -200,15 +200,18 @@ func (i consoleImages) Versions(ctx context.Context, family string) ([]console.I
 
 // packageDiff is image diff's comparison, or why there is none.
 func packageDiff(from, to catalog.Entry) ([]debian.Change, string) {
-	a, err := catalog.Packages(from)
-	if err != nil {
-		return nil, fmt.Sprintf("%s: %v", from.Version, err)
+	lists := make([][]debian.Package, 2)
+	for n, e := range []catalog.Entry{from, to} {
+		l, err := catalog.Packages(e)
+		if errors.Is(err, catalog.ErrNoPackageList) {
+			return nil, fmt.Sprintf("no package list recorded for %s (registered, not built by remint image build)", e.Version)
+		}
+		if err != nil {
+			return nil, fmt.Sprintf("package list of %s: %v", e.Version, err)
+		}
+		lists[n] = l
 	}
-	b, err := catalog.Packages(to)
-	if err != nil {
-		return nil, fmt.Sprintf("%v", err)
-	}
-	return debian.Diff(a, b), ""
+	return debian.Diff(lists[0], lists[1]), ""
 }
 
 func (i consoleImages) Revoke(ctx context.Context, family, version, reason string) error {
