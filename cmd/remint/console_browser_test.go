@@ -141,6 +141,18 @@ func TestConsoleInBrowser(t *testing.T) {
 	require.Contains(t, plan, version, "the plan names the new version")
 	shot(t, ctx, dir, "rebuild-plan")
 
+	// Confirming queues the rebuild and opens its job page, which follows the job live
+	// (server-sent events) to its end without reloading.
+	step(t, ctx, "confirm the rebuild", chromedp.Click(chromedp.CSS("#confirm")))
+	step(t, ctx, "the job page", chromedp.WaitVisible(chromedp.CSS("#job-status")))
+	first := step(t, ctx, "the job's status on arrival", chromedp.Text(chromedp.CSS("#job-status")))
+	require.Contains(t, []string{"queued", "running"}, first, "the rebuild (two slots, one after the other) still runs when its page opens")
+	step(t, ctx, "mark this page load", chromedp.Evaluate[chromedp.Void](`window.remintMark = true`))
+	eventually(t, ctx, "the status turns succeeded on the same page", `window.remintMark === true && document.querySelector("#job-status").textContent === "succeeded"`)
+	require.Contains(t, step(t, ctx, "read the live event log", chromedp.Text(chromedp.CSS("#events"))), "succeeded: 2 installed, 0 failed")
+	shot(t, ctx, dir, "job")
+	w.assertServing(version)
+
 	step(t, ctx, "the images page", chromedp.Navigate(url+"/images"))
 	images := step(t, ctx, "read the images", chromedp.Text(chromedp.CSS("#debian-12")))
 	require.Contains(t, images, version)
@@ -155,7 +167,9 @@ func TestConsoleInBrowser(t *testing.T) {
 	require.Contains(t, diff, "added curl")
 	shot(t, ctx, dir, "images")
 
-	// Update with a 3-hour window; History shows it until it succeeded.
+	// A newer version, then Update with a 3-hour window; History shows it until it succeeded.
+	pkgs = append(pkgs, debian.Package{Name: "curl", Version: "7.88.1-10+deb12u9", Suite: "bookworm-security"})
+	version = w.registerBuilt("debian-12-c", pkgs)
 	step(t, ctx, "the updates page", chromedp.Navigate(url+"/updates/web"))
 	step(t, ctx, "the window field", chromedp.SetValue(chromedp.CSS("#window"), "3"))
 	step(t, ctx, "click Update", chromedp.Click(chromedp.CSS("#update")))
@@ -180,6 +194,10 @@ func TestConsoleInBrowser(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, jobs, 1)
 	require.Equal(t, "token console", jobs[0].RequestedBy)
+	rebuilds, err := (&orchestrator.Client{Base: url}).List(t.Context(), orchestrator.ListOptions{Kinds: []string{orchestrator.KindRebuild}})
+	require.NoError(t, err)
+	require.Len(t, rebuilds, 1)
+	require.Equal(t, "token console", rebuilds[0].RequestedBy)
 	require.NotNil(t, jobs[0].Run)
 	require.Equal(t, 3*time.Hour, jobs[0].Run.End.Sub(jobs[0].Run.Start), "the window asked for")
 	require.Equal(t, 2, jobs[0].Installed, "both slots rebuilt onto %s", version)
@@ -227,7 +245,6 @@ func TestConsoleInBrowser(t *testing.T) {
 	step(t, ctx, "the job page", chromedp.Navigate(fmt.Sprintf("%s/jobs/%d", url, jobs[0].ID)))
 	require.Equal(t, "succeeded", step(t, ctx, "read its status", chromedp.Text(chromedp.CSS("#job-status"))))
 	require.Contains(t, step(t, ctx, "read its events", chromedp.Text(chromedp.CSS("#events"))), "queued: update web, requested by token console")
-	shot(t, ctx, dir, "job")
 
 	// A read-only token sees the pages but no write buttons.
 	step(t, ctx, "log out", chromedp.Click(chromedp.CSS("form.who button")))

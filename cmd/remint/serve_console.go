@@ -14,6 +14,7 @@ import (
 
 	"github.com/remint-dev/remint/catalog"
 	"github.com/remint-dev/remint/failover"
+	"github.com/remint-dev/remint/inplace"
 	"github.com/remint-dev/remint/internal/auth"
 	"github.com/remint-dev/remint/internal/debian"
 	"github.com/remint-dev/remint/internal/store"
@@ -130,6 +131,10 @@ func (g consoleGroups) Plan(ctx context.Context, group string) (string, error) {
 		return "", err
 	}
 	return b.String(), nil
+}
+
+func (g consoleGroups) Pending(ctx context.Context, group string) (map[string]int, error) {
+	return inplace.PendingUpdates(ctx, g.env.store, group)
 }
 
 // RollbackPlan reads the latest rollout's kept servers, as Executor.Rollback would.

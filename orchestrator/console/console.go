@@ -53,6 +53,9 @@ type Groups interface {
 	// RollbackPlan says what a rollback would do: which slots' addresses move back to
 	// which kept servers.
 	RollbackPlan(ctx context.Context, group string) (string, error)
+	// Pending is, per server id, how many updates the group's latest in-place run left
+	// pending (servers it did not look at are absent).
+	Pending(ctx context.Context, group string) (map[string]int, error)
 }
 
 // Image is one version of an image family as the console shows it.

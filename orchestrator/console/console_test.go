@@ -53,6 +53,9 @@ func (fakeGroups) Status(ctx context.Context, g string) (failover.GroupStatus, e
 		{Slot: 1, ServerID: "fedcba9876543210", ServerName: g + "-1-aaaa", Status: "ACTIVE", ImageVersion: "2026.11.2", FixedIP: "10.0.0.6", Address: "127.20.0.3", AddressOn: "server", Health: "healthy"},
 	}}, nil
 }
+func (fakeGroups) Pending(ctx context.Context, g string) (map[string]int, error) {
+	return map[string]int{"0123456789abcdef": 3}, nil
+}
 func (fakeGroups) Plan(ctx context.Context, g string) (string, error) {
 	return "rollout of " + g + ": replace web-0 (2026.11.1 → 2026.11.2)", nil
 }
@@ -396,6 +399,8 @@ func TestScheduleCreateEditDelete(t *testing.T) {
 	c := e.login("secret-alice")
 	_, page := get(t, c, e.srv.URL+"/updates/web")
 	require.Contains(t, page, "weekly-web", "the manifest's schedule is listed")
+	require.Contains(t, page, "web-0-aaaa · 2026.11.2 · healthy · 3 pending updates")
+	require.Contains(t, page, "web-1-aaaa · 2026.11.2 · healthy · not checked in place yet")
 	csrf := csrfOf(t, page)
 	form := url.Values{"csrf": {csrf}, "name": {"nightly"}, "rrule": {"DTSTART;TZID=UTC:20260101T020000 RRULE:FREQ=DAILY"}, "window": {"2"}, "enabled": {"on"}, "action": {"update"}}
 	resp, body := post(t, c, e.srv.URL+"/updates/web/schedules", form)

@@ -278,7 +278,25 @@ func (c *Console) updatesPage(w http.ResponseWriter, r *http.Request, s *session
 	if err != nil {
 		errs = append(errs, "servers: "+err.Error())
 	}
-	data["Status"] = st
+	pending, err := c.cfg.Groups.Pending(r.Context(), g)
+	if err != nil {
+		errs = append(errs, "pending updates: "+err.Error())
+	}
+	type server struct {
+		Name, Version, Health, Pending string
+	}
+	var servers []server
+	for _, sl := range st.Slots {
+		if sl.ServerID == "" {
+			continue
+		}
+		v := server{Name: sl.ServerName, Version: orDash(sl.ImageVersion), Health: sl.Health, Pending: "not checked in place yet"}
+		if n, ok := pending[sl.ServerID]; ok {
+			v.Pending = fmt.Sprintf("%d pending updates", n)
+		}
+		servers = append(servers, v)
+	}
+	data["Servers"] = servers
 	hist, err := c.cfg.Jobs.List(r.Context(), orchestrator.ListOptions{Target: g, Kinds: updateKinds, Limit: 50})
 	if err != nil {
 		errs = append(errs, "history: "+err.Error())
