@@ -229,12 +229,15 @@ func TestConsoleInBrowser(t *testing.T) {
 	require.Contains(t, table, "4 h")
 	require.Regexp(t, `Sat \d{4}-\d\d-\d\d 02:30 CES?T`, table, "next runs listed in the rule's zone")
 	shot(t, ctx, dir, "updates")
+	// At phone width every page fits the screen: only tables scroll sideways.
 	step(t, ctx, "phone width", chromedp.EmulateViewport(390, 844))
-	step(t, ctx, "reload at phone width", chromedp.Navigate(url+"/updates/web"))
-	step(t, ctx, "the update form", chromedp.WaitVisible(chromedp.CSS("#update")))
-	wide := step(t, ctx, "what sticks out at phone width", chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll("body *")).filter(function(e){`+
-		`var r=e.getBoundingClientRect();return r.right>document.documentElement.clientWidth+1 && !e.closest(".scroll")}).slice(0,8).map(function(e){return e.tagName+"."+e.className+"#"+e.id+" "+Math.round(e.getBoundingClientRect().right)})`))
-	require.Empty(t, wide, "nothing wider than a phone's screen, outside scrolling tables")
+	for _, p := range []string{"/groups", "/images", "/jobs", "/groups/web/rebuild", "/updates/web"} {
+		step(t, ctx, "open "+p+" at phone width", chromedp.Navigate(url+p))
+		step(t, ctx, p+" loaded", chromedp.WaitVisible(chromedp.CSS("main h1")))
+		wide := step(t, ctx, "what sticks out of "+p, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll("body *")).filter(function(e){`+
+			`var r=e.getBoundingClientRect();return r.right>document.documentElement.clientWidth+1 && !e.closest(".scroll")}).slice(0,8).map(function(e){return e.tagName+"."+e.className+"#"+e.id+" "+Math.round(e.getBoundingClientRect().right)})`))
+		require.Empty(t, wide, "%s: nothing wider than a phone's screen, outside scrolling tables", p)
+	}
 	shot(t, ctx, dir, "updates-phone")
 	step(t, ctx, "desktop width", chromedp.EmulateViewport(1280, 900))
 

@@ -93,7 +93,7 @@ func runServe(ctx context.Context, stdout, stderr io.Writer, o serveOptions) err
 	ready := func(ctx context.Context) error { return env.store.DB().PingContext(ctx) }
 	// The web console keeps its own cookie session, so it is mounted beside the API (on
 	// the paths console.Mount names), not behind the API's bearer tokens.
-	cons, err := newConsole(env, consoleAuthenticator(env), log)
+	cons, err := newConsole(env, consoleAuthenticator(), log)
 	if err != nil {
 		return err
 	}

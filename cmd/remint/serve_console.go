@@ -44,7 +44,7 @@ func newConsole(env *jobEnv, authn auth.Authenticator, log *slog.Logger) (*conso
 // "console", may write) and $REMINT_CONSOLE_READONLY_TOKEN (principal "console-ro",
 // read-only). Without either no login succeeds. Replace this with the token store's
 // Authenticator once it exists.
-func consoleAuthenticator(env *jobEnv) auth.Authenticator {
+func consoleAuthenticator() auth.Authenticator {
 	var a envTokens
 	if t := os.Getenv("REMINT_CONSOLE_TOKEN"); t != "" {
 		a = append(a, envToken{sum: sha256.Sum256([]byte(t)), p: auth.Principal{Name: "console"}})

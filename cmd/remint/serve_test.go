@@ -13,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/remint-dev/remint/internal/auth"
 	"github.com/remint-dev/remint/internal/lease"
 	"github.com/remint-dev/remint/internal/openstack"
 	"github.com/remint-dev/remint/internal/store"
@@ -476,4 +477,27 @@ func TestTwoServesOnPostgresKillOneMidRollout(t *testing.T) {
 	w.assertServing(version)
 	require.NoError(t, survivor.cmd.Process.Signal(syscall.SIGTERM))
 	require.Equal(t, 0, survivor.wait(t), "%s", survivor)
+}
+
+// The console's interim tokens from the environment: the writer, the read-only one, and
+// nothing else (nor anything when neither is set).
+func TestConsoleAuthenticatorFromEnvironment(t *testing.T) {
+	ctx := context.Background()
+	t.Setenv("REMINT_CONSOLE_TOKEN", "")
+	t.Setenv("REMINT_CONSOLE_READONLY_TOKEN", "")
+	_, err := consoleAuthenticator().Authenticate(ctx, "")
+	require.ErrorIs(t, err, auth.ErrUnauthorized, "no token set: nobody logs in")
+	t.Setenv("REMINT_CONSOLE_TOKEN", "w-secret")
+	t.Setenv("REMINT_CONSOLE_READONLY_TOKEN", "r-secret")
+	a := consoleAuthenticator()
+	p, err := a.Authenticate(ctx, "w-secret")
+	require.NoError(t, err)
+	require.Equal(t, auth.Principal{Name: "console"}, p)
+	p, err = a.Authenticate(ctx, "r-secret")
+	require.NoError(t, err)
+	require.Equal(t, auth.Principal{Name: "console-ro", ReadOnly: true}, p)
+	for _, bad := range []string{"", "w-secre", "w-secret ", "W-SECRET"} {
+		_, err = a.Authenticate(ctx, bad)
+		require.ErrorIs(t, err, auth.ErrUnauthorized, "%q", bad)
+	}
 }
