@@ -271,8 +271,14 @@ func (c *Console) updatesPage(w http.ResponseWriter, r *http.Request, s *session
 	if !ok {
 		return
 	}
+	c.renderUpdates(w, r, s, g, http.StatusOK, scheduleForm{Window: 2, Enabled: true, Action: manifest.ActionUpdate}, "")
+}
+
+// renderUpdates renders group g's Updates page with the create-schedule form holding
+// form, and formErr above it (a refused create shows what was typed and why).
+func (c *Console) renderUpdates(w http.ResponseWriter, r *http.Request, s *session, g string, status int, form scheduleForm, formErr string) {
 	data := map[string]any{"Title": "Updates · " + g, "Nav": "updates", "Group": g, "Groups": c.cfg.Groups.GroupNames(),
-		"Form": scheduleForm{Window: 2, Enabled: true, Action: manifest.ActionUpdate}}
+		"Form": form, "FormErr": formErr}
 	var errs []string
 	st, err := c.cfg.Groups.Status(r.Context(), g)
 	if err != nil {
@@ -313,7 +319,7 @@ func (c *Console) updatesPage(w http.ResponseWriter, r *http.Request, s *session
 	}
 	data["Schedules"] = scheds
 	data["Errs"] = errs
-	c.render(w, r, http.StatusOK, "updates", s, data)
+	c.render(w, r, status, "updates", s, data)
 }
 
 // windowOf reads a maintenance window in hours (1–24) from a form field.
@@ -367,6 +373,24 @@ func specOf(r *http.Request, target string) (orchestrator.ScheduleSpec, error) {
 	return spec, nil
 }
 
+// formOf is what the user typed, to show again with the reason it was refused.
+func formOf(r *http.Request) scheduleForm {
+	f := r.PostForm
+	win, _ := strconv.Atoi(strings.TrimSpace(f.Get("window")))
+	return scheduleForm{Name: f.Get("name"), RRule: f.Get("rrule"), Window: win, Enabled: f.Get("enabled") != "",
+		Action: orDefault(f.Get("action"), manifest.ActionUpdate), Description: f.Get("description")}
+}
+
+// refusedForm re-renders a refused schedule form (400) or fails the request.
+func (c *Console) refusedForm(w http.ResponseWriter, r *http.Request, s *session, what string, err error, show func(msg string)) {
+	var bad orchestrator.BadRequestError
+	if errors.As(err, &bad) {
+		show(what + ": " + err.Error())
+		return
+	}
+	c.failErr(w, r, s, what, err)
+}
+
 func orDefault(s, d string) string {
 	if s == "" {
 		return d
@@ -384,7 +408,9 @@ func (c *Console) createSchedule(w http.ResponseWriter, r *http.Request, s *sess
 		_, err = c.cfg.Schedules.Create(r.Context(), spec, s.RequestedBy())
 	}
 	if err != nil {
-		c.failErr(w, r, s, "create schedule", err)
+		c.refusedForm(w, r, s, "create schedule", err, func(msg string) {
+			c.renderUpdates(w, r, s, g, http.StatusBadRequest, formOf(r), msg)
+		})
 		return
 	}
 	c.cfg.Logger.Info("console: schedule created", "name", spec.Name, "target", g, "by", s.RequestedBy())
@@ -425,7 +451,11 @@ func (c *Console) updateSchedule(w http.ResponseWriter, r *http.Request, s *sess
 		_, err = c.cfg.Schedules.Update(r.Context(), d.ID, spec)
 	}
 	if err != nil {
-		c.failErr(w, r, s, "change schedule "+d.Name, err)
+		c.refusedForm(w, r, s, "change schedule "+d.Name, err, func(msg string) {
+			form := formOf(r)
+			form.ID, form.Target = d.ID, d.Target
+			c.render(w, r, http.StatusBadRequest, "schedule", s, map[string]any{"Title": "Schedule " + d.Name, "Nav": "updates", "Form": form, "FormErr": msg})
+		})
 		return
 	}
 	c.cfg.Logger.Info("console: schedule changed", "id", d.ID, "name", spec.Name, "by", s.RequestedBy())
