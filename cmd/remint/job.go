@@ -257,8 +257,10 @@ func printJob(w io.Writer, output string, j orchestrator.Job, events bool) error
 	}
 	fmt.Fprintf(w, "job %d: %s %s — %s (attempt %d)\n", j.ID, j.Kind, j.Target, j.Status, j.Attempt)
 	fmt.Fprintf(w, "  requested by %s at %s\n", orDash(j.RequestedBy), j.Created.UTC().Format(time.RFC3339))
-	if j.Run != nil {
+	if j.Run != nil && j.Schedule != "" {
 		fmt.Fprintf(w, "  schedule %s, run %s\n", j.Schedule, j.Run)
+	} else if j.Run != nil {
+		fmt.Fprintf(w, "  maintenance window %s\n", j.Run)
 	}
 	fmt.Fprintf(w, "  started %s, ended %s\n", fmtJobTime(j.Started), fmtJobTime(j.Ended))
 	fmt.Fprintf(w, "  installed %d, failed %d\n", j.Installed, j.Failed)

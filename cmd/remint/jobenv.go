@@ -182,6 +182,21 @@ func (e *jobEnv) inplace(ctx context.Context, group string, o orchestrator.InPla
 		return inplace.Summary{}, fmt.Errorf("in-place %s: %w", group, err)
 	}
 	r := inplaceRun{opts: opts, signer: signer, holder: lease.Self("remint serve: job inplace "+group, started), wait: 3 * e.ttl, progress: progress}
+	if o.Slot != nil {
+		// A job on one slot (group/<slot>) patches the server the slot holds now.
+		slots, err := e.store.Slots(ctx, group)
+		if err != nil {
+			return inplace.Summary{}, err
+		}
+		for _, s := range slots {
+			if s.Slot == *o.Slot {
+				r.names = []string{s.ServerID}
+			}
+		}
+		if r.names == nil {
+			return inplace.Summary{}, fmt.Errorf("in-place %s: slot %d has no server", group, *o.Slot)
+		}
+	}
 	if resume {
 		r.resume = true
 		sum, err := env.run(ctx, r)

@@ -35,7 +35,8 @@ func newServeCmd() *cobra.Command {
 schedules (a run missed while no daemon was up is caught up once if its window is still
 open, else recorded missed; a run whose target is busy is skipped and recorded), works
 the durable jobs (remint job), deletes old servers kept for rollback when their keep-old
-time is over, enforces each image family's retention once a day, and serves /healthz, /readyz, the job API (/v1/jobs) and the web console (/) on --listen.
+time is over, enforces each image family's retention once a day, and serves /healthz, /readyz, the job API (/v1/jobs), STACKIT's Server Update API
+(/v1/projects/{projectId}/servers/{serverId}/updates, …) and the web console (/) on --listen.
 
 A job whose daemon died (kill -9) is resumed by the next daemon once its lease expired
 (30s; $REMINT_LEASE_TTL): a rebuild finishes its recorded rollout. SIGTERM stops after
@@ -98,7 +99,7 @@ func runServe(ctx context.Context, stdout, stderr io.Writer, o serveOptions) err
 		return err
 	}
 	root := http.NewServeMux()
-	root.Handle("/", orchestrator.APIHandler(orchestrator.Local{Queue: env.queue}, ready))
+	root.Handle("/", env.withServerUpdate(orchestrator.APIHandler(orchestrator.Local{Queue: env.queue}, ready), log))
 	cons.Mount(root)
 	srv := &http.Server{Handler: root, ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}

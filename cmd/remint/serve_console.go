@@ -30,10 +30,9 @@ func newConsole(env *jobEnv, authn auth.Authenticator, log *slog.Logger) (*conso
 		s := env.m.Schedules[name]
 		static = append(static, console.StaticSchedule{Name: name, RRule: s.RRule, Action: s.Action, Target: s.Target, Window: s.Window})
 	}
-	book := &orchestrator.ScheduleBook{Store: env.store, Static: env.m.ScheduleNames(), Targets: manifestTargets{env}}
 	return console.New(console.Config{
 		Auth: authn, Jobs: orchestrator.Local{Queue: env.queue}, Groups: consoleGroups{env}, Images: consoleImages{env},
-		Schedules: book, Static: static, Logger: log,
+		Schedules: env.serverUpdateBook(), Static: static, Logger: log,
 	})
 }
 
@@ -73,20 +72,16 @@ func (a envTokens) Authenticate(ctx context.Context, token string) (auth.Princip
 	return auth.Principal{}, auth.ErrUnauthorized
 }
 
-// manifestTargets tells the schedule book which groups and families exist.
-type manifestTargets struct{ env *jobEnv }
-
-func (t manifestTargets) FamilyNames() []string { return t.env.m.FamilyNames() }
-func (t manifestTargets) GroupNames() []string  { return t.env.m.GroupNames() }
-func (t manifestTargets) Replaceable(group string) bool {
-	g, ok := t.env.m.Groups[group]
-	return ok && g.IsReplaceable()
-}
-
 // consoleGroups is what `remint group show`, `remint plan` and the rollback use case read.
 type consoleGroups struct{ env *jobEnv }
 
 func (g consoleGroups) GroupNames() []string { return g.env.m.GroupNames() }
+func (g consoleGroups) Slots(group string) int {
+	if gr, ok := g.env.m.Groups[group]; ok {
+		return gr.Count
+	}
+	return 0
+}
 
 // groupEnv is the group's environment for reading it; pets (replaceable: false) too.
 func (g consoleGroups) groupEnv(ctx context.Context, group string) (*groupEnv, error) {

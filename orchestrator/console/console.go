@@ -48,6 +48,8 @@ type Jobs interface {
 // prints).
 type Groups interface {
 	GroupNames() []string
+	// Slots is the group's slot count (its servers, from the manifest).
+	Slots(group string) int
 	Status(ctx context.Context, group string) (failover.GroupStatus, error)
 	Plan(ctx context.Context, group string) (string, error)
 	// RollbackPlan says what a rollback would do: which slots' addresses move back to
@@ -180,6 +182,9 @@ func (c *Console) routes() {
 	m.HandleFunc("GET /updates/{group}", c.read(c.updatesPage))
 	m.HandleFunc("POST /updates/{group}/update", c.write(c.update))
 	m.HandleFunc("POST /updates/{group}/schedules", c.write(c.createSchedule))
+	m.HandleFunc("GET /updates/{group}/{slot}", c.read(c.updatesPage))
+	m.HandleFunc("POST /updates/{group}/{slot}/update", c.write(c.update))
+	m.HandleFunc("POST /updates/{group}/{slot}/schedules", c.write(c.createSchedule))
 	m.HandleFunc("GET /schedules/{id}", c.read(c.schedulePage))
 	m.HandleFunc("POST /schedules/{id}", c.write(c.updateSchedule))
 	m.HandleFunc("POST /schedules/{id}/delete", c.write(c.deleteSchedule))

@@ -47,6 +47,7 @@ var tokens = fakeAuth{
 type fakeGroups struct{}
 
 func (fakeGroups) GroupNames() []string { return []string{"web", "db"} }
+func (fakeGroups) Slots(g string) int   { return 2 }
 func (fakeGroups) Status(ctx context.Context, g string) (failover.GroupStatus, error) {
 	return failover.GroupStatus{Group: g, Count: 2, LatestRollout: "r-20261127", RolloutStatus: "succeeded", Slots: []failover.SlotStatus{
 		{Slot: 0, ServerID: "0123456789abcdef", ServerName: g + "-0-aaaa", Status: "ACTIVE", ImageVersion: "2026.11.2", FixedIP: "10.0.0.5", Address: "127.20.0.2", AddressOn: "server", Health: "healthy"},
@@ -101,7 +102,7 @@ func (targets) Replaceable(g string) bool { return g == "web" }
 type workHandler struct{ release chan struct{} }
 
 func (workHandler) Check(target string, options json.RawMessage) error {
-	if target != "web" && target != "db" && target != "debian-12" {
+	if g, _ := orchestrator.SplitTarget(target); g != "web" && g != "db" && target != "debian-12" {
 		return fmt.Errorf("target %q is not in the manifest", target)
 	}
 	return nil
@@ -148,7 +149,7 @@ func newEnv(t testing.TB, tls bool, release chan struct{}) *env {
 	require.NoError(t, q.Start(ctx))
 	t.Cleanup(func() { q.Stop(context.Background()) })
 	e := &env{t: t, queue: q, images: &fakeImages{revoked: map[string]string{}}, now: time.Now()}
-	e.book = &orchestrator.ScheduleBook{Store: st, Targets: targets{}, Static: []string{"weekly-web"}}
+	e.book = &orchestrator.ScheduleBook{Store: st, Targets: targets{}, Static: []string{"weekly-web"}, Slots: func(string) int { return 2 }}
 	c, err := New(Config{Auth: tokens, Jobs: orchestrator.Local{Queue: q}, Groups: fakeGroups{}, Images: e.images, Schedules: e.book,
 		Static:       []StaticSchedule{{Name: "weekly-web", RRule: "DTSTART:20260103T030000Z RRULE:FREQ=WEEKLY;BYDAY=SA", Action: "update", Target: "web", Window: 4 * time.Hour}},
 		PollInterval: 20 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
@@ -289,7 +290,12 @@ func TestWritesNeedTheSessionsCSRFToken(t *testing.T) {
 
 	// GET never writes.
 	code, _ := get(t, c, e.srv.URL+"/updates/web/update")
-	require.Equal(t, http.StatusMethodNotAllowed, code)
+	require.Contains(t, []int{http.StatusNotFound, http.StatusMethodNotAllowed}, code)
+	code, _ = get(t, c, e.srv.URL+"/groups/web/rebuild")
+	require.Equal(t, http.StatusOK, code, "the confirmation page")
+	jobs, err = e.queue.List(context.Background(), orchestrator.ListOptions{})
+	require.NoError(t, err)
+	require.Empty(t, jobs, "GETs queue nothing")
 
 	resp, body = post(t, c, e.srv.URL+"/updates/web/update", url.Values{"window": {"25"}, "csrf": {csrf}})
 	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
@@ -516,4 +522,49 @@ func TestGroupsImagesAndJobPages(t *testing.T) {
 	require.Contains(t, page, loc)
 	code, _ = get(t, c, e.srv.URL+"/jobs/999999")
 	require.Equal(t, http.StatusNotFound, code)
+}
+
+func TestUpdatesOfOneServer(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, false, nil)
+	c := e.login("secret-alice")
+	code, page := get(t, c, e.srv.URL+"/updates/web")
+	require.Equal(t, http.StatusOK, code)
+	require.Contains(t, page, `href="/updates/web/1"`, "each server links to its own Updates")
+	code, page = get(t, c, e.srv.URL+"/updates/web/1")
+	require.Equal(t, http.StatusOK, code)
+	require.Contains(t, page, "web-1-aaaa")
+	require.NotContains(t, page, "web-0-aaaa", "only the slot's server")
+	for _, bad := range []string{"2", "-1", "01", "x"} {
+		code, _ := get(t, c, e.srv.URL+"/updates/web/"+bad)
+		require.Equal(t, http.StatusNotFound, code, bad)
+	}
+	csrf := csrfOf(t, page)
+	resp, _ := post(t, c, e.srv.URL+"/updates/web/1/update", url.Values{"window": {"2"}, "csrf": {csrf}})
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	require.Equal(t, "/updates/web/1#history", resp.Header.Get("Location"))
+	resp, _ = post(t, c, e.srv.URL+"/updates/web/1/schedules", url.Values{"csrf": {csrf}, "name": {"web1-nightly"},
+		"rrule": {"DTSTART;TZID=UTC:20260101T020000 RRULE:FREQ=DAILY"}, "window": {"2"}, "enabled": {"on"}, "action": {"update"}})
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	defs, err := e.book.List(context.Background(), "web/1")
+	require.NoError(t, err)
+	require.Len(t, defs, 1)
+	jobs, err := e.queue.List(context.Background(), orchestrator.ListOptions{})
+	require.NoError(t, err)
+	require.Len(t, jobs, 1)
+	require.Equal(t, "web/1", jobs[0].Target)
+	// A group-wide update shows in the slot's History too; the slot's own only there.
+	require.Eventually(t, func() bool {
+		j, err := e.queue.Get(context.Background(), jobs[0].ID)
+		return err == nil && j.Status == orchestrator.StatusSucceeded
+	}, 30*time.Second, 20*time.Millisecond)
+	resp, _ = post(t, c, e.srv.URL+"/updates/web/update", url.Values{"window": {"2"}, "csrf": {csrf}})
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	_, slotPage := get(t, c, e.srv.URL+"/updates/web/1")
+	require.Contains(t, slotPage, fmt.Sprintf(`href="/jobs/%d"`, jobs[0].ID))
+	require.Contains(t, slotPage, fmt.Sprintf(`href="/jobs/%d"`, jobs[0].ID+1))
+	require.Contains(t, slotPage, "web1-nightly")
+	_, groupPage := get(t, c, e.srv.URL+"/updates/web")
+	require.NotContains(t, groupPage, fmt.Sprintf(`href="/jobs/%d"`, jobs[0].ID))
+	require.NotContains(t, groupPage, "web1-nightly")
 }

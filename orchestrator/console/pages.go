@@ -57,6 +57,25 @@ func (c *Console) group(w http.ResponseWriter, r *http.Request, s *session) (str
 	return g, true
 }
 
+// target returns the path's update target: the group ("web"), or one of its slots
+// ("web/0", the server in slot 0) when the path names a slot; 404 otherwise.
+func (c *Console) target(w http.ResponseWriter, r *http.Request, s *session) (group, target string, ok bool) {
+	g, ok := c.group(w, r, s)
+	if !ok {
+		return "", "", false
+	}
+	v := r.PathValue("slot")
+	if v == "" {
+		return g, g, true
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 || n >= c.cfg.Groups.Slots(g) || strconv.Itoa(n) != v {
+		c.fail(w, r, s, http.StatusNotFound, fmt.Sprintf("slot %q of group %s: want a slot from 0 to %d", v, g, c.cfg.Groups.Slots(g)-1))
+		return "", "", false
+	}
+	return g, orchestrator.SlotTarget(g, n), true
+}
+
 type groupView struct {
 	Name   string
 	Status failover.GroupStatus
@@ -267,18 +286,38 @@ func (c *Console) schedulesOf(r *http.Request, group string) ([]scheduleView, er
 }
 
 func (c *Console) updatesPage(w http.ResponseWriter, r *http.Request, s *session) {
-	g, ok := c.group(w, r, s)
+	g, target, ok := c.target(w, r, s)
 	if !ok {
 		return
 	}
-	c.renderUpdates(w, r, s, g, http.StatusOK, scheduleForm{Window: 2, Enabled: true, Action: manifest.ActionUpdate}, "")
+	c.renderUpdates(w, r, s, g, target, http.StatusOK, scheduleForm{Window: 2, Enabled: true, Action: manifest.ActionUpdate}, "")
+}
+
+// history lists the updates of target newest first: its own jobs and, for a slot, its
+// group's too (they update every server of the group).
+func (c *Console) history(r *http.Request, group, target string) ([]orchestrator.Job, error) {
+	jobs, err := c.cfg.Jobs.List(r.Context(), orchestrator.ListOptions{Target: target, Kinds: updateKinds, Limit: 50})
+	if err != nil || target == group {
+		return jobs, err
+	}
+	more, err := c.cfg.Jobs.List(r.Context(), orchestrator.ListOptions{Target: group, Kinds: updateKinds, Limit: 50})
+	if err != nil {
+		return jobs, err
+	}
+	jobs = append(jobs, more...)
+	slices.SortFunc(jobs, func(a, b orchestrator.Job) int { return int(b.ID - a.ID) })
+	if len(jobs) > 50 {
+		jobs = jobs[:50]
+	}
+	return jobs, nil
 }
 
 // renderUpdates renders group g's Updates page with the create-schedule form holding
 // form, and formErr above it (a refused create shows what was typed and why).
-func (c *Console) renderUpdates(w http.ResponseWriter, r *http.Request, s *session, g string, status int, form scheduleForm, formErr string) {
-	data := map[string]any{"Title": "Updates · " + g, "Nav": "updates", "Group": g, "Groups": c.cfg.Groups.GroupNames(),
-		"Form": form, "FormErr": formErr}
+func (c *Console) renderUpdates(w http.ResponseWriter, r *http.Request, s *session, g, target string, status int, form scheduleForm, formErr string) {
+	_, slot := orchestrator.SplitTarget(target)
+	data := map[string]any{"Title": "Updates · " + target, "Nav": "updates", "Group": g, "Target": target, "Groups": c.cfg.Groups.GroupNames(),
+		"Form": form, "FormErr": formErr, "Slot": slot}
 	var errs []string
 	st, err := c.cfg.Groups.Status(r.Context(), g)
 	if err != nil {
@@ -289,21 +328,22 @@ func (c *Console) renderUpdates(w http.ResponseWriter, r *http.Request, s *sessi
 		errs = append(errs, "pending updates: "+err.Error())
 	}
 	type server struct {
-		Name, Version, Health, Pending string
+		Name, Version, Health, Pending, Link string
 	}
 	var servers []server
 	for _, sl := range st.Slots {
-		if sl.ServerID == "" {
+		if sl.ServerID == "" || (slot >= 0 && sl.Slot != slot) {
 			continue
 		}
-		v := server{Name: sl.ServerName, Version: orDash(sl.ImageVersion), Health: sl.Health, Pending: "not checked in place yet"}
+		v := server{Name: sl.ServerName, Version: orDash(sl.ImageVersion), Health: sl.Health, Pending: "not checked in place yet",
+			Link: "/updates/" + orchestrator.SlotTarget(g, sl.Slot)}
 		if n, ok := pending[sl.ServerID]; ok {
 			v.Pending = fmt.Sprintf("%d pending updates", n)
 		}
 		servers = append(servers, v)
 	}
 	data["Servers"] = servers
-	hist, err := c.cfg.Jobs.List(r.Context(), orchestrator.ListOptions{Target: g, Kinds: updateKinds, Limit: 50})
+	hist, err := c.history(r, g, target)
 	if err != nil {
 		errs = append(errs, "history: "+err.Error())
 	}
@@ -313,7 +353,7 @@ func (c *Console) renderUpdates(w http.ResponseWriter, r *http.Request, s *sessi
 		live = live || j.Status == orchestrator.StatusQueued || j.Status == orchestrator.StatusRunning
 	}
 	data["Live"] = live
-	scheds, err := c.schedulesOf(r, g)
+	scheds, err := c.schedulesOf(r, target)
 	if err != nil {
 		errs = append(errs, "schedules: "+err.Error())
 	}
@@ -332,7 +372,7 @@ func windowOf(v string) (time.Duration, error) {
 }
 
 func (c *Console) update(w http.ResponseWriter, r *http.Request, s *session) {
-	g, ok := c.group(w, r, s)
+	_, target, ok := c.target(w, r, s)
 	if !ok {
 		return
 	}
@@ -342,8 +382,8 @@ func (c *Console) update(w http.ResponseWriter, r *http.Request, s *session) {
 		return
 	}
 	now := c.cfg.Now()
-	c.queue(w, r, s, orchestrator.JobRequest{Kind: orchestrator.KindUpdate, Target: g, Options: updateOptions,
-		Run: &orchestrator.Run{Start: now, End: now.Add(window)}, RequestedBy: s.RequestedBy()}, "/updates/"+g+"#history")
+	c.queue(w, r, s, orchestrator.JobRequest{Kind: orchestrator.KindUpdate, Target: target, Options: updateOptions,
+		Run: &orchestrator.Run{Start: now, End: now.Add(window)}, RequestedBy: s.RequestedBy()}, "/updates/"+target+"#history")
 }
 
 // scheduleForm is the create/edit schedule form's values.
@@ -399,22 +439,22 @@ func orDefault(s, d string) string {
 }
 
 func (c *Console) createSchedule(w http.ResponseWriter, r *http.Request, s *session) {
-	g, ok := c.group(w, r, s)
+	g, target, ok := c.target(w, r, s)
 	if !ok {
 		return
 	}
-	spec, err := specOf(r, g)
+	spec, err := specOf(r, target)
 	if err == nil {
 		_, err = c.cfg.Schedules.Create(r.Context(), spec, s.RequestedBy())
 	}
 	if err != nil {
 		c.refusedForm(w, r, s, "create schedule", err, func(msg string) {
-			c.renderUpdates(w, r, s, g, http.StatusBadRequest, formOf(r), msg)
+			c.renderUpdates(w, r, s, g, target, http.StatusBadRequest, formOf(r), msg)
 		})
 		return
 	}
-	c.cfg.Logger.Info("console: schedule created", "name", spec.Name, "target", g, "by", s.RequestedBy())
-	http.Redirect(w, r, "/updates/"+g+"#schedules", http.StatusSeeOther)
+	c.cfg.Logger.Info("console: schedule created", "name", spec.Name, "target", target, "by", s.RequestedBy())
+	http.Redirect(w, r, "/updates/"+target+"#schedules", http.StatusSeeOther)
 }
 
 func (c *Console) scheduleID(w http.ResponseWriter, r *http.Request, s *session) (store.ScheduleDef, bool) {
