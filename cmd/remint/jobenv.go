@@ -95,6 +95,23 @@ func (e *jobEnv) registry() orchestrator.Registry {
 		orchestrator.KindInPlace: inplaceKind,
 		orchestrator.KindUpdate: orchestrator.UpdateHandler{Groups: groups, Facts: e.groupFacts,
 			Rebuild: orchestrator.RebuildHandler{Groups: groups, Deps: e.groupDeps}, InPlace: inplaceKind},
+		orchestrator.KindEmergency: orchestrator.EmergencyHandler{
+			Groups: e.m.GroupNames,
+			Facts: func(ctx context.Context, group string) (orchestrator.EmergencyFacts, error) {
+				env, err := e.emergencyEnv(ctx)
+				if err != nil {
+					return orchestrator.EmergencyFacts{}, err
+				}
+				return env.facts(ctx, group)
+			},
+			Deps: func(ctx context.Context, resume bool) (orchestrator.EmergencyDeps, error) {
+				env, err := e.emergencyEnv(ctx)
+				if err != nil {
+					return orchestrator.EmergencyDeps{}, err
+				}
+				return env.deps(resume), nil
+			},
+		},
 		orchestrator.KindBuildImage: orchestrator.BuildImageHandler{
 			Families: func(name string) bool { _, ok := e.m.Families[name]; return ok },
 			Build:    e.buildImage,
@@ -118,6 +135,16 @@ func (e *jobEnv) buildImage(ctx context.Context, family string, o orchestrator.B
 		Events:        step,
 		Logger:        e.log,
 	})
+}
+
+// emergencyEnv wires an emergency job's use cases: leases wait long enough for a dead
+// holder's to expire; in-place work logs in with $REMINT_SSH_KEY.
+func (e *jobEnv) emergencyEnv(ctx context.Context) (*emergencyEnv, error) {
+	cl, err := e.connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &emergencyEnv{m: e.m, cloud: cl, st: e.store, log: e.log, command: "remint serve: job emergency", wait: 3 * e.ttl}, nil
 }
 
 // groupDeps wires a group's use cases for a job: the lease waits long enough for a dead
