@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Jobs is what the job endpoints (and `remint job`) need; *Queue implements it locally
@@ -28,6 +29,18 @@ func (l Local) Insert(ctx context.Context, req JobRequest) (Job, error) {
 	return l.Queue.Insert(ctx, req, nil)
 }
 
+// checkHandRun checks a maintenance window given with a job by hand: 1 to 24 hours,
+// not over yet.
+func checkHandRun(run Run, now time.Time) error {
+	if d := run.End.Sub(run.Start); d < MinWindow || d > MaxWindow {
+		return badRequest("job request: run window %s: want 1h to 24h", d)
+	}
+	if !now.Before(run.End) {
+		return badRequest("job request: run window ended at %s", run.End.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
 // apiError is the JSON body of every error answer.
 type apiError struct {
 	Error string `json:"error"`
@@ -36,9 +49,13 @@ type apiError struct {
 }
 
 // APIHandler serves remint's own JSON API for jobs plus /healthz and /readyz. ready reports
-// whether the daemon is ready (nil: always).
-func APIHandler(jobs Jobs, ready func(ctx context.Context) error) http.Handler {
+// whether the daemon is ready (nil: always). routes add more endpoints to the same mux
+// (ScheduleRoutes, …).
+func APIHandler(jobs Jobs, ready func(ctx context.Context) error, routes ...func(mux *http.ServeMux)) http.Handler {
 	mux := http.NewServeMux()
+	for _, add := range routes {
+		add(mux)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -88,9 +105,17 @@ func APIHandler(jobs Jobs, ready func(ctx context.Context) error) http.Handler {
 			writeErr(w, badRequest("job request: %v", err))
 			return
 		}
-		if req.Schedule != "" || req.Run != nil {
-			writeErr(w, badRequest("job request: schedule and run are set by the daemon's schedules only"))
+		if req.Schedule != "" {
+			writeErr(w, badRequest("job request: schedule is set by the daemon's schedules only"))
 			return
+		}
+		if req.Run != nil {
+			// A maintenance window given by hand (remint deploy --maintenance-window):
+			// no new disruptive step starts after its end.
+			if err := checkHandRun(*req.Run, time.Now()); err != nil {
+				writeErr(w, err)
+				return
+			}
 		}
 		if req.RequestedBy == "" {
 			req.RequestedBy = "api"

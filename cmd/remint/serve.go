@@ -35,8 +35,12 @@ func newServeCmd() *cobra.Command {
 schedules (a run missed while no daemon was up is caught up once if its window is still
 open, else recorded missed; a run whose target is busy is skipped and recorded), works
 the durable jobs (remint job), deletes old servers kept for rollback when their keep-old
-time is over, enforces each image family's retention once a day, and serves /healthz, /readyz, the job API (/v1/jobs), STACKIT's Server Update API
-(/v1/projects/{projectId}/servers/{serverId}/updates, …) and the web console (/) on --listen.
+time is over, enforces each image family's retention once a day, and serves /healthz,
+/readyz, the job API (/v1/jobs), the schedule API (/v1/schedules, /v1/rrule/next),
+STACKIT's Server Update API (/v1/projects/{projectId}/servers/{serverId}/updates, …) and
+the web console (/) on --listen. Schedules created at run time (remint schedule create,
+the console) fire beside the manifest's; creates, changes, enables, disables and deletes are picked up without a
+restart.
 
 A job whose daemon died (kill -9) is resumed by the next daemon once its lease expired
 (30s; $REMINT_LEASE_TTL): a rebuild finishes its recorded rollout. SIGTERM stops after
@@ -89,17 +93,18 @@ func runServe(ctx context.Context, stdout, stderr io.Writer, o serveOptions) err
 	if err != nil {
 		return usageErrorf("--listen %s: %v", o.listen, err)
 	}
-	d := &orchestrator.Daemon{Queue: env.queue, Store: env.store, Schedules: scheds, KeptGroups: env.m.GroupNames(),
+	d := &orchestrator.Daemon{Queue: env.queue, Store: env.store, Schedules: scheds, RunTime: true, KeptGroups: env.m.GroupNames(),
 		RetentionFamilies: env.m.FamilyNames(), Logger: log}
 	ready := func(ctx context.Context) error { return env.store.DB().PingContext(ctx) }
+	schedules := orchestrator.ScheduleRoutes(scheduleService(env.m, env.store, time.Now, d.SchedulesChanged), time.Now)
 	// The web console keeps its own cookie session, so it is mounted beside the API (on
 	// the paths console.Mount names), not behind the API's bearer tokens.
-	cons, err := newConsole(env, consoleAuthenticator(), log)
+	cons, err := newConsole(env, consoleAuthenticator(), d.SchedulesChanged, log)
 	if err != nil {
 		return err
 	}
 	root := http.NewServeMux()
-	root.Handle("/", env.withServerUpdate(orchestrator.APIHandler(orchestrator.Local{Queue: env.queue}, ready), log))
+	root.Handle("/", env.withServerUpdate(orchestrator.APIHandler(orchestrator.Local{Queue: env.queue}, ready, schedules), log))
 	cons.Mount(root)
 	srv := &http.Server{Handler: root, ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}

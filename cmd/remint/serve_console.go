@@ -24,7 +24,8 @@ import (
 
 // newConsole wires the web console (served at /) to the daemon's job queue, the
 // manifest's groups and families, the image catalog and the schedule book.
-func newConsole(env *jobEnv, authn auth.Authenticator, log *slog.Logger) (*console.Console, error) {
+// changed is told of every schedule change (the daemon's SchedulesChanged).
+func newConsole(env *jobEnv, authn auth.Authenticator, changed func(), log *slog.Logger) (*console.Console, error) {
 	var static []console.StaticSchedule
 	for _, name := range env.m.ScheduleNames() {
 		s := env.m.Schedules[name]
@@ -32,8 +33,39 @@ func newConsole(env *jobEnv, authn auth.Authenticator, log *slog.Logger) (*conso
 	}
 	return console.New(console.Config{
 		Auth: authn, Jobs: orchestrator.Local{Queue: env.queue}, Groups: consoleGroups{env}, Images: consoleImages{env},
-		Schedules: env.serverUpdateBook(), Static: static, Logger: log,
+		Schedules: notifyingBook{env.serverUpdateBook(), changed}, Static: static, Logger: log,
 	})
+}
+
+// notifyingBook is the schedule book that tells the daemon of each change, so a schedule
+// made in the console fires without waiting for the daemon's periodic check.
+type notifyingBook struct {
+	*orchestrator.ScheduleBook
+	changed func()
+}
+
+func (b notifyingBook) Create(ctx context.Context, spec orchestrator.ScheduleSpec, by string) (store.ScheduleDef, error) {
+	d, err := b.ScheduleBook.Create(ctx, spec, by)
+	b.notify(err)
+	return d, err
+}
+
+func (b notifyingBook) Update(ctx context.Context, id int64, spec orchestrator.ScheduleSpec) (store.ScheduleDef, error) {
+	d, err := b.ScheduleBook.Update(ctx, id, spec)
+	b.notify(err)
+	return d, err
+}
+
+func (b notifyingBook) Delete(ctx context.Context, id int64) error {
+	err := b.ScheduleBook.Delete(ctx, id)
+	b.notify(err)
+	return err
+}
+
+func (b notifyingBook) notify(err error) {
+	if err == nil && b.changed != nil {
+		b.changed()
+	}
 }
 
 // consoleAuthenticator is the seam where the console's logins are verified.
