@@ -38,10 +38,10 @@ schedules (a run missed while no daemon was up is caught up once if its window i
 open, else recorded missed; a run whose target is busy is skipped and recorded), works
 the durable jobs (remint job), deletes old servers kept for rollback when their keep-old
 time is over, enforces each image family's retention once a day, and serves /healthz,
-/readyz, the job API (/v1/jobs), the schedule API (/v1/schedules, /v1/rrule/next) and
-STACKIT's Server Update API (/v1/projects/{projectId}/servers/{serverId}/updates, …) on
---listen. Schedules created at run time (remint schedule create) fire beside the
-manifest's; creates, changes, enables, disables and deletes are picked up without a
+/readyz, the job API (/v1/jobs), the schedule API (/v1/schedules, /v1/rrule/next),
+STACKIT's Server Update API (/v1/projects/{projectId}/servers/{serverId}/updates, …) and
+the web console (/) on --listen. Schedules created at run time (remint schedule create,
+the console) fire beside the manifest's; creates, changes, enables, disables and deletes are picked up without a
 restart.
 
 Every path but /healthz and /readyz needs a bearer token (remint token create): the job
@@ -52,8 +52,11 @@ A job whose daemon died (kill -9) is resumed by the next daemon once its lease e
 (30s; $REMINT_LEASE_TTL): a rebuild finishes its recorded rollout. SIGTERM stops after
 each job's current step and leaves the jobs to resume on the next start.
 
+The web console at / (groups, images, updates with their schedules, jobs) asks for an
+API token at login (remint token create; a --read-only token sees but cannot write).
+
 Logs are JSON when stderr is not a terminal (unless --log-format says otherwise).`,
-		Example: `  remint token create --name admin        # prints the token once
+		Example: `  remint token create --name admin        # prints the token once; it also logs in to the console
   remint serve -f remint.yaml --listen 127.0.0.1:8440
   REMINT_TOKEN=remint_… remint job list --server http://127.0.0.1:8440
   remint serve --listen 0.0.0.0:8443 --tls-cert server.pem --tls-key server-key.pem`,
@@ -120,6 +123,13 @@ func runServe(ctx context.Context, stdout, stderr io.Writer, o serveOptions) err
 	schedules := orchestrator.ScheduleRoutes(scheduleService(env.m, env.store, time.Now, d.SchedulesChanged), time.Now)
 	api := env.withServerUpdate(orchestrator.APIHandler(orchestrator.Local{Queue: env.queue}, ready, schedules), log)
 	routes.mountAccess(api, metrics.Handler(), riverUI)
+	// The web console keeps its own cookie session (a login with an API token), so it is
+	// mounted open beside the API, on the paths console.Mount names.
+	cons, err := newConsole(env, tokens, d.SchedulesChanged, log)
+	if err != nil {
+		return err
+	}
+	cons.Mount(routes.mux)
 	routes.guarded("/", api) // what no one else claims: 401 without a token, 404 with one
 	if n, err := env.store.CountValidTokens(ctx); err != nil {
 		return err

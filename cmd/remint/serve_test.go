@@ -505,3 +505,26 @@ func TestTwoServesOnPostgresKillOneMidRollout(t *testing.T) {
 	require.NoError(t, survivor.cmd.Process.Signal(syscall.SIGTERM))
 	require.Equal(t, 0, survivor.wait(t), "%s", survivor)
 }
+
+// The console's schedule writes tell the daemon (once per change that happened).
+func TestConsoleScheduleBookNotifiesTheDaemon(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, t.TempDir()+"/state.db")
+	require.NoError(t, err)
+	defer st.Close()
+	n := 0
+	b := notifyingBook{&orchestrator.ScheduleBook{Store: st}, func() { n++ }}
+	spec := orchestrator.ScheduleSpec{Name: "nightly", RRule: "DTSTART:20260101T020000Z RRULE:FREQ=DAILY", Window: 2 * time.Hour,
+		Enabled: true, Action: "rebuild", Target: "web"}
+	d, err := b.Create(ctx, spec, "token t")
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	_, err = b.Create(ctx, spec, "token t")
+	require.Error(t, err, "the name exists")
+	require.Equal(t, 1, n, "a refused create changes nothing")
+	spec.Window = 3 * time.Hour
+	_, err = b.Update(ctx, d.ID, spec)
+	require.NoError(t, err)
+	require.NoError(t, b.Delete(ctx, d.ID))
+	require.Equal(t, 3, n)
+}
