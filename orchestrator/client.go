@@ -115,3 +115,9 @@ func (c *Client) Retry(ctx context.Context, id int64) (Job, error) {
 	var j Job
 	return j, c.do(ctx, http.MethodPost, "/v1/jobs/"+strconv.FormatInt(id, 10)+"/retry", nil, &j)
 }
+
+// Events returns job id's events after the first after ones (GET /v1/jobs/{id}/events).
+func (c *Client) Events(ctx context.Context, id int64, after int) (JobEvents, error) {
+	var out JobEvents
+	return out, c.do(ctx, http.MethodGet, fmt.Sprintf("/v1/jobs/%d/events?after=%d", id, after), nil, &out)
+}
