@@ -8,6 +8,10 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/remint-dev/remint/catalog"
+	"github.com/remint-dev/remint/failover"
+	"github.com/remint-dev/remint/internal/store"
 )
 
 // Jobs is what the job endpoints (and `remint job`) need; *Queue implements it locally
@@ -43,11 +47,15 @@ type Route struct {
 	Handler http.HandlerFunc
 }
 
-// API is remint's own JSON API: /healthz, /readyz and the jobs. Jobs is required.
+// API is remint's own JSON API: /healthz, /readyz, the jobs, /openapi.json and, when set,
+// the groups and images. Jobs is required.
 type API struct {
 	Jobs Jobs
 	// Ready reports whether the daemon is ready (nil: always).
 	Ready func(ctx context.Context) error
+	// Groups and Images serve /v1/groups… and /v1/images… (nil: not served).
+	Groups Groups
+	Images Images
 	// More are further endpoints (the schedules), registered as given.
 	More []Route
 }
@@ -69,7 +77,14 @@ func (a API) Handler() http.Handler {
 
 // Routes lists the API's endpoints.
 func (a API) Routes() []Route {
-	return append(a.jobRoutes(), a.More...)
+	routes := append(a.jobRoutes(), Route{"GET /openapi.json", serveOpenAPI})
+	if a.Groups != nil {
+		routes = append(routes, groupRoutes(a.Groups, a.Jobs)...)
+	}
+	if a.Images != nil {
+		routes = append(routes, imageRoutes(a.Images, a.Jobs)...)
+	}
+	return append(routes, a.More...)
 }
 
 func (a API) jobRoutes() []Route {
@@ -229,14 +244,18 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 func writeErr(w http.ResponseWriter, err error) {
 	var bad BadRequestError
+	var fbad failover.BadRequestError
 	var dup *DuplicateError
 	switch {
 	case errors.As(err, &dup):
 		writeJSON(w, http.StatusConflict, apiError{Error: err.Error(), Job: &dup.Existing})
-	case errors.As(err, &bad):
+	case errors.As(err, &bad), errors.As(err, &fbad):
 		writeJSON(w, http.StatusBadRequest, apiError{Error: err.Error()})
-	case errors.Is(err, ErrJobNotFound):
+	case errors.Is(err, ErrJobNotFound), errors.Is(err, ErrNotFound), errors.Is(err, catalog.ErrUnknownVersion):
 		writeJSON(w, http.StatusNotFound, apiError{Error: err.Error()})
+	case errors.Is(err, store.ErrLeaseHeld), errors.Is(err, failover.ErrStaleState):
+		// Another process changes the group, or its state records servers that are gone.
+		writeJSON(w, http.StatusConflict, apiError{Error: err.Error()})
 	default:
 		writeJSON(w, http.StatusInternalServerError, apiError{Error: fmt.Sprintf("internal error: %v", err)})
 	}

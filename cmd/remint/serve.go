@@ -87,7 +87,9 @@ func runServe(ctx context.Context, stdout, stderr io.Writer, o serveOptions) err
 	d := &orchestrator.Daemon{Queue: env.queue, Store: env.store, Schedules: scheds, KeptGroups: env.m.GroupNames(),
 		RetentionFamilies: env.m.FamilyNames(), Logger: log}
 	ready := func(ctx context.Context) error { return env.store.DB().PingContext(ctx) }
-	srv := &http.Server{Handler: orchestrator.APIHandler(orchestrator.Local{Queue: env.queue}, ready), ReadHeaderTimeout: 10 * time.Second,
+	fleet := env.fleet()
+	api := orchestrator.API{Jobs: orchestrator.Local{Queue: env.queue}, Ready: ready, Groups: fleet, Images: fleet}
+	srv := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	httpErr := make(chan error, 1)
 	go func() { httpErr <- srv.Serve(ln) }()
