@@ -3,6 +3,8 @@ package orchestrator
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -383,4 +385,50 @@ func TestGroupAndImageAPIOnSimulator(t *testing.T) {
 	require.Contains(t, done.Decisions, "no build: nothing changed since the active version")
 	_, err = c.BuildImage(ctx, "ubuntu", BuildImageOptions{})
 	require.ErrorIs(t, err, ErrNotFound)
+
+	// The answers are what openapi.json says they are.
+	var accepted []int64
+	for _, r := range []struct {
+		pattern, method, path, body string
+		status                      int
+	}{
+		{"GET /v1/groups", "GET", "/v1/groups", "", 200},
+		{"GET /v1/groups/{name}", "GET", "/v1/groups/web", "", 200},
+		{"GET /v1/groups/{name}", "GET", "/v1/groups/nope", "", 404},
+		{"GET /v1/groups/{name}/plan", "GET", "/v1/groups/web/plan?force=true", "", 200},
+		{"GET /v1/groups/{name}/plan", "GET", "/v1/groups/web/plan?force=maybe", "", 400},
+		{"GET /v1/images", "GET", "/v1/images?family=debian-12", "", 200},
+		{"GET /v1/images/{family}/{version}", "GET", "/v1/images/debian-12/latest", "", 200},
+		{"GET /v1/images/{family}/diff", "GET", "/v1/images/debian-12/diff?from=" + v1.Version + "&to=" + v3.Version, "", 200},
+		{"GET /v1/jobs", "GET", "/v1/jobs?target=web", "", 200},
+		{"GET /v1/jobs/{id}", "GET", fmt.Sprintf("/v1/jobs/%d", rb.ID), "", 200},
+		{"GET /v1/jobs/{id}/events", "GET", fmt.Sprintf("/v1/jobs/%d/events?after=2", rb.ID), "", 200},
+		{"POST /v1/groups/{name}/rebuild", "POST", "/v1/groups/web/rebuild", `{"force":true,"max_surge":2}`, 202},
+		{"POST /v1/groups/{name}/rollback", "POST", "/v1/groups/web/rollback", "", 409},
+	} {
+		status, body := rawBody(t, r.method, e.srv.URL+r.path, r.body)
+		require.Equal(t, r.status, status, "%s %s: %s", r.method, r.path, body)
+		requireDocumented(t, r.pattern, status, body)
+		if status == http.StatusAccepted {
+			var j Job
+			require.NoError(t, json.Unmarshal(body, &j))
+			accepted = append(accepted, j.ID)
+		}
+	}
+	for _, id := range accepted {
+		done, _ := follow(t, c, id)
+		require.Equal(t, StatusSucceeded, done.Status, done.Reason)
+	}
+}
+
+func rawBody(t *testing.T, method, url, body string) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	require.NoError(t, err)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, b
 }
