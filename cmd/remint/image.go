@@ -16,6 +16,7 @@ import (
 	"github.com/remint-dev/remint/catalog"
 	"github.com/remint-dev/remint/internal/manifest"
 	"github.com/remint-dev/remint/internal/openstack"
+	"github.com/remint-dev/remint/orchestrator"
 )
 
 func init() { register(newImageCmd) }
@@ -46,6 +47,7 @@ type imageOptions struct {
 	file   string
 	output string
 	now    func() time.Time
+	server string // list: through the daemon's API
 }
 
 func (o imageOptions) time() time.Time {
@@ -101,9 +103,10 @@ func newImageListCmd() *cobra.Command {
 		Short: "List catalog image versions, newest first",
 		Long: `List the catalog images of FAMILY, or of every family in the manifest, newest version
 first: family, version, state, image id, image name and creation time. Retired (hidden)
-images are included.`,
+images are included. With --server URL the daemon's API answers (GET /v1/images).`,
 		Example: `  remint image list
-  remint image list debian-12 --output json`,
+  remint image list debian-12 --output json
+  remint image list --server http://127.0.0.1:8440`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			family := ""
@@ -114,6 +117,7 @@ images are included.`,
 		},
 	}
 	imageFlags(cmd, &o)
+	serverFlag(cmd, &o.server)
 	return cmd
 }
 
@@ -252,35 +256,10 @@ func parseVersionArg(s string) (catalog.Version, error) {
 	return v, nil
 }
 
-// entryView is the JSON (and text) form of a catalog entry.
-type entryView struct {
-	Family        string            `json:"family"`
-	Version       string            `json:"version"`
-	State         string            `json:"state"`
-	ImageID       string            `json:"image_id"`
-	Name          string            `json:"name"`
-	Status        string            `json:"status"`
-	Visibility    string            `json:"visibility,omitempty"`
-	Hidden        bool              `json:"hidden"`
-	Created       time.Time         `json:"created"`
-	RevokedReason string            `json:"revoked_reason,omitempty"`
-	Properties    map[string]string `json:"properties,omitempty"`
-}
+// entryView is the JSON (and text) form of a catalog entry: the API's.
+type entryView = orchestrator.ImageView
 
-func viewOf(e catalog.Entry) entryView {
-	props := map[string]string{}
-	for k, v := range e.Image.Properties {
-		if strings.HasPrefix(k, "remint_") && !strings.HasPrefix(k, catalog.PropPackagesChunk) {
-			props[k] = v
-		}
-	}
-	return entryView{
-		Family: e.Family, Version: e.Version.String(), State: string(e.State),
-		ImageID: e.Image.ID, Name: e.Image.Name, Status: e.Image.Status,
-		Visibility: e.Image.Visibility, Hidden: e.Image.Hidden, Created: e.Image.Created,
-		RevokedReason: e.Image.Properties[catalog.PropRevokedReason], Properties: props,
-	}
-}
+func viewOf(e catalog.Entry) entryView { return orchestrator.ViewImage(e) }
 
 // changeView is the JSON output of the commands that change the catalog.
 type changeView struct {
@@ -338,23 +317,9 @@ func runImageList(ctx context.Context, stdout, stderr io.Writer, family string, 
 	if family != "" {
 		only = []string{family}
 	}
-	env, err := openImages(ctx, o, stderr, only...)
+	views, families, err := listImages(ctx, stderr, only, o)
 	if err != nil {
 		return err
-	}
-	families := only
-	if families == nil {
-		families = env.m.FamilyNames()
-	}
-	views := []entryView{}
-	for _, f := range families {
-		entries, err := env.cat.List(ctx, f)
-		if err != nil {
-			return err
-		}
-		for _, e := range entries {
-			views = append(views, viewOf(e))
-		}
 	}
 	if o.output == "json" {
 		return writeJSON(stdout, views)
@@ -376,6 +341,52 @@ func runImageList(ctx context.Context, stdout, stderr io.Writer, family string, 
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", v.Family, v.Version, state, v.ImageID, v.Name, formatTime(v.Created))
 	}
 	return tw.Flush()
+}
+
+// listImages lists the catalog versions of families (nil: every family): through the
+// daemon with --server, else from the cloud.
+func listImages(ctx context.Context, stderr io.Writer, only []string, o imageOptions) ([]entryView, []string, error) {
+	if o.server != "" {
+		if err := checkOutput(o.output, "text", "json"); err != nil {
+			return nil, nil, err
+		}
+		c, err := serverClient(o.server)
+		if err != nil {
+			return nil, nil, err
+		}
+		family := ""
+		if len(only) == 1 {
+			family = only[0]
+		}
+		views, err := c.Images(ctx, family)
+		if err != nil {
+			return nil, nil, serverError(err)
+		}
+		families := only
+		if families == nil {
+			families = []string{"the daemon's families"}
+		}
+		return views, families, nil
+	}
+	env, err := openImages(ctx, o, stderr, only...)
+	if err != nil {
+		return nil, nil, err
+	}
+	families := only
+	if families == nil {
+		families = env.m.FamilyNames()
+	}
+	views := []entryView{}
+	for _, f := range families {
+		entries, err := env.cat.List(ctx, f)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, e := range entries {
+			views = append(views, viewOf(e))
+		}
+	}
+	return views, families, nil
 }
 
 func formatTime(t time.Time) string {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/remint-dev/remint/catalog"
 	"github.com/remint-dev/remint/internal/debian"
+	"github.com/remint-dev/remint/orchestrator"
 )
 
 func init() { imageSubcommands = append(imageSubcommands, newImageDiffCmd) }
@@ -35,13 +36,8 @@ version. Images registered from elsewhere have no recorded list.`,
 	return cmd
 }
 
-// diffView is image diff's JSON output.
-type diffView struct {
-	Family  string          `json:"family"`
-	From    string          `json:"from"`
-	To      string          `json:"to"`
-	Changes []debian.Change `json:"changes"`
-}
+// diffView is image diff's JSON output: the API's.
+type diffView = orchestrator.ImageDiff
 
 func runImageDiff(ctx context.Context, stdout, stderr io.Writer, family, a, b string, o imageOptions) error {
 	for _, v := range []string{a, b} {
