@@ -220,7 +220,7 @@ type NumberedEvent struct {
 }
 
 func eventsAfter(j Job, after int) JobEvents {
-	out := JobEvents{JobID: j.ID, Status: j.Status, Done: finished(j.Status), Events: []NumberedEvent{}, Next: after}
+	out := JobEvents{JobID: j.ID, Status: j.Status, Done: finished(j.Status), Events: []NumberedEvent{}, Next: min(after, len(j.Events))}
 	for i, e := range j.Events {
 		if i+1 > after {
 			out.Events = append(out.Events, NumberedEvent{Seq: i + 1, JobEvent: e})

@@ -164,6 +164,9 @@ func requestedBy(w *Work) string {
 	if w.Record.Schedule != "" {
 		return "by schedule " + w.Record.Schedule
 	}
+	if w.Record.RequestedBy != "" {
+		return "by " + w.Record.RequestedBy
+	}
 	return "by hand"
 }
 

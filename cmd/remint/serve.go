@@ -35,7 +35,10 @@ func newServeCmd() *cobra.Command {
 schedules (a run missed while no daemon was up is caught up once if its window is still
 open, else recorded missed; a run whose target is busy is skipped and recorded), works
 the durable jobs (remint job), deletes old servers kept for rollback when their keep-old
-time is over, enforces each image family's retention once a day, and serves /healthz, /readyz and the job API (/v1/jobs) on --listen.
+time is over, enforces each image family's retention once a day, and serves on --listen
+/healthz, /readyz, the job API (/v1/jobs), the group and image API (/v1/groups,
+/v1/images: what group show, plan, rebuild, rollback and the image commands do) and its
+OpenAPI document (/openapi.json).
 
 A job whose daemon died (kill -9) is resumed by the next daemon once its lease expired
 (30s; $REMINT_LEASE_TTL): a rebuild finishes its recorded rollout. SIGTERM stops after
@@ -43,7 +46,9 @@ each job's current step and leaves the jobs to resume on the next start.
 
 Logs are JSON when stderr is not a terminal (unless --log-format says otherwise).`,
 		Example: `  remint serve -f remint.yaml --listen 127.0.0.1:8440
-  remint job list --server http://127.0.0.1:8440`,
+  remint job list --server http://127.0.0.1:8440
+  remint rebuild web --server http://127.0.0.1:8440
+  curl -s http://127.0.0.1:8440/v1/groups/web`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if !cmd.Flags().Changed("log-format") && !cmd.Root().PersistentFlags().Changed("log-format") && !isTerminal(cmd.ErrOrStderr()) {
