@@ -11,6 +11,7 @@ import (
 
 	"github.com/remint-dev/remint/catalog"
 	"github.com/remint-dev/remint/failover"
+	"github.com/remint-dev/remint/internal/auth"
 	"github.com/remint-dev/remint/internal/store"
 )
 
@@ -158,8 +159,8 @@ func (a API) jobRoutes() []Route {
 				writeErr(w, badRequest("job request: schedule and run are set by the daemon's schedules only"))
 				return
 			}
-			if req.RequestedBy == "" {
-				req.RequestedBy = "api"
+			if _, ok := auth.FromContext(r.Context()); ok || req.RequestedBy == "" {
+				req.RequestedBy = caller(r) // a token's holder cannot claim to be someone else
 			}
 			j, err := jobs.Insert(r.Context(), req)
 			if err != nil {
@@ -246,6 +247,7 @@ func writeErr(w http.ResponseWriter, err error) {
 	var bad BadRequestError
 	var fbad failover.BadRequestError
 	var dup *DuplicateError
+	var conflict *ConflictError
 	switch {
 	case errors.As(err, &dup):
 		writeJSON(w, http.StatusConflict, apiError{Error: err.Error(), Job: &dup.Existing})
@@ -253,7 +255,7 @@ func writeErr(w http.ResponseWriter, err error) {
 		writeJSON(w, http.StatusBadRequest, apiError{Error: err.Error()})
 	case errors.Is(err, ErrJobNotFound), errors.Is(err, ErrNotFound), errors.Is(err, catalog.ErrUnknownVersion):
 		writeJSON(w, http.StatusNotFound, apiError{Error: err.Error()})
-	case errors.Is(err, store.ErrLeaseHeld), errors.Is(err, failover.ErrStaleState):
+	case errors.As(err, &conflict), errors.Is(err, store.ErrLeaseHeld), errors.Is(err, failover.ErrStaleState):
 		// Another process changes the group, or its state records servers that are gone.
 		writeJSON(w, http.StatusConflict, apiError{Error: err.Error()})
 	default:

@@ -236,6 +236,10 @@ func TestGroupAndImageAPIOnSimulator(t *testing.T) {
 	require.Equal(t, regID, ch.Entry.ImageID)
 	require.Equal(t, "active", ch.Entry.State)
 	require.Contains(t, ch.Notes[0], "registered as debian-12")
+	_, err = c.RegisterImage(ctx, "debian-12", RegisterRequest{Image: regID})
+	require.ErrorContains(t, err, "is in the catalog already, as debian-12 "+ch.Entry.Version+" (active)")
+	var conflict apiError
+	require.Equal(t, http.StatusConflict, rawJSON(t, http.MethodPost, e.srv.URL+"/v1/images/debian-12/register", `{"image":"`+regID+`"}`, nil, &conflict))
 	_, err = c.RegisterImage(ctx, "debian-12", RegisterRequest{Image: "no-such-image"})
 	var bad BadRequestError
 	require.ErrorAs(t, err, &bad)
@@ -338,6 +342,8 @@ func TestGroupAndImageAPIOnSimulator(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "revoked", ch.Entry.State)
 	require.Equal(t, "openssl regression", ch.Entry.RevokedReason)
+	require.Equal(t, http.StatusConflict, rawJSON(t, http.MethodPost, e.srv.URL+"/v1/images/debian-12/"+v3.Version+"/revoke", `{"reason":"again"}`, nil, &conflict))
+	require.Contains(t, conflict.Error, "is revoked: it cannot be revoked")
 	_, err = c.RevokeImage(ctx, "debian-12", v3.Version, " ")
 	require.ErrorAs(t, err, &bad)
 	require.ErrorContains(t, err, "reason is required")
@@ -385,6 +391,13 @@ func TestGroupAndImageAPIOnSimulator(t *testing.T) {
 	require.Contains(t, done.Decisions, "no build: nothing changed since the active version")
 	_, err = c.BuildImage(ctx, "ubuntu", BuildImageOptions{})
 	require.ErrorIs(t, err, ErrNotFound)
+	// A token's holder is recorded as such, whatever the request claims.
+	var claimed Job
+	require.Equal(t, http.StatusCreated, rawJSON(t, http.MethodPost, e.srv.URL+"/v1/jobs", `{"kind":"build-image","target":"debian-12","requested_by":"schedule monthly"}`,
+		map[string]string{"X-Test-Principal": "ci"}, &claimed))
+	require.Equal(t, "token ci", claimed.RequestedBy)
+	done, _ = follow(t, c, claimed.ID)
+	require.Equal(t, StatusSucceeded, done.Status)
 
 	// The answers are what openapi.json says they are.
 	var accepted []int64

@@ -201,6 +201,20 @@ func (f *Fleet) RegisterImage(ctx context.Context, family string, req RegisterRe
 		}
 		return ImageChange{}, err
 	}
+	if img.Status != "active" {
+		return ImageChange{}, badRequest("register %s in %s: its Glance status is %s; only an active image can be registered", img.ID, family, img.Status)
+	}
+	if in := img.Properties[catalog.PropFamily]; in != "" {
+		// Already a catalog version (and not merely a snapshot carrying its base's
+		// properties, which Register takes): a conflict, not a failure.
+		if entries, err := cat.List(ctx, in); err == nil {
+			for _, e := range entries {
+				if e.Image.ID == img.ID {
+					return ImageChange{}, &ConflictError{fmt.Errorf("image %s is in the catalog already, as %s %s (%s)", img.ID, e.Family, e.Version, e.State)}
+				}
+			}
+		}
+	}
 	e, notes, err := cat.Register(ctx, family, img.ID, f.now())
 	ch := ImageChange{Family: family, Notes: notes}
 	if ch.Notes == nil {
@@ -225,6 +239,9 @@ func (f *Fleet) RevokeImage(ctx context.Context, family, version, reason string)
 	if err != nil {
 		return ImageChange{}, err
 	}
+	if !catalog.CanTransition(e.State, catalog.Revoked) {
+		return ImageChange{}, &ConflictError{fmt.Errorf("%s %s is %s: it cannot be revoked", family, e.Version, e.State)}
+	}
 	notes, err := cat.Revoke(ctx, family, e.Version.String(), reason, f.now())
 	ch := ImageChange{Family: family, Notes: notes}
 	if ch.Notes == nil {
@@ -239,3 +256,10 @@ func (f *Fleet) RevokeImage(ctx context.Context, family, version, reason string)
 	}
 	return ch, nil
 }
+
+// ConflictError refuses a change the current state does not allow (409): an image in the
+// catalog already, a version revoked already.
+type ConflictError struct{ Err error }
+
+func (e *ConflictError) Error() string { return e.Err.Error() }
+func (e *ConflictError) Unwrap() error { return e.Err }
