@@ -129,9 +129,10 @@ func newImageShowCmd() *cobra.Command {
 		Long: `Show one version of FAMILY: its state, the Glance image behind it (id, name, status,
 visibility, hidden) and its catalog properties. "latest" (the default) is the newest
 active version, the one new servers boot from. Revoked and retired versions can be shown
-too.`,
+too. With --server URL the daemon's API answers (GET /v1/images/FAMILY/VERSION).`,
 		Example: `  remint image show debian-12
-  remint image show debian-12 2026.11.2 --output json`,
+  remint image show debian-12 2026.11.2 --output json
+  remint image show debian-12 --server http://127.0.0.1:8440`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			version := "latest"
@@ -142,6 +143,7 @@ too.`,
 		},
 	}
 	imageFlags(cmd, &o)
+	serverFlag(cmd, &o.server)
 	return cmd
 }
 
@@ -405,19 +407,10 @@ func runImageShow(ctx context.Context, stdout, stderr io.Writer, family, version
 		}
 		want = v
 	}
-	env, err := openImages(ctx, o, stderr, family)
+	v, err := showImage(ctx, stderr, family, want, o)
 	if err != nil {
 		return err
 	}
-	var e catalog.Entry
-	if want.IsZero() {
-		if e, err = env.cat.Latest(ctx, family); err != nil {
-			return err
-		}
-	} else if e, err = env.cat.Version(ctx, family, want); err != nil {
-		return err
-	}
-	v := viewOf(e)
 	if o.output == "json" {
 		return writeJSON(stdout, v)
 	}
@@ -438,6 +431,39 @@ func runImageShow(ctx context.Context, stdout, stderr io.Writer, family, version
 		fmt.Fprintf(tw, "%s:\t%s\n", k, v.Properties[k])
 	}
 	return tw.Flush()
+}
+
+// showImage reads one version (zero: latest): through the daemon with --server, else
+// from the cloud.
+func showImage(ctx context.Context, stderr io.Writer, family string, want catalog.Version, o imageOptions) (entryView, error) {
+	if o.server != "" {
+		if err := checkOutput(o.output, "text", "json"); err != nil {
+			return entryView{}, err
+		}
+		c, err := serverClient(o.server)
+		if err != nil {
+			return entryView{}, err
+		}
+		version := "latest"
+		if !want.IsZero() {
+			version = want.String()
+		}
+		v, err := c.Image(ctx, family, version)
+		return v, serverError(err)
+	}
+	env, err := openImages(ctx, o, stderr, family)
+	if err != nil {
+		return entryView{}, err
+	}
+	var e catalog.Entry
+	if want.IsZero() {
+		if e, err = env.cat.Latest(ctx, family); err != nil {
+			return entryView{}, err
+		}
+	} else if e, err = env.cat.Version(ctx, family, want); err != nil {
+		return entryView{}, err
+	}
+	return viewOf(e), nil
 }
 
 func runImageRevoke(ctx context.Context, stdout, stderr io.Writer, family, version string, o imageRevokeOptions) error {

@@ -55,6 +55,16 @@ func TestServerModeThroughRealDaemon(t *testing.T) {
 	require.Equal(t, 0, text.wait(t), "%s", text)
 	require.Regexp(t, `debian-12\s+`+first+`\s+active`, text.stdout.String())
 
+	// image show and plan: the same, through the API.
+	for _, args := range [][]string{{"image", "show", "debian-12", "--output", "json"}, {"plan", "web", "--force"}} {
+		remote = w.start(nil, append(args, "--server", url)...)
+		require.Equal(t, 0, remote.wait(t), "%s", remote)
+		local = w.start(nil, args...)
+		require.Equal(t, 0, local.wait(t), "%s", local)
+		require.Equal(t, local.stdout.String(), remote.stdout.String())
+		require.NotEmpty(t, remote.stdout.String())
+	}
+
 	// Bad input exits 2 with the daemon's reason or the flag's.
 	for _, c := range []struct {
 		args []string
@@ -65,6 +75,8 @@ func TestServerModeThroughRealDaemon(t *testing.T) {
 		{[]string{"rebuild", "web", "--server", url, "--image", "newest"}, `--image "newest": want latest or a version YYYY.MM.N`},
 		{[]string{"rebuild", "web", "--server", url, "--resume"}, "--resume and --server"},
 		{[]string{"rebuild", "web", "--server", "ftp://example"}, `--server "ftp://example": want an http:// or https:// URL`},
+		{[]string{"image", "diff", "debian-12", first, "latest", "--server", url}, "no package list recorded"},
+		{[]string{"image", "show", "debian-12", "2020.01.1", "--server", url}, "family debian-12 has no version 2020.01.1 (versions: " + first + ")"},
 	} {
 		p := w.start(nil, c.args...)
 		require.Equal(t, 2, p.wait(t), "%s", p)
