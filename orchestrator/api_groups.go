@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/remint-dev/remint/catalog"
 	"github.com/remint-dev/remint/failover"
@@ -150,24 +151,37 @@ func groupRoutes(g Groups, jobs Jobs) []Route {
 	}
 	return []Route{
 		{"GET /v1/groups", func(w http.ResponseWriter, r *http.Request) {
-			out := []GroupSummary{}
-			for _, name := range g.GroupNames() {
+			names := g.GroupNames()
+			out := make([]GroupSummary, len(names))
+			for i, name := range names {
 				info, err := g.GroupInfo(name)
 				if err != nil {
 					writeErr(w, err)
 					return
 				}
-				v, err := g.GroupStatus(r.Context(), name)
-				if err != nil {
-					if r.Context().Err() != nil {
-						return // the client went away
+				out[i] = Summarize(info, GroupView{})
+			}
+			// Each group's status is read from the cloud and probes its servers: a few
+			// groups at once. A group whose status cannot be read says why.
+			var wg sync.WaitGroup
+			sem := make(chan struct{}, 4)
+			for i := range out {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					sem <- struct{}{}
+					defer func() { <-sem }()
+					v, err := g.GroupStatus(r.Context(), out[i].Name)
+					if err != nil {
+						out[i].Error = err.Error()
+						return
 					}
-					s := Summarize(info, GroupView{})
-					s.Error = err.Error()
-					out = append(out, s)
-					continue
-				}
-				out = append(out, Summarize(info, v))
+					out[i] = Summarize(out[i].GroupInfo, v)
+				}()
+			}
+			wg.Wait()
+			if r.Context().Err() != nil {
+				return // the client went away
 			}
 			writeJSON(w, http.StatusOK, map[string]any{"groups": out})
 		}},
