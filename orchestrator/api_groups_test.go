@@ -230,18 +230,25 @@ func TestGroupAndImageAPIOnSimulator(t *testing.T) {
 	// Images: one built with a package list, one registered through the API, one more built.
 	e.snapshot(t, "debian-12-a", []debian.Package{{Name: "openssl", Version: "3.0.11-1", Suite: "bookworm"}, {Name: "curl", Version: "7.88.1-10"}})
 	regID := e.snapshot(t, "debian-12-b", nil)
-	ch, err := c.RegisterImage(ctx, "debian-12", RegisterRequest{Image: "debian-12-b"})
+	var bad BadRequestError
+	packer := `{"builds":[{"name":"openstack","builder_type":"openstack","build_time":1,"artifact_id":"` + regID + `","packer_run_uuid":"r1"}],"last_run_uuid":"r1"}`
+	ch, err := c.RegisterImage(ctx, "debian-12", RegisterRequest{PackerManifest: json.RawMessage(packer)})
 	require.NoError(t, err)
 	require.NotNil(t, ch.Entry)
 	require.Equal(t, regID, ch.Entry.ImageID)
 	require.Equal(t, "active", ch.Entry.State)
 	require.Contains(t, ch.Notes[0], "registered as debian-12")
-	_, err = c.RegisterImage(ctx, "debian-12", RegisterRequest{Image: regID})
+	_, err = c.RegisterImage(ctx, "debian-12", RegisterRequest{Image: "debian-12-b"})
 	require.ErrorContains(t, err, "is in the catalog already, as debian-12 "+ch.Entry.Version+" (active)")
+	_, err = c.RegisterImage(ctx, "debian-12", RegisterRequest{Image: regID, PackerManifest: json.RawMessage(packer)})
+	require.ErrorAs(t, err, &bad)
+	require.ErrorContains(t, err, "not both")
+	_, err = c.RegisterImage(ctx, "debian-12", RegisterRequest{PackerManifest: json.RawMessage(`{"builds":[{"name":"d","builder_type":"docker","artifact_id":"sha256:1"}]}`)})
+	require.ErrorAs(t, err, &bad)
+	require.ErrorContains(t, err, `packer_manifest: the newest build "d" was made by the "docker" builder`)
 	var conflict apiError
 	require.Equal(t, http.StatusConflict, rawJSON(t, http.MethodPost, e.srv.URL+"/v1/images/debian-12/register", `{"image":"`+regID+`"}`, nil, &conflict))
 	_, err = c.RegisterImage(ctx, "debian-12", RegisterRequest{Image: "no-such-image"})
-	var bad BadRequestError
 	require.ErrorAs(t, err, &bad)
 	require.ErrorContains(t, err, "no-such-image")
 	_, err = c.RegisterImage(ctx, "debian-12", RegisterRequest{Image: regID, Verify: true})

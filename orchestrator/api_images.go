@@ -91,8 +91,11 @@ type ImageChange struct {
 // RegisterRequest is POST /v1/images/{family}/register: `remint image register FAMILY
 // IMAGE`.
 type RegisterRequest struct {
-	// Image is a Glance image id or a unique image name.
-	Image string `json:"image"`
+	// Image is a Glance image id or a unique image name; or PackerManifest is the file
+	// Packer's "manifest" post-processor wrote, whose newest openstack build's image is
+	// registered (`--from-packer-manifest`). Exactly one of them.
+	Image          string          `json:"image,omitempty"`
+	PackerManifest json.RawMessage `json:"packer_manifest,omitempty"`
 	// Verify is refused: verifying boots a server for minutes; the CLI does it
 	// (`remint image register --verify`).
 	Verify bool `json:"verify,omitempty"`
@@ -214,11 +217,14 @@ func imageRoutes(im Images, jobs Jobs) []Route {
 				return
 			}
 			switch {
-			case strings.TrimSpace(req.Image) == "":
-				writeErr(w, badRequest("register in %s: image is required (a Glance image id or a unique name)", f))
+			case strings.TrimSpace(req.Image) == "" && len(req.PackerManifest) == 0:
+				writeErr(w, badRequest("register in %s: image (a Glance image id or a unique name) or packer_manifest is required", f))
+				return
+			case req.Image != "" && len(req.PackerManifest) > 0:
+				writeErr(w, badRequest("register in %s: give image or packer_manifest, not both", f))
 				return
 			case req.Verify:
-				writeErr(w, badRequest("register in %s: verify boots a server from the image and takes minutes; the API registers without it (use `remint image register %s %s --verify`)", f, f, req.Image))
+				writeErr(w, badRequest("register in %s: verify boots a server from the image and takes minutes; the API registers without it (use `remint image register %s IMAGE --verify`)", f, f))
 				return
 			}
 			ch, err := im.RegisterImage(r.Context(), f, req)

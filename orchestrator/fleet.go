@@ -194,7 +194,13 @@ func (f *Fleet) RegisterImage(ctx context.Context, family string, req RegisterRe
 	if err != nil {
 		return ImageChange{}, err
 	}
-	img, err := catalog.FindImage(ctx, cl, req.Image)
+	ref := req.Image
+	if len(req.PackerManifest) > 0 {
+		if ref, err = catalog.PackerArtifact(req.PackerManifest); err != nil {
+			return ImageChange{}, BadRequestError{fmt.Errorf("packer_manifest: %w", err)}
+		}
+	}
+	img, err := catalog.FindImage(ctx, cl, ref)
 	if err != nil {
 		if errors.Is(err, catalog.ErrImageNotFound) || errors.Is(err, catalog.ErrAmbiguousImage) {
 			return ImageChange{}, BadRequestError{err}

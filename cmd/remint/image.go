@@ -85,7 +85,10 @@ an image that fails stays a candidate, marked failed.`,
   remint image register debian-12 debian-12-packer-20261122 --output json
 
   # the image Packer just built, proven before it becomes latest
-  remint image register debian-12 --from-packer-manifest packer-manifest.json --verify`,
+  remint image register debian-12 --from-packer-manifest packer-manifest.json --verify
+
+  # through the daemon (the manifest file is sent; --verify is refused there)
+  remint image register debian-12 --from-packer-manifest packer-manifest.json --server http://127.0.0.1:8440`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runImageRegisterCmd(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), args, o)
@@ -93,6 +96,7 @@ an image that fails stays a candidate, marked failed.`,
 	}
 	imageFlags(cmd, &o.imageOptions)
 	registerFlags(cmd, &o)
+	serverFlag(cmd, &o.server)
 	return cmd
 }
 
@@ -263,14 +267,8 @@ type entryView = orchestrator.ImageView
 
 func viewOf(e catalog.Entry) entryView { return orchestrator.ViewImage(e) }
 
-// changeView is the JSON output of the commands that change the catalog.
-type changeView struct {
-	Family string     `json:"family"`
-	Entry  *entryView `json:"entry,omitempty"`
-	DryRun bool       `json:"dry_run,omitempty"`
-	Notes  []string   `json:"notes"`
-	Error  string     `json:"error,omitempty"`
-}
+// changeView is the JSON output of the commands that change the catalog: the API's.
+type changeView = orchestrator.ImageChange
 
 // printChange prints the notes of a catalog change, also when it failed half-way (the
 // notes say what was done), and returns err.

@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -82,6 +84,20 @@ func TestServerModeThroughRealDaemon(t *testing.T) {
 		require.Equal(t, 2, p.wait(t), "%s", p)
 		require.Contains(t, p.stderr.String(), c.want, "%s", p)
 	}
+
+	// register: a Packer manifest's newest build, read by the daemon.
+	id, err := w.os.CreateServerImage(t.Context(), w.builder, "debian-12-packer", nil)
+	require.NoError(t, err)
+	_, err = w.os.WaitImageActive(t.Context(), id)
+	require.NoError(t, err)
+	pm := filepath.Join(w.dir, "packer-manifest.json")
+	require.NoError(t, os.WriteFile(pm, []byte(`{"builds":[{"name":"openstack","builder_type":"openstack","build_time":1,"artifact_id":"`+id+`","packer_run_uuid":"r"}],"last_run_uuid":"r"}`), 0o644))
+	reg := w.start(nil, "image", "register", "debian-12", "--from-packer-manifest", pm, "--server", url)
+	require.Equal(t, 0, reg.wait(t), "%s", reg)
+	require.Regexp(t, `image `+id+` registered as debian-12 \S+ \(active\)`, reg.stdout.String())
+	reg = w.start(nil, "image", "register", "debian-12", id, "--verify", "--server", url)
+	require.Equal(t, 2, reg.wait(t), "%s", reg)
+	require.Contains(t, reg.stderr.String(), "--verify and --server")
 
 	// A version whose servers never get healthy: the job fails, and so does the command.
 	bad := w.register("debian-12-bad")
