@@ -41,12 +41,13 @@ deps-e2e:
 
 ## bench: benchmarks, printed not asserted: failed requests during failover, makespan/ideal,
 ## next-run computation for 100,000 schedules (first, cached, naive walk; wall and CPU per core),
-## cloud API calls per replaced server, and the naive replacement side by side; then the
+## cloud API calls per replaced server, and the naive replacement side by side; STACKIT's
+## ListUpdates of a server with 10,000 updates (p50/p99 ms, updates/s; SQLite and PostgreSQL); then the
 ## in-place benchmark on real hosts (root + Docker like make e2e; it fails, never skips,
 ## without them): remint's security upgrade vs unattended-upgrade by hand, and N=1/4/16
 ## servers at concurrency 4 (REMINT_BENCH_MAX_N=4 measures fewer servers).
 bench: build deps-e2e
-	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./failover/ ./orchestrator/
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./failover/ ./orchestrator/ ./orchestrator/serverupdate/
 	@REMINT_E2E=1 REMINT_BENCH=1 REMINT_BIN=$(CURDIR)/$(BIN) REMINT_WORKLOAD_BINARY=$(CURDIR)/$(BIN) \
 	  $(GO) test -count=1 -v -run '^TestInplaceBench$$' -timeout 30m ./e2e/ > $(CURDIR)/bin/bench-inplace.log 2>&1; rc=$$?; \
 	  grep -E '^BENCH|booted and prepared' $(CURDIR)/bin/bench-inplace.log; \

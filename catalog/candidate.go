@@ -36,6 +36,8 @@ const (
 	PropVerificationReason = "remint_verification_reason"
 	// PropVerifiedAt is when verification finished.
 	PropVerifiedAt = "remint_verified_at"
+	// PropBuildReason is why the image was built out of cycle (remint emergency --reason).
+	PropBuildReason = "remint_build_reason"
 )
 
 // Verification results.
@@ -60,6 +62,7 @@ type Build struct {
 	Duration        time.Duration
 	Packages        []debian.Package // the installed package list
 	ProvisionDigest string
+	Reason          string // why it was built, when not on schedule
 }
 
 // properties renders b as catalog properties.
@@ -79,6 +82,9 @@ func (b Build) properties() (map[string]string, error) {
 	}
 	if b.ProvisionDigest != "" {
 		p[PropProvisionDigest] = b.ProvisionDigest
+	}
+	if b.Reason != "" {
+		p[PropBuildReason] = truncate(b.Reason, 250)
 	}
 	if b.Packages != nil {
 		list := debian.FormatList(b.Packages)

@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -187,4 +188,22 @@ func TestCandidatePackageListAndInheritedProperties(t *testing.T) {
 	// A real duplicate (not inherited) is still refused.
 	_, err = cat.AddCandidate(ctx, "debian-12", base, Build{}, nov)
 	assert.ErrorContains(t, err, "already in the catalog")
+}
+
+// An out-of-cycle build's reason is recorded on the candidate (bounded to what a Glance
+// property holds); a build without one records none.
+func TestCandidateBuildReason(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	g := newFakeGlance()
+	cat := New(g)
+	e, err := cat.AddCandidate(ctx, "debian-12", g.add("a", nil), Build{ID: "a", Reason: "CVE-2026-1234 in openssl"}, nov)
+	require.NoError(t, err)
+	assert.Equal(t, "CVE-2026-1234 in openssl", e.Image.Properties[PropBuildReason])
+	e, err = cat.AddCandidate(ctx, "debian-12", g.add("b", nil), Build{ID: "b", Reason: strings.Repeat("x", 400)}, nov)
+	require.NoError(t, err)
+	assert.Len(t, []rune(e.Image.Properties[PropBuildReason]), 251, "250 characters and an ellipsis")
+	e, err = cat.AddCandidate(ctx, "debian-12", g.add("c", nil), Build{ID: "c"}, nov)
+	require.NoError(t, err)
+	assert.NotContains(t, e.Image.Properties, PropBuildReason)
 }

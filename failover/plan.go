@@ -142,10 +142,16 @@ func MakePlan(in PlanInput) (Plan, error) {
 		cur[c.Slot] = c
 	}
 	p := Plan{Group: s.Group, Strategy: s.Strategy, Count: s.Count, Target: in.Target, Force: in.Force}
+	if s.OnlySlot != nil {
+		if *s.OnlySlot < 0 || *s.OnlySlot >= s.Count {
+			return Plan{}, BadRequestError{fmt.Errorf("plan group %s: slot %d: want 0 to %d", s.Group, *s.OnlySlot, s.Count-1)}
+		}
+		p.Notes = append(p.Notes, fmt.Sprintf("only slot %s is in this rollout: the other slots are kept, nothing is removed", s.slotName(*s.OnlySlot)))
+	}
 
 	var creates, replaces, skips, removes []PlanStep
 	for _, c := range in.Slots {
-		if c.Slot < s.Count || c.ServerID == "" {
+		if c.Slot < s.Count || c.ServerID == "" || s.OnlySlot != nil {
 			continue
 		}
 		st := PlanStep{Slot: c.Slot, Action: ActionRemove, Mode: ModeRemove, OldServerID: c.ServerID, OldServerName: c.ServerName,
@@ -159,6 +165,12 @@ func MakePlan(in PlanInput) (Plan, error) {
 		c, ok := cur[slot]
 		name := s.slotName(slot)
 		switch {
+		case s.OnlySlot != nil && slot != *s.OnlySlot:
+			st.Action = ActionSkip
+			st.OldServerID, st.OldServerName, st.OldImageID, st.OldImageVersion = c.ServerID, c.ServerName, c.ImageID, c.ImageVersion
+			st.Note = fmt.Sprintf("slot %s: keep server %s: this rollout changes only slot %s", name, orUnknown(shortID(c.ServerID)), s.slotName(*s.OnlySlot))
+			skips = append(skips, st)
+			continue
 		case !ok || c.ServerID == "":
 			st.Action = ActionCreate
 			st.Note = fmt.Sprintf("slot %s: create a server from %s: slot has no server (first deploy)", name, in.Target.Version)

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -210,4 +211,42 @@ func TestPlanRejectsBadInput(t *testing.T) {
 	require.ErrorContains(t, err, "no target image")
 	_, err = MakePlan(PlanInput{Spec: testSpec(2, StrategyRolling, 1, 0, 2), Target: target, Slots: []Current{{Slot: 1, ServerID: "a"}, {Slot: 1, ServerID: "b"}}})
 	require.ErrorContains(t, err, "two servers")
+}
+
+// A rollout narrowed to one slot (an update of that slot's server) replaces only it: the
+// others are kept, an empty slot is not filled and a slot beyond the count is not
+// removed; a slot beyond the count is a bad request.
+func TestMakePlanOnlySlot(t *testing.T) {
+	old := "img-2026-10-1-bbbb"
+	slots := []Current{
+		{Slot: 0, ServerID: "srv-0000-aaaa", ImageID: old, ImageVersion: "2026.10.1"},
+		{Slot: 1, ServerID: "srv-1111-bbbb", ImageID: old, ImageVersion: "2026.10.1"},
+		{Slot: 3, ServerID: "srv-3333-dddd", ImageID: old, ImageVersion: "2026.10.1"},
+	}
+	spec := testSpec(3, StrategyRolling, 1, 0, 3)
+	one := 1
+	spec.OnlySlot = &one
+	p, err := MakePlan(PlanInput{Spec: spec, Target: target, Slots: slots})
+	require.NoError(t, err)
+	work := p.Work()
+	require.Len(t, work, 1, "%s", p)
+	require.Equal(t, 1, work[0].Slot)
+	require.Equal(t, ActionReplace, work[0].Action)
+	require.Equal(t, "srv-1111-bbbb", work[0].OldServerID)
+	require.Len(t, p.Steps, 3, "slots 0 and 2 kept, slot 3 not removed: %s", p)
+	require.Contains(t, strings.Join(p.Notes, "\n"), "only slot web-1 is in this rollout")
+
+	two := 2
+	spec.OnlySlot = &two
+	p, err = MakePlan(PlanInput{Spec: spec, Target: target, Slots: slots})
+	require.NoError(t, err)
+	require.Len(t, p.Work(), 1)
+	require.Equal(t, ActionCreate, p.Work()[0].Action, "an empty slot asked for is created")
+
+	three := 3
+	spec.OnlySlot = &three
+	_, err = MakePlan(PlanInput{Spec: spec, Target: target, Slots: slots})
+	var bad BadRequestError
+	require.ErrorAs(t, err, &bad)
+	require.Contains(t, err.Error(), "slot 3: want 0 to 2")
 }

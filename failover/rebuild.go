@@ -30,6 +30,9 @@ type RebuildRequest struct {
 	MaxUnavailable *int
 	// Force replaces servers already on the target too.
 	Force bool
+	// Slot, when set, narrows the rollout to this slot (its server replaced, or created
+	// when it has none); the other slots are kept and nothing is removed.
+	Slot *int
 	// Resume only finishes an unfinished rollout; no new one starts.
 	Resume bool
 	// DryRun plans and stops: nothing is changed and no lease is taken.
@@ -98,6 +101,7 @@ func (r RebuildRequest) apply(s Spec) (Spec, error) {
 	if err := s.Validate(); err != nil {
 		return s, BadRequestError{err}
 	}
+	s.OnlySlot = r.Slot
 	return s, nil
 }
 

@@ -57,6 +57,9 @@ type Spec struct {
 	// Alarm is the alarm gate (nil: none), checked before each wave, after each move and
 	// during the bake.
 	Alarm *Alarm
+	// OnlySlot, when set, narrows a rollout to this slot (an update of one server): the
+	// other slots are kept and nothing is removed.
+	OnlySlot *int
 }
 
 // Health is how a replacement proves it is healthy.

@@ -34,6 +34,15 @@ type Options struct {
 	// OnlyIfChanged skips the build when neither the source image, the provisioning nor
 	// the upgradable package set changed since the active version.
 	OnlyIfChanged bool
+	// OnlyIfSecurityUpdates skips the build unless a server booted from the active
+	// version finds pending security updates (remint emergency --security). A changed
+	// source image or provisioning alone is not a reason then: an out-of-cycle build
+	// ships security fixes, not the next planned change. Without an active version the
+	// family is built.
+	OnlyIfSecurityUpdates bool
+	// Reason is why this build runs (remint emergency --reason); it is recorded on the
+	// image (remint_build_reason).
+	Reason string
 	// KeepBuilderOnFailure leaves the builder server (and its keypair) for debugging.
 	KeepBuilderOnFailure bool
 	// KeepFailed keeps a candidate that failed verification (marked failed) instead of
@@ -102,7 +111,10 @@ type Result struct {
 	ProvisionTime time.Duration `json:"provision_ns"`
 	// Changes are the package changes against the previous active version.
 	Changes []debian.Change `json:"changes,omitempty"`
-	Notes   []string        `json:"notes,omitempty"`
+	// SecurityUpdates are the pending security updates the check for changes found on a
+	// server booted from the active version (OnlyIfSecurityUpdates).
+	SecurityUpdates []debian.Upgrade `json:"security_updates,omitempty"`
+	Notes           []string         `json:"notes,omitempty"`
 }
 
 // ErrBuildFailed is wrapped by Build's error when a step failed.

@@ -49,12 +49,13 @@ func (b *build) run(ctx context.Context, c *remote.Client, provisioning bool, ar
 
 // runner adapts a connection to debian.Runner, keeping the output and timing like run.
 type runner struct {
-	b *build
-	c *remote.Client
+	b     *build
+	c     *remote.Client
+	probe bool // not provisioning: a probe's look at the active version
 }
 
 func (r runner) Run(ctx context.Context, argv []string) (remote.Result, error) {
-	res, err := r.b.run(ctx, r.c, true, argv...)
+	res, err := r.b.run(ctx, r.c, !r.probe, argv...)
 	if _, exit := err.(*remote.ExitError); exit {
 		return res, nil // debian.Runner: a non-zero exit is in the result
 	}

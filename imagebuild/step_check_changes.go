@@ -35,7 +35,7 @@ const keyUpgradable = "upgradable"
 
 func (s *stepCheckChanges) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
 	b := buildOf(state)
-	if !b.opts.OnlyIfChanged {
+	if !b.opts.OnlyIfChanged && !b.opts.OnlyIfSecurityUpdates {
 		return multistep.ActionContinue
 	}
 	e, ok := active(state)
@@ -44,6 +44,8 @@ func (s *stepCheckChanges) Run(ctx context.Context, state multistep.StateBag) mu
 	case !ok:
 		b.note("build needed: family %s has no active version", b.opts.Family.Name)
 		return multistep.ActionContinue
+	case b.opts.OnlyIfSecurityUpdates:
+		return s.checkSecurity(ctx, state, e)
 	case e.Image.Properties[catalog.PropSourceImage] != src.ID:
 		b.note("build needed: source image is %s, %s was built from %q", src.ID, e.Version, e.Image.Properties[catalog.PropSourceImage])
 		return multistep.ActionContinue
@@ -75,6 +77,40 @@ func (s *stepCheckChanges) Run(ctx context.Context, state multistep.StateBag) mu
 	return multistep.ActionHalt
 }
 
+// checkSecurity boots a probe from the active version e and builds only when it finds
+// pending security updates; otherwise the build is skipped, and the skip recorded.
+func (s *stepCheckChanges) checkSecurity(ctx context.Context, state multistep.StateBag, e catalog.Entry) multistep.StepAction {
+	b := buildOf(state)
+	(&multistep.BasicRunner{Steps: probeSteps()}).Run(ctx, state)
+	if err := stepError(state); err != nil {
+		return halt(state, fmt.Errorf("check %s %s for security updates: %w", b.opts.Family.Name, e.Version, err))
+	}
+	if ctx.Err() != nil {
+		return multistep.ActionHalt
+	}
+	b.mu.Lock()
+	sec := b.res.SecurityUpdates
+	b.mu.Unlock()
+	if len(sec) > 0 {
+		list := make([]string, 0, len(sec))
+		for _, u := range sec[:min(len(sec), 5)] {
+			list = append(list, fmt.Sprintf("%s %s → %s", u.Name, u.Installed, u.SecurityVersion))
+		}
+		b.note("build needed: %s has %d pending security updates (%s)", e.Version, len(sec), strings.Join(list, ", "))
+		return multistep.ActionContinue
+	}
+	reason := fmt.Sprintf("no pending security updates for %s (checked on a server booted from it)", e.Version)
+	if err := b.cat.RecordSkippedBuild(ctx, e, reason, b.opts.Now()); err != nil {
+		return halt(state, err)
+	}
+	b.mu.Lock()
+	b.skipped = true
+	b.res.Status, b.res.SkipReason = "skipped", reason
+	b.res.Version, b.res.ImageID = e.Version.String(), e.Image.ID
+	b.mu.Unlock()
+	return multistep.ActionHalt
+}
+
 func (*stepCheckChanges) Cleanup(multistep.StateBag) {}
 
 // stepListUpgrades refreshes apt's lists on the probe server and lists what a full
@@ -88,6 +124,27 @@ func (s *stepListUpgrades) Run(ctx context.Context, state multistep.StateBag) mu
 	c := conn(state, roleProbe)
 	if _, err := b.run(ctx, c, false, aptGet("-o", "Acquire::Retries=3", "update")...); err != nil {
 		return halt(state, err)
+	}
+	if b.opts.OnlyIfSecurityUpdates {
+		// The security updates among the pending ones, classified as in-place runs and
+		// unattended-upgrades classify them (the Debian-Security origin).
+		ups, err := debian.Pending(ctx, runner{b: b, c: c, probe: true})
+		if err != nil {
+			return halt(state, err)
+		}
+		var sec []debian.Upgrade
+		var set []string
+		for _, u := range ups {
+			if u.Security {
+				sec = append(sec, u)
+				set = append(set, u.Name+" "+u.SecurityVersion)
+			}
+		}
+		b.mu.Lock()
+		b.res.SecurityUpdates = sec
+		b.mu.Unlock()
+		state.Put(keyUpgradable, set)
+		return multistep.ActionContinue
 	}
 	// The active image holds the family's packages already (a changed package list
 	// changes the provisioning digest), so a simulated full upgrade covers them.

@@ -22,7 +22,7 @@ func (s *stepConfigureUnattended) Run(ctx context.Context, state multistep.State
 	if _, err := b.run(ctx, c, true, aptGet("install", "unattended-upgrades")...); err != nil {
 		return halt(state, fmt.Errorf("install unattended-upgrades: %w", err))
 	}
-	if _, err := debian.ConfigureUnattendedUpgrades(ctx, runner{b, c}); err != nil {
+	if _, err := debian.ConfigureUnattendedUpgrades(ctx, runner{b: b, c: c}); err != nil {
 		return halt(state, err)
 	}
 	return multistep.ActionContinue

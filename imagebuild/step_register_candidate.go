@@ -19,7 +19,7 @@ func (s *stepRegisterCandidate) Run(ctx context.Context, state multistep.StateBa
 	now := b.opts.Now()
 	e, err := b.cat.AddCandidate(ctx, b.opts.Family.Name, imageID(state), catalog.Build{
 		ID: b.id, SourceImage: sourceImage(state).ID, BuiltAt: now, Duration: now.Sub(b.res.Started),
-		Packages: packages(state), ProvisionDigest: provisionDigest(b.opts.Family),
+		Packages: packages(state), ProvisionDigest: provisionDigest(b.opts.Family), Reason: b.opts.Reason,
 	}, now)
 	if err != nil {
 		return halt(state, err)

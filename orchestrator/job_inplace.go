@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/remint-dev/remint/inplace"
@@ -23,6 +25,9 @@ type InPlaceOptions struct {
 	// Reboot is never, if-required or always; "" follows reboot_if_required
 	// (if-required when set, never otherwise).
 	Reboot string `json:"reboot,omitempty"`
+	// Slot restricts the run to the server of this slot; a job on a slot target
+	// (group/<slot>) sets it.
+	Slot *int `json:"slot,omitempty"`
 }
 
 // RebootPolicy is the inplace reboot policy the options ask for.
@@ -63,8 +68,8 @@ type InPlaceHandler struct {
 }
 
 func (h InPlaceHandler) Check(target string, options json.RawMessage) error {
-	if !h.Groups(target) {
-		return fmt.Errorf("group %q is not in the manifest", target)
+	if err := checkTarget(target, h.Groups); err != nil {
+		return err
 	}
 	var o InPlaceOptions
 	if err := decodeStrict(options, &o); err != nil {
@@ -97,7 +102,11 @@ func (h InPlaceHandler) runInPlace(ctx context.Context, w *Work, o InPlaceOption
 		w.Decide(ctx, "an earlier attempt was cut short: continue its in-place run from the recorded state first")
 	}
 	last := map[string]string{}
-	sum, err := h.Patch(ctx, w.Target, o, w.Resuming, func(r inplace.ServerResult) {
+	group, slot := SplitTarget(w.Target)
+	if slot >= 0 {
+		o.Slot = &slot
+	}
+	sum, err := h.Patch(ctx, group, o, w.Resuming, func(r inplace.ServerResult) {
 		key := r.Phase + "/" + r.Status
 		if last[r.Server.ID] == key {
 			return
@@ -164,9 +173,6 @@ func requestedBy(w *Work) string {
 	if w.Record.Schedule != "" {
 		return "by schedule " + w.Record.Schedule
 	}
-	if w.Record.RequestedBy != "" {
-		return "by " + w.Record.RequestedBy
-	}
 	return "by hand"
 }
 
@@ -184,8 +190,8 @@ type UpdateHandler struct {
 }
 
 func (h UpdateHandler) Check(target string, options json.RawMessage) error {
-	if !h.Groups(target) {
-		return fmt.Errorf("group %q is not in the manifest", target)
+	if err := checkTarget(target, h.Groups); err != nil {
+		return err
 	}
 	var o InPlaceOptions
 	if err := decodeStrict(options, &o); err != nil {
@@ -204,9 +210,10 @@ func (h UpdateHandler) Run(ctx context.Context, w *Work) error {
 	if err := decodeStrict(w.Record.Options, &o); err != nil {
 		return err
 	}
-	f, err := h.Facts(ctx, w.Target)
+	group, slot := SplitTarget(w.Target)
+	f, err := h.Facts(ctx, group)
 	if err != nil {
-		return fmt.Errorf("gather the facts of %s: %w", w.Target, err)
+		return fmt.Errorf("gather the facts of %s: %w", group, err)
 	}
 	d, err := Decide(w.Now(), f, Request{Options: o.Options})
 	if err != nil {
@@ -221,10 +228,49 @@ func (h UpdateHandler) Run(ctx context.Context, w *Work) error {
 	}
 	switch d.Action {
 	case ActionRebuild:
+		if slot >= 0 {
+			w.Decide(ctx, fmt.Sprintf("path: rebuild of slot %d of group %s only (the other slots are kept)", slot, group))
+		}
 		return h.Rebuild.rebuild(ctx, w, RebuildOptions{}) // the image the facts resolved
 	case ActionInPlace:
+		if slot >= 0 {
+			w.Decide(ctx, fmt.Sprintf("path: in place on the server of slot %d of group %s only", slot, group))
+		}
 		_, err := h.InPlace.runInPlace(ctx, w, o)
 		return err
+	}
+	return nil
+}
+
+// A job's target is a group ("web"), or one slot of a group ("web/0"): an update of
+// that slot's server alone (the STACKIT-compatible API asks for these, by server id). A
+// slot rather than a server id, because a rebuild replaces the server: the slot's history
+// and schedules carry on with its replacement. Group names have no '/'.
+
+// SlotTarget is the job target of slot n of group.
+func SlotTarget(group string, slot int) string { return group + "/" + strconv.Itoa(slot) }
+
+// SplitTarget splits a target into its group and slot (-1 for a whole group).
+func SplitTarget(target string) (group string, slot int) {
+	group, rest, ok := strings.Cut(target, "/")
+	if !ok {
+		return group, -1
+	}
+	n, err := strconv.Atoi(rest)
+	if err != nil || n < 0 || strconv.Itoa(n) != rest {
+		return group, -1
+	}
+	return group, n
+}
+
+// checkTarget accepts a group of the manifest, or a slot target in one.
+func checkTarget(target string, groups func(string) bool) error {
+	group, slot := SplitTarget(target)
+	if !groups(group) {
+		return fmt.Errorf("group %q is not in the manifest", group)
+	}
+	if group != target && slot < 0 {
+		return fmt.Errorf("target %q: want a group, or group/<slot number>", target)
 	}
 	return nil
 }

@@ -192,3 +192,57 @@ func TestUpdateJobFollowsThePolicy(t *testing.T) {
 	_, called = p.called("web")
 	require.False(t, called, "a rebuild patches nothing in place")
 }
+
+// An update on one slot (target group/<slot>) runs the policy's choice on that slot only:
+// in place, the patcher is told the slot; a rebuild gets the group's use cases and the
+// rollout is narrowed to the slot. The decisions say which path was taken; a malformed
+// slot target is refused before the job is queued.
+func TestUpdateJobOnOneSlot(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	p := &fakePatcher{calls: map[string]InPlaceOptions{}, sums: map[string]inplace.Summary{
+		"db": {Run: "ip-1", Group: "db", Status: store.InplaceSucceeded, Succeeded: 1, Servers: []inplace.ServerResult{
+			server("db-1", inplace.StatusSucceeded, inplace.PhaseDone, 3, 0, 0),
+		}},
+	}}
+	facts := map[string]Facts{
+		"db":  {Target: "db", Replaceable: false, Servers: 2, Family: "debian-12", Image: "debian-12 2026.11.1"},
+		"web": {Target: "web", Replaceable: true, Servers: 2, Family: "debian-12", Image: "debian-12 2026.11.1", Addresses: 2, Surge: Surge{Servers: 1, VCPUs: 1, RAM: 512}},
+	}
+	groups := func(name string) bool { _, ok := facts[name]; return ok }
+	var mu sync.Mutex
+	var depsFor []string
+	h := UpdateHandler{Groups: groups, InPlace: InPlaceHandler{Groups: groups, Patch: p.patch},
+		Facts: func(ctx context.Context, group string) (Facts, error) { return facts[group], nil },
+		Rebuild: RebuildHandler{Groups: groups, Deps: func(ctx context.Context, group string, sink func(failover.Event)) (failover.Deps, error) {
+			mu.Lock()
+			depsFor = append(depsFor, group)
+			mu.Unlock()
+			return failover.Deps{}, errors.New("connect to the cloud: unreachable")
+		}},
+	}
+	q := newKindQueue(t, Registry{KindUpdate: h})
+	for _, target := range []string{"db/x", "db/-1", "db/", "nope/0"} {
+		_, err := q.Insert(ctx, JobRequest{Kind: KindUpdate, Target: target}, nil)
+		var bad BadRequestError
+		require.ErrorAs(t, err, &bad, target)
+	}
+
+	pet, err := q.Insert(ctx, JobRequest{Kind: KindUpdate, Target: SlotTarget("db", 1), Options: json.RawMessage(`{"apply_security_upgrades":true}`)}, nil)
+	require.NoError(t, err)
+	j := waitStatus(t, q, pet.ID, StatusSucceeded)
+	require.Equal(t, 3, j.Installed)
+	require.Contains(t, j.Decisions, "path: in place on the server of slot 1 of group db only")
+	o, called := p.called("db")
+	require.True(t, called, "the patcher is given the group")
+	require.NotNil(t, o.Slot)
+	require.Equal(t, 1, *o.Slot)
+
+	web, err := q.Insert(ctx, JobRequest{Kind: KindUpdate, Target: SlotTarget("web", 0), Options: json.RawMessage(`{"apply_security_upgrades":true}`)}, nil)
+	require.NoError(t, err)
+	j = waitStatus(t, q, web.ID, StatusFailed)
+	require.Contains(t, j.Decisions, "path: rebuild of slot 0 of group web only (the other slots are kept)")
+	mu.Lock()
+	require.Equal(t, []string{"web"}, depsFor, "the rebuild wires the group's use cases")
+	mu.Unlock()
+}

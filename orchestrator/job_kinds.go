@@ -33,6 +33,8 @@ type RebuildOptions struct {
 	MaxSurge       *int   `json:"max_surge,omitempty"`
 	MaxUnavailable *int   `json:"max_unavailable,omitempty"`
 	Force          bool   `json:"force,omitempty"`
+	// Slot replaces only this slot's server (set from a slot target group/<slot>).
+	Slot *int `json:"slot,omitempty"`
 }
 
 // decodeStrict decodes a job's options, refusing unknown fields.
@@ -57,8 +59,8 @@ type RebuildHandler struct {
 }
 
 func (h RebuildHandler) Check(target string, options json.RawMessage) error {
-	if !h.Groups(target) {
-		return fmt.Errorf("group %q is not in the manifest", target)
+	if err := checkTarget(target, h.Groups); err != nil {
+		return err
 	}
 	var o RebuildOptions
 	if err := decodeStrict(options, &o); err != nil {
@@ -90,7 +92,11 @@ func (h RebuildHandler) rebuild(ctx context.Context, w *Work, o RebuildOptions) 
 			return err
 		}
 	}
-	deps, err := h.Deps(ctx, w.Target, func(e failover.Event) {
+	group, slot := SplitTarget(w.Target)
+	if slot >= 0 {
+		o.Slot = &slot
+	}
+	deps, err := h.Deps(ctx, group, func(e failover.Event) {
 		if e.Rollout != "" {
 			w.Rollout(ctx, e.Rollout)
 		}
@@ -108,7 +114,7 @@ func (h RebuildHandler) rebuild(ctx context.Context, w *Work, o RebuildOptions) 
 		w.Decide(ctx, "an earlier attempt was cut short: finish its rollout from the recorded state first")
 	}
 	res, err := failover.Rebuild(ctx, deps, failover.RebuildRequest{Image: o.Image, Strategy: o.Strategy,
-		MaxSurge: o.MaxSurge, MaxUnavailable: o.MaxUnavailable, Force: o.Force})
+		MaxSurge: o.MaxSurge, MaxUnavailable: o.MaxUnavailable, Force: o.Force, Slot: o.Slot})
 	if res.Retired > 0 {
 		w.Event(ctx, "info", fmt.Sprintf("retired %d old servers whose keep-old time was over", res.Retired))
 	}

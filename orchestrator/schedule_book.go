@@ -45,7 +45,11 @@ type ScheduleBook struct {
 	// Static are the manifest's schedule names: reserved, and not changeable here.
 	Static  []string
 	Targets Targets
-	Now     func() time.Time
+	// Slots, when set, lets group actions target one slot of a group ("group/<slot>",
+	// see SlotTarget; the STACKIT-compatible API's schedules of one server): it says how
+	// many slots a group has.
+	Slots func(group string) int
+	Now   func() time.Time
 }
 
 var scheduleName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
@@ -58,7 +62,7 @@ func (b *ScheduleBook) now() time.Time {
 }
 
 // check validates spec; problems are BadRequestErrors naming the field.
-func (b *ScheduleBook) check(spec ScheduleSpec) error {
+func (b *ScheduleBook) check(ctx context.Context, spec ScheduleSpec) error {
 	if !scheduleName.MatchString(spec.Name) {
 		return badRequest("name %q: want 1 to 63 of a-z, 0-9, '.', '_' and '-', starting with a letter or digit", spec.Name)
 	}
@@ -86,10 +90,19 @@ func (b *ScheduleBook) check(spec ScheduleSpec) error {
 		}
 		return nil
 	}
-	if !slices.Contains(b.Targets.GroupNames(), spec.Target) {
-		return badRequest("target %q: action %s targets a group; groups: %s", spec.Target, spec.Action, strings.Join(b.Targets.GroupNames(), ", "))
+	group, slot := SplitTarget(spec.Target)
+	if !slices.Contains(b.Targets.GroupNames(), group) {
+		return badRequest("target %q: action %s targets a group (or group/<slot> of one); groups: %s", spec.Target, spec.Action, strings.Join(b.Targets.GroupNames(), ", "))
 	}
-	if spec.Action == manifest.ActionRebuild && !b.Targets.Replaceable(spec.Target) {
+	if group != spec.Target {
+		switch {
+		case b.Slots == nil:
+			return badRequest("target %q: schedules on one slot are not available here; target the group %s", spec.Target, group)
+		case slot < 0 || slot >= b.Slots(group):
+			return badRequest("target %q: want %s/<slot> with a slot from 0 to %d", spec.Target, group, b.Slots(group)-1)
+		}
+	}
+	if spec.Action == manifest.ActionRebuild && !b.Targets.Replaceable(group) {
 		return badRequest("target %q is not replaceable (replaceable: false): action rebuild cannot apply; use inplace or update", spec.Target)
 	}
 	return nil
@@ -106,7 +119,7 @@ func (b *ScheduleBook) def(spec ScheduleSpec) (store.ScheduleDef, error) {
 
 // Create validates spec and stores it; by names who asked ("cli", "token ci").
 func (b *ScheduleBook) Create(ctx context.Context, spec ScheduleSpec, by string) (store.ScheduleDef, error) {
-	if err := b.check(spec); err != nil {
+	if err := b.check(ctx, spec); err != nil {
 		return store.ScheduleDef{}, err
 	}
 	d, err := b.def(spec)
@@ -116,14 +129,14 @@ func (b *ScheduleBook) Create(ctx context.Context, spec ScheduleSpec, by string)
 	d.CreatedBy = by
 	d, err = b.Store.CreateSchedule(ctx, d, b.now())
 	if errors.Is(err, store.ErrScheduleExists) {
-		return d, badRequest("name %q: a schedule of that name exists already", spec.Name)
+		return d, BadRequestError{fmt.Errorf("name %q: %w", spec.Name, store.ErrScheduleExists)}
 	}
 	return d, err
 }
 
 // Update replaces schedule id with spec.
 func (b *ScheduleBook) Update(ctx context.Context, id int64, spec ScheduleSpec) (store.ScheduleDef, error) {
-	if err := b.check(spec); err != nil {
+	if err := b.check(ctx, spec); err != nil {
 		return store.ScheduleDef{}, err
 	}
 	d, err := b.def(spec)
@@ -133,7 +146,7 @@ func (b *ScheduleBook) Update(ctx context.Context, id int64, spec ScheduleSpec) 
 	d.ID = id
 	d, err = b.Store.UpdateSchedule(ctx, d, b.now())
 	if errors.Is(err, store.ErrScheduleExists) {
-		return d, badRequest("name %q: a schedule of that name exists already", spec.Name)
+		return d, BadRequestError{fmt.Errorf("name %q: %w", spec.Name, store.ErrScheduleExists)}
 	}
 	return d, err
 }

@@ -85,3 +85,41 @@ func TestScheduleBook(t *testing.T) {
 	require.NoError(t, b.Delete(ctx, d.ID))
 	require.True(t, errors.Is(b.Delete(ctx, d.ID), store.ErrScheduleNotFound))
 }
+
+// A schedule may target one slot of a group (group/<slot>) when the book knows the
+// groups' slots: a slot beyond the count, a malformed one, or no slot knowledge at all
+// are 400s.
+func TestScheduleBookSlotTarget(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "state.db"))
+	require.NoError(t, err)
+	defer st.Close()
+	slots := func(group string) int { return map[string]int{"web": 2, "db": 1}[group] }
+	b := &orchestrator.ScheduleBook{Store: st, Targets: targets{}, Slots: slots}
+	spec := orchestrator.ScheduleSpec{Name: "web-1-sat", RRule: "DTSTART:20260103T020000Z RRULE:FREQ=WEEKLY;BYDAY=SA",
+		Window: 2 * time.Hour, Enabled: true, Action: manifest.ActionUpdate, Target: orchestrator.SlotTarget("web", 1)}
+	d, err := b.Create(ctx, spec, "api")
+	require.NoError(t, err)
+	list, err := b.List(ctx, "web/1")
+	require.NoError(t, err)
+	require.Len(t, list, 1)
+	require.Equal(t, d.ID, list[0].ID)
+
+	for target, want := range map[string]string{
+		"db/1":   `target "db/1": want db/<slot> with a slot from 0 to 0`,
+		"web/x":  `target "web/x": want web/<slot> with a slot from 0 to 1`,
+		"web/01": `target "web/01": want web/<slot>`,
+		"nope/0": "targets a group (or group/<slot> of one)",
+	} {
+		s := spec
+		s.Name, s.Target = "other", target
+		_, err := b.Create(ctx, s, "api")
+		var bad orchestrator.BadRequestError
+		require.ErrorAs(t, err, &bad, target)
+		require.Contains(t, err.Error(), want)
+	}
+	b.Slots = nil
+	spec.Name = "other"
+	_, err = b.Create(ctx, spec, "api")
+	require.ErrorContains(t, err, "schedules on one slot are not available here")
+}

@@ -59,7 +59,8 @@ reason, decision reasons and an event log. These commands work on the manifest's
 file directly, or through a daemon with --server URL. One unfinished job per target.
 
 Kinds: rebuild (a group), retire-kept (a group's old servers whose keep-old time is
-over), image-retention and build-image (an image family).`,
+over), image-retention and build-image (an image family), inplace and update (a group),
+emergency (the emergency security rollout of "all" groups or of groups named "web,db").`,
 	}
 	cmd.AddCommand(newJobListCmd(), newJobShowCmd(), newJobSubmitCmd(), newJobActionCmd("cancel"), newJobActionCmd("retry"))
 	return cmd
@@ -140,13 +141,15 @@ func newJobSubmitCmd() *cobra.Command {
 	var keep int
 	var onlyIfChanged bool
 	var ip orchestrator.InPlaceOptions
+	var em orchestrator.EmergencyJobOptions
 	cmd := &cobra.Command{
 		Use:   "submit KIND TARGET",
 		Short: "Queue a job (the daemon works it)",
 		Example: `  remint job submit rebuild web --image latest
   remint job submit image-retention debian-12 --keep 2 --server http://127.0.0.1:8440
   remint job submit inplace db --apply-security-upgrades --reboot-if-required
-  remint job submit update web --apply-security-upgrades`,
+  remint job submit update web --apply-security-upgrades
+  remint job submit emergency all --reason "CVE-2026-1234 in openssl"`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts := map[string]any{}
@@ -171,6 +174,12 @@ func newJobSubmitCmd() *cobra.Command {
 			if ip.Reboot != "" {
 				opts["reboot"] = ip.Reboot
 			}
+			if em.Reason != "" {
+				opts["reason"] = em.Reason
+			}
+			if cmd.Flags().Changed("concurrency") {
+				opts["concurrency"] = em.Concurrency
+			}
 			raw, _ := json.Marshal(opts) // a map of strings, bools and ints always marshals
 			jobs, closeFn, err := o.open(cmd.Context(), cmd.ErrOrStderr())
 			if err != nil {
@@ -194,6 +203,8 @@ func newJobSubmitCmd() *cobra.Command {
 	cmd.Flags().BoolVar(&ip.ApplyDockerUpgrades, "apply-docker-upgrades", false, "inplace, update: upgrade docker.io to the family's pinned version")
 	cmd.Flags().BoolVar(&ip.ApplyWeaveUpgrades, "apply-weave-upgrades", false, "inplace, update: upgrade Weave Net to the family's pinned script")
 	cmd.Flags().StringVar(&ip.Reboot, "reboot", "", "inplace, update: reboot policy never, if-required or always (overrides --reboot-if-required)")
+	cmd.Flags().StringVar(&em.Reason, "reason", "", "emergency: why (a CVE, a ticket), recorded in the job and on a built image")
+	cmd.Flags().IntVar(&em.Concurrency, "concurrency", 0, "emergency: targets at once (default 4)")
 	return cmd
 }
 
@@ -257,8 +268,10 @@ func printJob(w io.Writer, output string, j orchestrator.Job, events bool) error
 	}
 	fmt.Fprintf(w, "job %d: %s %s — %s (attempt %d)\n", j.ID, j.Kind, j.Target, j.Status, j.Attempt)
 	fmt.Fprintf(w, "  requested by %s at %s\n", orDash(j.RequestedBy), j.Created.UTC().Format(time.RFC3339))
-	if j.Run != nil {
+	if j.Run != nil && j.Schedule != "" {
 		fmt.Fprintf(w, "  schedule %s, run %s\n", j.Schedule, j.Run)
+	} else if j.Run != nil {
+		fmt.Fprintf(w, "  maintenance window %s\n", j.Run)
 	}
 	fmt.Fprintf(w, "  started %s, ended %s\n", fmtJobTime(j.Started), fmtJobTime(j.Ended))
 	fmt.Fprintf(w, "  installed %d, failed %d\n", j.Installed, j.Failed)

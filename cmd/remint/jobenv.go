@@ -96,6 +96,23 @@ func (e *jobEnv) registry() orchestrator.Registry {
 		orchestrator.KindInPlace: inplaceKind,
 		orchestrator.KindUpdate: orchestrator.UpdateHandler{Groups: groups, Facts: e.groupFacts,
 			Rebuild: orchestrator.RebuildHandler{Groups: groups, Deps: e.groupDeps}, InPlace: inplaceKind},
+		orchestrator.KindEmergency: orchestrator.EmergencyHandler{
+			Groups: e.m.GroupNames,
+			Facts: func(ctx context.Context, group string) (orchestrator.EmergencyFacts, error) {
+				env, err := e.emergencyEnv(ctx)
+				if err != nil {
+					return orchestrator.EmergencyFacts{}, err
+				}
+				return env.facts(ctx, group)
+			},
+			Deps: func(ctx context.Context, resume bool) (orchestrator.EmergencyDeps, error) {
+				env, err := e.emergencyEnv(ctx)
+				if err != nil {
+					return orchestrator.EmergencyDeps{}, err
+				}
+				return env.deps(resume), nil
+			},
+		},
 		orchestrator.KindBuildImage: orchestrator.BuildImageHandler{
 			Families: func(name string) bool { _, ok := e.m.Families[name]; return ok },
 			Build:    e.buildImage,
@@ -119,6 +136,16 @@ func (e *jobEnv) buildImage(ctx context.Context, family string, o orchestrator.B
 		Events:        step,
 		Logger:        e.log,
 	})
+}
+
+// emergencyEnv wires an emergency job's use cases: leases wait long enough for a dead
+// holder's to expire; in-place work logs in with $REMINT_SSH_KEY.
+func (e *jobEnv) emergencyEnv(ctx context.Context) (*emergencyEnv, error) {
+	cl, err := e.connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &emergencyEnv{m: e.m, cloud: cl, st: e.store, log: e.log, command: "remint serve: job emergency", wait: 3 * e.ttl}, nil
 }
 
 // groupDeps wires a group's use cases for a job: the lease waits long enough for a dead
@@ -206,6 +233,21 @@ func (e *jobEnv) inplace(ctx context.Context, group string, o orchestrator.InPla
 		return inplace.Summary{}, fmt.Errorf("in-place %s: %w", group, err)
 	}
 	r := inplaceRun{opts: opts, signer: signer, holder: lease.Self("remint serve: job inplace "+group, started), wait: 3 * e.ttl, progress: progress}
+	if o.Slot != nil {
+		// A job on one slot (group/<slot>) patches the server the slot holds now.
+		slots, err := e.store.Slots(ctx, group)
+		if err != nil {
+			return inplace.Summary{}, err
+		}
+		for _, s := range slots {
+			if s.Slot == *o.Slot {
+				r.names = []string{s.ServerID}
+			}
+		}
+		if r.names == nil {
+			return inplace.Summary{}, fmt.Errorf("in-place %s: slot %d has no server", group, *o.Slot)
+		}
+	}
 	if resume {
 		r.resume = true
 		sum, err := env.run(ctx, r)

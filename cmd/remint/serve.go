@@ -37,8 +37,9 @@ open, else recorded missed; a run whose target is busy is skipped and recorded),
 the durable jobs (remint job), deletes old servers kept for rollback when their keep-old
 time is over, enforces each image family's retention once a day, and serves on --listen
 /healthz, /readyz, the job API (/v1/jobs), the group and image API (/v1/groups,
-/v1/images: what group show, plan, rebuild, rollback and the image commands do) and its
-OpenAPI document (/openapi.json).
+/v1/images: what group show, plan, rebuild, rollback and the image commands do), its
+OpenAPI document (/openapi.json) and STACKIT's Server Update API
+(/v1/projects/{projectId}/servers/{serverId}/updates, …).
 
 A job whose daemon died (kill -9) is resumed by the next daemon once its lease expired
 (30s; $REMINT_LEASE_TTL): a rebuild finishes its recorded rollout. SIGTERM stops after
@@ -94,7 +95,7 @@ func runServe(ctx context.Context, stdout, stderr io.Writer, o serveOptions) err
 	ready := func(ctx context.Context) error { return env.store.DB().PingContext(ctx) }
 	fleet := env.fleet()
 	api := orchestrator.API{Jobs: orchestrator.Local{Queue: env.queue}, Ready: ready, Groups: fleet, Images: fleet}
-	srv := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second,
+	srv := &http.Server{Handler: env.withServerUpdate(api.Handler(), log), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	httpErr := make(chan error, 1)
 	go func() { httpErr <- srv.Serve(ln) }()

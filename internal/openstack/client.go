@@ -20,6 +20,7 @@ import (
 	gos "github.com/gophercloud/gophercloud/v2/openstack"
 	"github.com/gophercloud/gophercloud/v2/openstack/config"
 	"github.com/gophercloud/gophercloud/v2/openstack/config/clouds"
+	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/tokens"
 )
 
 // DefaultComputeMicroversion is the Nova microversion requested unless
@@ -352,4 +353,20 @@ func coalesce(values ...string) string {
 		}
 	}
 	return ""
+}
+
+// ProjectID is the id of the Keystone project the client's token is scoped to.
+func (c *Client) ProjectID() (string, error) {
+	res, ok := c.provider.GetAuthResult().(tokens.CreateResult)
+	if !ok {
+		return "", fmt.Errorf("read the project of the token: not a Keystone v3 token (%T)", c.provider.GetAuthResult())
+	}
+	p, err := res.ExtractProject()
+	if err != nil {
+		return "", fmt.Errorf("read the project of the token: %w", err)
+	}
+	if p == nil || p.ID == "" {
+		return "", errors.New("read the project of the token: the token is not scoped to a project")
+	}
+	return p.ID, nil
 }

@@ -591,3 +591,22 @@ func TestContractBatchedServerChangesAndPorts(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, later)
 }
+
+// The client knows the Keystone project its token is scoped to, and still after it
+// re-authenticated.
+func TestContractProjectID(t *testing.T) {
+	e := newContractEnv(t)
+	c := e.Client(t)
+	ctx := e.Ctx(t)
+	id, err := c.ProjectID()
+	require.NoError(t, err)
+	require.NotEmpty(t, id)
+	identity, err := gos.NewIdentityV3(c.provider, gophercloud.EndpointOpts{})
+	require.NoError(t, err)
+	require.NoError(t, tokens.Revoke(ctx, identity, c.provider.Token()).Err)
+	_, err = c.ComputeLimits(ctx)
+	require.NoError(t, err)
+	again, err := c.ProjectID()
+	require.NoError(t, err)
+	require.Equal(t, id, again)
+}

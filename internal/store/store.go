@@ -203,6 +203,27 @@ var migrations = []string{
 		updated_at     TEXT NOT NULL
 	);
 	CREATE INDEX schedules_target ON schedules(target, id);`,
+	// 6: api tokens (helper access, branch h10-access) — not on main when this was
+	// written; the lead puts it here and 7 below after it.
+	// 7: the STACKIT-compatible update service per server (update_services.go): whether
+	// it is enabled, with which policy and Default Update Schedule; and the display name
+	// of each run-time schedule made through that API (STACKIT names are free text, the
+	// schedule book's names are slugs).
+	`CREATE TABLE update_services (
+		server_id   TEXT PRIMARY KEY,
+		grp         TEXT NOT NULL,
+		enabled     INTEGER NOT NULL,
+		policy_id   TEXT NOT NULL DEFAULT '',
+		schedule_id INTEGER NOT NULL DEFAULT 0,
+		updated_by  TEXT NOT NULL DEFAULT '',
+		updated_at  TEXT NOT NULL
+	);
+	CREATE TABLE update_schedule_names (
+		schedule_id INTEGER PRIMARY KEY,
+		server_id   TEXT NOT NULL,
+		name        TEXT NOT NULL
+	);
+	CREATE INDEX update_schedule_names_server ON update_schedule_names(server_id);`,
 }
 
 // Store is an open state database. It is safe for concurrent use.

@@ -1,0 +1,321 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/remint-dev/remint/catalog"
+	"github.com/remint-dev/remint/failover"
+	"github.com/remint-dev/remint/imagebuild"
+	"github.com/remint-dev/remint/inplace"
+	"github.com/remint-dev/remint/internal/debian"
+	"github.com/remint-dev/remint/internal/lease"
+	"github.com/remint-dev/remint/internal/manifest"
+	"github.com/remint-dev/remint/internal/openstack"
+	"github.com/remint-dev/remint/internal/remote"
+	"github.com/remint-dev/remint/internal/store"
+	"github.com/remint-dev/remint/orchestrator"
+)
+
+func init() { register(newEmergencyCmd) }
+
+type emergencyOptions struct {
+	file        string
+	output      string
+	security    bool
+	all         bool
+	reason      string
+	dryRun      bool
+	concurrency int
+	identity    string
+	waitLock    time.Duration
+}
+
+func newEmergencyCmd() *cobra.Command {
+	var o emergencyOptions
+	cmd := &cobra.Command{
+		Use:   "emergency --security [TARGET…|--all] [--reason TEXT] [--dry-run] [--concurrency N]",
+		Short: "Roll out security fixes now: out-of-cycle images, rebuilds, and in-place upgrades for pets",
+		Long: `The manual 3 a.m. security rollout. For the target groups (or --all):
+
+1. Each family a target group is rebuilt from gets its active image checked: a server
+   booted from it refreshes apt's lists and looks for pending security updates (the
+   Debian-Security origin, as unattended-upgrades picks them). Only if there are some is
+   a new version built, verified and published out of cycle (the reason is recorded on
+   the image as remint_build_reason); otherwise "nothing changed" and no build.
+2. Every replaceable group is rebuilt onto its family's image (failover: new servers,
+   health, address moves, as remint rebuild does; slots already on it are left alone).
+3. Groups that cannot be rebuilt (replaceable: false, no failover address, no image, no
+   quota for the surge, a pinned image) get security upgrades in place, rebooting the
+   servers whose upgrades require it (as remint inplace --security --reboot if-required).
+
+Targets run in parallel, at most --concurrency at a time, each under its own group
+lease. The run ends with one report: per target what was done, and which security
+packages changed on how many of the servers rebuilt or patched ("openssl 3.0.11-1~deb12u1
+→ 3.0.13-1~deb12u1 on 7/7 servers"). --dry-run prints the plan and changes nothing.
+
+Exit status: 0 everything succeeded (or nothing needed doing), 1 something ran and
+failed, 2 bad input (no --security, unknown target, neither targets nor --all, both).`,
+		Example: `  remint emergency --security --all --reason "CVE-2026-1234 in openssl" --dry-run
+  remint emergency --security --all --reason "CVE-2026-1234 in openssl"
+  remint emergency --security web db --output json -i ~/.ssh/remint`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runEmergency(cmd.Context(), cmd, args, o)
+		},
+	}
+	f := cmd.Flags()
+	manifestFlag(cmd, &o.file)
+	outputFlag(cmd, &o.output, "text", "json")
+	f.BoolVar(&o.security, "security", false, "roll out security updates (required: the only kind of emergency there is)")
+	f.BoolVar(&o.all, "all", false, "every group of the manifest")
+	f.StringVar(&o.reason, "reason", "", "why (a CVE, a ticket): recorded in the job's events, the log and the built image")
+	f.BoolVar(&o.dryRun, "dry-run", false, "print the plan and change nothing")
+	f.IntVar(&o.concurrency, "concurrency", orchestrator.DefaultEmergencyConcurrency, "how many targets (and image builds) run at once")
+	f.StringVarP(&o.identity, "identity", "i", "", "private key file for SSH, for in-place work (default $REMINT_SSH_KEY)")
+	waitLockFlag(cmd, &o.waitLock)
+	return cmd
+}
+
+func runEmergency(ctx context.Context, cmd *cobra.Command, args []string, o emergencyOptions) error {
+	stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
+	if err := checkOutput(o.output, "text", "json"); err != nil {
+		return err
+	}
+	if !o.security {
+		return usageErrorf("--security is required (an emergency rolls out security updates)")
+	}
+	if o.concurrency < 1 {
+		return usageErrorf("--concurrency %d: want at least 1", o.concurrency)
+	}
+	if o.waitLock < 0 {
+		return usageErrorf("--wait-lock %s: must not be negative", o.waitLock)
+	}
+	if strings.ContainsAny(o.reason, "\n\r") || len(o.reason) > 500 {
+		return usageErrorf("--reason: one line of at most 500 characters")
+	}
+	log, err := newLogger(stderr)
+	if err != nil {
+		return err
+	}
+	m, err := loadManifest(o.file)
+	if err != nil {
+		return err
+	}
+	targets, err := orchestrator.EmergencyTargets(m.GroupNames(), args, o.all)
+	if err != nil {
+		return usageError{fmt.Errorf("%w (groups in %s: %s)", err, m.Path, strings.Join(m.GroupNames(), ", "))}
+	}
+	cl, err := connectCloud(ctx, m, log)
+	if err != nil {
+		return err
+	}
+	e := &emergencyEnv{m: m, cloud: cl, log: log, command: commandLine(cmd, args), wait: o.waitLock}
+	facts := make([]orchestrator.EmergencyFacts, 0, len(targets))
+	for _, t := range targets {
+		f, err := e.facts(ctx, t)
+		if err != nil {
+			return err
+		}
+		facts = append(facts, f)
+	}
+	plan, err := orchestrator.PlanEmergency(time.Now(), o.reason, facts)
+	if err != nil {
+		return usageError{err}
+	}
+	if o.dryRun {
+		rep := orchestrator.PlannedReport(plan)
+		if o.output == "json" {
+			return writeJSON(stdout, rep)
+		}
+		fmt.Fprint(stdout, plan)
+		return nil
+	}
+	if plan.InPlace() {
+		if e.signer, err = remote.LoadSigner(o.identity); err != nil {
+			return usageError{fmt.Errorf("--identity (some targets are patched in place over SSH): %w", err)}
+		}
+	}
+	if e.st, err = openStore(ctx, m); err != nil {
+		return err
+	}
+	defer e.st.Close()
+	log.Info("emergency security rollout", "targets", strings.Join(targets, ","), "reason", o.reason)
+	deps := e.deps(false)
+	var mu sync.Mutex
+	deps.Progress = func(level, msg string) {
+		if level == "error" {
+			log.Error(msg)
+		} else {
+			log.Info(msg)
+		}
+		if o.output == "text" {
+			mu.Lock()
+			fmt.Fprintf(stdout, "%s %s\n", time.Now().Format("15:04:05"), msg)
+			mu.Unlock()
+		}
+	}
+	if o.output == "text" {
+		fmt.Fprint(stdout, plan)
+	}
+	rep, runErr := orchestrator.RunEmergency(ctx, deps, plan, o.concurrency)
+	if o.output == "json" {
+		if err := writeJSON(stdout, rep); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprint(stdout, "\n"+rep.String())
+	}
+	if runErr != nil {
+		return fmt.Errorf("emergency security rollout failed (see the report): %s", failedTargets(rep))
+	}
+	return nil
+}
+
+// failedTargets names what failed in a report.
+func failedTargets(rep orchestrator.EmergencyReport) string {
+	var out []string
+	for _, f := range rep.Families {
+		if f.Build == orchestrator.BuildFailed {
+			out = append(out, "image "+f.Family)
+		}
+	}
+	for _, t := range rep.Targets {
+		if t.Result == orchestrator.EmergencyFailed {
+			out = append(out, t.Target)
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
+// emergencyEnv wires an emergency's use cases (image pipeline, failover.Rebuild, in
+// place) on one cloud connection and one state store; the CLI and the job kind share it.
+type emergencyEnv struct {
+	m       *manifest.Manifest
+	cloud   *openstack.Client
+	st      *store.Store
+	log     *slog.Logger
+	command string        // how lease holders are shown
+	wait    time.Duration // for group and family leases
+	signer  ssh.Signer
+}
+
+// facts are the policy's facts for a group, and the manifest's pin of its image.
+func (e *emergencyEnv) facts(ctx context.Context, group string) (orchestrator.EmergencyFacts, error) {
+	g, ok := e.m.Groups[group]
+	if !ok {
+		return orchestrator.EmergencyFacts{}, fmt.Errorf("group %q is not in the manifest", group)
+	}
+	f, err := groupFacts(ctx, e.cloud, g)
+	if err != nil {
+		return orchestrator.EmergencyFacts{}, err
+	}
+	ef := orchestrator.EmergencyFacts{Facts: f}
+	switch {
+	case g.Image.ID != "":
+		ef.Pinned = "image id " + g.Image.ID
+	case g.Image.Version != "" && g.Image.Version != "latest":
+		ef.Pinned = "version " + g.Image.Version
+	}
+	return ef, nil
+}
+
+func (e *emergencyEnv) leases(holder string) (*lease.Manager, error) {
+	ttl, err := lease.TTLFromEnv()
+	if err != nil {
+		return nil, usageError{err}
+	}
+	return &lease.Manager{Store: e.st, TTL: ttl, Wait: e.wait, Logger: e.log, Holder: lease.Self(holder, started)}, nil
+}
+
+// deps are the emergency's use cases; resume continues unfinished in-place runs first.
+func (e *emergencyEnv) deps(resume bool) orchestrator.EmergencyDeps {
+	cat := catalog.New(e.cloud)
+	return orchestrator.EmergencyDeps{
+		Build: func(ctx context.Context, family, reason string) (imagebuild.Result, error) {
+			leases, err := e.leases(e.command)
+			if err != nil {
+				return imagebuild.Result{}, err
+			}
+			return imagebuild.Build(ctx, e.cloud, cat, imagebuild.Options{
+				Family:                e.m.Families[family],
+				Leases:                leases,
+				Checks:                familyChecks(e.m, family),
+				OnlyIfSecurityUpdates: true,
+				Reason:                reason,
+				Events: func(ev imagebuild.Event) {
+					if ev.Status != "start" {
+						e.log.Info("image build step", "family", family, "step", ev.Step, "status", ev.Status, "message", firstLine(ev.Message))
+					}
+				},
+				Logger: e.log,
+			})
+		},
+		Packages: func(ctx context.Context, family, version string) ([]debian.Package, error) {
+			v, err := catalog.ParseVersion(version)
+			if err != nil {
+				return nil, err
+			}
+			ent, err := cat.Version(ctx, family, v)
+			if err != nil {
+				return nil, err
+			}
+			return catalog.Packages(ent)
+		},
+		Rebuild: func(ctx context.Context, group, version string) (failover.RebuildResult, error) {
+			spec, err := groupSpec(e.m, group)
+			if err != nil {
+				return failover.RebuildResult{}, err
+			}
+			g := &groupEnv{m: e.m, spec: spec, cloud: e.cloud, store: e.st, log: e.log}
+			sink := func(ev failover.Event) {
+				level := slog.LevelInfo
+				if ev.Failed {
+					level = slog.LevelError
+				}
+				e.log.Log(ctx, level, ev.String(), "group", group)
+			}
+			deps, err := g.groupDeps(e.command, e.wait, sink, nil)
+			if err != nil {
+				return failover.RebuildResult{}, err
+			}
+			res, err := failover.Rebuild(ctx, deps, failover.RebuildRequest{Image: version})
+			return res, classify(err)
+		},
+		InPlace: func(ctx context.Context, group string, o orchestrator.InPlaceOptions) (inplace.Summary, error) {
+			env := &inplaceEnv{m: e.m, g: e.m.Groups[group], cloud: e.cloud, st: e.st, log: e.log}
+			opts := env.options(o.ApplySecurityUpgrades, o.RebootPolicy(), o.ApplyDockerUpgrades, o.ApplyWeaveUpgrades)
+			if err := opts.Validate(); err != nil {
+				return inplace.Summary{}, fmt.Errorf("in-place %s: %w", group, err)
+			}
+			signer := e.signer
+			if signer == nil {
+				var err error
+				if signer, err = remote.LoadSigner(""); err != nil {
+					return inplace.Summary{}, fmt.Errorf("in-place %s: SSH key: %w", group, err)
+				}
+			}
+			r := inplaceRun{opts: opts, signer: signer, holder: lease.Self(e.command, started), wait: e.wait,
+				progress: func(s inplace.ServerResult) {
+					e.log.Info("in-place", "group", group, "server", s.Server.Name, "phase", s.Phase, "status", s.Status)
+				}}
+			if resume {
+				r.resume = true
+				sum, err := env.run(ctx, r)
+				var inputErr *inplace.InputError
+				if !errors.As(err, &inputErr) {
+					return sum, err
+				}
+				r.resume = false // no unfinished run was recorded
+			}
+			return env.run(ctx, r)
+		},
+	}
+}
