@@ -13,8 +13,11 @@ all: build
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/remint
 
-## demo: the main job end to end on the simulator (loopback driver, SQLite): deploy the example
-## group, register a new image version, rebuild under load, print failed requests (0) per slot
+## demo: the whole story on the simulator and SQLite, every step a job of a `remint serve` the demo
+## starts: build this month's image, rebuild web under load (0 failed requests), patch the db pet
+## in place with a reboot, the job history. Docker driver where an engine runs (steps 1 and 3 need
+## its real hosts; the base image is built once per machine, as root); otherwise step 2 alone on
+## the loopback driver, saying what it skipped. Exits non-zero if anything failed.
 demo: build
 	scripts/demo.sh
 

@@ -119,6 +119,11 @@ func (h InPlaceHandler) runInPlace(ctx context.Context, w *Work, o InPlaceOption
 		}
 		w.Event(ctx, level, msg)
 	})
+	for _, r := range sum.Servers {
+		for _, e := range ServerOutcome(r) {
+			w.Event(ctx, e.Level, e.Message)
+		}
+	}
 	installed, failed := UpdateCounts(sum)
 	w.Count(ctx, installed, failed)
 	if sum.Run != "" {
@@ -126,6 +131,49 @@ func (h InPlaceHandler) runInPlace(ctx context.Context, w *Work, o InPlaceOption
 			sum.Run, w.Target, sum.Status, sum.Succeeded, len(sum.Servers), sum.Failed, sum.NotStarted, installed, failed, rebootNote(sum)))
 	}
 	return sum, err
+}
+
+// OutcomeLine is one line of a server's in-place outcome for a job's event log.
+type OutcomeLine struct {
+	Level   string // info, error
+	Message string
+}
+
+// ServerOutcome says what an in-place run changed on one server, for the job's event log:
+// each security update installed (or failed) from → to, the Docker engine and Weave Net
+// moves, and the reboot: wanted by which packages, done (how, with the downtime) or not.
+func ServerOutcome(r inplace.ServerResult) []OutcomeLine {
+	var out []OutcomeLine
+	add := func(level, format string, args ...any) {
+		out = append(out, OutcomeLine{Level: level, Message: fmt.Sprintf("in-place %s: ", r.Server.Name) + fmt.Sprintf(format, args...)})
+	}
+	if r.Security != nil {
+		for _, c := range r.Security.Installed {
+			add("info", "installed %s %s → %s", c.Name, orDefault(c.From, "(none)"), c.To)
+		}
+		for _, c := range r.Security.Failed {
+			add("error", "failed to install %s %s → %s: %s", c.Name, orDefault(c.From, "(none)"), c.To, c.Error)
+		}
+	}
+	if r.Docker != nil && r.Docker.Changed {
+		add("info", "docker.io %s → %s", r.Docker.From, r.Docker.To)
+	}
+	if r.Weave != nil && r.Weave.Changed {
+		add("info", "Weave Net %s → %s", orDefault(r.Weave.From, "(none)"), r.Weave.To)
+	}
+	if rb := r.Reboot; rb != nil && (rb.Wanted || rb.Done) {
+		why := "reboot (policy " + orDefault(rb.Policy, "always") + ")"
+		if rb.Wanted {
+			why = "reboot wanted by " + orDefault(strings.Join(rb.Packages, ", "), "an upgrade (/var/run/reboot-required)")
+		}
+		switch {
+		case rb.Done:
+			add("info", "%s: rebooted through %s, downtime %s", why, orDefault(rb.Via, "the cloud"), rb.Downtime.Round(time.Millisecond))
+		default:
+			add("info", "%s: not rebooted (reboot policy %s)", why, orDefault(rb.Policy, "never"))
+		}
+	}
+	return out
 }
 
 // UpdateCounts counts the updates an in-place run installed and failed: each security
