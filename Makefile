@@ -44,6 +44,7 @@ deps-e2e:
 
 ## bench: benchmarks, printed not asserted: failed requests during failover, makespan/ideal,
 ## next-run computation for 100,000 schedules (first, cached, naive walk; wall and CPU per core),
+## the idle daemon with 10,000 run-time schedules (CPU % of a core, RSS, start time),
 ## cloud API calls per replaced server, and the naive replacement side by side; STACKIT's
 ## ListUpdates of a server with 10,000 updates (p50/p99 ms, updates/s; SQLite and PostgreSQL); then the
 ## in-place benchmark on real hosts (root + Docker like make e2e; it fails, never skips,

@@ -19,7 +19,9 @@ import (
 type run struct {
 	rollout store.Rollout
 	plan    Plan
-	mu      sync.Mutex
+	// deadline stops new slots and waves once the maintenance window closed.
+	deadline *deadline
+	mu       sync.Mutex
 	// ips caches the fixed IP of servers seen ACTIVE in this run.
 	ips map[string]string
 	// created is when this run created each replacement; fastest is the shortest time
@@ -189,6 +191,7 @@ func (e *Executor) Run(ctx context.Context, rolloutID string) (Result, error) {
 		go r.watch.run(wctx)
 		e.prefetch(ctx, r, steps)
 	}
+	r.deadline = &deadline{at: e.Deadline, now: e.now}
 	var failed []string
 	if r.plan.Strategy == StrategyBlueGreen || e.spec.Bake > 0 {
 		// A bake holds each wave until it passed: waves, not a sliding window.
@@ -198,6 +201,13 @@ func (e *Executor) Run(ctx context.Context, rolloutID string) (Result, error) {
 	}
 	if err := context.Cause(ctx); err != nil {
 		return e.result(r, steps, start), err
+	}
+	if len(failed) == 0 && r.deadline.stopped() {
+		// The window closed: what was under way finished; nothing new starts. The
+		// rollout stays running, for the next run to resume.
+		de := e.deadlineError(rolloutID, steps)
+		e.emit(ctx, Event{Slot: -1, Step: "window-closed", Failed: true, Message: de.Error()})
+		return e.result(r, steps, start), de
 	}
 	if len(failed) == 0 {
 		failed = e.runRemovals(ctx, cancel, r, steps)
@@ -240,6 +250,9 @@ func (e *Executor) runWaves(ctx context.Context, cancel context.CancelCauseFunc,
 		}
 		if len(wave) == 0 {
 			continue
+		}
+		if !underway(wave) && r.deadline.passed() {
+			break
 		}
 		if err := e.checkAlarm(ctx, fmt.Sprintf("before wave %d", w)); err != nil && !underway(wave) {
 			if ctx.Err() != nil {
@@ -319,7 +332,7 @@ func (e *Executor) runWaves(ctx context.Context, cancel context.CancelCauseFunc,
 		}
 		return append(failed, failures(e.spec, staying, errs)...)
 	}
-	if e.spec.Bake > 0 && e.spec.RollbackAll {
+	if e.spec.Bake > 0 && e.spec.RollbackAll && !r.deadline.stopped() {
 		// Every wave baked: the slots kept baking for a rollback of all are recorded now.
 		var baked []*store.Step
 		for i := range steps {
@@ -395,6 +408,12 @@ func (e *Executor) runRolling(ctx context.Context, cancel context.CancelCauseFun
 		// After a failure no new slot starts, but a slot already under way (before an
 		// interruption) is always finished or cleaned up.
 		if !underway && stopped() {
+			break
+		}
+		if !underway && r.deadline.passed() {
+			if tok != nil {
+				<-tok
+			}
 			break
 		}
 		if !underway {

@@ -55,6 +55,11 @@ type Options struct {
 	// then doubles up to 2s; once a boot was seen, polls follow the boot time). Zero
 	// means 200ms.
 	BootPoll time.Duration
+	// Deadline, when set, is the end of the maintenance window: no new slot replacement
+	// (or wave, or removal) starts at or after it. Steps under way finish; the rollout
+	// stays running in the store (the next rebuild resumes it) and Run returns a
+	// *DeadlineError saying what is left.
+	Deadline time.Time
 	// crash, in tests, returns an error at chosen points to simulate kill -9.
 	crash func(point string) error
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/remint-dev/remint/internal/store"
@@ -30,6 +31,10 @@ type Deps struct {
 	Logger      *slog.Logger
 	// Progress, when set, is told each server's result whenever it changes.
 	Progress func(ServerResult)
+	// Deadline, when set, is the end of the maintenance window: no server starts at or
+	// after it (servers under way finish); the run ends failed with ErrDeadline, naming
+	// the servers left.
+	Deadline time.Time
 }
 
 // Plan is one run: its id, the group, the servers in order and the options.
@@ -60,6 +65,16 @@ type Summary struct {
 
 // ErrFailed is returned (wrapped) when a run ran and some server failed.
 var ErrFailed = errors.New("in-place run failed")
+
+// ErrDeadline is returned (wrapped, with ErrFailed) when the maintenance window closed
+// before every server was patched.
+var ErrDeadline = errors.New("maintenance window closed")
+
+// windowError is a run stopped at its deadline: both ErrFailed and ErrDeadline.
+type windowError struct{ msg string }
+
+func (e windowError) Error() string   { return e.msg }
+func (e windowError) Unwrap() []error { return []error{ErrFailed, ErrDeadline} }
 
 type patcher struct {
 	o           Options
@@ -134,11 +149,16 @@ func Run(ctx context.Context, d Deps, plan Plan) (Summary, error) {
 		res ServerResult
 	}
 	done := make(chan finished)
+	windowClosed := false
 	for !roll.Done() {
-		for {
+		for !windowClosed {
 			// Servers that succeeded in the run being resumed are passed over.
 			for roll.Peek() < len(plan.Servers) && sum.Servers[roll.Peek()].Status == StatusSucceeded {
 				roll.Skip()
+			}
+			if roll.Peek() < len(plan.Servers) && !d.Deadline.IsZero() && !now().Before(d.Deadline) {
+				windowClosed = true // no next server; those under way finish
+				break
 			}
 			i, ok := roll.Next()
 			if !ok {
@@ -184,6 +204,17 @@ func Run(ctx context.Context, d Deps, plan Plan) (Summary, error) {
 			sum.Error += ": " + ctx.Err().Error()
 		}
 		err = fmt.Errorf("%w: %s", ErrFailed, sum.Error)
+		if windowClosed {
+			var left []string
+			for _, r := range sum.Servers {
+				if r.Status != StatusSucceeded && r.Status != StatusPlanned {
+					left = append(left, r.Server.Name)
+				}
+			}
+			sum.Error = fmt.Sprintf("%s at %s: %d of %d servers patched; left: %s", ErrDeadline, d.Deadline.UTC().Format(time.RFC3339),
+				sum.Succeeded, len(sum.Servers), strings.Join(left, ", "))
+			err = windowError{ErrFailed.Error() + ": " + sum.Error}
+		}
 	}
 	if journal != nil {
 		if jerr := journal.SetInplaceRunStatus(context.WithoutCancel(ctx), plan.ID, sum.Status, sum.Error, now()); jerr != nil && err == nil {

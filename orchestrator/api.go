@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/remint-dev/remint/catalog"
 	"github.com/remint-dev/remint/failover"
@@ -31,6 +32,18 @@ type Local struct{ *Queue }
 // Insert inserts a job (no extra work in its transaction).
 func (l Local) Insert(ctx context.Context, req JobRequest) (Job, error) {
 	return l.Queue.Insert(ctx, req, nil)
+}
+
+// checkHandRun checks a maintenance window given with a job by hand: 1 to 24 hours,
+// not over yet.
+func checkHandRun(run Run, now time.Time) error {
+	if d := run.End.Sub(run.Start); d < MinWindow || d > MaxWindow {
+		return badRequest("job request: run window %s: want 1h to 24h", d)
+	}
+	if !now.Before(run.End) {
+		return badRequest("job request: run window ended at %s", run.End.UTC().Format(time.RFC3339))
+	}
+	return nil
 }
 
 // apiError is the JSON body of every error answer.
@@ -61,10 +74,10 @@ type API struct {
 	More []Route
 }
 
-// APIHandler serves remint's own JSON API for jobs plus /healthz and /readyz. ready reports
-// whether the daemon is ready (nil: always).
-func APIHandler(jobs Jobs, ready func(ctx context.Context) error) http.Handler {
-	return API{Jobs: jobs, Ready: ready}.Handler()
+// APIHandler serves remint's own JSON API for jobs plus /healthz and /readyz, and more
+// endpoints (ScheduleRoutes, …). ready reports whether the daemon is ready (nil: always).
+func APIHandler(jobs Jobs, ready func(ctx context.Context) error, more ...Route) http.Handler {
+	return API{Jobs: jobs, Ready: ready, More: more}.Handler()
 }
 
 // Handler registers every route of the API on a new mux.
@@ -155,9 +168,17 @@ func (a API) jobRoutes() []Route {
 				writeErr(w, badRequest("job request: %v", err))
 				return
 			}
-			if req.Schedule != "" || req.Run != nil {
-				writeErr(w, badRequest("job request: schedule and run are set by the daemon's schedules only"))
+			if req.Schedule != "" {
+				writeErr(w, badRequest("job request: schedule is set by the daemon's schedules only"))
 				return
+			}
+			if req.Run != nil {
+				// A maintenance window given by hand (remint deploy --maintenance-window):
+				// no new disruptive step starts after its end.
+				if err := checkHandRun(*req.Run, time.Now()); err != nil {
+					writeErr(w, err)
+					return
+				}
 			}
 			if _, ok := auth.FromContext(r.Context()); ok || req.RequestedBy == "" {
 				req.RequestedBy = caller(r) // a token's holder cannot claim to be someone else

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/remint-dev/remint/failover"
+	"github.com/remint-dev/remint/internal/store"
 )
 
 // Client is Jobs through a daemon's API (`remint job … --server URL`).
@@ -211,4 +213,71 @@ func (c *Client) RegisterImage(ctx context.Context, family string, req RegisterR
 func (c *Client) RevokeImage(ctx context.Context, family, version, reason string) (ImageChange, error) {
 	var out ImageChange
 	return out, c.do(ctx, http.MethodPost, "/v1/images/"+url.PathEscape(family)+"/"+url.PathEscape(version)+"/revoke", RevokeRequest{Reason: reason}, &out)
+}
+
+// scheduleErr turns the job-flavoured not-found of do into the schedule one.
+func scheduleErr(err error) error {
+	if !errors.Is(err, ErrJobNotFound) && !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	if m, ok := err.(interface{ Unwrap() []error }); ok {
+		if errs := m.Unwrap(); len(errs) == 2 {
+			return fmt.Errorf("%w: %w", store.ErrScheduleNotFound, errs[1])
+		}
+	}
+	return err
+}
+
+// ListSchedules lists the daemon's schedules (manifest and run-time) on target ("": all).
+func (c *Client) ListSchedules(ctx context.Context, target string) ([]ScheduleView, error) {
+	path := "/v1/schedules"
+	if target != "" {
+		path += "?" + url.Values{"target": {target}}.Encode()
+	}
+	var out struct {
+		Schedules []ScheduleView `json:"schedules"`
+	}
+	return out.Schedules, scheduleErr(c.do(ctx, http.MethodGet, path, nil, &out))
+}
+
+// GetSchedule returns schedule ref (an id or a name).
+func (c *Client) GetSchedule(ctx context.Context, ref string) (ScheduleView, error) {
+	var v ScheduleView
+	return v, scheduleErr(c.do(ctx, http.MethodGet, "/v1/schedules/"+url.PathEscape(ref), nil, &v))
+}
+
+// CreateSchedule creates a run-time schedule.
+func (c *Client) CreateSchedule(ctx context.Context, req ScheduleRequest) (ScheduleView, error) {
+	var v ScheduleView
+	return v, scheduleErr(c.do(ctx, http.MethodPost, "/v1/schedules", req, &v))
+}
+
+// UpdateSchedule replaces schedule ref.
+func (c *Client) UpdateSchedule(ctx context.Context, ref string, req ScheduleRequest) (ScheduleView, error) {
+	var v ScheduleView
+	return v, scheduleErr(c.do(ctx, http.MethodPut, "/v1/schedules/"+url.PathEscape(ref), req, &v))
+}
+
+// DeleteSchedule deletes schedule ref.
+func (c *Client) DeleteSchedule(ctx context.Context, ref string) error {
+	var out map[string]string
+	return scheduleErr(c.do(ctx, http.MethodDelete, "/v1/schedules/"+url.PathEscape(ref), nil, &out))
+}
+
+// SetScheduleEnabled enables or disables schedule ref.
+func (c *Client) SetScheduleEnabled(ctx context.Context, ref string, enabled bool) (ScheduleView, error) {
+	action := "/disable"
+	if enabled {
+		action = "/enable"
+	}
+	var v ScheduleView
+	return v, scheduleErr(c.do(ctx, http.MethodPost, "/v1/schedules/"+url.PathEscape(ref)+action, nil, &v))
+}
+
+// RRuleNext asks the daemon for the next runs of a rule.
+func (c *Client) RRuleNext(ctx context.Context, req RRuleNextRequest) ([]RunView, error) {
+	var out struct {
+		Runs []RunView `json:"runs"`
+	}
+	return out.Runs, c.do(ctx, http.MethodPost, "/v1/rrule/next", req, &out)
 }

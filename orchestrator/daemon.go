@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/remint-dev/remint/internal/store"
@@ -29,6 +30,12 @@ type Daemon struct {
 	Queue     *Queue
 	Store     *store.Store
 	Schedules []NamedSchedule
+	// RunTime makes the daemon fire the store's enabled run-time schedules too
+	// (ScheduleBook), picking up changes while it runs.
+	RunTime bool
+	// ScheduleCheck is how often the run-time schedules' fingerprint is read to see
+	// changes made by other processes (default 5s); SchedulesChanged forces a check.
+	ScheduleCheck time.Duration
 	// KeptGroups are the groups whose kept old servers the daemon retires on time.
 	KeptGroups []string
 	// RetentionFamilies are the image families whose retention the daemon enforces
@@ -44,6 +51,10 @@ type Daemon struct {
 	// lastRetire is the last retire-kept job queued per group: after a failure the next
 	// waits retireBackoff, so a failing group does not fill the history with a job a tick.
 	lastRetire map[string]int64
+	// book is the schedules with their next due runs (FireSchedules).
+	book scheduleBook
+	// retained is when retention last ran per family, as last read or done.
+	retained map[string]time.Time
 }
 
 const retireBackoff = time.Minute
@@ -75,8 +86,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err := d.Queue.Start(ctx); err != nil {
 		return err
 	}
-	d.log().Info("daemon started", "schedules", len(d.Schedules), "kinds", d.Queue.Kinds())
 	d.step(ctx)
+	d.log().Info("daemon started", "schedules", len(d.Schedules), "runtime_schedules", max(len(d.book.entries)-len(d.Schedules), 0), "kinds", d.Queue.Kinds())
 	t := time.NewTicker(tick)
 	defer t.Stop()
 	for {
@@ -110,28 +121,261 @@ func (d *Daemon) step(ctx context.Context) {
 
 // FireSchedules handles every schedule's runs due at now: the latest due run starts if its
 // window is open and its target is not busy (Admit); runs missed while no daemon was up
-// are recorded missed; a busy target's run is recorded skipped. A schedule seen for the
-// first time starts from now: it does not catch up runs from before it existed.
+// are recorded missed; a busy target's run is recorded skipped. A manifest schedule seen
+// for the first time starts from now: it does not catch up runs from before it existed; a
+// run-time schedule starts from when it was created, last changed or enabled.
+//
+// The schedules and their next due times are kept in memory: an idle tick costs one
+// query (has any run-time schedule changed?) whatever the number of schedules; the store
+// is read for a schedule only when one of its runs is due.
 func (d *Daemon) FireSchedules(ctx context.Context, now time.Time) error {
+	if err := d.syncSchedules(ctx, now); err != nil {
+		return err
+	}
+	b := &d.book
+	if b.earliestSet && now.Before(b.earliest) {
+		return nil
+	}
 	var errs []error
-	for _, s := range d.Schedules {
-		if err := d.fire(ctx, s, now); err != nil {
-			errs = append(errs, fmt.Errorf("schedule %s: %w", s.Name, err))
+	b.earliestSet, b.earliest = false, time.Time{}
+	for _, e := range b.entries {
+		if !e.next.IsZero() && !now.Before(e.next) {
+			err := e.parse()
+			if err == nil {
+				err = d.fire(ctx, e, now)
+			}
+			if err != nil {
+				errs = append(errs, fmt.Errorf("schedule %s: %w", e.ns.Name, err))
+			}
+			e.release()
 		}
+		if e.next.IsZero() {
+			continue // the rule has ended
+		}
+		if !b.earliestSet || e.next.Before(b.earliest) {
+			b.earliestSet, b.earliest = true, e.next
+		}
+	}
+	if len(errs) > 0 {
+		b.earliestSet = false // retry the failed ones next tick
 	}
 	return errors.Join(errs...)
 }
 
-func (d *Daemon) fire(ctx context.Context, s NamedSchedule, now time.Time) error {
+// schedEntry is a schedule the daemon fires, with its next due run in memory. A run-time
+// schedule's parsed rule is dropped between runs (release) and parsed again when a run is
+// due (parse): 10,000 parsed rules take ~70 MB, their definitions a few.
+type schedEntry struct {
+	ns      NamedSchedule
+	runtime bool
+	def     store.ScheduleDef // a run-time schedule's definition
+	id      int64
+	updated time.Time // a run-time schedule's updated_at: no run before it fires
+	from    time.Time // handled up to: the last run fired (or registered, created, enabled)
+	next    time.Time // the start of the first run after from; zero when the rule ended
+}
+
+// parse makes sure e's rule is parsed.
+func (e *schedEntry) parse() error {
+	if e.ns.Schedule != nil {
+		return nil
+	}
+	spec, err := SpecOf(e.def)
+	if err != nil {
+		return err
+	}
+	ns, err := NewNamedSchedule(e.def.Name, e.def.RRule, e.def.Window, e.def.Action, e.def.Target, spec.Options)
+	if err != nil {
+		return err
+	}
+	e.ns = ns
+	return nil
+}
+
+// release drops a run-time schedule's parsed rule until its next run is due.
+func (e *schedEntry) release() {
+	if e.runtime {
+		e.ns.Schedule = nil
+	}
+}
+
+// advance moves e past the runs up to from; e's rule must be parsed.
+func (e *schedEntry) advance(from time.Time) {
+	if from.After(e.from) {
+		e.from = from
+	}
+	e.next = time.Time{}
+	if r := e.ns.Schedule.Next(e.from, 1); len(r) == 1 {
+		e.next = r[0].Start
+	}
+}
+
+// scheduleBook is the daemon's in-memory view of the schedules it fires.
+type scheduleBook struct {
+	loaded      bool
+	version     string // the run-time schedules' fingerprint when last loaded
+	entries     []*schedEntry
+	earliest    time.Time // the earliest next of all entries (when earliestSet)
+	earliestSet bool
+	ignored     map[string]bool // run-time names shadowed by the manifest (logged once)
+	checked     time.Time       // when the fingerprint was last read
+	changed     atomic.Bool     // SchedulesChanged was called: check at the next tick
+}
+
+// SchedulesChanged tells the daemon a run-time schedule was created, changed or deleted
+// (the API on this daemon calls it): the next tick reloads instead of waiting for the
+// periodic check (ScheduleCheck), which catches changes made by other processes.
+func (d *Daemon) SchedulesChanged() { d.book.changed.Store(true) }
+
+// syncSchedules loads the schedules on the first call and, on later ones, reloads the
+// run-time ones when their fingerprint (count, latest update) changed.
+func (d *Daemon) syncSchedules(ctx context.Context, now time.Time) error {
+	b := &d.book
+	if !b.loaded {
+		states, err := d.Store.ScheduleStates(ctx)
+		if err != nil {
+			return err
+		}
+		var entries []*schedEntry
+		for _, ns := range d.Schedules {
+			e := &schedEntry{ns: ns}
+			last, seen := states[ns.Name]
+			if !seen {
+				d.log().Info("schedule registered", "schedule", ns.Name, "rule", ns.Schedule.Rule())
+				if err := d.Store.SetScheduleFired(ctx, nil, ns.Name, ns.Schedule.Rule(), now, now); err != nil {
+					return err
+				}
+				last = now
+			}
+			e.advance(last)
+			entries = append(entries, e)
+		}
+		b.entries = entries
+		if d.RunTime {
+			if err := d.loadRunTime(ctx, states); err != nil {
+				return err
+			}
+		}
+		b.loaded, b.earliestSet, b.checked = true, false, now
+		return nil
+	}
+	if !d.RunTime {
+		return nil
+	}
+	every := d.ScheduleCheck
+	if every <= 0 {
+		every = 5 * time.Second
+	}
+	if !b.changed.Swap(false) && !now.Before(b.checked) && now.Sub(b.checked) < every {
+		return nil
+	}
+	b.checked = now
+	v, err := d.Store.SchedulesVersion(ctx)
+	if err != nil {
+		return err
+	}
+	if v == b.version {
+		return nil
+	}
+	return d.loadRunTime(ctx, nil)
+}
+
+// loadRunTime (re)reads the run-time schedules: new and enabled ones are added, changed
+// ones re-parsed, disabled and deleted ones dropped (their recorded runs stay). states
+// are the stored last-fired times (at start; nil on a reload, when memory has them).
+func (d *Daemon) loadRunTime(ctx context.Context, states map[string]time.Time) error {
+	b := &d.book
+	v, err := d.Store.SchedulesVersion(ctx)
+	if err != nil {
+		return err
+	}
+	defs, err := d.Store.ListSchedules(ctx, "")
+	if err != nil {
+		return err
+	}
+	old := map[string]*schedEntry{}
+	var entries []*schedEntry
+	static := map[string]bool{}
+	for _, e := range b.entries {
+		if e.runtime {
+			old[e.ns.Name] = e
+			continue
+		}
+		static[e.ns.Name] = true
+		entries = append(entries, e)
+	}
+	added, changed := 0, 0
+	for _, def := range defs {
+		if !def.Enabled {
+			continue
+		}
+		if static[def.Name] {
+			if b.ignored == nil {
+				b.ignored = map[string]bool{}
+			}
+			if !b.ignored[def.Name] {
+				b.ignored[def.Name] = true
+				d.log().Warn("run-time schedule ignored: the manifest has a schedule of that name", "schedule", def.Name, "id", def.ID)
+			}
+			continue
+		}
+		prev := old[def.Name]
+		if prev != nil && prev.id == def.ID && prev.updated.Equal(def.Updated) {
+			entries = append(entries, prev)
+			delete(old, def.Name)
+			continue
+		}
+		def.Description = "" // not needed to fire
+		e := &schedEntry{ns: NamedSchedule{Name: def.Name}, runtime: true, def: def, id: def.ID, updated: def.Updated, from: def.Updated}
+		if err := e.parse(); err != nil {
+			d.log().Error("run-time schedule not fired: it does not parse", "schedule", def.Name, "id", def.ID, "err", err)
+			continue
+		}
+		from := def.Updated
+		if last, ok := states[def.Name]; ok && last.After(from) {
+			from = last
+		}
+		if prev != nil && prev.from.After(from) {
+			from = prev.from
+		}
+		e.advance(from)
+		e.release()
+		entries = append(entries, e)
+		if prev != nil {
+			changed++
+			delete(old, def.Name)
+		} else {
+			added++
+		}
+		if states == nil {
+			d.log().Info("run-time schedule loaded", "schedule", def.Name, "id", def.ID, "rule", def.RRule, "next", e.next)
+		}
+	}
+	for name := range old {
+		d.log().Info("run-time schedule stopped: disabled or deleted", "schedule", name)
+	}
+	b.entries, b.version, b.earliestSet = entries, v, false
+	if states == nil || added > 0 {
+		d.log().Debug("run-time schedules loaded", "added", added, "changed", changed, "stopped", len(old), "schedules", len(entries))
+	}
+	return nil
+}
+
+// fire handles e's runs due at now. The stored last-fired time is read first: another
+// daemon on the same database may have handled the run already.
+func (d *Daemon) fire(ctx context.Context, e *schedEntry, now time.Time) error {
+	s := e.ns
 	last, _, seen, err := d.Store.ScheduleLastFired(ctx, s.Name)
 	if err != nil {
 		return err
 	}
-	if !seen {
-		d.log().Info("schedule registered", "schedule", s.Name, "rule", s.Schedule.Rule())
-		return d.Store.SetScheduleFired(ctx, nil, s.Name, s.Schedule.Rule(), now, now)
+	if seen && last.After(e.from) {
+		e.advance(last)
+		if e.next.IsZero() || now.Before(e.next) {
+			return nil
+		}
 	}
-	c := s.Schedule.CatchUp(last, now)
+	c := s.Schedule.CatchUp(e.from, now)
 	for _, m := range c.Missed {
 		reason := fmt.Sprintf("missed: its window closed at %s while no daemon was up", m.End.UTC().Format(time.RFC3339))
 		if err := d.Store.RecordScheduleRun(ctx, nil, store.ScheduleRun{Schedule: s.Name, Target: s.Target, Start: m.Start, End: m.End,
@@ -142,6 +386,7 @@ func (d *Daemon) fire(ctx context.Context, s NamedSchedule, now time.Time) error
 		if err := d.Store.SetScheduleFired(ctx, nil, s.Name, s.Schedule.Rule(), m.Start, now); err != nil {
 			return err
 		}
+		e.advance(m.Start)
 	}
 	if c.MissedTotal > len(c.Missed) {
 		d.log().Warn("more schedule runs missed than listed", "schedule", s.Name, "missed", c.MissedTotal)
@@ -156,7 +401,11 @@ func (d *Daemon) fire(ctx context.Context, s NamedSchedule, now time.Time) error
 			Outcome: store.RunSkipped, Reason: reason, Recorded: now}); err != nil {
 			return err
 		}
-		return d.Store.SetScheduleFired(ctx, nil, s.Name, s.Schedule.Rule(), run.Start, now)
+		if err := d.Store.SetScheduleFired(ctx, nil, s.Name, s.Schedule.Rule(), run.Start, now); err != nil {
+			return err
+		}
+		e.advance(run.Start)
+		return nil
 	}
 	if s.Kind == "" {
 		return skip(fmt.Sprintf("skipped: action %s has no job kind in this remint yet (kinds: %v)", s.Action, d.Queue.Kinds()))
@@ -192,6 +441,7 @@ func (d *Daemon) fire(ctx context.Context, s NamedSchedule, now time.Time) error
 	if err != nil {
 		return err
 	}
+	e.advance(run.Start)
 	d.log().Info("schedule fired", "schedule", s.Name, "run", run.Start, "job", j.ID, "kind", s.Kind, "target", s.Target)
 	return nil
 }
@@ -249,13 +499,22 @@ func (d *Daemon) Retention(ctx context.Context, now time.Time) error {
 	var errs []error
 	for _, f := range d.RetentionFamilies {
 		name := "retention/" + f
+		if t, ok := d.retained[f]; ok && now.Sub(t) < every {
+			continue // known from memory: no query on an idle tick
+		}
 		last, _, seen, err := d.Store.ScheduleLastFired(ctx, name)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		if seen && now.Sub(last) < every {
-			continue
+		if d.retained == nil {
+			d.retained = map[string]time.Time{}
+		}
+		if seen {
+			d.retained[f] = last
+			if now.Sub(last) < every {
+				continue
+			}
 		}
 		rule := "every " + every.String()
 		j, err := d.Queue.Insert(ctx, JobRequest{Kind: KindImageRetention, Target: f, RequestedBy: "daemon (retention, " + rule + ")"},
@@ -266,6 +525,7 @@ func (d *Daemon) Retention(ctx context.Context, now time.Time) error {
 		case err != nil:
 			errs = append(errs, err)
 		default:
+			d.retained[f] = now
 			d.log().Info("image retention queued", "family", f, "job", j.ID)
 		}
 	}

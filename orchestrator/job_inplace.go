@@ -97,6 +97,8 @@ func (h InPlaceHandler) runInPlace(ctx context.Context, w *Work, o InPlaceOption
 		if err := CheckStep(*run, w.Now(), "in-place upgrade of "+w.Target); err != nil {
 			return inplace.Summary{}, err
 		}
+		// No next server starts once the run's window closed (inplace.Deps.Deadline).
+		ctx = WithWindowEnd(ctx, run.End)
 	}
 	if w.Resuming {
 		w.Decide(ctx, "an earlier attempt was cut short: continue its in-place run from the recorded state first")

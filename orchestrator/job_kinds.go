@@ -91,6 +91,8 @@ func (h RebuildHandler) rebuild(ctx context.Context, w *Work, o RebuildOptions) 
 		if err := CheckStep(*run, w.Now(), "rebuild of "+w.Target); err != nil {
 			return err
 		}
+		// No new slot replacement starts once the run's window closed.
+		ctx = WithWindowEnd(ctx, run.End)
 	}
 	group, slot := SplitTarget(w.Target)
 	if slot >= 0 {
@@ -108,6 +110,9 @@ func (h RebuildHandler) rebuild(ctx context.Context, w *Work, o RebuildOptions) 
 	})
 	if err != nil {
 		return err
+	}
+	if end := WindowEnd(ctx); !end.IsZero() {
+		deps.Deadline = end
 	}
 	w.Decide(ctx, fmt.Sprintf("rebuild %s: requested %s (image %s%s)", w.Target, requestedBy(w), orDefault(o.Image, "as the group says"), map[bool]string{true: ", forced", false: ""}[o.Force]))
 	if w.Resuming {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -34,6 +35,10 @@ type deployOptions struct {
 	dryRun   bool
 	identity string
 	waitLock time.Duration
+	// window is --maintenance-window in hours (0: none).
+	window int
+	// server queues the deploy through a daemon (--server).
+	server string
 }
 
 func newDeployCmd() *cobra.Command {
@@ -48,11 +53,22 @@ the options in place (security upgrades, reboot if required, Docker, Weave) for 
 without an image, without quota for the surge or behind no failover address. Each decision
 is printed with its reason; --dry-run stops there. --rebuild / --in-place force the choice.
 
+--server URL queues the deploy through a daemon instead (remint serve): one job per target
+(update, or rebuild / inplace when forced), followed until each ends, with the same exit
+status.
+
+--maintenance-window H bounds the disruption to the next H hours (1 to 24): once the
+window closes no new server replacement (rebuild) or server (in place) starts; what is
+under way finishes, the target fails saying what was left, and a rebuild's rollout stays
+recorded for the next run (deploy or rebuild) to resume.
+
 Exit status: 0 every target succeeded (or was skipped, with why), 1 something ran and
 failed, 2 bad input (nothing ran).`,
 		Example: `  remint deploy web db --apply-security-upgrades --reboot-if-required --dry-run
   remint deploy web --output json
-  remint deploy db --in-place --apply-security-upgrades -i ~/.ssh/remint`,
+  remint deploy db --in-place --apply-security-upgrades -i ~/.ssh/remint
+  remint deploy web db --apply-security-upgrades --maintenance-window 4
+  remint deploy web --server http://127.0.0.1:8440 --maintenance-window 2`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runDeploy(cmd.Context(), cmd, args, o)
@@ -68,6 +84,8 @@ failed, 2 bad input (nothing ran).`,
 	f.BoolVar(&o.rebuild, "rebuild", false, "force a rebuild (refused for pets and groups without an image)")
 	f.BoolVar(&o.inPlace, "in-place", false, "force in place (needs an in-place option)")
 	f.BoolVar(&o.dryRun, "dry-run", false, "print the decisions and change nothing")
+	f.IntVar(&o.window, "maintenance-window", 0, "hours (1 to 24) from now after which no new disruptive step starts")
+	f.StringVar(&o.server, "server", os.Getenv("REMINT_SERVER"), "queue the deploy through the daemon at this URL ($REMINT_SERVER): a job per target, followed until it ends")
 	f.StringVarP(&o.identity, "identity", "i", "", "private key file for SSH, for in-place work (default $REMINT_SSH_KEY)")
 	waitLockFlag(cmd, &o.waitLock)
 	return cmd
@@ -90,12 +108,18 @@ func runDeploy(ctx context.Context, cmd *cobra.Command, targets []string, o depl
 	if o.waitLock < 0 {
 		return usageErrorf("--wait-lock %s: must not be negative", o.waitLock)
 	}
+	if cmd.Flags().Changed("maintenance-window") && (o.window < 1 || o.window > 24) {
+		return usageErrorf("--maintenance-window %d: want 1 to 24 hours", o.window)
+	}
 	seen := map[string]bool{}
 	for _, t := range targets {
 		if seen[t] {
 			return usageErrorf("target %s given twice", t)
 		}
 		seen[t] = true
+	}
+	if o.server != "" {
+		return runDeployServer(ctx, stdout, targets, o, force)
 	}
 	log, err := newLogger(stderr)
 	if err != nil {
@@ -142,6 +166,13 @@ func runDeploy(ctx context.Context, cmd *cobra.Command, targets []string, o depl
 			return err
 		}
 		defer d.st.Close()
+		if o.window > 0 {
+			end := time.Now().Add(time.Duration(o.window) * time.Hour)
+			ctx = orchestrator.WithWindowEnd(ctx, end)
+			if o.output == "text" {
+				fmt.Fprintf(stdout, "maintenance window: until %s (%dh): no new disruptive step starts after it\n", end.UTC().Format(time.RFC3339), o.window)
+			}
+		}
 		rep, err = orchestrator.Execute(ctx, deps, rep, o.opts)
 	}
 	if o.output == "json" {
@@ -214,6 +245,7 @@ func (d *deployEnv) rebuild(ctx context.Context, group string) (failover.Rebuild
 	if err != nil {
 		return failover.RebuildResult{}, err
 	}
+	deps.Deadline = orchestrator.WindowEnd(ctx)                        // --maintenance-window: no new slot after it
 	res, err := failover.Rebuild(ctx, deps, failover.RebuildRequest{}) // the image the facts resolved: the group's pin, else the latest
 	return res, classify(err)
 }

@@ -93,6 +93,8 @@ func TestDeployBadInput(t *testing.T) {
 		{[]string{"deploy", "web", "--in-place", "--reboot-if-required"}, "reboot_if_required alone installs nothing"},
 		{[]string{"deploy", "db", "--rebuild"}, "cannot force a rebuild: the group is replaceable: false"},
 		{[]string{"deploy", "web", "--output", "yaml"}, "--output"},
+		{[]string{"deploy", "web", "--maintenance-window", "0"}, "--maintenance-window 0: want 1 to 24 hours"},
+		{[]string{"deploy", "web", "--maintenance-window", "25"}, "--maintenance-window 25: want 1 to 24 hours"},
 	} {
 		p := w.start(nil, c.args...)
 		require.Equal(t, 2, p.wait(t), "%v: %s", c.args, p)

@@ -299,7 +299,7 @@ func (e *inplaceEnv) run(ctx context.Context, r inplaceRun) (inplace.Summary, er
 	if plan.Resume {
 		e.log.Info("resuming in-place run", "run", plan.ID)
 	}
-	deps := inplace.Deps{Journal: e.st, Rebooter: e.cloud, Logger: e.log, Now: time.Now, Progress: r.progress}
+	deps := inplace.Deps{Journal: e.st, Rebooter: e.cloud, Logger: e.log, Now: time.Now, Progress: r.progress, Deadline: orchestrator.WindowEnd(ctx)}
 	access := &remote.Access{Cloud: e.cloud, User: cmpOr(e.g.SSHUser, "debian"), Signer: r.signer, Logger: e.log,
 		Servers: openstack.ListServersOpts{NamePrefix: group + "-"}}
 	deps.Dialer = accessDialer{access}

@@ -160,7 +160,9 @@ func (e *jobEnv) groupDeps(ctx context.Context, group string, sink func(failover
 		return failover.Deps{}, err
 	}
 	g := &groupEnv{m: e.m, spec: spec, cloud: cl, store: e.store, log: e.log}
-	return g.groupDeps("remint serve: job on group "+group, 3*e.ttl, sink, nil)
+	d, err := g.groupDeps("remint serve: job on group "+group, 3*e.ttl, sink, nil)
+	d.Deadline = orchestrator.WindowEnd(ctx) // a scheduled run's window: no new slot after it
+	return d, err
 }
 
 // fleet is the API's view of the manifest's groups and images (remint serve).

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -22,15 +24,19 @@ func newScheduleCmd() *cobra.Command {
 		Short: "Inspect rrule schedules and their maintenance windows",
 		Long: `Schedules fire an action (build-image, rebuild, inplace, update) on a target by an RFC 5545
 rrule, inside a maintenance window of 1 to 24 hours. The manifest's schedules: section
-names them; "schedule next" shows when a schedule (or any rule) fires, so a rule can be
-checked before it is used.`,
+names them; "schedule create" adds more at run time (kept in the state store, fired by
+remint serve without a restart; enable, disable, delete them). "schedule next" shows when
+a schedule (or any rule) fires, so a rule can be checked before it is used. Each command
+works on the manifest's state file, or through a daemon with --server URL.`,
 	}
-	cmd.AddCommand(newScheduleNextCmd(), newScheduleListCmd(), newScheduleHistoryCmd())
+	cmd.AddCommand(newScheduleNextCmd(), newScheduleListCmd(), newScheduleHistoryCmd(), newScheduleCreateCmd(), newScheduleShowCmd(),
+		newScheduleDeleteCmd(), newScheduleEnableCmd(true), newScheduleEnableCmd(false))
 	return cmd
 }
 
 type scheduleNextOptions struct {
 	file   string
+	server string
 	rrule  string
 	window string
 	after  string
@@ -67,7 +73,8 @@ time or name.`,
 		},
 	}
 	manifestFlag(cmd, &o.file)
-	cmd.Flags().StringVar(&o.rrule, "rrule", "", "an RFC 5545 rule to check instead of a manifest schedule")
+	cmd.Flags().StringVar(&o.server, "server", os.Getenv("REMINT_SERVER"), "look NAME up through the daemon at this URL ($REMINT_SERVER)")
+	cmd.Flags().StringVar(&o.rrule, "rrule", "", "an RFC 5545 rule to check instead of a schedule")
 	cmd.Flags().StringVar(&o.window, "window", "", "maintenance window with --rrule: 1h to 24h, as a duration (4h) or hours (4); default 4h")
 	cmd.Flags().StringVar(&o.after, "after", "", "list runs after this RFC 3339 time (default: now)")
 	cmd.Flags().IntVarP(&o.n, "count", "n", 5, "how many runs, 1 to 1000")
@@ -131,7 +138,16 @@ func scheduleToShow(name string, o scheduleNextOptions) (scheduleRef, error) {
 		return scheduleRef{sched: s}, nil
 	}
 	if o.window != "" {
-		return scheduleRef{}, usageErrorf("--window goes with --rrule; schedule %s has its own window in the manifest", name)
+		return scheduleRef{}, usageErrorf("--window goes with --rrule; schedule %s has its own window", name)
+	}
+	if o.server != "" {
+		so := scheduleOptions{server: o.server, output: "text"}
+		svc, closeFn, err := so.open(context.Background(), time.Now, false)
+		if err != nil {
+			return scheduleRef{}, err
+		}
+		defer closeFn()
+		return runTimeRef(svc, name)
 	}
 	m, err := loadManifest(o.file)
 	if err != nil {
@@ -139,6 +155,15 @@ func scheduleToShow(name string, o scheduleNextOptions) (scheduleRef, error) {
 	}
 	sc, ok := m.Schedules[name]
 	if !ok {
+		so := scheduleOptions{file: o.file, output: "text"}
+		svc, closeFn, err := so.open(context.Background(), time.Now, false)
+		if err != nil {
+			return scheduleRef{}, err
+		}
+		defer closeFn()
+		if ref, err := runTimeRef(svc, name); err == nil {
+			return ref, nil
+		}
 		names := m.ScheduleNames()
 		if len(names) == 0 {
 			return scheduleRef{}, usageErrorf("schedule %q: %s has no schedules", name, m.Path)
@@ -150,6 +175,19 @@ func scheduleToShow(name string, o scheduleNextOptions) (scheduleRef, error) {
 		return scheduleRef{}, usageErrorf("schedule %s: %v", name, err)
 	}
 	return scheduleRef{name: name, action: sc.Action, target: sc.Target, sched: s}, nil
+}
+
+// runTimeRef resolves a schedule by name through svc (the state store or a daemon).
+func runTimeRef(svc orchestrator.Schedules, name string) (scheduleRef, error) {
+	v, err := svc.GetSchedule(context.Background(), name)
+	if err != nil {
+		return scheduleRef{}, scheduleError(err)
+	}
+	s, err := orchestrator.ParseSchedule(v.RRule, time.Duration(v.WindowHours*float64(time.Hour)))
+	if err != nil {
+		return scheduleRef{}, usageErrorf("schedule %s: %v", name, err)
+	}
+	return scheduleRef{name: v.Name, action: v.Action, target: v.Target, sched: s}, nil
 }
 
 // parseWindow reads a window as a Go duration ("4h", "90m") or whole hours ("4").
@@ -244,6 +282,7 @@ func writeScheduleJSON(w io.Writer, ref scheduleRef, after time.Time, runs []orc
 
 type scheduleListOptions struct {
 	file   string
+	server string
 	output string
 }
 
@@ -251,73 +290,64 @@ func newScheduleListCmd() *cobra.Command {
 	var o scheduleListOptions
 	cmd := &cobra.Command{
 		Use:   "list",
-		Short: "List the manifest's schedules with their next run",
-		Long: `List the schedules of the manifest: name, action, target, window, zone and the next run
-(UTC). Schedules created at run time live in the job database and are not listed here yet.`,
+		Short: "List the manifest's and the run-time schedules with their next run",
+		Long: `List every schedule: the manifest's (SOURCE manifest, no id) and those created at run time
+(SOURCE runtime, with their id): action, target, window, zone, whether enabled and the
+next run (UTC). --output json gives each with its next 5 runs.`,
 		Example: `  remint schedule list
-  remint schedule list -f examples/remint.yaml --output json`,
+  remint schedule list --server http://127.0.0.1:8440 --output json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runScheduleList(cmd.OutOrStdout(), o, time.Now())
 		},
 	}
 	manifestFlag(cmd, &o.file)
+	cmd.Flags().StringVar(&o.server, "server", os.Getenv("REMINT_SERVER"), "act through the daemon at this URL ($REMINT_SERVER) instead of the local state file")
 	outputFlag(cmd, &o.output, "text", "json")
 	return cmd
 }
 
-type scheduleListJSON struct {
-	Name        string  `json:"name"`
-	Action      string  `json:"action"`
-	Target      string  `json:"target"`
-	RRule       string  `json:"rrule"`
-	Zone        string  `json:"zone"`
-	WindowHours float64 `json:"window_hours"`
-	Next        string  `json:"next,omitempty"` // UTC; absent when the rule has ended
-}
-
 func runScheduleList(stdout io.Writer, o scheduleListOptions, now time.Time) error {
-	if err := checkOutput(o.output, "text", "json"); err != nil {
-		return err
-	}
-	m, err := loadManifest(o.file)
+	so := scheduleOptions{file: o.file, server: o.server, output: o.output}
+	svc, closeFn, err := so.open(context.Background(), func() time.Time { return now }, false)
 	if err != nil {
 		return err
 	}
-	rows := []scheduleListJSON{}
-	for _, name := range m.ScheduleNames() {
-		sc := m.Schedules[name]
-		s, err := orchestrator.ParseSchedule(sc.RRule, sc.Window)
-		if err != nil {
-			return usageErrorf("schedule %s: %v", name, err)
-		}
-		row := scheduleListJSON{Name: name, Action: sc.Action, Target: sc.Target, RRule: sc.RRule, Zone: s.Location().String(), WindowHours: sc.Window.Hours()}
-		if next := s.Next(now, 1); len(next) == 1 {
-			row.Next = next[0].Start.UTC().Format(time.RFC3339)
-		}
-		rows = append(rows, row)
+	defer closeFn()
+	rows, err := svc.ListSchedules(context.Background(), "")
+	if err != nil {
+		return scheduleError(err)
 	}
 	if o.output == "json" {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		enc.SetEscapeHTML(false)
-		if err := enc.Encode(rows); err != nil {
-			return fmt.Errorf("write schedules: %w", err)
-		}
-		return nil
+		return writeJSONOut(stdout, map[string]any{"schedules": rows})
 	}
 	if len(rows) == 0 {
-		fmt.Fprintf(stdout, "%s has no schedules\n", m.Path)
+		fmt.Fprintln(stdout, "no schedules (add them to the manifest's schedules: or with remint schedule create)")
 		return nil
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tACTION\tTARGET\tWINDOW\tZONE\tNEXT (UTC)")
+	fmt.Fprintln(tw, "NAME\tSOURCE\tID\tACTION\tTARGET\tWINDOW\tZONE\tENABLED\tNEXT (UTC)")
 	for _, r := range rows {
-		next := r.Next
-		if next == "" {
-			next = "ended"
+		next := "ended"
+		switch {
+		case !r.Enabled:
+			next = "-"
+		case len(r.Next) > 0:
+			next = r.Next[0].Start
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, r.Action, r.Target, fmtWindow(time.Duration(r.WindowHours*float64(time.Hour))), r.Zone, next)
+		id := "-"
+		if r.ID > 0 {
+			id = fmt.Sprint(r.ID)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, r.Source, id, r.Action, r.Target,
+			fmtWindow(time.Duration(r.WindowHours*float64(time.Hour))), r.Zone, yesNo(r.Enabled), next)
 	}
 	return tw.Flush()
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
 }

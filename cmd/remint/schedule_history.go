@@ -26,7 +26,8 @@ func newScheduleHistoryCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "history [NAME]",
 		Short: "What became of each run the daemon handled: fired (with its job), missed or skipped, and why",
-		Long: `Print the runs of the manifest's schedules (or of NAME) that remint serve handled, from
+		Long: `Print the runs of the schedules (or of NAME: a manifest or run-time schedule, or a
+deleted one whose runs stay) that remint serve handled, from
 the state file: fired (the job it started), missed (its window closed while no daemon
 was up) or skipped (the target was busy, or the action has no job kind yet), with the
 reason.`,
@@ -43,9 +44,6 @@ reason.`,
 			name := ""
 			if len(args) == 1 {
 				name = args[0]
-				if _, ok := m.Schedules[name]; !ok {
-					return usageErrorf("schedule %q is not in %s", name, m.Path)
-				}
 			}
 			st, err := openStore(cmd.Context(), m)
 			if err != nil {
@@ -55,6 +53,12 @@ reason.`,
 			runs, err := st.ScheduleRuns(cmd.Context(), name)
 			if err != nil {
 				return err
+			}
+			if _, ok := m.Schedules[name]; name != "" && !ok && len(runs) == 0 {
+				// A run-time schedule (or a deleted one, whose runs stay) is fine too.
+				if _, err := st.ScheduleByName(cmd.Context(), name); err != nil {
+					return usageErrorf("schedule %q is not in %s nor created at run time, and has no recorded runs", name, m.Path)
+				}
 			}
 			views := make([]runView, 0, len(runs))
 			for _, r := range runs {

@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/remint-dev/remint/orchestrator"
 )
 
 const sofiaSaturdays = "DTSTART;TZID=Europe/Sofia:20200803T134000 RRULE:FREQ=WEEKLY;INTERVAL=1;BYDAY=SA"
@@ -96,18 +98,22 @@ func TestScheduleList(t *testing.T) {
 	var out bytes.Buffer
 	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 	require.NoError(t, runScheduleList(&out, scheduleListOptions{file: "../../examples/remint.yaml", output: "text"}, now))
-	assert.Equal(t, `NAME            ACTION       TARGET     WINDOW  ZONE          NEXT (UTC)
-monthly-images  build-image  debian-12  4h      Europe/Sofia  2026-12-05T00:00:00Z
-weekend-web     rebuild      web        4h      Europe/Sofia  2026-11-29T01:00:00Z
-weekly-db       inplace      db         2h      Europe/Sofia  2026-11-28T21:00:00Z
+	assert.Equal(t, `NAME            SOURCE    ID  ACTION       TARGET     WINDOW  ZONE          ENABLED  NEXT (UTC)
+monthly-images  manifest  -   build-image  debian-12  4h      Europe/Sofia  yes      2026-12-05T00:00:00Z
+weekend-web     manifest  -   rebuild      web        4h      Europe/Sofia  yes      2026-11-29T01:00:00Z
+weekly-db       manifest  -   inplace      db         2h      Europe/Sofia  yes      2026-11-28T21:00:00Z
 `, out.String())
 
 	out.Reset()
 	require.NoError(t, runScheduleList(&out, scheduleListOptions{file: "../../examples/remint.yaml", output: "json"}, now))
-	var rows []scheduleListJSON
-	require.NoError(t, json.Unmarshal(out.Bytes(), &rows))
+	var doc struct {
+		Schedules []orchestrator.ScheduleView `json:"schedules"`
+	}
+	require.NoError(t, json.Unmarshal(out.Bytes(), &doc))
+	rows := doc.Schedules
 	require.Len(t, rows, 3)
-	assert.Equal(t, "2026-11-29T01:00:00Z", rows[1].Next)
+	assert.Equal(t, "2026-11-29T01:00:00Z", rows[1].Next[0].Start)
+	assert.Equal(t, orchestrator.SourceManifest, rows[1].Source)
 
 	_, _, err := validateRun(t, "schedule", "list", "-f", "../../examples/remint.yaml")
 	require.NoError(t, err)

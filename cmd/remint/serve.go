@@ -36,10 +36,12 @@ schedules (a run missed while no daemon was up is caught up once if its window i
 open, else recorded missed; a run whose target is busy is skipped and recorded), works
 the durable jobs (remint job), deletes old servers kept for rollback when their keep-old
 time is over, enforces each image family's retention once a day, and serves on --listen
-/healthz, /readyz, the job API (/v1/jobs), the group and image API (/v1/groups,
-/v1/images: what group show, plan, rebuild, rollback and the image commands do), its
-OpenAPI document (/openapi.json) and STACKIT's Server Update API
-(/v1/projects/{projectId}/servers/{serverId}/updates, …).
+/healthz, /readyz, the job API (/v1/jobs), the schedule API (/v1/schedules,
+/v1/rrule/next), the group and image API (/v1/groups, /v1/images: what group show, plan,
+rebuild, rollback and the image commands do), its OpenAPI document (/openapi.json) and
+STACKIT's Server Update API (/v1/projects/{projectId}/servers/{serverId}/updates, …).
+Schedules created at run time (remint schedule create) fire beside the manifest's;
+creates, changes, enables, disables and deletes are picked up without a restart.
 
 A job whose daemon died (kill -9) is resumed by the next daemon once its lease expired
 (30s; $REMINT_LEASE_TTL): a rebuild finishes its recorded rollout. SIGTERM stops after
@@ -90,11 +92,12 @@ func runServe(ctx context.Context, stdout, stderr io.Writer, o serveOptions) err
 	if err != nil {
 		return usageErrorf("--listen %s: %v", o.listen, err)
 	}
-	d := &orchestrator.Daemon{Queue: env.queue, Store: env.store, Schedules: scheds, KeptGroups: env.m.GroupNames(),
+	d := &orchestrator.Daemon{Queue: env.queue, Store: env.store, Schedules: scheds, RunTime: true, KeptGroups: env.m.GroupNames(),
 		RetentionFamilies: env.m.FamilyNames(), Logger: log}
 	ready := func(ctx context.Context) error { return env.store.DB().PingContext(ctx) }
 	fleet := env.fleet()
-	api := orchestrator.API{Jobs: orchestrator.Local{Queue: env.queue}, Ready: ready, Groups: fleet, Images: fleet}
+	api := orchestrator.API{Jobs: orchestrator.Local{Queue: env.queue}, Ready: ready, Groups: fleet, Images: fleet,
+		More: orchestrator.ScheduleRoutes(scheduleService(env.m, env.store, time.Now, d.SchedulesChanged), time.Now)}
 	srv := &http.Server{Handler: env.withServerUpdate(api.Handler(), log), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	httpErr := make(chan error, 1)

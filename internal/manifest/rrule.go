@@ -36,7 +36,16 @@ func ParseRRule(s string) (*rrule.Set, error) {
 	if strings.HasPrefix(value, "TZID=Local:") {
 		return nil, errors.New(`DTSTART: TZID=Local depends on the host's zone: name the zone, e.g. TZID=Europe/Sofia, or use UTC ("...Z")`)
 	}
-	start, err := rrule.StrToDtStart(value, time.UTC)
+	var start time.Time
+	if zone, rest, ok := splitTZID(value); ok {
+		loc, lerr := loadZone(zone)
+		if lerr != nil {
+			return nil, fmt.Errorf("DTSTART %q: %w", value, tzError(lerr))
+		}
+		start, err = rrule.StrToDtStart(rest, loc)
+	} else {
+		start, err = rrule.StrToDtStart(value, time.UTC)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("DTSTART %q: %w", value, tzError(err))
 	}

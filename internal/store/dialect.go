@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"strconv"
 	"strings"
+	"sync/atomic"
 )
 
 // The store speaks SQLite by default and PostgreSQL when opened with a postgres:// URL
@@ -17,17 +18,22 @@ import (
 type db struct {
 	*sql.DB
 	pg bool
+	// queries counts the statements sent (Store.Queries), transactions' included.
+	queries atomic.Int64
 }
 
 func (d *db) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	d.queries.Add(1)
 	return d.DB.ExecContext(ctx, rebind(d.pg, q), args...)
 }
 
 func (d *db) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	d.queries.Add(1)
 	return d.DB.QueryContext(ctx, rebind(d.pg, q), args...)
 }
 
 func (d *db) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+	d.queries.Add(1)
 	return d.DB.QueryRowContext(ctx, rebind(d.pg, q), args...)
 }
 
@@ -36,24 +42,34 @@ func (d *db) BeginTx(ctx context.Context, opts *sql.TxOptions) (*tx, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &tx{Tx: t, pg: d.pg}, nil
+	return &tx{Tx: t, pg: d.pg, queries: &d.queries}, nil
 }
 
 // tx is a transaction with the dialect's query rewriting.
 type tx struct {
 	*sql.Tx
-	pg bool
+	pg      bool
+	queries *atomic.Int64
+}
+
+func (t *tx) count() {
+	if t.queries != nil {
+		t.queries.Add(1)
+	}
 }
 
 func (t *tx) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	t.count()
 	return t.Tx.ExecContext(ctx, rebind(t.pg, q), args...)
 }
 
 func (t *tx) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	t.count()
 	return t.Tx.QueryContext(ctx, rebind(t.pg, q), args...)
 }
 
 func (t *tx) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+	t.count()
 	return t.Tx.QueryRowContext(ctx, rebind(t.pg, q), args...)
 }
 

@@ -48,7 +48,7 @@ type JobOutcome struct {
 }
 
 // wrap gives a transaction begun on DB() the store's dialect.
-func (s *Store) wrap(t *sql.Tx) *tx { return &tx{Tx: t, pg: s.db.pg} }
+func (s *Store) wrap(t *sql.Tx) *tx { return &tx{Tx: t, pg: s.db.pg, queries: &s.db.queries} }
 
 // JobEvent is one line of a job's event log.
 type JobEvent struct {

@@ -83,7 +83,7 @@ func (s *Store) CreateSchedule(ctx context.Context, d ScheduleDef, now time.Time
 	err := s.db.QueryRowContext(ctx, `INSERT INTO schedules (name, rrule, window_seconds, enabled, action, target, options, description,
 		created_by, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		d.Name, d.RRule, int64(d.Window/time.Second), boolInt(d.Enabled), d.Action, d.Target, optionsText(d.Options), d.Description,
-		d.CreatedBy, fmtTime(d.Created), fmtTime(d.Updated)).Scan(&d.ID)
+		d.CreatedBy, fmtTimeFixed(d.Created), fmtTimeFixed(d.Updated)).Scan(&d.ID)
 	if isUniqueViolation(err) {
 		return d, fmt.Errorf("create schedule %s: %w", d.Name, ErrScheduleExists)
 	}
@@ -144,7 +144,7 @@ func (s *Store) UpdateSchedule(ctx context.Context, d ScheduleDef, now time.Time
 	res, err := s.db.ExecContext(ctx, `UPDATE schedules SET name = ?, rrule = ?, window_seconds = ?, enabled = ?, action = ?, target = ?,
 		options = ?, description = ?, updated_at = ? WHERE id = ?`,
 		d.Name, d.RRule, int64(d.Window/time.Second), boolInt(d.Enabled), d.Action, d.Target, optionsText(d.Options), d.Description,
-		fmtTime(now.UTC()), d.ID)
+		fmtTimeFixed(now.UTC()), d.ID)
 	if isUniqueViolation(err) {
 		return d, fmt.Errorf("rename schedule %d to %s: %w", d.ID, d.Name, ErrScheduleExists)
 	}
