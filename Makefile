@@ -33,9 +33,14 @@ lint:
 
 ## e2e: end-to-end suite through the real binary on real hosts (root, Docker, debootstrap).
 ## The Debian base image is built once per machine and cached; prints how long it took.
+## The web console's browser test (headless Debian chromium) saves a screenshot of each
+## page under bin/screenshots/.
 e2e: build deps-e2e
 	@start=$$(date +%s); REMINT_E2E=1 REMINT_BIN=$(CURDIR)/$(BIN) REMINT_WORKLOAD_BINARY=$(CURDIR)/$(BIN) \
 	  $(GO) test -count=1 -v -timeout 40m ./internal/sim/docker/ ./e2e/; rc=$$?; \
+	  REMINT_E2E=1 REMINT_BIN=$(CURDIR)/$(BIN) REMINT_SCREENSHOTS=$(CURDIR)/bin/screenshots \
+	  $(GO) test -count=1 -v -timeout 10m -run '^TestConsoleInBrowser$$' ./cmd/remint/ || rc=1; \
+	  echo "console screenshots: $(CURDIR)/bin/screenshots/"; \
 	  echo "make e2e: $$(( $$(date +%s) - start ))s (exit $$rc)"; exit $$rc
 
 ## deps-e2e: install what make e2e needs (as root), or name it
@@ -46,12 +51,15 @@ deps-e2e:
 ## next-run computation for 100,000 schedules (first, cached, naive walk; wall and CPU per core),
 ## the idle daemon with 10,000 run-time schedules (CPU % of a core, RSS, start time),
 ## cloud API calls per replaced server, and the naive replacement side by side; STACKIT's
-## ListUpdates of a server with 10,000 updates (p50/p99 ms, updates/s; SQLite and PostgreSQL); then the
+## ListUpdates of a server with 10,000 updates (p50/p99 ms, updates/s; SQLite and PostgreSQL); the
+## web console's Updates page weight (HTML+CSS+JS bytes) and time to first contentful paint in
+## headless chromium; then the
 ## in-place benchmark on real hosts (root + Docker like make e2e; it fails, never skips,
 ## without them): remint's security upgrade vs unattended-upgrade by hand, and N=1/4/16
 ## servers at concurrency 4 (REMINT_BENCH_MAX_N=4 measures fewer servers).
 bench: build deps-e2e
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./failover/ ./orchestrator/ ./orchestrator/serverupdate/
+	$(GO) test -run '^$$' -bench . -benchtime 5x -timeout 10m ./orchestrator/console/
 	@REMINT_E2E=1 REMINT_BENCH=1 REMINT_BIN=$(CURDIR)/$(BIN) REMINT_WORKLOAD_BINARY=$(CURDIR)/$(BIN) \
 	  $(GO) test -count=1 -v -run '^TestInplaceBench$$' -timeout 30m ./e2e/ > $(CURDIR)/bin/bench-inplace.log 2>&1; rc=$$?; \
 	  grep -E '^BENCH|booted and prepared' $(CURDIR)/bin/bench-inplace.log; \

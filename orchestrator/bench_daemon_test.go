@@ -63,7 +63,7 @@ func BenchmarkDaemonIdle10k(b *testing.B) {
 		}
 		idle = d
 	}
-	// $REMINT_BENCH_POLL sets River's poll interval (default: the queue's 200ms, as
+	// $REMINT_BENCH_POLL sets River's poll interval (default: the queue's 500ms, as
 	// remint serve runs it); River's SQLite driver polls for jobs and notifications.
 	var poll time.Duration
 	if v := os.Getenv("REMINT_BENCH_POLL"); v != "" {

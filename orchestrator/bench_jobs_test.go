@@ -23,7 +23,7 @@ func (h pickupHandler) Run(ctx context.Context, w *Work) error {
 }
 
 // BenchmarkJobPickup measures the latency from Insert returning to the job's handler
-// running (SQLite state file, the daemon's default 200ms poll interval: River polls, as
+// running (SQLite state file, the daemon's default 500ms poll interval: River polls, as
 // neither database notifies here; one job at a time), and reports p50 and p99 in
 // milliseconds.
 func BenchmarkJobPickup(b *testing.B) {

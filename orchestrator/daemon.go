@@ -51,6 +51,8 @@ type Daemon struct {
 	// lastRetire is the last retire-kept job queued per group: after a failure the next
 	// waits retireBackoff, so a failing group does not fill the history with a job a tick.
 	lastRetire map[string]int64
+	// lastRescue is when step last looked for jobs of dead daemons.
+	lastRescue time.Time
 	// book is the schedules with their next due runs (FireSchedules).
 	book scheduleBook
 	// retained is when retention last ran per family, as last read or done.
@@ -105,8 +107,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 // step is one tick: rescue, schedules, keep-old. Errors are logged; the next tick retries.
 func (d *Daemon) step(ctx context.Context) {
-	if _, err := d.Queue.Rescue(ctx); err != nil && ctx.Err() == nil {
-		d.log().Error("rescue jobs", "err", err)
+	// A dead daemon's job can be rescued once its lease expired (the lease TTL), so
+	// looking every TTL/6 (at most every 5s) is soon enough and keeps the idle loop cheap.
+	if now := d.now(); d.lastRescue.IsZero() || now.Sub(d.lastRescue) >= min(5*time.Second, d.Queue.cfg.LeaseTTL/6) || now.Before(d.lastRescue) {
+		d.lastRescue = now
+		if _, err := d.Queue.Rescue(ctx); err != nil && ctx.Err() == nil {
+			d.log().Error("rescue jobs", "err", err)
+		}
 	}
 	if err := d.FireSchedules(ctx, d.now()); err != nil && ctx.Err() == nil {
 		d.log().Error("fire schedules", "err", err)

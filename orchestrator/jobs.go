@@ -153,7 +153,10 @@ type QueueConfig struct {
 	// Workers is how many jobs run at once (on different targets); 0 makes an
 	// insert-only queue (the CLI working on the state file without a daemon).
 	Workers int
-	// PollInterval is how often an idle worker looks for new jobs (default 200ms).
+	// PollInterval is how often an idle worker looks for new jobs (default 500ms). On
+	// SQLite it is also the longest a job inserted by another process (or by this one:
+	// River's SQLite listener is off) waits to be picked up; PostgreSQL is woken at once
+	// by LISTEN/NOTIFY.
 	PollInterval time.Duration
 	// LeaseTTL is how long a dead worker's attempt stays claimed (default 30s).
 	LeaseTTL time.Duration
@@ -179,7 +182,7 @@ type Queue struct {
 // NewQueue migrates River's tables into the store's database and returns the queue.
 func NewQueue(ctx context.Context, st *store.Store, reg Registry, cfg QueueConfig) (*Queue, error) {
 	if cfg.PollInterval <= 0 {
-		cfg.PollInterval = 200 * time.Millisecond
+		cfg.PollInterval = 500 * time.Millisecond
 	}
 	if cfg.LeaseTTL <= 0 {
 		cfg.LeaseTTL = 30 * time.Second
@@ -216,6 +219,10 @@ func NewQueue(ctx context.Context, st *store.Store, reg Registry, cfg QueueConfi
 		// River's own rescuer would re-run a live job that runs long; Rescue uses the
 		// job's lease instead.
 		RescueStuckJobsAfter: 100 * 365 * 24 * time.Hour,
+		// River emulates LISTEN/NOTIFY on SQLite by querying a notification table every
+		// 50ms, which alone kept an idle daemon at ~1% of a core. Poll-only mode fetches
+		// every PollInterval and polls running jobs' cancellation instead (Cancel below).
+		PollOnly: !st.Postgres(),
 	}
 	if cfg.Workers > 0 {
 		rc.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}}

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Installs the Debian packages remint's tests need, when they are missing.
 #   scripts/deps.sh test   packages for `make test` (real openstack CLI, dpkg/apt tools)
-#   scripts/deps.sh e2e    packages for `make e2e` (debootstrap, packer; checks the Docker engine)
+#   scripts/deps.sh e2e    packages for `make e2e` and `make bench` (debootstrap, packer, chromium
+#                          for the web console's browser tests; checks the Docker engine)
 # As root it installs them with apt-get; otherwise it says exactly what to install and fails.
 set -euo pipefail
 
 want=()
 case "${1:-}" in
   test) want=(python3-openstackclient unattended-upgrades python3-apt gpgv curl postgresql) ;;
-  e2e)  want=(debootstrap gpgv curl openssh-client packer) ;;
+  e2e)  want=(debootstrap gpgv curl openssh-client packer chromium) ;;
   *) echo "usage: $0 test|e2e" >&2; exit 2 ;;
 esac
 

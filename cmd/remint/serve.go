@@ -38,17 +38,22 @@ the durable jobs (remint job), deletes old servers kept for rollback when their 
 time is over, enforces each image family's retention once a day, and serves on --listen
 /healthz, /readyz, the job API (/v1/jobs), the schedule API (/v1/schedules,
 /v1/rrule/next), the group and image API (/v1/groups, /v1/images: what group show, plan,
-rebuild, rollback and the image commands do), its OpenAPI document (/openapi.json) and
-STACKIT's Server Update API (/v1/projects/{projectId}/servers/{serverId}/updates, …).
-Schedules created at run time (remint schedule create) fire beside the manifest's;
-creates, changes, enables, disables and deletes are picked up without a restart.
+rebuild, rollback and the image commands do), its OpenAPI document (/openapi.json),
+STACKIT's Server Update API (/v1/projects/{projectId}/servers/{serverId}/updates, …) and
+the web console (/). Schedules created at run time (remint schedule create, the console)
+fire beside the manifest's; creates, changes, enables, disables and deletes are picked
+up without a restart.
 
 A job whose daemon died (kill -9) is resumed by the next daemon once its lease expired
 (30s; $REMINT_LEASE_TTL): a rebuild finishes its recorded rollout. SIGTERM stops after
 each job's current step and leaves the jobs to resume on the next start.
 
+The web console at / (groups, images, updates with their schedules, jobs) asks for a
+token at login: for now $REMINT_CONSOLE_TOKEN (may write) or
+$REMINT_CONSOLE_READONLY_TOKEN (read-only).
+
 Logs are JSON when stderr is not a terminal (unless --log-format says otherwise).`,
-		Example: `  remint serve -f remint.yaml --listen 127.0.0.1:8440
+		Example: `  REMINT_CONSOLE_TOKEN=$(openssl rand -hex 16) remint serve -f remint.yaml --listen 127.0.0.1:8440
   remint job list --server http://127.0.0.1:8440
   remint rebuild web --server http://127.0.0.1:8440
   curl -s http://127.0.0.1:8440/v1/groups/web`,
@@ -98,7 +103,16 @@ func runServe(ctx context.Context, stdout, stderr io.Writer, o serveOptions) err
 	fleet := env.fleet()
 	api := orchestrator.API{Jobs: orchestrator.Local{Queue: env.queue}, Ready: ready, Groups: fleet, Images: fleet,
 		More: orchestrator.ScheduleRoutes(scheduleService(env.m, env.store, time.Now, d.SchedulesChanged), time.Now)}
-	srv := &http.Server{Handler: env.withServerUpdate(api.Handler(), log), ReadHeaderTimeout: 10 * time.Second,
+	// The web console keeps its own cookie session, so it is mounted beside the API (on
+	// the paths console.Mount names), not behind the API's bearer tokens.
+	cons, err := newConsole(env, consoleAuthenticator(), d.SchedulesChanged, log)
+	if err != nil {
+		return err
+	}
+	root := http.NewServeMux()
+	root.Handle("/", env.withServerUpdate(api.Handler(), log))
+	cons.Mount(root)
+	srv := &http.Server{Handler: root, ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	httpErr := make(chan error, 1)
 	go func() { httpErr <- srv.Serve(ln) }()

@@ -13,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/remint-dev/remint/internal/auth"
 	"github.com/remint-dev/remint/internal/lease"
 	"github.com/remint-dev/remint/internal/openstack"
 	"github.com/remint-dev/remint/internal/store"
@@ -476,4 +477,50 @@ func TestTwoServesOnPostgresKillOneMidRollout(t *testing.T) {
 	w.assertServing(version)
 	require.NoError(t, survivor.cmd.Process.Signal(syscall.SIGTERM))
 	require.Equal(t, 0, survivor.wait(t), "%s", survivor)
+}
+
+// The console's interim tokens from the environment: the writer, the read-only one, and
+// nothing else (nor anything when neither is set).
+func TestConsoleAuthenticatorFromEnvironment(t *testing.T) {
+	ctx := context.Background()
+	t.Setenv("REMINT_CONSOLE_TOKEN", "")
+	t.Setenv("REMINT_CONSOLE_READONLY_TOKEN", "")
+	_, err := consoleAuthenticator().Authenticate(ctx, "")
+	require.ErrorIs(t, err, auth.ErrUnauthorized, "no token set: nobody logs in")
+	t.Setenv("REMINT_CONSOLE_TOKEN", "w-secret")
+	t.Setenv("REMINT_CONSOLE_READONLY_TOKEN", "r-secret")
+	a := consoleAuthenticator()
+	p, err := a.Authenticate(ctx, "w-secret")
+	require.NoError(t, err)
+	require.Equal(t, auth.Principal{Name: "console"}, p)
+	p, err = a.Authenticate(ctx, "r-secret")
+	require.NoError(t, err)
+	require.Equal(t, auth.Principal{Name: "console-ro", ReadOnly: true}, p)
+	for _, bad := range []string{"", "w-secre", "w-secret ", "W-SECRET"} {
+		_, err = a.Authenticate(ctx, bad)
+		require.ErrorIs(t, err, auth.ErrUnauthorized, "%q", bad)
+	}
+}
+
+// The console's schedule writes tell the daemon (once per change that happened).
+func TestConsoleScheduleBookNotifiesTheDaemon(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, t.TempDir()+"/state.db")
+	require.NoError(t, err)
+	defer st.Close()
+	n := 0
+	b := notifyingBook{&orchestrator.ScheduleBook{Store: st}, func() { n++ }}
+	spec := orchestrator.ScheduleSpec{Name: "nightly", RRule: "DTSTART:20260101T020000Z RRULE:FREQ=DAILY", Window: 2 * time.Hour,
+		Enabled: true, Action: "rebuild", Target: "web"}
+	d, err := b.Create(ctx, spec, "token t")
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	_, err = b.Create(ctx, spec, "token t")
+	require.Error(t, err, "the name exists")
+	require.Equal(t, 1, n, "a refused create changes nothing")
+	spec.Window = 3 * time.Hour
+	_, err = b.Update(ctx, d.ID, spec)
+	require.NoError(t, err)
+	require.NoError(t, b.Delete(ctx, d.ID))
+	require.Equal(t, 3, n)
 }
