@@ -35,12 +35,14 @@ func newServeCmd() *cobra.Command {
 schedules (a run missed while no daemon was up is caught up once if its window is still
 open, else recorded missed; a run whose target is busy is skipped and recorded), works
 the durable jobs (remint job), deletes old servers kept for rollback when their keep-old
-time is over, enforces each image family's retention once a day, and serves /healthz,
-/readyz, the job API (/v1/jobs), the schedule API (/v1/schedules, /v1/rrule/next),
+time is over, enforces each image family's retention once a day, and serves on --listen
+/healthz, /readyz, the job API (/v1/jobs), the schedule API (/v1/schedules,
+/v1/rrule/next), the group and image API (/v1/groups, /v1/images: what group show, plan,
+rebuild, rollback and the image commands do), its OpenAPI document (/openapi.json),
 STACKIT's Server Update API (/v1/projects/{projectId}/servers/{serverId}/updates, …) and
-the web console (/) on --listen. Schedules created at run time (remint schedule create,
-the console) fire beside the manifest's; creates, changes, enables, disables and deletes are picked up without a
-restart.
+the web console (/). Schedules created at run time (remint schedule create, the console)
+fire beside the manifest's; creates, changes, enables, disables and deletes are picked
+up without a restart.
 
 A job whose daemon died (kill -9) is resumed by the next daemon once its lease expired
 (30s; $REMINT_LEASE_TTL): a rebuild finishes its recorded rollout. SIGTERM stops after
@@ -52,7 +54,9 @@ $REMINT_CONSOLE_READONLY_TOKEN (read-only).
 
 Logs are JSON when stderr is not a terminal (unless --log-format says otherwise).`,
 		Example: `  REMINT_CONSOLE_TOKEN=$(openssl rand -hex 16) remint serve -f remint.yaml --listen 127.0.0.1:8440
-  remint job list --server http://127.0.0.1:8440`,
+  remint job list --server http://127.0.0.1:8440
+  remint rebuild web --server http://127.0.0.1:8440
+  curl -s http://127.0.0.1:8440/v1/groups/web`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if !cmd.Flags().Changed("log-format") && !cmd.Root().PersistentFlags().Changed("log-format") && !isTerminal(cmd.ErrOrStderr()) {
@@ -96,7 +100,9 @@ func runServe(ctx context.Context, stdout, stderr io.Writer, o serveOptions) err
 	d := &orchestrator.Daemon{Queue: env.queue, Store: env.store, Schedules: scheds, RunTime: true, KeptGroups: env.m.GroupNames(),
 		RetentionFamilies: env.m.FamilyNames(), Logger: log}
 	ready := func(ctx context.Context) error { return env.store.DB().PingContext(ctx) }
-	schedules := orchestrator.ScheduleRoutes(scheduleService(env.m, env.store, time.Now, d.SchedulesChanged), time.Now)
+	fleet := env.fleet()
+	api := orchestrator.API{Jobs: orchestrator.Local{Queue: env.queue}, Ready: ready, Groups: fleet, Images: fleet,
+		More: orchestrator.ScheduleRoutes(scheduleService(env.m, env.store, time.Now, d.SchedulesChanged), time.Now)}
 	// The web console keeps its own cookie session, so it is mounted beside the API (on
 	// the paths console.Mount names), not behind the API's bearer tokens.
 	cons, err := newConsole(env, consoleAuthenticator(), d.SchedulesChanged, log)
@@ -104,7 +110,7 @@ func runServe(ctx context.Context, stdout, stderr io.Writer, o serveOptions) err
 		return err
 	}
 	root := http.NewServeMux()
-	root.Handle("/", env.withServerUpdate(orchestrator.APIHandler(orchestrator.Local{Queue: env.queue}, ready, schedules), log))
+	root.Handle("/", env.withServerUpdate(api.Handler(), log))
 	cons.Mount(root)
 	srv := &http.Server{Handler: root, ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
