@@ -321,8 +321,8 @@ func RRuleNext(req RRuleNextRequest, now time.Time) ([]RunView, error) {
 	return RunViews(s, s.Next(after, n)), nil
 }
 
-// ScheduleRoutes serves the schedule endpoints on mux (pass it to APIHandler).
-func ScheduleRoutes(svc Schedules, now func() time.Time) func(mux *http.ServeMux) {
+// ScheduleRoutes are the schedule endpoints (API.More, or APIHandler's more).
+func ScheduleRoutes(svc Schedules, now func() time.Time) []Route {
 	if now == nil {
 		now = time.Now
 	}
@@ -351,8 +351,10 @@ func ScheduleRoutes(svc Schedules, now func() time.Time) func(mux *http.ServeMux
 		}
 		return "api"
 	}
-	return func(mux *http.ServeMux) {
-		mux.HandleFunc("GET /v1/schedules", func(w http.ResponseWriter, r *http.Request) {
+	var routes []Route
+	handle := func(pattern string, h http.HandlerFunc) { routes = append(routes, Route{pattern, h}) }
+	{
+		handle("GET /v1/schedules", func(w http.ResponseWriter, r *http.Request) {
 			list, err := svc.ListSchedules(r.Context(), r.URL.Query().Get("target"))
 			if err != nil {
 				fail(w, err)
@@ -360,7 +362,7 @@ func ScheduleRoutes(svc Schedules, now func() time.Time) func(mux *http.ServeMux
 			}
 			writeJSON(w, http.StatusOK, map[string]any{"schedules": list})
 		})
-		mux.HandleFunc("POST /v1/schedules", func(w http.ResponseWriter, r *http.Request) {
+		handle("POST /v1/schedules", func(w http.ResponseWriter, r *http.Request) {
 			var req ScheduleRequest
 			if !decode(w, r, &req) {
 				return
@@ -373,7 +375,7 @@ func ScheduleRoutes(svc Schedules, now func() time.Time) func(mux *http.ServeMux
 			}
 			writeJSON(w, http.StatusCreated, v)
 		})
-		mux.HandleFunc("GET /v1/schedules/{id}", func(w http.ResponseWriter, r *http.Request) {
+		handle("GET /v1/schedules/{id}", func(w http.ResponseWriter, r *http.Request) {
 			v, err := svc.GetSchedule(r.Context(), r.PathValue("id"))
 			if err != nil {
 				fail(w, err)
@@ -381,7 +383,7 @@ func ScheduleRoutes(svc Schedules, now func() time.Time) func(mux *http.ServeMux
 			}
 			writeJSON(w, http.StatusOK, v)
 		})
-		mux.HandleFunc("PUT /v1/schedules/{id}", func(w http.ResponseWriter, r *http.Request) {
+		handle("PUT /v1/schedules/{id}", func(w http.ResponseWriter, r *http.Request) {
 			var req ScheduleRequest
 			if !decode(w, r, &req) {
 				return
@@ -394,7 +396,7 @@ func ScheduleRoutes(svc Schedules, now func() time.Time) func(mux *http.ServeMux
 			}
 			writeJSON(w, http.StatusOK, v)
 		})
-		mux.HandleFunc("DELETE /v1/schedules/{id}", func(w http.ResponseWriter, r *http.Request) {
+		handle("DELETE /v1/schedules/{id}", func(w http.ResponseWriter, r *http.Request) {
 			if err := svc.DeleteSchedule(r.Context(), r.PathValue("id")); err != nil {
 				fail(w, err)
 				return
@@ -402,7 +404,7 @@ func ScheduleRoutes(svc Schedules, now func() time.Time) func(mux *http.ServeMux
 			writeJSON(w, http.StatusOK, map[string]string{"deleted": r.PathValue("id")})
 		})
 		for _, action := range []string{"enable", "disable"} {
-			mux.HandleFunc("POST /v1/schedules/{id}/"+action, func(w http.ResponseWriter, r *http.Request) {
+			handle("POST /v1/schedules/{id}/"+action, func(w http.ResponseWriter, r *http.Request) {
 				v, err := svc.SetScheduleEnabled(r.Context(), r.PathValue("id"), action == "enable")
 				if err != nil {
 					fail(w, err)
@@ -411,7 +413,7 @@ func ScheduleRoutes(svc Schedules, now func() time.Time) func(mux *http.ServeMux
 				writeJSON(w, http.StatusOK, v)
 			})
 		}
-		mux.HandleFunc("POST /v1/rrule/next", func(w http.ResponseWriter, r *http.Request) {
+		handle("POST /v1/rrule/next", func(w http.ResponseWriter, r *http.Request) {
 			var req RRuleNextRequest
 			if !decode(w, r, &req) {
 				return
@@ -424,4 +426,5 @@ func ScheduleRoutes(svc Schedules, now func() time.Time) func(mux *http.ServeMux
 			writeJSON(w, http.StatusOK, map[string]any{"runs": runs})
 		})
 	}
+	return routes
 }

@@ -33,7 +33,7 @@ func TestScheduleAPIThroughClient(t *testing.T) {
 			Window: 4 * time.Hour, Action: manifest.ActionRebuild, Target: "web"}},
 		Changed: func() { changes++ },
 	}
-	h := APIHandler(Local{q}, nil, ScheduleRoutes(svc, func() time.Time { return now }))
+	h := APIHandler(Local{q}, nil, ScheduleRoutes(svc, func() time.Time { return now })...)
 	withToken := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("X-Test-Token") == "ci" {
 			r = r.WithContext(auth.WithPrincipal(r.Context(), auth.Principal{Name: "ci"}))
@@ -123,6 +123,23 @@ func TestScheduleAPIThroughClient(t *testing.T) {
 	require.Equal(t, "2026-11-28T11:40:00Z", runs[0].Start)
 	_, err = c.RRuleNext(ctx, RRuleNextRequest{RRule: "FREQ=SOMETIMES"})
 	require.ErrorAs(t, err, &br)
+	// The answers are what openapi.json says they are.
+	for _, r := range []struct {
+		pattern, method, path, body string
+		status                      int
+	}{
+		{"GET /v1/schedules", "GET", "/v1/schedules", "", 200},
+		{"GET /v1/schedules/{id}", "GET", "/v1/schedules/weekend-web", "", 200},
+		{"GET /v1/schedules/{id}", "GET", "/v1/schedules/nope", "", 404},
+		{"POST /v1/schedules/{id}/disable", "POST", "/v1/schedules/weekend-web/disable", "", 409},
+		{"POST /v1/rrule/next", "POST", "/v1/rrule/next", `{"rrule":"DTSTART:20260101T000000Z RRULE:FREQ=DAILY","n":2}`, 200},
+		{"POST /v1/rrule/next", "POST", "/v1/rrule/next", `{"rrule":"FREQ=SOMETIMES"}`, 400},
+		{"DELETE /v1/schedules/{id}", "DELETE", "/v1/schedules/tok", "", 200},
+	} {
+		status, body := rawBody(t, r.method, srv.URL+r.path, r.body)
+		require.Equal(t, r.status, status, "%s %s: %s", r.method, r.path, body)
+		requireDocumented(t, r.pattern, status, body)
+	}
 }
 
 func stringsReader(s string) *strings.Reader { return strings.NewReader(s) }

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/remint-dev/remint/failover"
 	"github.com/remint-dev/remint/internal/store"
 )
 
@@ -76,8 +77,10 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 			return &DuplicateError{Existing: *e.Job}
 		case resp.StatusCode == http.StatusBadRequest:
 			return BadRequestError{err}
-		case resp.StatusCode == http.StatusNotFound:
+		case resp.StatusCode == http.StatusNotFound && strings.HasPrefix(path, "/v1/jobs"):
 			return fmt.Errorf("%w: %w", ErrJobNotFound, err)
+		case resp.StatusCode == http.StatusNotFound:
+			return fmt.Errorf("%w: %w", ErrNotFound, err)
 		}
 		return err
 	}
@@ -134,9 +137,102 @@ func (c *Client) Retry(ctx context.Context, id int64) (Job, error) {
 	return j, c.do(ctx, http.MethodPost, "/v1/jobs/"+strconv.FormatInt(id, 10)+"/retry", nil, &j)
 }
 
+// Events returns job id's events after the first after ones (GET /v1/jobs/{id}/events).
+func (c *Client) Events(ctx context.Context, id int64, after int) (JobEvents, error) {
+	var out JobEvents
+	return out, c.do(ctx, http.MethodGet, fmt.Sprintf("/v1/jobs/%d/events?after=%d", id, after), nil, &out)
+}
+
+// Groups lists the groups with their status summaries (GET /v1/groups).
+func (c *Client) Groups(ctx context.Context) ([]GroupSummary, error) {
+	var out struct {
+		Groups []GroupSummary `json:"groups"`
+	}
+	return out.Groups, c.do(ctx, http.MethodGet, "/v1/groups", nil, &out)
+}
+
+// Group is what `remint group show NAME --output json` prints (GET /v1/groups/{name}).
+func (c *Client) Group(ctx context.Context, name string) (GroupView, error) {
+	var out GroupView
+	return out, c.do(ctx, http.MethodGet, "/v1/groups/"+url.PathEscape(name), nil, &out)
+}
+
+// Plan is the group's rebuild plan (GET /v1/groups/{name}/plan).
+func (c *Client) Plan(ctx context.Context, name string, o PlanRequest) (failover.Plan, error) {
+	v := url.Values{}
+	if o.Image != "" {
+		v.Set("image", o.Image)
+	}
+	if o.Force {
+		v.Set("force", "true")
+	}
+	path := "/v1/groups/" + url.PathEscape(name) + "/plan"
+	if len(v) > 0 {
+		path += "?" + v.Encode()
+	}
+	var out failover.Plan
+	return out, c.do(ctx, http.MethodGet, path, nil, &out)
+}
+
+// Rebuild queues a rebuild job of the group (POST /v1/groups/{name}/rebuild).
+func (c *Client) Rebuild(ctx context.Context, name string, o RebuildOptions) (Job, error) {
+	var j Job
+	return j, c.do(ctx, http.MethodPost, "/v1/groups/"+url.PathEscape(name)+"/rebuild", o, &j)
+}
+
+// Rollback queues a rollback job of the group (POST /v1/groups/{name}/rollback).
+func (c *Client) Rollback(ctx context.Context, name string) (Job, error) {
+	var j Job
+	return j, c.do(ctx, http.MethodPost, "/v1/groups/"+url.PathEscape(name)+"/rollback", struct{}{}, &j)
+}
+
+// Images lists catalog versions, of one family or ("") of all (GET /v1/images).
+func (c *Client) Images(ctx context.Context, family string) ([]ImageView, error) {
+	path := "/v1/images"
+	if family != "" {
+		path += "?family=" + url.QueryEscape(family)
+	}
+	var out struct {
+		Images []ImageView `json:"images"`
+	}
+	return out.Images, c.do(ctx, http.MethodGet, path, nil, &out)
+}
+
+// Image shows one version, "latest" the active one (GET /v1/images/{family}/{version}).
+func (c *Client) Image(ctx context.Context, family, version string) (ImageView, error) {
+	var out ImageView
+	return out, c.do(ctx, http.MethodGet, "/v1/images/"+url.PathEscape(family)+"/"+url.PathEscape(version), nil, &out)
+}
+
+// DiffImages compares two versions' packages (GET /v1/images/{family}/diff).
+func (c *Client) DiffImages(ctx context.Context, family, from, to string) (ImageDiff, error) {
+	var out ImageDiff
+	q := url.Values{"from": {from}, "to": {to}}
+	return out, c.do(ctx, http.MethodGet, "/v1/images/"+url.PathEscape(family)+"/diff?"+q.Encode(), nil, &out)
+}
+
+// BuildImage queues a build-image job (POST /v1/images/{family}/build).
+func (c *Client) BuildImage(ctx context.Context, family string, o BuildImageOptions) (Job, error) {
+	var j Job
+	return j, c.do(ctx, http.MethodPost, "/v1/images/"+url.PathEscape(family)+"/build", o, &j)
+}
+
+// RegisterImage makes an existing image the family's active version (POST
+// /v1/images/{family}/register).
+func (c *Client) RegisterImage(ctx context.Context, family string, req RegisterRequest) (ImageChange, error) {
+	var out ImageChange
+	return out, c.do(ctx, http.MethodPost, "/v1/images/"+url.PathEscape(family)+"/register", req, &out)
+}
+
+// RevokeImage revokes a version (POST /v1/images/{family}/{version}/revoke).
+func (c *Client) RevokeImage(ctx context.Context, family, version, reason string) (ImageChange, error) {
+	var out ImageChange
+	return out, c.do(ctx, http.MethodPost, "/v1/images/"+url.PathEscape(family)+"/"+url.PathEscape(version)+"/revoke", RevokeRequest{Reason: reason}, &out)
+}
+
 // scheduleErr turns the job-flavoured not-found of do into the schedule one.
 func scheduleErr(err error) error {
-	if !errors.Is(err, ErrJobNotFound) {
+	if !errors.Is(err, ErrJobNotFound) && !errors.Is(err, ErrNotFound) {
 		return err
 	}
 	if m, ok := err.(interface{ Unwrap() []error }); ok {

@@ -112,10 +112,32 @@ func TestJobAPIThroughClient(t *testing.T) {
 	require.NoError(t, err)
 	require.NotEmpty(t, got.Events)
 
+	evs, err := c.Events(ctx, j.ID, 0)
+	require.NoError(t, err)
+	require.Equal(t, len(got.Events), len(evs.Events))
+	require.Equal(t, 1, evs.Events[0].Seq)
+	require.Equal(t, got.Events[0].Message, evs.Events[0].Message)
+	require.False(t, evs.Done)
+
 	got, err = c.Cancel(ctx, j.ID)
 	require.NoError(t, err)
 	require.Equal(t, StatusCancelled, got.Status)
 	require.Equal(t, "cancel requested by token ci", got.Events[len(got.Events)-1].Message)
+
+	// Only the events after the ones read: the cancel.
+	more, err := c.Events(ctx, j.ID, evs.Next)
+	require.NoError(t, err)
+	require.True(t, more.Done)
+	require.Len(t, more.Events, 1)
+	require.Equal(t, evs.Next+1, more.Events[0].Seq)
+	require.Equal(t, "cancel requested by token ci", more.Events[0].Message)
+	far, err := c.Events(ctx, j.ID, 1000)
+	require.NoError(t, err)
+	require.Empty(t, far.Events)
+	require.Equal(t, more.Next, far.Next, "next never points past the log")
+	_, err = c.Events(ctx, j.ID, -1)
+	require.ErrorAs(t, err, &bad)
+	require.ErrorContains(t, err, "after \"-1\"")
 }
 
 // Retention runs once per period per family, by the daemon's clock, remembered across

@@ -18,6 +18,7 @@ const (
 	KindRebuild        = "rebuild"         // failover.Rebuild of a group
 	KindRetireKept     = "retire-kept"     // failover.RetireKept: old servers whose keep-old time is over
 	KindImageRetention = "image-retention" // catalog.Retire of a family
+	KindRollback       = "rollback"        // failover.RollbackGroup: addresses back to the kept servers
 )
 
 // GroupDeps wires the group use cases of package failover for one group, with sink
@@ -275,6 +276,53 @@ func (h BuildImageHandler) Run(ctx context.Context, w *Work) error {
 		if err != nil {
 			return fmt.Errorf("build %s failed at step %s: %w", res.BuildID, res.FailedStep, err)
 		}
+	}
+	return err
+}
+
+// RollbackHandler runs failover.RollbackGroup as a job: the group's addresses go back to
+// the servers its last rebuild kept.
+type RollbackHandler struct {
+	Groups func(name string) bool
+	Deps   GroupDeps
+}
+
+func (h RollbackHandler) Check(target string, options json.RawMessage) error {
+	if !h.Groups(target) {
+		return fmt.Errorf("group %q is not in the manifest", target)
+	}
+	return decodeStrict(options, &struct{}{})
+}
+
+func (h RollbackHandler) Run(ctx context.Context, w *Work) error {
+	deps, err := h.Deps(ctx, w.Target, func(e failover.Event) {
+		if e.Rollout != "" {
+			w.Rollout(ctx, e.Rollout)
+		}
+		level := "info"
+		if e.Failed {
+			level = "error"
+		}
+		w.Event(ctx, level, e.String())
+	})
+	if err != nil {
+		return err
+	}
+	w.Decide(ctx, fmt.Sprintf("roll back %s: requested by %s", w.Target, orDefault(w.Record.RequestedBy, "hand")))
+	res, err := failover.RollbackGroup(ctx, deps)
+	if res.Rollout != "" {
+		w.Rollout(ctx, res.Rollout)
+		back, failed := 0, 0
+		for _, s := range res.Slots {
+			switch s.State {
+			case failover.StateRolledBack:
+				back++
+			case failover.StateFailed:
+				failed++
+			}
+		}
+		w.Count(ctx, back, failed)
+		w.Decide(ctx, fmt.Sprintf("rollout %s: %d slots rolled back, %d failed (%s)", res.Rollout, back, failed, orDefault(res.Status, "stopped")))
 	}
 	return err
 }

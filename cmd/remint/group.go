@@ -11,6 +11,7 @@ import (
 	"github.com/remint-dev/remint/failover"
 	"github.com/remint-dev/remint/inplace"
 	"github.com/remint-dev/remint/internal/lease"
+	"github.com/remint-dev/remint/orchestrator"
 )
 
 func init() { register(newGroupCmd) }
@@ -29,6 +30,7 @@ type groupOptions struct {
 	output   string
 	waitLock time.Duration // adopt
 	command  string
+	server   string // show: through the daemon's API
 }
 
 func newGroupAdoptCmd() *cobra.Command {
@@ -96,7 +98,13 @@ at the slot's server, and one health probe of the server. Nothing is changed.
 
 When the state records servers or addresses that no longer exist, they are shown as
 MISSING / missing, one line per slot names them, and the exit status is 2: run
-` + "`remint group forget GROUP`" + ` to drop those records.`,
+` + "`remint group forget GROUP`" + ` to drop those records.
+
+With --server URL the daemon's API answers (GET /v1/groups/GROUP): the same output,
+read by the daemon from its state and cloud.`,
+		Example: `  remint group show web
+  remint group show web --output json
+  remint group show web --server http://127.0.0.1:8440`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runGroupShow(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), args[0], o)
@@ -104,6 +112,7 @@ MISSING / missing, one line per slot names them, and the exit status is 2: run
 	}
 	manifestFlag(cmd, &o.file)
 	outputFlag(cmd, &o.output, "text", "json")
+	serverFlag(cmd, &o.server)
 	return cmd
 }
 
@@ -111,29 +120,13 @@ func runGroupShow(ctx context.Context, stdout, stderr io.Writer, group string, o
 	if err := checkOutput(o.output, "text", "json"); err != nil {
 		return err
 	}
-	env, err := openGroupFor(ctx, o.file, group, stderr, true)
+	view, err := groupView(ctx, stderr, group, o)
 	if err != nil {
 		return err
 	}
-	defer env.Close()
-	ex, err := env.executor(nil)
-	if err != nil {
-		return err
-	}
-	st, err := ex.Status(ctx)
-	if err != nil {
-		return err
-	}
-	// What the last in-place run left pending, per server id (absent until one looked).
-	pending, err := inplace.PendingUpdates(ctx, env.store, group)
-	if err != nil {
-		return err
-	}
+	st, pending := view.GroupStatus, view.PendingUpdates
 	if o.output == "json" {
-		if err := writeJSON(stdout, struct {
-			failover.GroupStatus
-			PendingUpdates map[string]int `json:"pending_updates"`
-		}{st, pending}); err != nil {
+		if err := writeJSON(stdout, view); err != nil {
 			return err
 		}
 		return st.Stale()
@@ -159,6 +152,38 @@ func runGroupShow(ctx context.Context, stdout, stderr io.Writer, group string, o
 		fmt.Fprintf(stdout, "  orphan: %s\n", o)
 	}
 	return st.Stale()
+}
+
+// groupView reads the group's status: through the daemon with --server, else from the
+// state store and the cloud.
+func groupView(ctx context.Context, stderr io.Writer, group string, o groupOptions) (orchestrator.GroupView, error) {
+	if o.server != "" {
+		c, err := serverClient(o.server)
+		if err != nil {
+			return orchestrator.GroupView{}, err
+		}
+		v, err := c.Group(ctx, group)
+		return v, serverError(err)
+	}
+	env, err := openGroupFor(ctx, o.file, group, stderr, true)
+	if err != nil {
+		return orchestrator.GroupView{}, err
+	}
+	defer env.Close()
+	ex, err := env.executor(nil)
+	if err != nil {
+		return orchestrator.GroupView{}, err
+	}
+	st, err := ex.Status(ctx)
+	if err != nil {
+		return orchestrator.GroupView{}, err
+	}
+	// What the last in-place run left pending, per server id (absent until one looked).
+	pending, err := inplace.PendingUpdates(ctx, env.store, group)
+	if err != nil {
+		return orchestrator.GroupView{}, err
+	}
+	return orchestrator.GroupView{GroupStatus: st, PendingUpdates: pending}, nil
 }
 
 type groupForgetOptions struct {

@@ -16,6 +16,7 @@ import (
 	"github.com/remint-dev/remint/catalog"
 	"github.com/remint-dev/remint/internal/manifest"
 	"github.com/remint-dev/remint/internal/openstack"
+	"github.com/remint-dev/remint/orchestrator"
 )
 
 func init() { register(newImageCmd) }
@@ -46,6 +47,7 @@ type imageOptions struct {
 	file   string
 	output string
 	now    func() time.Time
+	server string // list: through the daemon's API
 }
 
 func (o imageOptions) time() time.Time {
@@ -83,7 +85,10 @@ an image that fails stays a candidate, marked failed.`,
   remint image register debian-12 debian-12-packer-20261122 --output json
 
   # the image Packer just built, proven before it becomes latest
-  remint image register debian-12 --from-packer-manifest packer-manifest.json --verify`,
+  remint image register debian-12 --from-packer-manifest packer-manifest.json --verify
+
+  # through the daemon (the manifest file is sent; --verify is refused there)
+  remint image register debian-12 --from-packer-manifest packer-manifest.json --server http://127.0.0.1:8440`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runImageRegisterCmd(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), args, o)
@@ -91,6 +96,7 @@ an image that fails stays a candidate, marked failed.`,
 	}
 	imageFlags(cmd, &o.imageOptions)
 	registerFlags(cmd, &o)
+	serverFlag(cmd, &o.server)
 	return cmd
 }
 
@@ -101,9 +107,10 @@ func newImageListCmd() *cobra.Command {
 		Short: "List catalog image versions, newest first",
 		Long: `List the catalog images of FAMILY, or of every family in the manifest, newest version
 first: family, version, state, image id, image name and creation time. Retired (hidden)
-images are included.`,
+images are included. With --server URL the daemon's API answers (GET /v1/images).`,
 		Example: `  remint image list
-  remint image list debian-12 --output json`,
+  remint image list debian-12 --output json
+  remint image list --server http://127.0.0.1:8440`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			family := ""
@@ -114,6 +121,7 @@ images are included.`,
 		},
 	}
 	imageFlags(cmd, &o)
+	serverFlag(cmd, &o.server)
 	return cmd
 }
 
@@ -125,9 +133,10 @@ func newImageShowCmd() *cobra.Command {
 		Long: `Show one version of FAMILY: its state, the Glance image behind it (id, name, status,
 visibility, hidden) and its catalog properties. "latest" (the default) is the newest
 active version, the one new servers boot from. Revoked and retired versions can be shown
-too.`,
+too. With --server URL the daemon's API answers (GET /v1/images/FAMILY/VERSION).`,
 		Example: `  remint image show debian-12
-  remint image show debian-12 2026.11.2 --output json`,
+  remint image show debian-12 2026.11.2 --output json
+  remint image show debian-12 --server http://127.0.0.1:8440`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			version := "latest"
@@ -138,6 +147,7 @@ too.`,
 		},
 	}
 	imageFlags(cmd, &o)
+	serverFlag(cmd, &o.server)
 	return cmd
 }
 
@@ -252,44 +262,13 @@ func parseVersionArg(s string) (catalog.Version, error) {
 	return v, nil
 }
 
-// entryView is the JSON (and text) form of a catalog entry.
-type entryView struct {
-	Family        string            `json:"family"`
-	Version       string            `json:"version"`
-	State         string            `json:"state"`
-	ImageID       string            `json:"image_id"`
-	Name          string            `json:"name"`
-	Status        string            `json:"status"`
-	Visibility    string            `json:"visibility,omitempty"`
-	Hidden        bool              `json:"hidden"`
-	Created       time.Time         `json:"created"`
-	RevokedReason string            `json:"revoked_reason,omitempty"`
-	Properties    map[string]string `json:"properties,omitempty"`
-}
+// entryView is the JSON (and text) form of a catalog entry: the API's.
+type entryView = orchestrator.ImageView
 
-func viewOf(e catalog.Entry) entryView {
-	props := map[string]string{}
-	for k, v := range e.Image.Properties {
-		if strings.HasPrefix(k, "remint_") && !strings.HasPrefix(k, catalog.PropPackagesChunk) {
-			props[k] = v
-		}
-	}
-	return entryView{
-		Family: e.Family, Version: e.Version.String(), State: string(e.State),
-		ImageID: e.Image.ID, Name: e.Image.Name, Status: e.Image.Status,
-		Visibility: e.Image.Visibility, Hidden: e.Image.Hidden, Created: e.Image.Created,
-		RevokedReason: e.Image.Properties[catalog.PropRevokedReason], Properties: props,
-	}
-}
+func viewOf(e catalog.Entry) entryView { return orchestrator.ViewImage(e) }
 
-// changeView is the JSON output of the commands that change the catalog.
-type changeView struct {
-	Family string     `json:"family"`
-	Entry  *entryView `json:"entry,omitempty"`
-	DryRun bool       `json:"dry_run,omitempty"`
-	Notes  []string   `json:"notes"`
-	Error  string     `json:"error,omitempty"`
-}
+// changeView is the JSON output of the commands that change the catalog: the API's.
+type changeView = orchestrator.ImageChange
 
 // printChange prints the notes of a catalog change, also when it failed half-way (the
 // notes say what was done), and returns err.
@@ -338,23 +317,9 @@ func runImageList(ctx context.Context, stdout, stderr io.Writer, family string, 
 	if family != "" {
 		only = []string{family}
 	}
-	env, err := openImages(ctx, o, stderr, only...)
+	views, families, err := listImages(ctx, stderr, only, o)
 	if err != nil {
 		return err
-	}
-	families := only
-	if families == nil {
-		families = env.m.FamilyNames()
-	}
-	views := []entryView{}
-	for _, f := range families {
-		entries, err := env.cat.List(ctx, f)
-		if err != nil {
-			return err
-		}
-		for _, e := range entries {
-			views = append(views, viewOf(e))
-		}
 	}
 	if o.output == "json" {
 		return writeJSON(stdout, views)
@@ -378,6 +343,52 @@ func runImageList(ctx context.Context, stdout, stderr io.Writer, family string, 
 	return tw.Flush()
 }
 
+// listImages lists the catalog versions of families (nil: every family): through the
+// daemon with --server, else from the cloud.
+func listImages(ctx context.Context, stderr io.Writer, only []string, o imageOptions) ([]entryView, []string, error) {
+	if o.server != "" {
+		if err := checkOutput(o.output, "text", "json"); err != nil {
+			return nil, nil, err
+		}
+		c, err := serverClient(o.server)
+		if err != nil {
+			return nil, nil, err
+		}
+		family := ""
+		if len(only) == 1 {
+			family = only[0]
+		}
+		views, err := c.Images(ctx, family)
+		if err != nil {
+			return nil, nil, serverError(err)
+		}
+		families := only
+		if families == nil {
+			families = []string{"the daemon's families"}
+		}
+		return views, families, nil
+	}
+	env, err := openImages(ctx, o, stderr, only...)
+	if err != nil {
+		return nil, nil, err
+	}
+	families := only
+	if families == nil {
+		families = env.m.FamilyNames()
+	}
+	views := []entryView{}
+	for _, f := range families {
+		entries, err := env.cat.List(ctx, f)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, e := range entries {
+			views = append(views, viewOf(e))
+		}
+	}
+	return views, families, nil
+}
+
 func formatTime(t time.Time) string {
 	if t.IsZero() {
 		return "-"
@@ -394,19 +405,10 @@ func runImageShow(ctx context.Context, stdout, stderr io.Writer, family, version
 		}
 		want = v
 	}
-	env, err := openImages(ctx, o, stderr, family)
+	v, err := showImage(ctx, stderr, family, want, o)
 	if err != nil {
 		return err
 	}
-	var e catalog.Entry
-	if want.IsZero() {
-		if e, err = env.cat.Latest(ctx, family); err != nil {
-			return err
-		}
-	} else if e, err = env.cat.Version(ctx, family, want); err != nil {
-		return err
-	}
-	v := viewOf(e)
 	if o.output == "json" {
 		return writeJSON(stdout, v)
 	}
@@ -427,6 +429,39 @@ func runImageShow(ctx context.Context, stdout, stderr io.Writer, family, version
 		fmt.Fprintf(tw, "%s:\t%s\n", k, v.Properties[k])
 	}
 	return tw.Flush()
+}
+
+// showImage reads one version (zero: latest): through the daemon with --server, else
+// from the cloud.
+func showImage(ctx context.Context, stderr io.Writer, family string, want catalog.Version, o imageOptions) (entryView, error) {
+	if o.server != "" {
+		if err := checkOutput(o.output, "text", "json"); err != nil {
+			return entryView{}, err
+		}
+		c, err := serverClient(o.server)
+		if err != nil {
+			return entryView{}, err
+		}
+		version := "latest"
+		if !want.IsZero() {
+			version = want.String()
+		}
+		v, err := c.Image(ctx, family, version)
+		return v, serverError(err)
+	}
+	env, err := openImages(ctx, o, stderr, family)
+	if err != nil {
+		return entryView{}, err
+	}
+	var e catalog.Entry
+	if want.IsZero() {
+		if e, err = env.cat.Latest(ctx, family); err != nil {
+			return entryView{}, err
+		}
+	} else if e, err = env.cat.Version(ctx, family, want); err != nil {
+		return entryView{}, err
+	}
+	return viewOf(e), nil
 }
 
 func runImageRevoke(ctx context.Context, stdout, stderr io.Writer, family, version string, o imageRevokeOptions) error {

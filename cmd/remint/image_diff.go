@@ -11,6 +11,7 @@ import (
 
 	"github.com/remint-dev/remint/catalog"
 	"github.com/remint-dev/remint/internal/debian"
+	"github.com/remint-dev/remint/orchestrator"
 )
 
 func init() { imageSubcommands = append(imageSubcommands, newImageDiffCmd) }
@@ -23,25 +24,23 @@ func newImageDiffCmd() *cobra.Command {
 		Long: `Compare the package lists recorded by remint image build for two versions of FAMILY:
 packages added, removed, and upgraded (from → to), each marked "security" when the new
 version came from a security suite (e.g. bookworm-security). "latest" names the active
-version. Images registered from elsewhere have no recorded list.`,
+version. Images registered from elsewhere have no recorded list. With --server URL the
+daemon's API answers (GET /v1/images/FAMILY/diff).`,
 		Example: `  remint image diff debian-12 2026.10.1 2026.11.1
-  remint image diff debian-12 2026.10.1 latest --output json`,
+  remint image diff debian-12 2026.10.1 latest --output json
+  remint image diff debian-12 2026.10.1 latest --server http://127.0.0.1:8440`,
 		Args: cobra.ExactArgs(3),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runImageDiff(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), args[0], args[1], args[2], o)
 		},
 	}
 	imageFlags(cmd, &o)
+	serverFlag(cmd, &o.server)
 	return cmd
 }
 
-// diffView is image diff's JSON output.
-type diffView struct {
-	Family  string          `json:"family"`
-	From    string          `json:"from"`
-	To      string          `json:"to"`
-	Changes []debian.Change `json:"changes"`
-}
+// diffView is image diff's JSON output: the API's.
+type diffView = orchestrator.ImageDiff
 
 func runImageDiff(ctx context.Context, stdout, stderr io.Writer, family, a, b string, o imageOptions) error {
 	for _, v := range []string{a, b} {
@@ -51,32 +50,10 @@ func runImageDiff(ctx context.Context, stdout, stderr io.Writer, family, a, b st
 			}
 		}
 	}
-	env, err := openImages(ctx, o, stderr, family)
+	family, versions, changes, err := diffImages(ctx, stderr, family, a, b, o)
 	if err != nil {
 		return err
 	}
-	lists := make([][]debian.Package, 2)
-	versions := make([]string, 2)
-	for i, ref := range []string{a, b} {
-		var e catalog.Entry
-		if ref == "latest" {
-			e, err = env.cat.Latest(ctx, family)
-		} else {
-			v, _ := catalog.ParseVersion(ref)
-			e, err = env.cat.Version(ctx, family, v)
-		}
-		if err != nil {
-			return err
-		}
-		if lists[i], err = catalog.Packages(e); err != nil {
-			if errors.Is(err, catalog.ErrNoPackageList) {
-				return usageError{err}
-			}
-			return err
-		}
-		versions[i] = e.Version.String()
-	}
-	changes := debian.Diff(lists[0], lists[1])
 	if o.output == "json" {
 		if changes == nil {
 			changes = []debian.Change{}
@@ -92,6 +69,51 @@ func runImageDiff(ctx context.Context, stdout, stderr io.Writer, family, a, b st
 		fmt.Fprintf(stdout, "  %s\n", formatChange(c))
 	}
 	return nil
+}
+
+// diffImages compares two versions' package lists: through the daemon with --server,
+// else from the cloud. It returns the family, both versions resolved and the changes.
+func diffImages(ctx context.Context, stderr io.Writer, family, a, b string, o imageOptions) (string, []string, []debian.Change, error) {
+	if o.server != "" {
+		if err := checkOutput(o.output, "text", "json"); err != nil {
+			return "", nil, nil, err
+		}
+		c, err := serverClient(o.server)
+		if err != nil {
+			return "", nil, nil, err
+		}
+		d, err := c.DiffImages(ctx, family, a, b)
+		if err != nil {
+			return "", nil, nil, serverError(err)
+		}
+		return d.Family, []string{d.From, d.To}, d.Changes, nil
+	}
+	env, err := openImages(ctx, o, stderr, family)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	lists := make([][]debian.Package, 2)
+	versions := make([]string, 2)
+	for i, ref := range []string{a, b} {
+		var e catalog.Entry
+		if ref == "latest" {
+			e, err = env.cat.Latest(ctx, family)
+		} else {
+			v, _ := catalog.ParseVersion(ref)
+			e, err = env.cat.Version(ctx, family, v)
+		}
+		if err != nil {
+			return "", nil, nil, err
+		}
+		if lists[i], err = catalog.Packages(e); err != nil {
+			if errors.Is(err, catalog.ErrNoPackageList) {
+				return "", nil, nil, usageError{err}
+			}
+			return "", nil, nil, err
+		}
+		versions[i] = e.Version.String()
+	}
+	return family, versions, debian.Diff(lists[0], lists[1]), nil
 }
 
 // formatChange renders one package change: "upgraded demo-libssl 1.0-1 → 1.0-1+deb12u1

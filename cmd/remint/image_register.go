@@ -8,13 +8,13 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/remint-dev/remint/catalog"
 	"github.com/remint-dev/remint/imagebuild"
+	"github.com/remint-dev/remint/orchestrator"
 )
 
 // imageRegisterOptions are image register's flags beyond the common ones.
@@ -39,6 +39,8 @@ func runImageRegisterCmd(ctx context.Context, stdout, stderr io.Writer, args []s
 	switch {
 	case o.packerManifest != "" && len(args) == 2:
 		return usageErrorf("give IMAGE or --from-packer-manifest, not both")
+	case o.packerManifest != "" && o.server != "":
+		// The daemon reads the manifest's newest build (POST …/register packer_manifest).
 	case o.packerManifest != "":
 		id, err := packerArtifact(o.packerManifest)
 		if err != nil {
@@ -50,26 +52,17 @@ func runImageRegisterCmd(ctx context.Context, stdout, stderr io.Writer, args []s
 	default:
 		return usageErrorf("give the image to register: remint image register FAMILY IMAGE (or --from-packer-manifest FILE)")
 	}
+	if o.server != "" {
+		return runImageRegisterOnServer(ctx, stdout, family, ref, o)
+	}
 	if !o.verify {
 		return runImageRegister(ctx, stdout, stderr, family, ref, o.imageOptions)
 	}
 	return runImageRegisterVerified(ctx, stdout, stderr, family, ref, o)
 }
 
-// packerManifest is the file Packer's manifest post-processor writes.
-type packerManifest struct {
-	Builds []struct {
-		Name        string `json:"name"`
-		BuilderType string `json:"builder_type"`
-		BuildTime   int64  `json:"build_time"`
-		ArtifactID  string `json:"artifact_id"`
-		RunUUID     string `json:"packer_run_uuid"`
-	} `json:"builds"`
-	LastRunUUID string `json:"last_run_uuid"`
-}
-
-// packerArtifact returns the image id of the newest build in a Packer manifest: the last
-// run's (last_run_uuid), else the newest by build_time. Every problem is a usage error.
+// packerArtifact returns the image id of the newest build in a Packer manifest file
+// (catalog.PackerArtifact). Every problem is a usage error.
 func packerArtifact(path string) (string, error) {
 	raw, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -78,34 +71,42 @@ func packerArtifact(path string) (string, error) {
 	if err != nil {
 		return "", usageErrorf("--from-packer-manifest %s: %v", path, err)
 	}
-	var m packerManifest
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return "", usageErrorf("--from-packer-manifest %s: not a Packer manifest: %v", path, err)
+	id, err := catalog.PackerArtifact(raw)
+	if err != nil {
+		return "", usageErrorf("--from-packer-manifest %s: %v", path, err)
 	}
-	if len(m.Builds) == 0 {
-		return "", usageErrorf("--from-packer-manifest %s: the manifest lists no builds", path)
+	return id, nil
+}
+
+// runImageRegisterOnServer registers through the daemon's API: the image, or the Packer
+// manifest's content for the daemon to read.
+func runImageRegisterOnServer(ctx context.Context, stdout io.Writer, family, ref string, o imageRegisterOptions) error {
+	if o.verify {
+		return usageErrorf("--verify and --server: a verification boot runs from the command line, not through the daemon")
 	}
-	newest := -1
-	for i, b := range m.Builds {
-		if m.LastRunUUID != "" && b.RunUUID == m.LastRunUUID {
-			newest = i // the last one of the last run wins
+	if err := checkOutput(o.output, "text", "json"); err != nil {
+		return err
+	}
+	c, err := serverClient(o.server)
+	if err != nil {
+		return err
+	}
+	req := orchestrator.RegisterRequest{Image: ref}
+	if o.packerManifest != "" {
+		raw, err := os.ReadFile(o.packerManifest)
+		if err != nil {
+			return usageErrorf("--from-packer-manifest %s: %v", o.packerManifest, err)
 		}
-	}
-	if newest < 0 {
-		for i, b := range m.Builds {
-			if newest < 0 || b.BuildTime >= m.Builds[newest].BuildTime {
-				newest = i
-			}
+		if !json.Valid(raw) {
+			return usageErrorf("--from-packer-manifest %s: not a Packer manifest (not JSON)", o.packerManifest)
 		}
+		req.PackerManifest = raw
 	}
-	b := m.Builds[newest]
-	if b.BuilderType != "openstack" {
-		return "", usageErrorf("--from-packer-manifest %s: the newest build %q was made by the %q builder; remint registers images of the \"openstack\" builder (its artifact_id is a Glance image id)", path, b.Name, b.BuilderType)
+	ch, err := c.RegisterImage(ctx, family, req)
+	if err != nil {
+		return serverError(err)
 	}
-	if strings.TrimSpace(b.ArtifactID) == "" {
-		return "", usageErrorf("--from-packer-manifest %s: the newest build %q has no artifact_id", path, b.Name)
-	}
-	return b.ArtifactID, nil
+	return printChange(stdout, o.output, ch, nil)
 }
 
 // runImageRegisterVerified adds the image as a candidate, verifies it and publishes it.

@@ -82,6 +82,7 @@ func (e *jobEnv) registry() orchestrator.Registry {
 	return orchestrator.Registry{
 		orchestrator.KindRebuild:    orchestrator.RebuildHandler{Groups: groups, Deps: e.groupDeps},
 		orchestrator.KindRetireKept: orchestrator.RetireKeptHandler{Groups: groups, Deps: e.groupDeps},
+		orchestrator.KindRollback:   orchestrator.RollbackHandler{Groups: groups, Deps: e.groupDeps},
 		orchestrator.KindImageRetention: orchestrator.ImageRetentionHandler{
 			Families: func(name string) (int, bool) {
 				f, ok := e.m.Families[name]
@@ -162,6 +163,29 @@ func (e *jobEnv) groupDeps(ctx context.Context, group string, sink func(failover
 	d, err := g.groupDeps("remint serve: job on group "+group, 3*e.ttl, sink, nil)
 	d.Deadline = orchestrator.WindowEnd(ctx) // a scheduled run's window: no new slot after it
 	return d, err
+}
+
+// fleet is the API's view of the manifest's groups and images (remint serve).
+func (e *jobEnv) fleet() *orchestrator.Fleet {
+	return &orchestrator.Fleet{Manifest: e.m, Store: e.store, Deps: e.readDeps, Cloud: e.connect}
+}
+
+// readDeps wires a group's use cases for the API's reads (status, plan): no lease is
+// taken. records: groups of pets are welcome (their records are shown).
+func (e *jobEnv) readDeps(ctx context.Context, group string, records bool) (failover.Deps, error) {
+	spec, err := groupSpec(e.m, group)
+	if g := e.m.Groups[group]; records && err != nil && g != nil && !g.IsReplaceable() {
+		spec, err = failover.RecordSpec(g)
+	}
+	if err != nil {
+		return failover.Deps{}, err
+	}
+	cl, err := e.connect(ctx)
+	if err != nil {
+		return failover.Deps{}, err
+	}
+	g := &groupEnv{m: e.m, spec: spec, cloud: cl, store: e.store, log: e.log}
+	return g.groupDeps("remint serve: API read of group "+group, 0, nil, nil)
 }
 
 func (e *jobEnv) retireImages(ctx context.Context, family string, keep int) ([]string, error) {

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/remint-dev/remint/failover"
+	"github.com/remint-dev/remint/orchestrator"
 )
 
 func init() { register(newPlanCmd) }
@@ -17,6 +18,7 @@ type planOptions struct {
 	image  string
 	force  bool
 	output string
+	server string
 }
 
 func newPlanCmd() *cobra.Command {
@@ -27,9 +29,11 @@ func newPlanCmd() *cobra.Command {
 		Long: `Compute which slot of the group gets which image, in which wave and why, and print it.
 Servers already on the target image are skipped unless --force. The target is the
 family's latest active image unless --image names a version (or the group pins one).
-Only read calls are made: nothing is created, moved or recorded.`,
+Only read calls are made: nothing is created, moved or recorded. With --server URL the
+daemon computes it (GET /v1/groups/GROUP/plan).`,
 		Example: `  remint plan web
-  remint plan web --image 2026.11.1 --output json`,
+  remint plan web --image 2026.11.1 --output json
+  remint plan web --server http://127.0.0.1:8440`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runPlan(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), args[0], o)
@@ -39,6 +43,7 @@ Only read calls are made: nothing is created, moved or recorded.`,
 	cmd.Flags().StringVar(&o.image, "image", "", "target image version: latest or YYYY.MM.N (default: the group's image setting)")
 	cmd.Flags().BoolVar(&o.force, "force", false, "replace servers already on the target image too")
 	outputFlag(cmd, &o.output, "text", "json")
+	serverFlag(cmd, &o.server)
 	return cmd
 }
 
@@ -48,6 +53,17 @@ func runPlan(ctx context.Context, stdout, stderr io.Writer, group string, o plan
 	}
 	if err := checkTargetFlags(o.image, ""); err != nil {
 		return err
+	}
+	if o.server != "" {
+		c, err := serverClient(o.server)
+		if err != nil {
+			return err
+		}
+		plan, err := c.Plan(ctx, group, orchestrator.PlanRequest{Image: o.image, Force: o.force})
+		if err != nil {
+			return serverError(err)
+		}
+		return printPlan(stdout, plan, o.output)
 	}
 	env, err := openGroup(ctx, o.file, group, stderr)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/remint-dev/remint/failover"
 	"github.com/remint-dev/remint/internal/lease"
 	"github.com/remint-dev/remint/internal/store"
+	"github.com/remint-dev/remint/orchestrator"
 )
 
 func init() { register(newRebuildCmd) }
@@ -30,6 +31,7 @@ type rebuildOptions struct {
 	waitLock       time.Duration
 	output         string
 	command        string // the command line, shown to a command refused the group's lease
+	server         string // queue a rebuild job on this daemon and follow it
 }
 
 func newRebuildCmd() *cobra.Command {
@@ -61,12 +63,18 @@ the lease TTL.
 A group with fewer servers than its count gets the missing ones (first deploy); failover
 addresses with allocate_from are allocated then and remembered.
 
+With --server URL the daemon does the rebuild: a rebuild job is queued (POST
+/v1/groups/GROUP/rebuild) and its events are printed as the daemon records them until
+it ends; --dry-run prints the daemon's plan. Interrupting the command leaves the job
+running (remint job cancel ID stops it).
+
 Exit status is 0 only when every slot is on the target image and healthy behind its
 address; 1 when the rollout failed (the output says which slot and why); 2 for bad input.`,
 		Example: `  remint rebuild web
   remint rebuild web --image 2026.11.1 --max-surge 2
   remint rebuild web --dry-run
-  remint rebuild web --resume --output json`,
+  remint rebuild web --resume --output json
+  remint rebuild web --server http://127.0.0.1:8440`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.surgeSet, o.unavailSet = cmd.Flags().Changed("max-surge"), cmd.Flags().Changed("max-unavailable")
@@ -85,6 +93,7 @@ address; 1 when the rollout failed (the output says which slot and why); 2 for b
 	f.BoolVar(&o.resume, "resume", false, "only finish an unfinished rollout; start no new one")
 	waitLockFlag(cmd, &o.waitLock)
 	outputFlag(cmd, &o.output, "text", "json")
+	serverFlag(cmd, &o.server)
 	return cmd
 }
 
@@ -107,6 +116,9 @@ func runRebuild(ctx context.Context, stdout, stderr io.Writer, group string, o r
 			return usageErrorf("--max-unavailable %d: must not be negative", o.maxUnavailable)
 		}
 		req.MaxUnavailable = &o.maxUnavailable
+	}
+	if o.server != "" {
+		return runRebuildOnServer(ctx, stdout, group, req, o)
 	}
 	env, err := openGroup(ctx, o.file, group, stderr)
 	if err != nil {
@@ -166,4 +178,32 @@ func orCommand(cmd, fallback string) string {
 		return fallback
 	}
 	return cmd
+}
+
+// runRebuildOnServer queues a rebuild job on the daemon and follows it (--dry-run: prints
+// the daemon's plan).
+func runRebuildOnServer(ctx context.Context, stdout io.Writer, group string, req failover.RebuildRequest, o rebuildOptions) error {
+	switch {
+	case o.resume:
+		return usageErrorf("--resume and --server: the daemon's rebuild job finishes an unfinished rollout first by itself")
+	case o.waitLock != 0:
+		return usageErrorf("--wait-lock and --server: the daemon's job waits for the group's lease by itself")
+	}
+	c, err := serverClient(o.server)
+	if err != nil {
+		return err
+	}
+	if o.dryRun {
+		plan, err := c.Plan(ctx, group, orchestrator.PlanRequest{Image: req.Image, Force: req.Force})
+		if err != nil {
+			return serverError(err)
+		}
+		return printPlan(stdout, plan, o.output)
+	}
+	j, err := c.Rebuild(ctx, group, orchestrator.RebuildOptions{Image: req.Image, Strategy: req.Strategy,
+		MaxSurge: req.MaxSurge, MaxUnavailable: req.MaxUnavailable, Force: req.Force})
+	if err != nil {
+		return serverError(err)
+	}
+	return followJob(ctx, c, j, stdout, o.output)
 }

@@ -17,6 +17,7 @@ type rollbackOptions struct {
 	output   string
 	waitLock time.Duration
 	command  string
+	server   string // queue a rollback job on this daemon and follow it
 }
 
 func newRollbackCmd() *cobra.Command {
@@ -28,7 +29,12 @@ func newRollbackCmd() *cobra.Command {
 slot's failover address back to its previous server (revision-checked), record that
 server as the slot's again, and delete the replacement. Slots whose old server is gone
 are reported. Exit status 1 when any slot could not be rolled back, or when another
-command is changing the group (see --wait-lock).`,
+command is changing the group (see --wait-lock).
+
+With --server URL the daemon does it: a rollback job is queued (POST
+/v1/groups/GROUP/rollback) and its events are printed until it ends.`,
+		Example: `  remint rollback web
+  remint rollback web --server http://127.0.0.1:8440`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.command = commandLine(cmd, args)
@@ -38,12 +44,27 @@ command is changing the group (see --wait-lock).`,
 	manifestFlag(cmd, &o.file)
 	waitLockFlag(cmd, &o.waitLock)
 	outputFlag(cmd, &o.output, "text", "json")
+	serverFlag(cmd, &o.server)
 	return cmd
 }
 
 func runRollback(ctx context.Context, stdout, stderr io.Writer, group string, o rollbackOptions) error {
 	if err := checkOutput(o.output, "text", "json"); err != nil {
 		return err
+	}
+	if o.server != "" {
+		if o.waitLock != 0 {
+			return usageErrorf("--wait-lock and --server: the daemon's job waits for the group's lease by itself")
+		}
+		c, err := serverClient(o.server)
+		if err != nil {
+			return err
+		}
+		j, err := c.Rollback(ctx, group)
+		if err != nil {
+			return serverError(err)
+		}
+		return followJob(ctx, c, j, stdout, o.output)
 	}
 	env, err := openGroup(ctx, o.file, group, stderr)
 	if err != nil {

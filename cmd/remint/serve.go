@@ -37,12 +37,14 @@ func newServeCmd() *cobra.Command {
 schedules (a run missed while no daemon was up is caught up once if its window is still
 open, else recorded missed; a run whose target is busy is skipped and recorded), works
 the durable jobs (remint job), deletes old servers kept for rollback when their keep-old
-time is over, enforces each image family's retention once a day, and serves /healthz,
-/readyz, the job API (/v1/jobs), the schedule API (/v1/schedules, /v1/rrule/next),
+time is over, enforces each image family's retention once a day, and serves on --listen
+/healthz, /readyz, the job API (/v1/jobs), the schedule API (/v1/schedules,
+/v1/rrule/next), the group and image API (/v1/groups, /v1/images: what group show, plan,
+rebuild, rollback and the image commands do), its OpenAPI document (/openapi.json),
 STACKIT's Server Update API (/v1/projects/{projectId}/servers/{serverId}/updates, …) and
-the web console (/) on --listen. Schedules created at run time (remint schedule create,
-the console) fire beside the manifest's; creates, changes, enables, disables and deletes are picked up without a
-restart.
+the web console (/). Schedules created at run time (remint schedule create, the console)
+fire beside the manifest's; creates, changes, enables, disables and deletes are picked
+up without a restart.
 
 Every path but /healthz and /readyz needs a bearer token (remint token create): the job
 API, Prometheus metrics at /metrics and River's job UI at /riverui/. With --tls-cert and
@@ -59,6 +61,8 @@ Logs are JSON when stderr is not a terminal (unless --log-format says otherwise)
 		Example: `  remint token create --name admin        # prints the token once; it also logs in to the console
   remint serve -f remint.yaml --listen 127.0.0.1:8440
   REMINT_TOKEN=remint_… remint job list --server http://127.0.0.1:8440
+  REMINT_TOKEN=remint_… remint rebuild web --server http://127.0.0.1:8440
+  curl -s -H "Authorization: Bearer $REMINT_TOKEN" http://127.0.0.1:8440/v1/groups/web
   remint serve --listen 0.0.0.0:8443 --tls-cert server.pem --tls-key server-key.pem`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -120,8 +124,9 @@ func runServe(ctx context.Context, stdout, stderr io.Writer, o serveOptions) err
 	}
 	tokens := &auth.Tokens{Store: env.store}
 	routes := newHTTPRoutes(&auth.Guard{Auth: tokens, Log: log})
-	schedules := orchestrator.ScheduleRoutes(scheduleService(env.m, env.store, time.Now, d.SchedulesChanged), time.Now)
-	api := env.withServerUpdate(orchestrator.APIHandler(orchestrator.Local{Queue: env.queue}, ready, schedules), log)
+	fleet := env.fleet()
+	api := env.withServerUpdate(orchestrator.API{Jobs: orchestrator.Local{Queue: env.queue}, Ready: ready, Groups: fleet, Images: fleet,
+		More: orchestrator.ScheduleRoutes(scheduleService(env.m, env.store, time.Now, d.SchedulesChanged), time.Now)}.Handler(), log)
 	routes.mountAccess(api, metrics.Handler(), riverUI)
 	// The web console keeps its own cookie session (a login with an API token), so it is
 	// mounted open beside the API, on the paths console.Mount names.

@@ -1,0 +1,298 @@
+package orchestrator
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/remint-dev/remint/catalog"
+	"github.com/remint-dev/remint/failover"
+	"github.com/remint-dev/remint/internal/auth"
+)
+
+// Groups is what the group endpoints need; Fleet implements it on the manifest, the
+// state store and the cloud.
+type Groups interface {
+	// GroupNames lists the manifest's groups in order.
+	GroupNames() []string
+	// GroupInfo is the manifest's view of a group; a *NotFoundError naming the groups
+	// there are when it has none of that name.
+	GroupInfo(name string) (GroupInfo, error)
+	// GroupStatus is what `remint group show NAME --output json` prints.
+	GroupStatus(ctx context.Context, name string) (GroupView, error)
+	// GroupPlan is what `remint plan NAME --output json` prints.
+	GroupPlan(ctx context.Context, name string, o PlanRequest) (failover.Plan, error)
+}
+
+// GroupInfo is a group as the manifest declares it.
+type GroupInfo struct {
+	Name        string `json:"name"`
+	Replaceable bool   `json:"replaceable"`
+	Count       int    `json:"count"`
+	Family      string `json:"family,omitempty"`
+	// Pinned is the version or image id the group pins ("" follows the family's latest).
+	Pinned string `json:"pinned,omitempty"`
+}
+
+// GroupView is a group's status: `remint group show NAME --output json` and GET
+// /v1/groups/{name}.
+type GroupView struct {
+	failover.GroupStatus
+	// PendingUpdates is, per server id, what the latest in-place run left pending.
+	PendingUpdates map[string]int `json:"pending_updates"`
+}
+
+// PlanRequest is what a plan is asked beyond the manifest (`remint plan` flags).
+type PlanRequest struct {
+	Image string `json:"image,omitempty"` // "", latest or YYYY.MM.N
+	Force bool   `json:"force,omitempty"`
+}
+
+// GroupSummary is one group of GET /v1/groups: the manifest's view, each slot's server,
+// image version, address and health, counts of the slots' health and the latest rollout.
+type GroupSummary struct {
+	GroupInfo
+	Slots         []SlotSummary  `json:"slots"`
+	Versions      map[string]int `json:"versions"` // image version → slots on it
+	Addresses     []string       `json:"addresses"`
+	Health        HealthSummary  `json:"health"`
+	LatestRollout string         `json:"latest_rollout,omitempty"`
+	RolloutStatus string         `json:"rollout_status,omitempty"`
+	// Error says why the group's status could not be read (the other fields are the
+	// manifest's then).
+	Error string `json:"error,omitempty"`
+}
+
+// SlotSummary is one slot in a GroupSummary.
+type SlotSummary struct {
+	Slot         int    `json:"slot"`
+	ServerName   string `json:"server_name,omitempty"`
+	Status       string `json:"status,omitempty"`
+	ImageVersion string `json:"image_version,omitempty"`
+	Address      string `json:"address,omitempty"`
+	Health       string `json:"health"`
+}
+
+// HealthSummary counts a group's slots by health.
+type HealthSummary struct {
+	Healthy   int `json:"healthy"`
+	Unhealthy int `json:"unhealthy"`
+	Unknown   int `json:"unknown"`
+	Missing   int `json:"missing"` // the recorded server is gone
+	Empty     int `json:"empty"`   // no server yet
+}
+
+// Summarize turns a group's status into its summary.
+func Summarize(info GroupInfo, v GroupView) GroupSummary {
+	s := GroupSummary{GroupInfo: info, Slots: []SlotSummary{}, Versions: map[string]int{}, Addresses: []string{},
+		LatestRollout: v.LatestRollout, RolloutStatus: v.RolloutStatus}
+	for _, sl := range v.Slots {
+		s.Slots = append(s.Slots, SlotSummary{Slot: sl.Slot, ServerName: sl.ServerName, Status: sl.Status,
+			ImageVersion: sl.ImageVersion, Address: sl.Address, Health: sl.Health})
+		if sl.Address != "" {
+			s.Addresses = append(s.Addresses, sl.Address)
+		}
+		switch {
+		case sl.ServerID == "":
+			s.Health.Empty++
+			continue
+		case sl.Status == "MISSING":
+			s.Health.Missing++
+		case sl.Health == "healthy":
+			s.Health.Healthy++
+		case strings.HasPrefix(sl.Health, "unhealthy"):
+			s.Health.Unhealthy++
+		default:
+			s.Health.Unknown++
+		}
+		s.Versions[orDefault(sl.ImageVersion, "unknown")]++
+	}
+	return s
+}
+
+func groupRoutes(g Groups, jobs Jobs) []Route {
+	known := func(w http.ResponseWriter, r *http.Request) (GroupInfo, bool) {
+		info, err := g.GroupInfo(r.PathValue("name"))
+		if err != nil {
+			writeErr(w, err)
+			return info, false
+		}
+		return info, true
+	}
+	queue := func(kind string, opts func(r *http.Request) (json.RawMessage, error)) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			info, ok := known(w, r)
+			if !ok {
+				return
+			}
+			if !info.Replaceable {
+				writeErr(w, badRequest("group %s is not replaceable (replaceable: false): its servers are patched in place, not %s (POST /v1/jobs with kind inplace)", info.Name, map[string]string{KindRebuild: "rebuilt", KindRollback: "rolled back"}[kind]))
+				return
+			}
+			raw, err := opts(r)
+			if err != nil {
+				writeErr(w, err)
+				return
+			}
+			j, err := jobs.Insert(r.Context(), JobRequest{Kind: kind, Target: info.Name, Options: raw, RequestedBy: caller(r)})
+			if err != nil {
+				writeErr(w, err)
+				return
+			}
+			writeJSON(w, http.StatusAccepted, j)
+		}
+	}
+	return []Route{
+		{"GET /v1/groups", func(w http.ResponseWriter, r *http.Request) {
+			names := g.GroupNames()
+			out := make([]GroupSummary, len(names))
+			for i, name := range names {
+				info, err := g.GroupInfo(name)
+				if err != nil {
+					writeErr(w, err)
+					return
+				}
+				out[i] = Summarize(info, GroupView{})
+			}
+			// Each group's status is read from the cloud and probes its servers: a few
+			// groups at once. A group whose status cannot be read says why.
+			var wg sync.WaitGroup
+			sem := make(chan struct{}, 4)
+			for i := range out {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					sem <- struct{}{}
+					defer func() { <-sem }()
+					v, err := g.GroupStatus(r.Context(), out[i].Name)
+					if err != nil {
+						out[i].Error = err.Error()
+						return
+					}
+					out[i] = Summarize(out[i].GroupInfo, v)
+				}()
+			}
+			wg.Wait()
+			if r.Context().Err() != nil {
+				return // the client went away
+			}
+			writeJSON(w, http.StatusOK, map[string]any{"groups": out})
+		}},
+		{"GET /v1/groups/{name}", func(w http.ResponseWriter, r *http.Request) {
+			info, ok := known(w, r)
+			if !ok {
+				return
+			}
+			v, err := g.GroupStatus(r.Context(), info.Name)
+			if err != nil {
+				writeErr(w, err)
+				return
+			}
+			writeJSON(w, http.StatusOK, v)
+		}},
+		{"GET /v1/groups/{name}/plan", func(w http.ResponseWriter, r *http.Request) {
+			info, ok := known(w, r)
+			if !ok {
+				return
+			}
+			q := r.URL.Query()
+			o := PlanRequest{Image: q.Get("image")}
+			if err := checkImageRef(o.Image); err != nil {
+				writeErr(w, err)
+				return
+			}
+			if f := q.Get("force"); f != "" {
+				b, err := strconv.ParseBool(f)
+				if err != nil {
+					writeErr(w, badRequest("force %q: want true or false", f))
+					return
+				}
+				o.Force = b
+			}
+			if !info.Replaceable {
+				writeErr(w, badRequest("group %s is not replaceable (replaceable: false): it is patched in place and has no rebuild plan", info.Name))
+				return
+			}
+			plan, err := g.GroupPlan(r.Context(), info.Name, o)
+			if err != nil {
+				writeErr(w, err)
+				return
+			}
+			writeJSON(w, http.StatusOK, plan)
+		}},
+		{"POST /v1/groups/{name}/rebuild", queue(KindRebuild, func(r *http.Request) (json.RawMessage, error) {
+			var o RebuildOptions
+			if err := decodeBody(r, &o); err != nil {
+				return nil, err
+			}
+			if err := checkImageRef(o.Image); err != nil {
+				return nil, err
+			}
+			return json.Marshal(o)
+		})},
+		{"POST /v1/groups/{name}/rollback", queue(KindRollback, func(r *http.Request) (json.RawMessage, error) {
+			return nil, decodeBody(r, &struct{}{})
+		})},
+	}
+}
+
+// checkImageRef checks an image argument: "", latest or YYYY.MM.N.
+func checkImageRef(image string) error {
+	if image == "" || image == "latest" {
+		return nil
+	}
+	if _, err := catalog.ParseVersion(image); err != nil {
+		return badRequest("image %q: want latest or a version YYYY.MM.N", image)
+	}
+	return nil
+}
+
+// decodeBody decodes an optional JSON body into v, refusing unknown fields.
+func decodeBody(r *http.Request, v any) error {
+	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
+		return badRequest("request body: %v", err)
+	}
+	return nil
+}
+
+// caller names who asked: the verified token's principal, else "api".
+func caller(r *http.Request) string {
+	if p, ok := auth.FromContext(r.Context()); ok {
+		return p.RequestedBy()
+	}
+	return "api"
+}
+
+// NotFoundError is an unknown group, family or version; Known lists what there is.
+type NotFoundError struct {
+	What  string // group, image family
+	Name  string
+	Known []string
+}
+
+func (e *NotFoundError) Error() string {
+	if len(e.Known) == 0 {
+		return fmt.Sprintf("%s %q is not in the manifest, which has none", e.What, e.Name)
+	}
+	known := append([]string(nil), e.Known...)
+	sort.Strings(known)
+	plural := e.What + "s"
+	if strings.HasSuffix(e.What, "y") {
+		plural = strings.TrimSuffix(e.What, "y") + "ies"
+	}
+	return fmt.Sprintf("%s %q is not in the manifest (%s: %s)", e.What, e.Name, plural, strings.Join(known, ", "))
+}
+
+// ErrNotFound: errors.Is holds for every NotFoundError and for the client's 404 answers.
+var ErrNotFound = errors.New("not found")
+
+func (e *NotFoundError) Is(target error) bool { return target == ErrNotFound }

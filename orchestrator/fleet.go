@@ -1,0 +1,271 @@
+package orchestrator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/remint-dev/remint/catalog"
+	"github.com/remint-dev/remint/failover"
+	"github.com/remint-dev/remint/inplace"
+	"github.com/remint-dev/remint/internal/debian"
+	"github.com/remint-dev/remint/internal/manifest"
+	"github.com/remint-dev/remint/internal/openstack"
+	"github.com/remint-dev/remint/internal/store"
+)
+
+// Fleet is Groups and Images on the manifest, the state store and the cloud: what the
+// group and image endpoints of `remint serve` read and change.
+type Fleet struct {
+	Manifest *manifest.Manifest
+	Store    *store.Store
+	// Deps wires a group's use cases for reading (status, plan: no lease is taken);
+	// records says only its records are read (status), so groups of pets are welcome.
+	Deps func(ctx context.Context, group string, records bool) (failover.Deps, error)
+	// Cloud is the connection to the cloud (the image catalog lives in Glance).
+	Cloud func(ctx context.Context) (*openstack.Client, error)
+	Now   func() time.Time
+}
+
+var (
+	_ Groups = (*Fleet)(nil)
+	_ Images = (*Fleet)(nil)
+)
+
+func (f *Fleet) now() time.Time {
+	if f.Now != nil {
+		return f.Now()
+	}
+	return time.Now()
+}
+
+func (f *Fleet) GroupNames() []string { return f.Manifest.GroupNames() }
+
+func (f *Fleet) GroupInfo(name string) (GroupInfo, error) {
+	g, ok := f.Manifest.Groups[name]
+	if !ok {
+		return GroupInfo{}, &NotFoundError{What: "group", Name: name, Known: f.Manifest.GroupNames()}
+	}
+	info := GroupInfo{Name: name, Replaceable: g.IsReplaceable(), Count: g.Count, Family: g.Image.Family}
+	switch {
+	case g.Image.Version != "":
+		info.Pinned = g.Image.Version
+	case g.Image.ID != "":
+		info.Pinned = g.Image.ID
+	}
+	return info, nil
+}
+
+func (f *Fleet) GroupStatus(ctx context.Context, name string) (GroupView, error) {
+	if _, err := f.GroupInfo(name); err != nil {
+		return GroupView{}, err
+	}
+	deps, err := f.Deps(ctx, name, true)
+	if err != nil {
+		return GroupView{}, err
+	}
+	ex, err := failover.NewExecutor(deps.Options)
+	if err != nil {
+		return GroupView{}, err
+	}
+	st, err := ex.Status(ctx)
+	if err != nil {
+		return GroupView{}, err
+	}
+	pending, err := inplace.PendingUpdates(ctx, f.Store, name)
+	if err != nil {
+		return GroupView{}, err
+	}
+	return GroupView{GroupStatus: st, PendingUpdates: pending}, nil
+}
+
+func (f *Fleet) GroupPlan(ctx context.Context, name string, o PlanRequest) (failover.Plan, error) {
+	if _, err := f.GroupInfo(name); err != nil {
+		return failover.Plan{}, err
+	}
+	deps, err := f.Deps(ctx, name, false)
+	if err != nil {
+		return failover.Plan{}, err
+	}
+	res, err := failover.Rebuild(ctx, deps, failover.RebuildRequest{Image: o.Image, Force: o.Force, DryRun: true})
+	if err != nil {
+		return failover.Plan{}, err
+	}
+	return *res.Plan, nil
+}
+
+func (f *Fleet) FamilyNames() []string { return f.Manifest.FamilyNames() }
+
+func (f *Fleet) CheckFamily(family string) error {
+	if _, ok := f.Manifest.Families[family]; !ok {
+		return &NotFoundError{What: "image family", Name: family, Known: f.Manifest.FamilyNames()}
+	}
+	return nil
+}
+
+func (f *Fleet) catalog(ctx context.Context, family string) (*catalog.Catalog, *openstack.Client, error) {
+	if err := f.CheckFamily(family); err != nil {
+		return nil, nil, err
+	}
+	cl, err := f.Cloud(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return catalog.New(cl), cl, nil
+}
+
+func (f *Fleet) ListImages(ctx context.Context, family string) ([]ImageView, error) {
+	cat, _, err := f.catalog(ctx, family)
+	if err != nil {
+		return nil, err
+	}
+	entries, err := cat.List(ctx, family)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ImageView, 0, len(entries))
+	for _, e := range entries {
+		out = append(out, ViewImage(e))
+	}
+	return out, nil
+}
+
+// entry finds version ("latest": the active one) of family.
+func entry(ctx context.Context, cat *catalog.Catalog, family, version string) (catalog.Entry, error) {
+	if version == "latest" {
+		e, err := cat.Latest(ctx, family)
+		if errors.Is(err, catalog.ErrNoActiveImage) {
+			return e, fmt.Errorf("%w: %w", ErrNotFound, err)
+		}
+		return e, err
+	}
+	v, err := catalog.ParseVersion(version)
+	if err != nil {
+		return catalog.Entry{}, badRequest("version %q: want latest or YYYY.MM.N", version)
+	}
+	return cat.Version(ctx, family, v)
+}
+
+func (f *Fleet) ShowImage(ctx context.Context, family, version string) (ImageView, error) {
+	cat, _, err := f.catalog(ctx, family)
+	if err != nil {
+		return ImageView{}, err
+	}
+	e, err := entry(ctx, cat, family, version)
+	if err != nil {
+		return ImageView{}, err
+	}
+	return ViewImage(e), nil
+}
+
+func (f *Fleet) DiffImages(ctx context.Context, family, from, to string) (ImageDiff, error) {
+	cat, _, err := f.catalog(ctx, family)
+	if err != nil {
+		return ImageDiff{}, err
+	}
+	d := ImageDiff{Family: family, Changes: []debian.Change{}}
+	var lists [2][]debian.Package
+	for i, ref := range []string{from, to} {
+		e, err := entry(ctx, cat, family, ref)
+		if err != nil {
+			return d, err
+		}
+		if lists[i], err = catalog.Packages(e); err != nil {
+			if errors.Is(err, catalog.ErrNoPackageList) {
+				return d, BadRequestError{err}
+			}
+			return d, err
+		}
+		if i == 0 {
+			d.From = e.Version.String()
+		} else {
+			d.To = e.Version.String()
+		}
+	}
+	if changes := debian.Diff(lists[0], lists[1]); changes != nil {
+		d.Changes = changes
+	}
+	return d, nil
+}
+
+func (f *Fleet) RegisterImage(ctx context.Context, family string, req RegisterRequest) (ImageChange, error) {
+	cat, cl, err := f.catalog(ctx, family)
+	if err != nil {
+		return ImageChange{}, err
+	}
+	ref := req.Image
+	if len(req.PackerManifest) > 0 {
+		if ref, err = catalog.PackerArtifact(req.PackerManifest); err != nil {
+			return ImageChange{}, BadRequestError{fmt.Errorf("packer_manifest: %w", err)}
+		}
+	}
+	img, err := catalog.FindImage(ctx, cl, ref)
+	if err != nil {
+		if errors.Is(err, catalog.ErrImageNotFound) || errors.Is(err, catalog.ErrAmbiguousImage) {
+			return ImageChange{}, BadRequestError{err}
+		}
+		return ImageChange{}, err
+	}
+	if img.Status != "active" {
+		return ImageChange{}, badRequest("register %s in %s: its Glance status is %s; only an active image can be registered", img.ID, family, img.Status)
+	}
+	if in := img.Properties[catalog.PropFamily]; in != "" {
+		// Already a catalog version (and not merely a snapshot carrying its base's
+		// properties, which Register takes): a conflict, not a failure.
+		if entries, err := cat.List(ctx, in); err == nil {
+			for _, e := range entries {
+				if e.Image.ID == img.ID {
+					return ImageChange{}, &ConflictError{fmt.Errorf("image %s is in the catalog already, as %s %s (%s)", img.ID, e.Family, e.Version, e.State)}
+				}
+			}
+		}
+	}
+	e, notes, err := cat.Register(ctx, family, img.ID, f.now())
+	ch := ImageChange{Family: family, Notes: notes}
+	if ch.Notes == nil {
+		ch.Notes = []string{}
+	}
+	if e.Image.ID != "" {
+		v := ViewImage(e)
+		ch.Entry = &v
+	}
+	if err != nil {
+		return ch, err
+	}
+	return ch, nil
+}
+
+func (f *Fleet) RevokeImage(ctx context.Context, family, version, reason string) (ImageChange, error) {
+	cat, _, err := f.catalog(ctx, family)
+	if err != nil {
+		return ImageChange{}, err
+	}
+	e, err := entry(ctx, cat, family, version)
+	if err != nil {
+		return ImageChange{}, err
+	}
+	if !catalog.CanTransition(e.State, catalog.Revoked) {
+		return ImageChange{}, &ConflictError{fmt.Errorf("%s %s is %s: it cannot be revoked", family, e.Version, e.State)}
+	}
+	notes, err := cat.Revoke(ctx, family, e.Version.String(), reason, f.now())
+	ch := ImageChange{Family: family, Notes: notes}
+	if ch.Notes == nil {
+		ch.Notes = []string{}
+	}
+	if err != nil {
+		return ch, err
+	}
+	if after, err := cat.Version(ctx, family, e.Version); err == nil {
+		v := ViewImage(after)
+		ch.Entry = &v
+	}
+	return ch, nil
+}
+
+// ConflictError refuses a change the current state does not allow (409): an image in the
+// catalog already, a version revoked already.
+type ConflictError struct{ Err error }
+
+func (e *ConflictError) Error() string { return e.Err.Error() }
+func (e *ConflictError) Unwrap() error { return e.Err }
