@@ -30,7 +30,7 @@ func TestServerModeThroughRealDaemon(t *testing.T) {
 	require.Equal(t, 0, rebuild.wait(t), "%s", rebuild)
 	out := rebuild.stdout.String()
 	require.Contains(t, out, "rebuild web queued on "+url)
-	require.Contains(t, out, "requested by api")
+	require.Contains(t, out, "requested by token admin")
 	require.Regexp(t, `job \d+: rebuild web succeeded \(installed 2, failed 0\)`, out)
 
 	// group show: the daemon's answer is the local command's.
