@@ -76,11 +76,13 @@ func TestEmergency(t *testing.T) {
 	manifest := filepath.Join(dir, "remint.yaml")
 	require.NoError(t, os.WriteFile(manifest, []byte(fmt.Sprintf(emergencyManifest, filepath.Join(dir, "remint.db"))), 0o644))
 	key := filepath.Join(c.dir, "remint-sim-key")
+	var apiToken string // the daemon's bearer token, once made; passed in the environment, never logged
 	remint := func(args ...string) (string, string, int) {
 		t.Helper()
 		start := time.Now()
 		cmd := exec.CommandContext(ctx, c.bin, append(args, "-f", manifest)...)
-		cmd.Env = append(os.Environ(), "OS_CLIENT_CONFIG_FILE="+c.cloudsYAML, "OS_CLOUD=remint-sim", "REMINT_LEASE_TTL=3s", "REMINT_SSH_KEY="+key)
+		cmd.Env = append(os.Environ(), "OS_CLIENT_CONFIG_FILE="+c.cloudsYAML, "OS_CLOUD=remint-sim", "REMINT_LEASE_TTL=3s", "REMINT_SSH_KEY="+key,
+			"REMINT_TOKEN="+apiToken)
 		var stdout, stderr strings.Builder
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		err := cmd.Run()
@@ -203,7 +205,11 @@ func TestEmergency(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(show), &latest), show)
 	assert.Equal(t, v2, latest.Version, "no new version")
 
-	// The same as a durable job, worked by `remint serve`.
+	// The same as a durable job, worked by `remint serve` (its API wants a bearer token).
+	// (Made without the remint helper, which logs stdout: a secret stays out of the log.)
+	secret, err := exec.CommandContext(ctx, c.bin, "token", "create", "--name", "e2e", "--output", "secret", "-f", manifest).Output()
+	require.NoError(t, err)
+	apiToken = strings.TrimSpace(string(secret))
 	serve := exec.CommandContext(ctx, c.bin, "serve", "--listen", "127.0.0.1:0", "-f", manifest)
 	serve.Env = append(os.Environ(), "OS_CLIENT_CONFIG_FILE="+c.cloudsYAML, "OS_CLOUD=remint-sim", "REMINT_LEASE_TTL=3s", "REMINT_SSH_KEY="+key)
 	var serveOut syncBuffer
@@ -222,7 +228,8 @@ func TestEmergency(t *testing.T) {
 	require.Equal(t, 0, code, out)
 	var job orchestrator.Job
 	require.NoError(t, json.Unmarshal([]byte(out), &job), out)
-	client := &orchestrator.Client{Base: url}
+	assert.Equal(t, "token e2e", job.RequestedBy)
+	client := &orchestrator.Client{Base: url, Token: apiToken}
 	require.Eventually(t, func() bool {
 		j, err := client.Get(ctx, job.ID)
 		job = j

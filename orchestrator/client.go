@@ -3,6 +3,7 @@ package orchestrator
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,7 +20,10 @@ import (
 // Client is Jobs through a daemon's API (`remint job … --server URL`).
 type Client struct {
 	Base string // e.g. http://127.0.0.1:8440
-	HTTP *http.Client
+	// Token is the bearer token sent with every request (remint token create); never
+	// printed or put in an error.
+	Token string
+	HTTP  *http.Client
 }
 
 func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
@@ -38,12 +42,19 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
 	hc := c.HTTP
 	if hc == nil {
 		hc = http.DefaultClient
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
+		var unknownCA x509.UnknownAuthorityError
+		if errors.As(err, &unknownCA) {
+			return fmt.Errorf("remint daemon %s: %w (give the CA that signed its certificate with --ca-cert or $REMINT_CA_CERT)", c.Base, err)
+		}
 		return fmt.Errorf("remint daemon %s: %w", c.Base, err)
 	}
 	defer resp.Body.Close()
@@ -58,6 +69,10 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 		}
 		err := fmt.Errorf("remint daemon %s: %s", c.Base, e.Error)
 		switch {
+		case resp.StatusCode == http.StatusUnauthorized && c.Token == "":
+			return fmt.Errorf("%w (set $REMINT_TOKEN or --token; remint token create makes one)", err)
+		case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
+			return err
 		case resp.StatusCode == http.StatusConflict && e.Job != nil:
 			return &DuplicateError{Existing: *e.Job}
 		case resp.StatusCode == http.StatusBadRequest:

@@ -450,6 +450,7 @@ func (d *Daemon) fire(ctx context.Context, e *schedEntry, now time.Time) error {
 	}
 	e.advance(run.Start)
 	d.log().Info("schedule fired", "schedule", s.Name, "run", run.Start, "job", j.ID, "kind", s.Kind, "target", s.Target)
+	d.Queue.observe(func(o Observer) { o.ScheduleFired(s.Name, run.Start, now) })
 	return nil
 }
 

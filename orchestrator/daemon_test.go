@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/remint-dev/remint/internal/auth"
 	"github.com/remint-dev/remint/internal/store"
 )
 
@@ -69,20 +70,26 @@ func TestScheduleFiresAtDueTime(t *testing.T) {
 	require.Equal(t, at("2026-01-13T03:00:00Z"), jobs[0].Run.Start.UTC())
 }
 
-// The job endpoints through the HTTP client: insert, duplicate (409), bad request (400),
-// not found (404), list, get, cancel.
+// The job endpoints through the HTTP client behind the token guard: no token (401),
+// insert (recorded as the token's), duplicate (409), bad request (400), not found (404),
+// list, get, cancel (logged with the token's name).
 func TestJobAPIThroughClient(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	_, q := openTestQueue(t, filepath.Join(t.TempDir(), "state.db"), 0, &testHandler{})
-	srv := httptest.NewServer(APIHandler(Local{q}, nil))
+	st, q := openTestQueue(t, filepath.Join(t.TempDir(), "state.db"), 0, &testHandler{})
+	tokens := &auth.Tokens{Store: st}
+	secret, _, err := tokens.Create(ctx, "ci", false, "test")
+	require.NoError(t, err)
+	srv := httptest.NewServer((&auth.Guard{Auth: tokens}).Wrap(APIHandler(Local{q}, nil)))
 	t.Cleanup(srv.Close)
-	c := &Client{Base: srv.URL}
+	_, err = (&Client{Base: srv.URL}).List(ctx, ListOptions{})
+	require.ErrorContains(t, err, "unauthorized: a valid bearer token is required (set $REMINT_TOKEN or --token")
+	c := &Client{Base: srv.URL, Token: secret}
 
-	j, err := c.Insert(ctx, JobRequest{Kind: "test", Target: "web", Options: json.RawMessage(`{"fail":"x"}`)})
+	j, err := c.Insert(ctx, JobRequest{Kind: "test", Target: "web", Options: json.RawMessage(`{"fail":"x"}`), RequestedBy: "someone else"})
 	require.NoError(t, err)
 	require.Equal(t, StatusQueued, j.Status)
-	require.Equal(t, "api", j.RequestedBy)
+	require.Equal(t, "token ci", j.RequestedBy, "the token, not what the client claims")
 
 	_, err = c.Insert(ctx, JobRequest{Kind: "test", Target: "web"})
 	var dup *DuplicateError
@@ -115,6 +122,7 @@ func TestJobAPIThroughClient(t *testing.T) {
 	got, err = c.Cancel(ctx, j.ID)
 	require.NoError(t, err)
 	require.Equal(t, StatusCancelled, got.Status)
+	require.Equal(t, "cancel requested by token ci", got.Events[len(got.Events)-1].Message)
 
 	// Only the events after the ones read: the cancel.
 	more, err := c.Events(ctx, j.ID, evs.Next)
@@ -122,7 +130,7 @@ func TestJobAPIThroughClient(t *testing.T) {
 	require.True(t, more.Done)
 	require.Len(t, more.Events, 1)
 	require.Equal(t, evs.Next+1, more.Events[0].Seq)
-	require.Equal(t, "cancel requested", more.Events[0].Message)
+	require.Equal(t, "cancel requested by token ci", more.Events[0].Message)
 	far, err := c.Events(ctx, j.ID, 1000)
 	require.NoError(t, err)
 	require.Empty(t, far.Events)

@@ -128,6 +128,7 @@ func (h InPlaceHandler) runInPlace(ctx context.Context, w *Work, o InPlaceOption
 	}
 	installed, failed := UpdateCounts(sum)
 	w.Count(ctx, installed, failed)
+	w.q.observe(func(o Observer) { o.InPlaceCounted(w.Target, installed, failed) })
 	if sum.Run != "" {
 		w.Decide(ctx, fmt.Sprintf("in-place run %s of %s: %s; %d of %d servers succeeded, %d failed, %d not started; %d updates installed, %d failed%s",
 			sum.Run, w.Target, sum.Status, sum.Succeeded, len(sum.Servers), sum.Failed, sum.NotStarted, installed, failed, rebootNote(sum)))

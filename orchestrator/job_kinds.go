@@ -99,6 +99,7 @@ func (h RebuildHandler) rebuild(ctx context.Context, w *Work, o RebuildOptions) 
 		o.Slot = &slot
 	}
 	deps, err := h.Deps(ctx, group, func(e failover.Event) {
+		w.q.observe(func(o Observer) { o.RolloutEvent(e) })
 		if e.Rollout != "" {
 			w.Rollout(ctx, e.Rollout)
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/riverqueue/river/rivermigrate"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/remint-dev/remint/internal/auth"
 	"github.com/remint-dev/remint/internal/store"
 )
 
@@ -173,6 +174,8 @@ type Queue struct {
 	cfg    QueueConfig
 	client *river.Client[*sql.Tx]
 	log    *slog.Logger
+
+	observer Observer // nil: nobody listens (metrics.go)
 
 	mu       sync.Mutex
 	working  map[int64]bool // jobs this process is working
@@ -446,7 +449,7 @@ func (q *Queue) Cancel(ctx context.Context, id int64) (Job, error) {
 	if _, err := q.client.JobCancel(ctx, id); err != nil {
 		return Job{}, fmt.Errorf("cancel job %d: %w", id, err)
 	}
-	q.event(ctx, id, before.Attempt, "warn", "cancel requested")
+	q.event(ctx, id, before.Attempt, "warn", "cancel requested"+byWhom(ctx))
 	return q.Get(ctx, id)
 }
 
@@ -471,7 +474,7 @@ func (q *Queue) Retry(ctx context.Context, id int64) (Job, error) {
 	if _, err := q.client.JobRetry(ctx, id); err != nil {
 		return Job{}, fmt.Errorf("retry job %d: %w", id, err)
 	}
-	q.event(ctx, id, before.Attempt, "info", fmt.Sprintf("retry requested (it was %s)", before.Status))
+	q.event(ctx, id, before.Attempt, "info", fmt.Sprintf("retry requested%s (it was %s)", byWhom(ctx), before.Status))
 	return q.Get(ctx, id)
 }
 
@@ -545,6 +548,14 @@ func (q *Queue) event(ctx context.Context, id int64, attempt int, level, msg str
 	if err := q.st.AppendJobEvent(ctx, store.JobEvent{JobID: id, Time: q.cfg.Now(), Attempt: attempt, Level: level, Message: msg}); err != nil {
 		q.log.Warn("could not record job event", "job", id, "event", msg, "err", err)
 	}
+}
+
+// byWhom names the API caller in ctx for the job log (" by token NAME"), or "".
+func byWhom(ctx context.Context) string {
+	if p, ok := auth.FromContext(ctx); ok {
+		return " by " + p.RequestedBy()
+	}
+	return ""
 }
 
 func orDefault(s, d string) string {

@@ -121,7 +121,8 @@ func (wk *worker) Work(ctx context.Context, job *river.Job[jobArgs]) error {
 	}
 	w := &Work{ID: job.ID, Kind: job.Args.JobKind, Target: job.Args.Target, Attempt: job.Attempt, Record: rec, q: q,
 		outcome: rec.JobOutcome, Resuming: job.Attempt > 1 || !rec.Started.IsZero()}
-	if err := q.st.JobStarted(ctx, job.ID, q.cfg.Now()); err != nil {
+	attemptStart := q.cfg.Now()
+	if err := q.st.JobStarted(ctx, job.ID, attemptStart); err != nil {
 		return err
 	}
 	if w.Resuming {
@@ -132,6 +133,16 @@ func (wk *worker) Work(ctx context.Context, job *river.Job[jobArgs]) error {
 	q.log.Info("job started", "job", job.ID, "kind", w.Kind, "target", w.Target, "attempt", job.Attempt)
 
 	runErr := h.Run(ctx, w)
+	firstStart := rec.Started
+	if firstStart.IsZero() {
+		firstStart = attemptStart
+	}
+	ended := func(status string, o store.JobOutcome) {
+		q.observe(func(ob Observer) {
+			ob.JobEnded(JobEnd{Kind: w.Kind, Target: w.Target, Status: status, Duration: q.cfg.Now().Sub(firstStart),
+				Installed: o.Installed, Failed: o.Failed})
+		})
+	}
 
 	q.mu.Lock()
 	stopping := q.stopping
@@ -148,6 +159,7 @@ func (wk *worker) Work(ctx context.Context, job *river.Job[jobArgs]) error {
 		}
 		q.event(bg, job.ID, job.Attempt, "info", fmt.Sprintf("succeeded: %d installed, %d failed", o.Installed, o.Failed))
 		q.log.Info("job succeeded", "job", job.ID, "kind", w.Kind, "target", w.Target)
+		ended(StatusSucceeded, o)
 		return nil
 	case stopping && ctx.Err() != nil:
 		// SIGTERM: the handler stopped after its current step; the next daemon resumes.
@@ -161,12 +173,14 @@ func (wk *worker) Work(ctx context.Context, job *river.Job[jobArgs]) error {
 		_ = q.st.SaveJobOutcome(bg, job.ID, o, q.cfg.Now())
 		q.event(bg, job.ID, job.Attempt, "warn", o.Reason)
 		q.log.Warn("job cancelled", "job", job.ID, "err", runErr)
+		ended(StatusCancelled, o)
 		return river.JobCancel(runErr)
 	default:
 		o.Reason = runErr.Error()
 		_ = q.st.SaveJobOutcome(bg, job.ID, o, q.cfg.Now())
 		q.event(bg, job.ID, job.Attempt, "error", "failed: "+runErr.Error())
 		q.log.Error("job failed", "job", job.ID, "kind", w.Kind, "target", w.Target, "err", runErr)
+		ended(StatusFailed, o)
 		return runErr
 	}
 }

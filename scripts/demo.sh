@@ -222,7 +222,7 @@ done
 [ -s "$dir/clouds.yaml" ] || fail "the simulator was not ready within 2 minutes"
 grep -E '^(remint sim|seeded)' "$dir/sim.log"
 export OS_CLIENT_CONFIG_FILE="$dir/clouds.yaml" REMINT_SSH_KEY="$dir/remint-sim-key"
-unset OS_CLOUD REMINT_SERVER
+unset OS_CLOUD REMINT_SERVER REMINT_TOKEN REMINT_CA_CERT
 
 # The example manifest, without its schedules (a weekend run of the example's own
 # rebuild schedule would fire in the middle of the demo). On real hosts the family also
@@ -244,6 +244,10 @@ else
   echo "manifest: examples/remint.yaml without its schedules (family debian-12; group web: 3 servers, one floating IP each)"
 fi
 
+# The daemon's API answers bearer tokens only: one for the demo, kept in the environment
+# (remint job … --server sends $REMINT_TOKEN) and never printed.
+REMINT_TOKEN=$(remint token create --name demo --output secret) || fail "remint token create failed"
+export REMINT_TOKEN
 "$bin" serve --listen 127.0.0.1:0 >"$dir/serve.out" 2>"$dir/serve.log" &
 serve_pid=$!
 for _ in $(seq 300); do
@@ -257,6 +261,7 @@ export REMINT_SERVER
 echo
 echo "remint serve: the daemon, on $REMINT_SERVER (jobs in ./remint.db beside the manifest)"
 echo "export REMINT_SERVER=$REMINT_SERVER   # remint job … acts through the daemon"
+echo "export REMINT_TOKEN=\$(remint token create --name demo --output secret)   # its API wants a bearer token"
 
 # idle waits until the daemon has no job queued or running (its own, such as the image
 # retention it queues at start): one job at a time per target.

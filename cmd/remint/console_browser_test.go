@@ -114,8 +114,14 @@ func TestConsoleInBrowser(t *testing.T) {
 	require.Equal(t, 0, deploy.wait(t), "%s", deploy)
 	pkgs[0].Version, pkgs[0].Suite = "3.0.15-1~deb12u1", "bookworm-security"
 	version := w.registerBuilt("debian-12-b", append(pkgs, debian.Package{Name: "curl", Version: "7.88.1-10+deb12u8", Suite: "bookworm"}))
-	const token, roToken = "console-e2e-secret", "console-e2e-viewer"
-	_, url := w.startServe([]string{"REMINT_CONSOLE_TOKEN=" + token, "REMINT_CONSOLE_READONLY_TOKEN=" + roToken})
+	// The console logs in with API tokens (remint token create): a writer and a reader.
+	makeToken := func(args ...string) string {
+		p := w.start(nil, append([]string{"token", "create", "--output", "secret"}, args...)...)
+		require.Equal(t, 0, p.wait(t), "%s", p)
+		return strings.TrimSpace(p.stdout.String())
+	}
+	token, roToken := makeToken("--name", "console"), makeToken("--name", "console-ro", "--read-only")
+	_, url := w.startServe(nil)
 
 	// Not logged in: the login form; a wrong token is refused.
 	step(t, ctx, "open the console", chromedp.Navigate(url+"/"))
@@ -203,11 +209,11 @@ func TestConsoleInBrowser(t *testing.T) {
 	row := step(t, ctx, "read the History row", chromedp.Text(chromedp.CSS("#history-table tbody tr")))
 	require.Equal(t, "succeeded", status, "History row: %s", row)
 	require.Contains(t, row, "token console", "the principal is recorded")
-	jobs, err := (&orchestrator.Client{Base: url}).List(t.Context(), orchestrator.ListOptions{Kinds: []string{orchestrator.KindUpdate}})
+	jobs, err := w.client(url).List(t.Context(), orchestrator.ListOptions{Kinds: []string{orchestrator.KindUpdate}})
 	require.NoError(t, err)
 	require.Len(t, jobs, 1)
 	require.Equal(t, "token console", jobs[0].RequestedBy)
-	rebuilds, err := (&orchestrator.Client{Base: url}).List(t.Context(), orchestrator.ListOptions{Kinds: []string{orchestrator.KindRebuild}})
+	rebuilds, err := w.client(url).List(t.Context(), orchestrator.ListOptions{Kinds: []string{orchestrator.KindRebuild}})
 	require.NoError(t, err)
 	require.Len(t, rebuilds, 1)
 	require.Equal(t, "token console", rebuilds[0].RequestedBy)

@@ -37,8 +37,9 @@ type deployOptions struct {
 	waitLock time.Duration
 	// window is --maintenance-window in hours (0: none).
 	window int
-	// server queues the deploy through a daemon (--server).
+	// server queues the deploy through a daemon (--server), with client's token and CA.
 	server string
+	client clientOptions
 }
 
 func newDeployCmd() *cobra.Command {
@@ -86,6 +87,7 @@ failed, 2 bad input (nothing ran).`,
 	f.BoolVar(&o.dryRun, "dry-run", false, "print the decisions and change nothing")
 	f.IntVar(&o.window, "maintenance-window", 0, "hours (1 to 24) from now after which no new disruptive step starts")
 	f.StringVar(&o.server, "server", os.Getenv("REMINT_SERVER"), "queue the deploy through the daemon at this URL ($REMINT_SERVER): a job per target, followed until it ends")
+	o.client.flags(cmd)
 	f.StringVarP(&o.identity, "identity", "i", "", "private key file for SSH, for in-place work (default $REMINT_SSH_KEY)")
 	waitLockFlag(cmd, &o.waitLock)
 	return cmd

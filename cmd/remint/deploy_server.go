@@ -48,7 +48,10 @@ func runDeployServer(ctx context.Context, stdout io.Writer, targets []string, o 
 		now := time.Now().UTC()
 		run = &orchestrator.Run{Start: now, End: now.Add(time.Duration(o.window) * time.Hour)}
 	}
-	c := &orchestrator.Client{Base: o.server}
+	c, err := o.client.client(o.server)
+	if err != nil {
+		return err
+	}
 	var jobs []orchestrator.Job
 	var queueErrs []error
 	for _, t := range targets {

@@ -19,14 +19,18 @@ func TestDeployThroughServe(t *testing.T) {
 	w.register("debian-12-a")
 	_, url := w.startServe(nil)
 
-	bad := w.start(nil, "deploy", "nope", "--server", url)
+	noToken := w.start(nil, "deploy", "web", "--server", url)
+	require.Equal(t, 1, noToken.wait(t), "%s", noToken)
+	require.Contains(t, noToken.stderr.String(), "set $REMINT_TOKEN or --token")
+
+	bad := w.start(w.tokenEnv(), "deploy", "nope", "--server", url)
 	require.Equal(t, 2, bad.wait(t), "%s", bad)
 	require.Contains(t, bad.stderr.String(), `group "nope" is not in the manifest`)
-	badWindow := w.start(nil, "deploy", "web", "--server", url, "--maintenance-window", "30")
+	badWindow := w.start(w.tokenEnv(), "deploy", "web", "--server", url, "--maintenance-window", "30")
 	require.Equal(t, 2, badWindow.wait(t), "%s", badWindow)
 	require.Contains(t, badWindow.stderr.String(), "--maintenance-window 30: want 1 to 24 hours")
 
-	d := w.start(nil, "deploy", "web", "--server", url, "--maintenance-window", "2")
+	d := w.start(w.tokenEnv(), "deploy", "web", "--server", url, "--maintenance-window", "2")
 	require.Equal(t, 0, d.wait(t), "%s", d)
 	out := d.stdout.String()
 	t.Logf("remint deploy web --server URL --maintenance-window 2:\n%s", out)
@@ -35,7 +39,7 @@ func TestDeployThroughServe(t *testing.T) {
 	require.Regexp(t, `web: update succeeded \(job \d+\)`, out)
 	require.Contains(t, out, "rollout", "the job's events are printed as they come")
 
-	list := w.start(nil, "job", "list", "--server", url)
+	list := w.start(w.tokenEnv(), "job", "list", "--server", url)
 	require.Equal(t, 0, list.wait(t), "%s", list)
-	require.Contains(t, list.stdout.String(), "cli (deploy)")
+	require.Contains(t, list.stdout.String(), "token admin", "who asked is the token")
 }

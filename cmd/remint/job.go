@@ -23,11 +23,13 @@ type jobOptions struct {
 	file   string
 	server string
 	output string
+	client clientOptions
 }
 
 func (o *jobOptions) flags(cmd *cobra.Command) {
 	manifestFlag(cmd, &o.file)
 	cmd.Flags().StringVar(&o.server, "server", os.Getenv("REMINT_SERVER"), "act through the daemon at this URL ($REMINT_SERVER) instead of the local state file")
+	o.client.flags(cmd)
 	outputFlag(cmd, &o.output, "text", "json")
 }
 
@@ -40,7 +42,11 @@ func (o *jobOptions) open(ctx context.Context, stderr io.Writer) (orchestrator.J
 		if !strings.HasPrefix(o.server, "http://") && !strings.HasPrefix(o.server, "https://") {
 			return nil, nil, usageErrorf("--server %q: want an http:// or https:// URL", o.server)
 		}
-		return &orchestrator.Client{Base: o.server}, func() {}, nil
+		c, err := o.client.client(o.server)
+		if err != nil {
+			return nil, nil, err
+		}
+		return c, func() {}, nil
 	}
 	env, err := openJobs(ctx, o.file, stderr, nil, 0)
 	if err != nil {

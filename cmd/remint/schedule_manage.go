@@ -49,11 +49,15 @@ type scheduleOptions struct {
 	file   string
 	server string
 	output string
+	// client is the daemon's token and CA (flags where registered, else $REMINT_TOKEN and
+	// $REMINT_CA_CERT).
+	client clientOptions
 }
 
 func (o *scheduleOptions) flags(cmd *cobra.Command) {
 	manifestFlag(cmd, &o.file)
 	cmd.Flags().StringVar(&o.server, "server", os.Getenv("REMINT_SERVER"), "act through the daemon at this URL ($REMINT_SERVER) instead of the local state file")
+	o.client.flags(cmd)
 	outputFlag(cmd, &o.output, "text", "json")
 }
 
@@ -68,7 +72,11 @@ func (o *scheduleOptions) open(ctx context.Context, now func() time.Time, write 
 		if !strings.HasPrefix(o.server, "http://") && !strings.HasPrefix(o.server, "https://") {
 			return nil, nil, usageErrorf("--server %q: want an http:// or https:// URL", o.server)
 		}
-		return &orchestrator.Client{Base: o.server}, func() {}, nil
+		c, err := o.client.client(o.server)
+		if err != nil {
+			return nil, nil, err
+		}
+		return c, func() {}, nil
 	}
 	m, err := loadManifest(o.file)
 	if err != nil {

@@ -26,30 +26,30 @@ func TestScheduleCreatedThroughServeFires(t *testing.T) {
 
 	start := time.Now().UTC().Add(6 * time.Second).Truncate(time.Second)
 	rule := "DTSTART:" + start.Format("20060102T150405Z") + " RRULE:FREQ=DAILY"
-	on := w.start(nil, "schedule", "create", "web-soon", "--rrule", rule, "--window", "1h", "--action", "rebuild", "--target", "web",
+	on := w.start(w.tokenEnv(), "schedule", "create", "web-soon", "--rrule", rule, "--window", "1h", "--action", "rebuild", "--target", "web",
 		"--description", "fires in seconds", "--server", url, "--output", "json")
 	require.Equal(t, 0, on.wait(t), "%s", on)
 	var v orchestrator.ScheduleView
 	require.NoError(t, json.Unmarshal([]byte(on.stdout.String()), &v))
 	require.Equal(t, orchestrator.SourceRunTime, v.Source)
-	require.Equal(t, "api", v.CreatedBy)
+	require.Equal(t, "token admin", v.CreatedBy, "who created it is the token")
 	require.Equal(t, start.Format(time.RFC3339), v.Next[0].Start)
 
-	off := w.start(nil, "schedule", "create", "images-off", "--rrule", rule, "--window", "1h", "--action", "build-image", "--target", "debian-12",
+	off := w.start(w.tokenEnv(), "schedule", "create", "images-off", "--rrule", rule, "--window", "1h", "--action", "build-image", "--target", "debian-12",
 		"--disabled", "--server", url)
 	require.Equal(t, 0, off.wait(t), "%s", off)
 	require.Contains(t, off.stdout.String(), "schedule images-off created (id 2)")
 
-	bad := w.start(nil, "schedule", "create", "bad", "--rrule", rule, "--window", "1h", "--action", "rebuild", "--target", "nope", "--server", url)
+	bad := w.start(w.tokenEnv(), "schedule", "create", "bad", "--rrule", rule, "--window", "1h", "--action", "rebuild", "--target", "nope", "--server", url)
 	require.Equal(t, 2, bad.wait(t), "%s", bad)
 	require.Contains(t, bad.stderr.String(), `target "nope": action rebuild targets a group`)
 
-	list := w.start(nil, "schedule", "list", "--server", url)
+	list := w.start(w.tokenEnv(), "schedule", "list", "--server", url)
 	require.Equal(t, 0, list.wait(t), "%s", list)
 	require.Regexp(t, `web-soon\s+runtime\s+1\s+rebuild\s+web\s+1h\s+UTC\s+yes\s+`+start.Format(time.RFC3339), list.stdout.String())
 	require.Regexp(t, `images-off\s+runtime\s+2\s+build-image\s+debian-12\s+1h\s+UTC\s+no\s+-`, list.stdout.String())
 
-	client := &orchestrator.Client{Base: url}
+	client := w.client(url)
 	ctx := context.Background()
 	var fired orchestrator.Job
 	require.Eventually(t, func() bool {
@@ -85,7 +85,7 @@ func TestScheduleCreatedThroughServeFires(t *testing.T) {
 	require.Regexp(t, `web-soon\s+web\s+\S+ \S+\s+fired\s+\d+`, histOne.stdout.String())
 
 	// next works for a run-time name, locally and through the daemon.
-	next := w.start(nil, "schedule", "next", "web-soon", "-n", "2", "--server", url)
+	next := w.start(w.tokenEnv(), "schedule", "next", "web-soon", "-n", "2", "--server", url)
 	require.Equal(t, 0, next.wait(t), "%s", next)
 	require.Contains(t, next.stdout.String(), "schedule web-soon: rebuild web")
 	local := w.start(nil, "schedule", "show", "images-off")

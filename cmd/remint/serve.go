@@ -15,15 +15,17 @@ import (
 	"github.com/mattn/go-isatty"
 	"github.com/spf13/cobra"
 
+	"github.com/remint-dev/remint/internal/auth"
 	"github.com/remint-dev/remint/orchestrator"
 )
 
 func init() { register(newServeCmd) }
 
 type serveOptions struct {
-	file    string
-	listen  string
-	workers int
+	file            string
+	listen          string
+	workers         int
+	tlsCert, tlsKey string
 }
 
 func newServeCmd() *cobra.Command {
@@ -44,19 +46,24 @@ the web console (/). Schedules created at run time (remint schedule create, the 
 fire beside the manifest's; creates, changes, enables, disables and deletes are picked
 up without a restart.
 
+Every path but /healthz and /readyz needs a bearer token (remint token create): the job
+API, Prometheus metrics at /metrics and River's job UI at /riverui/. With --tls-cert and
+--tls-key it serves HTTPS.
+
 A job whose daemon died (kill -9) is resumed by the next daemon once its lease expired
 (30s; $REMINT_LEASE_TTL): a rebuild finishes its recorded rollout. SIGTERM stops after
 each job's current step and leaves the jobs to resume on the next start.
 
-The web console at / (groups, images, updates with their schedules, jobs) asks for a
-token at login: for now $REMINT_CONSOLE_TOKEN (may write) or
-$REMINT_CONSOLE_READONLY_TOKEN (read-only).
+The web console at / (groups, images, updates with their schedules, jobs) asks for an
+API token at login (remint token create; a --read-only token sees but cannot write).
 
 Logs are JSON when stderr is not a terminal (unless --log-format says otherwise).`,
-		Example: `  REMINT_CONSOLE_TOKEN=$(openssl rand -hex 16) remint serve -f remint.yaml --listen 127.0.0.1:8440
-  remint job list --server http://127.0.0.1:8440
-  remint rebuild web --server http://127.0.0.1:8440
-  curl -s http://127.0.0.1:8440/v1/groups/web`,
+		Example: `  remint token create --name admin        # prints the token once; it also logs in to the console
+  remint serve -f remint.yaml --listen 127.0.0.1:8440
+  REMINT_TOKEN=remint_… remint job list --server http://127.0.0.1:8440
+  REMINT_TOKEN=remint_… remint rebuild web --server http://127.0.0.1:8440
+  curl -s -H "Authorization: Bearer $REMINT_TOKEN" http://127.0.0.1:8440/v1/groups/web
+  remint serve --listen 0.0.0.0:8443 --tls-cert server.pem --tls-key server-key.pem`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if !cmd.Flags().Changed("log-format") && !cmd.Root().PersistentFlags().Changed("log-format") && !isTerminal(cmd.ErrOrStderr()) {
@@ -68,6 +75,8 @@ Logs are JSON when stderr is not a terminal (unless --log-format says otherwise)
 	manifestFlag(cmd, &o.file)
 	cmd.Flags().StringVar(&o.listen, "listen", "127.0.0.1:8440", "address of the HTTP API (health, readiness, jobs)")
 	cmd.Flags().IntVar(&o.workers, "workers", 4, "jobs run at once (on different targets)")
+	cmd.Flags().StringVar(&o.tlsCert, "tls-cert", "", "PEM certificate (chain) to serve HTTPS with; needs --tls-key")
+	cmd.Flags().StringVar(&o.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
 	return cmd
 }
 
@@ -79,6 +88,10 @@ func isTerminal(w io.Writer) bool {
 func runServe(ctx context.Context, stdout, stderr io.Writer, o serveOptions) error {
 	if o.workers < 1 {
 		return usageErrorf("--workers %d: want at least 1", o.workers)
+	}
+	tlsConf, err := loadServeTLS(o.tlsCert, o.tlsKey)
+	if err != nil {
+		return err
 	}
 	log, err := newLogger(stderr)
 	if err != nil {
@@ -100,31 +113,55 @@ func runServe(ctx context.Context, stdout, stderr io.Writer, o serveOptions) err
 	d := &orchestrator.Daemon{Queue: env.queue, Store: env.store, Schedules: scheds, RunTime: true, KeptGroups: env.m.GroupNames(),
 		RetentionFamilies: env.m.FamilyNames(), Logger: log}
 	ready := func(ctx context.Context) error { return env.store.DB().PingContext(ctx) }
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	metrics := orchestrator.NewMetrics(orchestrator.MetricsOptions{Store: env.store, Images: env.imagesBuilt, Logger: log})
+	env.queue.Observe(metrics)
+	riverUI, err := env.queue.RiverUI(runCtx, "/riverui", log)
+	if err != nil {
+		log.Warn("River's job UI is not served", "err", err)
+		riverUI = unavailable("River's job UI is not available on this daemon: " + err.Error())
+	}
+	tokens := &auth.Tokens{Store: env.store}
+	routes := newHTTPRoutes(&auth.Guard{Auth: tokens, Log: log})
 	fleet := env.fleet()
-	api := orchestrator.API{Jobs: orchestrator.Local{Queue: env.queue}, Ready: ready, Groups: fleet, Images: fleet,
-		More: orchestrator.ScheduleRoutes(scheduleService(env.m, env.store, time.Now, d.SchedulesChanged), time.Now)}
-	// The web console keeps its own cookie session, so it is mounted beside the API (on
-	// the paths console.Mount names), not behind the API's bearer tokens.
-	cons, err := newConsole(env, consoleAuthenticator(), d.SchedulesChanged, log)
+	api := env.withServerUpdate(orchestrator.API{Jobs: orchestrator.Local{Queue: env.queue}, Ready: ready, Groups: fleet, Images: fleet,
+		More: orchestrator.ScheduleRoutes(scheduleService(env.m, env.store, time.Now, d.SchedulesChanged), time.Now)}.Handler(), log)
+	routes.mountAccess(api, metrics.Handler(), riverUI)
+	// The web console keeps its own cookie session (a login with an API token), so it is
+	// mounted open beside the API, on the paths console.Mount names.
+	cons, err := newConsole(env, tokens, d.SchedulesChanged, log)
 	if err != nil {
 		return err
 	}
-	root := http.NewServeMux()
-	root.Handle("/", env.withServerUpdate(api.Handler(), log))
-	cons.Mount(root)
-	srv := &http.Server{Handler: root, ReadHeaderTimeout: 10 * time.Second,
+	cons.Mount(routes.mux)
+	routes.guarded("/", api) // what no one else claims: 401 without a token, 404 with one
+	if n, err := env.store.CountValidTokens(ctx); err != nil {
+		return err
+	} else if n == 0 {
+		log.Warn(noTokensHint)
+	}
+	srv := &http.Server{Handler: routes.mux, ReadHeaderTimeout: 10 * time.Second, TLSConfig: tlsConf,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	scheme := "http"
+	if tlsConf != nil {
+		scheme = "https"
+	}
 	httpErr := make(chan error, 1)
-	go func() { httpErr <- srv.Serve(ln) }()
+	go func() {
+		if tlsConf != nil {
+			httpErr <- srv.ServeTLS(ln, "", "")
+			return
+		}
+		httpErr <- srv.Serve(ln)
+	}()
 	state := env.m.StatePath()
 	if u, err := url.Parse(state); err == nil && env.m.StateIsPostgres() {
 		state = u.Redacted() // never log the database password
 	}
-	log.Info("serving", "listen", ln.Addr().String(), "state", state)
-	fmt.Fprintf(stdout, "remint serve: listening on http://%s\n", ln.Addr())
+	log.Info("serving", "listen", ln.Addr().String(), "scheme", scheme, "state", state)
+	fmt.Fprintf(stdout, "remint serve: listening on %s://%s\n", scheme, ln.Addr())
 
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	daemonErr := make(chan error, 1)
 	go func() { daemonErr <- d.Run(runCtx) }()
 	select {

@@ -3,12 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"strings"
 	"time"
 
@@ -66,42 +63,6 @@ func (b notifyingBook) notify(err error) {
 	if err == nil && b.changed != nil {
 		b.changed()
 	}
-}
-
-// consoleAuthenticator is the seam where the console's logins are verified.
-//
-// Until remint's API tokens (remint token create) are on this branch, the console
-// accepts the tokens given in the environment: $REMINT_CONSOLE_TOKEN (principal
-// "console", may write) and $REMINT_CONSOLE_READONLY_TOKEN (principal "console-ro",
-// read-only). Without either no login succeeds. Replace this with the token store's
-// Authenticator once it exists.
-func consoleAuthenticator() auth.Authenticator {
-	var a envTokens
-	if t := os.Getenv("REMINT_CONSOLE_TOKEN"); t != "" {
-		a = append(a, envToken{sum: sha256.Sum256([]byte(t)), p: auth.Principal{Name: "console"}})
-	}
-	if t := os.Getenv("REMINT_CONSOLE_READONLY_TOKEN"); t != "" {
-		a = append(a, envToken{sum: sha256.Sum256([]byte(t)), p: auth.Principal{Name: "console-ro", ReadOnly: true}})
-	}
-	return a
-}
-
-type envToken struct {
-	sum [32]byte
-	p   auth.Principal
-}
-
-// envTokens compares digests in constant time.
-type envTokens []envToken
-
-func (a envTokens) Authenticate(ctx context.Context, token string) (auth.Principal, error) {
-	sum := sha256.Sum256([]byte(token))
-	for _, t := range a {
-		if subtle.ConstantTimeCompare(sum[:], t.sum[:]) == 1 {
-			return t.p, nil
-		}
-	}
-	return auth.Principal{}, auth.ErrUnauthorized
 }
 
 // consoleGroups is what `remint group show`, `remint plan` and the rollback use case read.

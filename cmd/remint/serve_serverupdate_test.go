@@ -40,7 +40,7 @@ func TestServeServerUpdateAPIWithTheSDK(t *testing.T) {
 	p, url := w.startServe(nil)
 	project, err := w.os.ProjectID()
 	require.NoError(t, err)
-	c, err := serverupdate.NewAPIClient(config.WithEndpoint(url), config.WithToken("unused-until-tokens"))
+	c, err := serverupdate.NewAPIClient(config.WithEndpoint(url), config.WithToken(w.token()))
 	require.NoError(t, err)
 	ctx := context.Background()
 
@@ -87,10 +87,10 @@ func TestServeServerUpdateAPIWithTheSDK(t *testing.T) {
 	require.Len(t, *list.Items, 1)
 	require.Equal(t, *created.Id, *(*list.Items)[0].Id)
 
-	job, err := (&orchestrator.Client{Base: url}).Get(ctx, *created.Id)
+	job, err := w.client(url).Get(ctx, *created.Id)
 	require.NoError(t, err)
 	require.Equal(t, "web/0", job.Target, "the update targets the server's slot")
-	require.Equal(t, "api", job.RequestedBy)
+	require.Equal(t, "token admin", job.RequestedBy, "the SDK's bearer token names who asked")
 	require.Contains(t, strings.Join(job.Decisions, "\n"), "path: rebuild of slot 0 of group web only")
 
 	after := w.show()

@@ -7,13 +7,13 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/remint-dev/remint/internal/auth"
 	"github.com/remint-dev/remint/internal/lease"
 	"github.com/remint-dev/remint/internal/openstack"
 	"github.com/remint-dev/remint/internal/store"
@@ -23,10 +23,37 @@ import (
 
 var listenLine = regexp.MustCompile(`listening on (http://\S+)`)
 
+// apiTokens are the worlds' admin tokens, made by `remint token create` once per world.
+var apiTokens sync.Map // *world -> string
+
+// token returns the world's admin API token, creating it on first use.
+func (w *world) token() string {
+	w.t.Helper()
+	if tok, ok := apiTokens.Load(w); ok {
+		return tok.(string)
+	}
+	p := w.start(nil, "token", "create", "--name", "admin", "--output", "secret")
+	require.Equal(w.t, 0, p.wait(w.t), "%s", p)
+	tok := strings.TrimSpace(p.stdout.String())
+	require.True(w.t, strings.HasPrefix(tok, "remint_"), "a token: %s", p)
+	apiTokens.Store(w, tok)
+	w.t.Cleanup(func() { apiTokens.Delete(w) })
+	return tok
+}
+
+// tokenEnv is the environment that gives `remint job … --server` the admin token.
+func (w *world) tokenEnv() []string { return []string{"REMINT_TOKEN=" + w.token()} }
+
+// client is the API client of the daemon at url, with the admin token.
+func (w *world) client(url string) *orchestrator.Client {
+	return &orchestrator.Client{Base: url, Token: w.token()}
+}
+
 // startServe starts `remint serve` on a free port and returns it with its URL once it
-// answers /readyz.
+// answers /readyz. The world's admin token exists by then.
 func (w *world) startServe(env []string) (*proc, string) {
 	w.t.Helper()
+	w.token()
 	p := w.start(env, "serve", "--listen", "127.0.0.1:0")
 	var url string
 	require.Eventually(w.t, func() bool {
@@ -68,13 +95,13 @@ func TestServeKilledMidRolloutJobFinishedOnceByNextDaemon(t *testing.T) {
 	health.Body.Close()
 	require.Equal(t, http.StatusOK, health.StatusCode)
 
-	submit := w.start(nil, "job", "submit", "rebuild", "web", "--server", url, "--output", "json")
+	submit := w.start(w.tokenEnv(), "job", "submit", "rebuild", "web", "--server", url, "--output", "json")
 	require.Equal(t, 0, submit.wait(t), "%s", submit)
 	var job orchestrator.Job
 	require.NoError(t, json.Unmarshal([]byte(submit.stdout.String()), &job))
 	require.Equal(t, "rebuild", job.Kind)
 
-	client := &orchestrator.Client{Base: url}
+	client := w.client(url)
 	ctx := context.Background()
 	require.Eventually(t, func() bool {
 		j, err := client.Get(ctx, job.ID)
@@ -97,7 +124,7 @@ func TestServeKilledMidRolloutJobFinishedOnceByNextDaemon(t *testing.T) {
 	require.Contains(t, show.stdout.String(), "rebuild web — running (attempt 1)")
 
 	second, url2 := w.startServe(env)
-	client = &orchestrator.Client{Base: url2}
+	client = w.client(url2)
 	var done orchestrator.Job
 	require.Eventually(t, func() bool {
 		done, err = client.Get(ctx, job.ID)
@@ -183,7 +210,7 @@ func TestServeSIGTERMLeavesJobResumableAndKeepOldEndsOnTime(t *testing.T) {
 	version := w.register("debian-12-b")
 
 	first, url := w.startServe(env)
-	client := &orchestrator.Client{Base: url}
+	client := w.client(url)
 	ctx := context.Background()
 	job, err := client.Insert(ctx, orchestrator.JobRequest{Kind: orchestrator.KindRebuild, Target: "web"})
 	require.NoError(t, err)
@@ -210,7 +237,7 @@ func TestServeSIGTERMLeavesJobResumableAndKeepOldEndsOnTime(t *testing.T) {
 	require.Contains(t, stopped.Reason, "interrupted by shutdown")
 
 	second, url2 := w.startServe(env)
-	client = &orchestrator.Client{Base: url2}
+	client = w.client(url2)
 	var done orchestrator.Job
 	require.Eventually(t, func() bool {
 		done, err = client.Get(ctx, job.ID)
@@ -278,7 +305,7 @@ func TestServeImageRetentionJob(t *testing.T) {
 	old := w.register("debian-12-a")
 	w.register("debian-12-b")
 	p, url := w.startServe(nil)
-	client := &orchestrator.Client{Base: url}
+	client := w.client(url)
 	var job orchestrator.Job
 	require.Eventually(t, func() bool {
 		list, err := client.List(context.Background(), orchestrator.ListOptions{})
@@ -305,7 +332,7 @@ func TestServeImageRetentionJob(t *testing.T) {
 		}
 	}
 
-	submit := w.start(nil, "job", "submit", "image-retention", "debian-12", "--keep", "1", "--server", url, "--output", "json")
+	submit := w.start(w.tokenEnv(), "job", "submit", "image-retention", "debian-12", "--keep", "1", "--server", url, "--output", "json")
 	require.Equal(t, 0, submit.wait(t), "%s", submit)
 	var again orchestrator.Job
 	require.NoError(t, json.Unmarshal([]byte(submit.stdout.String()), &again))
@@ -314,7 +341,7 @@ func TestServeImageRetentionJob(t *testing.T) {
 		again = j
 		return err == nil && j.Status == orchestrator.StatusSucceeded
 	}, time.Minute, 50*time.Millisecond, "%s", p)
-	require.Equal(t, "cli", again.RequestedBy)
+	require.Equal(t, "token admin", again.RequestedBy, "who asked is the token, not what the client claims")
 }
 
 func kindOf(jobs []orchestrator.Job, kind string) []orchestrator.Job {
@@ -354,7 +381,7 @@ func TestServeFiresManifestSchedules(t *testing.T) {
 	require.Equal(t, 0, deploy.wait(t), "%s", deploy)
 
 	p, url := w.startServe(nil)
-	client := &orchestrator.Client{Base: url}
+	client := w.client(url)
 	var fired, updated orchestrator.Job
 	require.Eventually(t, func() bool {
 		list, err := client.List(context.Background(), orchestrator.ListOptions{Status: orchestrator.StatusSucceeded})
@@ -417,9 +444,9 @@ func TestTwoServesOnPostgresKillOneMidRollout(t *testing.T) {
 	a, urlA := w.startServe(env)
 	b, urlB := w.startServe(env)
 	ctx := context.Background()
-	job, err := (&orchestrator.Client{Base: urlA}).Insert(ctx, orchestrator.JobRequest{Kind: orchestrator.KindRebuild, Target: "web"})
+	job, err := w.client(urlA).Insert(ctx, orchestrator.JobRequest{Kind: orchestrator.KindRebuild, Target: "web"})
 	require.NoError(t, err)
-	_, err = (&orchestrator.Client{Base: urlB}).Insert(ctx, orchestrator.JobRequest{Kind: orchestrator.KindRebuild, Target: "web"})
+	_, err = w.client(urlB).Insert(ctx, orchestrator.JobRequest{Kind: orchestrator.KindRebuild, Target: "web"})
 	var dup *orchestrator.DuplicateError
 	require.ErrorAs(t, err, &dup, "the other daemon refuses a second job on web")
 
@@ -428,7 +455,7 @@ func TestTwoServesOnPostgresKillOneMidRollout(t *testing.T) {
 	defer st.Close()
 	var holder int
 	require.Eventually(t, func() bool {
-		j, err := (&orchestrator.Client{Base: urlA}).Get(ctx, job.ID)
+		j, err := w.client(urlA).Get(ctx, job.ID)
 		if err != nil {
 			return false
 		}
@@ -451,7 +478,7 @@ func TestTwoServesOnPostgresKillOneMidRollout(t *testing.T) {
 	require.NoError(t, victim.cmd.Process.Signal(syscall.SIGKILL))
 	require.Equal(t, -1, victim.wait(t))
 
-	client := &orchestrator.Client{Base: survivorURL}
+	client := w.client(survivorURL)
 	var done orchestrator.Job
 	require.Eventually(t, func() bool {
 		done, err = client.Get(ctx, job.ID)
@@ -477,29 +504,6 @@ func TestTwoServesOnPostgresKillOneMidRollout(t *testing.T) {
 	w.assertServing(version)
 	require.NoError(t, survivor.cmd.Process.Signal(syscall.SIGTERM))
 	require.Equal(t, 0, survivor.wait(t), "%s", survivor)
-}
-
-// The console's interim tokens from the environment: the writer, the read-only one, and
-// nothing else (nor anything when neither is set).
-func TestConsoleAuthenticatorFromEnvironment(t *testing.T) {
-	ctx := context.Background()
-	t.Setenv("REMINT_CONSOLE_TOKEN", "")
-	t.Setenv("REMINT_CONSOLE_READONLY_TOKEN", "")
-	_, err := consoleAuthenticator().Authenticate(ctx, "")
-	require.ErrorIs(t, err, auth.ErrUnauthorized, "no token set: nobody logs in")
-	t.Setenv("REMINT_CONSOLE_TOKEN", "w-secret")
-	t.Setenv("REMINT_CONSOLE_READONLY_TOKEN", "r-secret")
-	a := consoleAuthenticator()
-	p, err := a.Authenticate(ctx, "w-secret")
-	require.NoError(t, err)
-	require.Equal(t, auth.Principal{Name: "console"}, p)
-	p, err = a.Authenticate(ctx, "r-secret")
-	require.NoError(t, err)
-	require.Equal(t, auth.Principal{Name: "console-ro", ReadOnly: true}, p)
-	for _, bad := range []string{"", "w-secre", "w-secret ", "W-SECRET"} {
-		_, err = a.Authenticate(ctx, bad)
-		require.ErrorIs(t, err, auth.ErrUnauthorized, "%q", bad)
-	}
 }
 
 // The console's schedule writes tell the daemon (once per change that happened).

@@ -26,42 +26,42 @@ func TestServerModeThroughRealDaemon(t *testing.T) {
 	_, url := w.startServe(nil)
 
 	// The first deploy through the daemon, followed to the end.
-	rebuild := w.start(nil, "rebuild", "web", "--server", url)
+	rebuild := w.start(w.tokenEnv(), "rebuild", "web", "--server", url)
 	require.Equal(t, 0, rebuild.wait(t), "%s", rebuild)
 	out := rebuild.stdout.String()
 	require.Contains(t, out, "rebuild web queued on "+url)
-	require.Contains(t, out, "requested by api")
+	require.Contains(t, out, "requested by token admin")
 	require.Regexp(t, `job \d+: rebuild web succeeded \(installed 2, failed 0\)`, out)
 
 	// group show: the daemon's answer is the local command's.
-	remote := w.start(nil, "group", "show", "web", "--server", url, "--output", "json")
+	remote := w.start(w.tokenEnv(), "group", "show", "web", "--server", url, "--output", "json")
 	require.Equal(t, 0, remote.wait(t), "%s", remote)
-	local := w.start(nil, "group", "show", "web", "--output", "json")
+	local := w.start(w.tokenEnv(), "group", "show", "web", "--output", "json")
 	require.Equal(t, 0, local.wait(t), "%s", local)
 	var viaAPI, direct map[string]any
 	require.NoError(t, json.Unmarshal([]byte(remote.stdout.String()), &viaAPI))
 	require.NoError(t, json.Unmarshal([]byte(local.stdout.String()), &direct))
 	require.Equal(t, direct, viaAPI)
 	require.Len(t, viaAPI["slots"], 2)
-	text := w.start(nil, "group", "show", "web", "--server", url)
+	text := w.start(w.tokenEnv(), "group", "show", "web", "--server", url)
 	require.Equal(t, 0, text.wait(t), "%s", text)
 	require.Regexp(t, `web-0: web-0-\S+ \S+ ACTIVE image `+first+` ip \S+ address \S+ \(server\) healthy`, text.stdout.String())
 
 	// image list: the same, through the API.
-	remote = w.start(nil, "image", "list", "--server", url, "--output", "json")
+	remote = w.start(w.tokenEnv(), "image", "list", "--server", url, "--output", "json")
 	require.Equal(t, 0, remote.wait(t), "%s", remote)
-	local = w.start(nil, "image", "list", "--output", "json")
+	local = w.start(w.tokenEnv(), "image", "list", "--output", "json")
 	require.Equal(t, 0, local.wait(t), "%s", local)
 	require.JSONEq(t, local.stdout.String(), remote.stdout.String())
-	text = w.start(nil, "image", "list", "debian-12", "--server", url)
+	text = w.start(w.tokenEnv(), "image", "list", "debian-12", "--server", url)
 	require.Equal(t, 0, text.wait(t), "%s", text)
 	require.Regexp(t, `debian-12\s+`+first+`\s+active`, text.stdout.String())
 
 	// image show and plan: the same, through the API.
 	for _, args := range [][]string{{"image", "show", "debian-12", "--output", "json"}, {"plan", "web", "--force"}} {
-		remote = w.start(nil, append(args, "--server", url)...)
+		remote = w.start(w.tokenEnv(), append(args, "--server", url)...)
 		require.Equal(t, 0, remote.wait(t), "%s", remote)
-		local = w.start(nil, args...)
+		local = w.start(w.tokenEnv(), args...)
 		require.Equal(t, 0, local.wait(t), "%s", local)
 		require.Equal(t, local.stdout.String(), remote.stdout.String())
 		require.NotEmpty(t, remote.stdout.String())
@@ -80,7 +80,7 @@ func TestServerModeThroughRealDaemon(t *testing.T) {
 		{[]string{"image", "diff", "debian-12", first, "latest", "--server", url}, "no package list recorded"},
 		{[]string{"image", "show", "debian-12", "2020.01.1", "--server", url}, "family debian-12 has no version 2020.01.1 (versions: " + first + ")"},
 	} {
-		p := w.start(nil, c.args...)
+		p := w.start(w.tokenEnv(), c.args...)
 		require.Equal(t, 2, p.wait(t), "%s", p)
 		require.Contains(t, p.stderr.String(), c.want, "%s", p)
 	}
@@ -92,10 +92,10 @@ func TestServerModeThroughRealDaemon(t *testing.T) {
 	require.NoError(t, err)
 	pm := filepath.Join(w.dir, "packer-manifest.json")
 	require.NoError(t, os.WriteFile(pm, []byte(`{"builds":[{"name":"openstack","builder_type":"openstack","build_time":1,"artifact_id":"`+id+`","packer_run_uuid":"r"}],"last_run_uuid":"r"}`), 0o644))
-	reg := w.start(nil, "image", "register", "debian-12", "--from-packer-manifest", pm, "--server", url)
+	reg := w.start(w.tokenEnv(), "image", "register", "debian-12", "--from-packer-manifest", pm, "--server", url)
 	require.Equal(t, 0, reg.wait(t), "%s", reg)
 	require.Regexp(t, `image `+id+` registered as debian-12 \S+ \(active\)`, reg.stdout.String())
-	reg = w.start(nil, "image", "register", "debian-12", id, "--verify", "--server", url)
+	reg = w.start(w.tokenEnv(), "image", "register", "debian-12", id, "--verify", "--server", url)
 	require.Equal(t, 2, reg.wait(t), "%s", reg)
 	require.Contains(t, reg.stderr.String(), "--verify and --server")
 
@@ -106,10 +106,10 @@ func TestServerModeThroughRealDaemon(t *testing.T) {
 	require.Equal(t, bad, e.Version.String())
 	_, err = w.os.UpdateImage(t.Context(), e.Image.ID, openstack.ImageUpdate{SetProperties: map[string]string{"remint_workload_health": "unhealthy"}})
 	require.NoError(t, err)
-	plan := w.start(nil, "rebuild", "web", "--server", url, "--dry-run")
+	plan := w.start(w.tokenEnv(), "rebuild", "web", "--server", url, "--dry-run")
 	require.Equal(t, 0, plan.wait(t), "%s", plan)
 	require.Contains(t, plan.stdout.String(), bad)
-	failed := w.start(nil, "rebuild", "web", "--server", url, "--output", "json")
+	failed := w.start(w.tokenEnv(), "rebuild", "web", "--server", url, "--output", "json")
 	require.Equal(t, 1, failed.wait(t), "%s", failed)
 	lines := splitLines(failed.stdout.String())
 	var last struct {

@@ -203,8 +203,16 @@ var migrations = []string{
 		updated_at     TEXT NOT NULL
 	);
 	CREATE INDEX schedules_target ON schedules(target, id);`,
-	// 6: api tokens (helper access, branch h10-access) — not on main when this was
-	// written; the lead puts it here and 7 below after it.
+	// 6: API bearer tokens (tokens.go): only a SHA-256 of each secret is kept.
+	`CREATE TABLE api_tokens (
+		name         TEXT PRIMARY KEY,
+		hash         TEXT NOT NULL UNIQUE,
+		read_only    INTEGER NOT NULL DEFAULT 0,
+		created_by   TEXT NOT NULL DEFAULT '',
+		created_at   TEXT NOT NULL,
+		last_used_at TEXT NOT NULL DEFAULT '',
+		revoked_at   TEXT NOT NULL DEFAULT ''
+	);`,
 	// 7: the STACKIT-compatible update service per server (update_services.go): whether
 	// it is enabled, with which policy and Default Update Schedule; and the display name
 	// of each run-time schedule made through that API (STACKIT names are free text, the

@@ -1,0 +1,75 @@
+package main
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/remint-dev/remint/orchestrator"
+)
+
+// Environment variables of the daemon's clients.
+const (
+	envToken  = "REMINT_TOKEN"
+	envCACert = "REMINT_CA_CERT"
+)
+
+// clientOptions are how a command reaches a daemon's API: its bearer token and the CA
+// that signed an https:// daemon's certificate (else the system's roots).
+type clientOptions struct {
+	token  string
+	caCert string
+}
+
+func (o *clientOptions) flags(cmd *cobra.Command) {
+	// The token's default is read at run time, not shown as the flag's default: --help
+	// must never print a secret.
+	cmd.Flags().StringVar(&o.token, "token", "", "bearer token for --server (default $"+envToken+"; remint token create makes one)")
+	cmd.Flags().StringVar(&o.caCert, "ca-cert", "", "PEM CA certificate to trust for an https:// --server (default $"+envCACert+", else the system's roots)")
+}
+
+// client returns the API client of the daemon at base.
+func (o *clientOptions) client(base string) (*orchestrator.Client, error) {
+	token := o.token
+	if token == "" {
+		token = os.Getenv(envToken)
+	}
+	hc, err := apiHTTPClient(firstNonEmpty(o.caCert, os.Getenv(envCACert)))
+	if err != nil {
+		return nil, err
+	}
+	return &orchestrator.Client{Base: base, Token: token, HTTP: hc}, nil
+}
+
+// apiHTTPClient trusts the system's roots plus the PEM certificates in caFile, if given.
+func apiHTTPClient(caFile string) (*http.Client, error) {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, usageErrorf("--ca-cert: %v", err)
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil || pool == nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, usageErrorf("--ca-cert %s: no PEM certificate in it", caFile)
+		}
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	return &http.Client{Transport: tr, Timeout: 5 * time.Minute}, nil
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
