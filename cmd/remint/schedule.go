@@ -21,7 +21,7 @@ func init() { register(newScheduleCmd) }
 func newScheduleCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "schedule",
-		Short: "Inspect rrule schedules and their maintenance windows",
+		Short: "Rrule schedules with maintenance windows: list, show, next, history, create, enable, disable, delete",
 		Long: `Schedules fire an action (build-image, rebuild, inplace, update) on a target by an RFC 5545
 rrule, inside a maintenance window of 1 to 24 hours. The manifest's schedules: section
 names them; "schedule create" adds more at run time (kept in the state store, fired by

@@ -32,7 +32,7 @@ func newServeCmd() *cobra.Command {
 	var o serveOptions
 	cmd := &cobra.Command{
 		Use:   "serve",
-		Short: "Run the daemon: fire schedules, work durable jobs, retire kept servers on time, serve the job API",
+		Short: "Run the daemon: fire schedules, work durable jobs, retire kept servers on time, serve the API, the web console and /metrics",
 		Long: `Run remint as a service on the manifest's state file (SQLite): it fires the manifest's
 schedules (a run missed while no daemon was up is caught up once if its window is still
 open, else recorded missed; a run whose target is busy is skipped and recorded), works
