@@ -237,7 +237,7 @@ func TestEmergency(t *testing.T) {
 	}, 5*time.Minute, time.Second, "the emergency job ends")
 	require.Equal(t, orchestrator.StatusSucceeded, job.Status, "reason %q, decisions %q\n%s", job.Reason, job.Decisions, serveOut.String())
 	all := strings.Join(job.Decisions, "\n")
-	assert.Contains(t, all, "emergency security rollout of db, web requested by hand; reason: "+reason)
+	assert.Contains(t, all, "emergency security rollout of db, web requested by token e2e; reason: "+reason)
 	assert.Contains(t, all, "image deb: nothing changed, no build: no pending security updates for "+v2)
 	assert.Contains(t, all, "web: up-to-date")
 	assert.Contains(t, all, "db: patched: patched in place")

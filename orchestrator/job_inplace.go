@@ -224,6 +224,9 @@ func requestedBy(w *Work) string {
 	if w.Record.Schedule != "" {
 		return "by schedule " + w.Record.Schedule
 	}
+	if w.Record.RequestedBy != "" {
+		return "by " + w.Record.RequestedBy // "token ci", "cli", "api"
+	}
 	return "by hand"
 }
 
