@@ -219,7 +219,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	require.Equal(t, "token console", rebuilds[0].RequestedBy)
 	require.NotNil(t, jobs[0].Run)
 	require.Equal(t, 3*time.Hour, jobs[0].Run.End.Sub(jobs[0].Run.Start), "the window asked for")
-	require.Equal(t, 2, jobs[0].Installed, "both slots rebuilt onto %s", version)
+	require.Equal(t, 2, jobs[0].Installed, "both slots rebuilt onto %s; the update job decided %q (reason %q)", version, jobs[0].Decisions, jobs[0].Reason)
 	w.assertServing(version)
 
 	// Create a schedule with the picker: Saturdays 02:30 in Berlin, previewed live.

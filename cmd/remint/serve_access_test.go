@@ -124,6 +124,9 @@ func TestServeAccessTLSMetricsRiverUI(t *testing.T) {
 	}
 	code, _, _ = call("GET", "/healthz", "", "")
 	require.Equal(t, http.StatusOK, code)
+	code, body, _ = call("GET", "/openapi.json", "", "") // the description is open, as it says itself
+	require.Equal(t, http.StatusOK, code)
+	require.Contains(t, body, `"openapi"`)
 
 	// Plain HTTP to the HTTPS port gets nothing useful; an unknown CA is refused.
 	_, err = http.Get(url + "/healthz")

@@ -34,10 +34,11 @@ func (r *httpRoutes) open(pattern string, h http.Handler) { r.mux.Handle(pattern
 func (r *httpRoutes) guarded(pattern string, h http.Handler) { r.mux.Handle(pattern, r.guard.Wrap(h)) }
 
 // mountAccess mounts the job API, /metrics and /riverui: the parts of the surface this
-// file owns. The API keeps /healthz and /readyz open; the rest of it is guarded.
+// file owns. The API keeps /healthz, /readyz and /openapi.json open; the rest of it is guarded.
 func (r *httpRoutes) mountAccess(api, metrics, riverUI http.Handler) {
 	r.open("GET /healthz", api)
 	r.open("GET /readyz", api)
+	r.open("GET /openapi.json", api) // the API's description is no secret; what it describes is guarded
 	r.guarded("/v1/", api)
 	r.guarded("GET /metrics", metrics)
 	r.guarded("/riverui/", riverUI)
