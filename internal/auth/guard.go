@@ -41,8 +41,39 @@ func (g *Guard) Wrap(next http.Handler) http.Handler {
 			writeError(w, http.StatusForbidden, "forbidden: token "+p.Name+" is read-only; "+r.Method+" needs a token created without --read-only")
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(WithPrincipal(r.Context(), p)))
+		if r.Method == http.MethodGet || r.Method == http.MethodHead || g.Log == nil {
+			next.ServeHTTP(w, r.WithContext(WithPrincipal(r.Context(), p)))
+			return
+		}
+		// Every write is logged with who made it and how it was answered: jobs also keep
+		// the name in their record, but schedule changes, registrations and revocations
+		// are only here.
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(sw, r.WithContext(WithPrincipal(r.Context(), p)))
+		g.Log.LogAttrs(context.Background(), slog.LevelInfo, "api write", slog.String("token", p.Name), slog.String("method", r.Method),
+			slog.String("path", r.URL.Path), slog.Int("status", sw.status), slog.String("remote", r.RemoteAddr))
 	})
+}
+
+// statusWriter remembers the status a handler answered with.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	s.status = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// Flush passes server-sent events through.
+func (s *statusWriter) Flush() {
+	if f, ok := s.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
 }
 
 // Check verifies the request's bearer token (Authorization: Bearer SECRET).

@@ -1,12 +1,15 @@
 package auth_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -64,7 +67,8 @@ func testTokensAndGuard(t *testing.T, path string) {
 	}
 
 	var seen auth.Principal
-	h := (&auth.Guard{Auth: tok}).Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	logs := &lockedBuffer{}
+	h := (&auth.Guard{Auth: tok, Log: slog.New(slog.NewTextHandler(logs, nil))}).Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		seen, _ = auth.FromContext(r.Context())
 		w.WriteHeader(http.StatusNoContent)
 	}))
@@ -98,6 +102,8 @@ func testTokensAndGuard(t *testing.T, path string) {
 	require.Equal(t, http.StatusNoContent, code)
 	require.Equal(t, auth.Principal{Name: "admin"}, seen)
 	require.Equal(t, "token admin", seen.RequestedBy())
+	require.Contains(t, logs.String(), `msg="api write" token=admin method=POST path=/v1/jobs status=204`, "every write is logged with who made it")
+	require.NotContains(t, logs.String(), admin, "never the secret")
 
 	code, _, _ = call("GET", ro)
 	require.Equal(t, http.StatusNoContent, code)
@@ -125,4 +131,22 @@ func testTokensAndGuard(t *testing.T, path string) {
 	n, err := st.CountValidTokens(ctx)
 	require.NoError(t, err)
 	require.Equal(t, 1, n)
+}
+
+// lockedBuffer is a bytes.Buffer the server's goroutines may log into.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
