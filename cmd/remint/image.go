@@ -165,14 +165,17 @@ func newImageRevokeCmd() *cobra.Command {
 Glance image at once, so no server boots from it again. When it was the active version,
 the newest deprecated version becomes active again: "latest" re-points to the previous
 good image. Servers already running the revoked image are not touched: rebuild their
-groups to move them off it.`,
-		Example: `  remint image revoke debian-12 2026.11.3 --reason "openssh regression, DSA-1234"`,
-		Args:    cobra.ExactArgs(2),
+groups to move them off it. With --server URL the daemon revokes it (POST
+/v1/images/FAMILY/VERSION/revoke), and its log names the token that asked.`,
+		Example: `  remint image revoke debian-12 2026.11.3 --reason "openssh regression, DSA-1234"
+  remint image revoke debian-12 2026.11.3 --reason "openssh regression" --server http://127.0.0.1:8440`,
+		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runImageRevoke(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), args[0], args[1], o)
 		},
 	}
 	imageFlags(cmd, &o.imageOptions)
+	serverFlag(cmd, &o.server)
 	cmd.Flags().StringVar(&o.reason, "reason", "", "why the version is revoked (required; recorded on the image)")
 	return cmd
 }
@@ -471,6 +474,20 @@ func runImageRevoke(ctx context.Context, stdout, stderr io.Writer, family, versi
 	}
 	if strings.TrimSpace(o.reason) == "" {
 		return usageErrorf("revoke %s %s: --reason is required (it is recorded on the image)", family, version)
+	}
+	if o.server != "" {
+		if err := checkOutput(o.output, "text", "json"); err != nil {
+			return err
+		}
+		c, err := serverClient(o.server)
+		if err != nil {
+			return err
+		}
+		ch, err := c.RevokeImage(ctx, family, want.String(), o.reason)
+		if err != nil {
+			return serverError(err)
+		}
+		return printChange(stdout, o.output, ch, nil)
 	}
 	env, err := openImages(ctx, o.imageOptions, stderr, family)
 	if err != nil {

@@ -23,7 +23,7 @@ func TestServerModeThroughRealDaemon(t *testing.T) {
 	remintBinary(t)
 	w := startWorld(t, leaseManifest, 200*time.Millisecond)
 	first := w.register("debian-12-a")
-	_, url := w.startServe(nil)
+	daemon, url := w.startServe(nil)
 
 	// The first deploy through the daemon, followed to the end.
 	rebuild := w.start(w.tokenEnv(), "rebuild", "web", "--server", url)
@@ -124,6 +124,22 @@ func TestServerModeThroughRealDaemon(t *testing.T) {
 	require.Equal(t, "failed", last.Job.Status)
 	require.Contains(t, failed.stderr.String(), "failed")
 	w.assertServing(first)
+
+	// revoke through the daemon: "latest" points back to the good version, and the
+	// daemon's log names the token that asked (a revocation leaves no job record).
+	rv := w.start(w.tokenEnv(), "image", "revoke", "debian-12", bad, "--server", url)
+	require.Equal(t, 2, rv.wait(t), "%s", rv)
+	require.Contains(t, rv.stderr.String(), "--reason is required")
+	rv = w.start(w.tokenEnv(), "image", "revoke", "debian-12", bad, "--reason", "servers never get healthy", "--server", url)
+	require.Equal(t, 0, rv.wait(t), "%s", rv)
+	e, err = w.cat.Latest(t.Context(), "debian-12")
+	require.NoError(t, err)
+	require.NotEqual(t, bad, e.Version.String(), "latest re-points to a good version")
+	require.Eventually(t, func() bool {
+		return strings.Contains(daemon.stderr.String(), "api write") && strings.Contains(daemon.stderr.String(), "/v1/images/debian-12/"+bad+"/revoke")
+	}, 10*time.Second, 50*time.Millisecond, "the daemon logs the write with its token: %s", daemon)
+	require.Contains(t, daemon.stderr.String(), `"token":"admin"`, "the token's name")
+	require.NotContains(t, daemon.stderr.String(), w.token(), "never the secret")
 }
 
 func splitLines(s string) []string {
