@@ -53,19 +53,34 @@ func (s *stepCheckChanges) Run(ctx context.Context, state multistep.StateBag) mu
 		b.note("build needed: the family's provisioning changed since %s", e.Version)
 		return multistep.ActionContinue
 	}
-	(&multistep.BasicRunner{Steps: probeSteps()}).Run(ctx, state)
-	if err := stepError(state); err != nil {
-		return halt(state, fmt.Errorf("check %s %s for upgrades: %w", b.opts.Family.Name, e.Version, err))
-	}
-	if ctx.Err() != nil {
-		return multistep.ActionHalt
+	if act, ok := probe(ctx, state, e, "upgrades"); !ok {
+		return act
 	}
 	up, _ := state.Get(keyUpgradable).([]string)
 	if len(up) > 0 {
 		b.note("build needed: %s has %d upgradable packages (%s)", e.Version, len(up), strings.Join(up[:min(len(up), 5)], ", "))
 		return multistep.ActionContinue
 	}
-	reason := fmt.Sprintf("nothing changed since %s: same source image %s, same provisioning, no upgradable packages (checked on a server booted from it)", e.Version, src.ID)
+	return skip(ctx, state, e, fmt.Sprintf("nothing changed since %s: same source image %s, same provisioning, no upgradable packages (checked on a server booted from it)", e.Version, src.ID))
+}
+
+// probe boots a server from the active version e and lists its pending upgrades
+// (probeSteps); ok is false when the check could not be made, with the action to return.
+func probe(ctx context.Context, state multistep.StateBag, e catalog.Entry, what string) (multistep.StepAction, bool) {
+	b := buildOf(state)
+	(&multistep.BasicRunner{Steps: probeSteps()}).Run(ctx, state)
+	if err := stepError(state); err != nil {
+		return halt(state, fmt.Errorf("check %s %s for %s: %w", b.opts.Family.Name, e.Version, what, err)), false
+	}
+	if ctx.Err() != nil {
+		return multistep.ActionHalt, false
+	}
+	return multistep.ActionContinue, true
+}
+
+// skip records that no build is needed over the active version e, and why, and ends the build.
+func skip(ctx context.Context, state multistep.StateBag, e catalog.Entry, reason string) multistep.StepAction {
+	b := buildOf(state)
 	if err := b.cat.RecordSkippedBuild(ctx, e, reason, b.opts.Now()); err != nil {
 		return halt(state, err)
 	}
@@ -81,12 +96,8 @@ func (s *stepCheckChanges) Run(ctx context.Context, state multistep.StateBag) mu
 // pending security updates; otherwise the build is skipped, and the skip recorded.
 func (s *stepCheckChanges) checkSecurity(ctx context.Context, state multistep.StateBag, e catalog.Entry) multistep.StepAction {
 	b := buildOf(state)
-	(&multistep.BasicRunner{Steps: probeSteps()}).Run(ctx, state)
-	if err := stepError(state); err != nil {
-		return halt(state, fmt.Errorf("check %s %s for security updates: %w", b.opts.Family.Name, e.Version, err))
-	}
-	if ctx.Err() != nil {
-		return multistep.ActionHalt
+	if act, ok := probe(ctx, state, e, "security updates"); !ok {
+		return act
 	}
 	b.mu.Lock()
 	sec := b.res.SecurityUpdates
@@ -99,16 +110,7 @@ func (s *stepCheckChanges) checkSecurity(ctx context.Context, state multistep.St
 		b.note("build needed: %s has %d pending security updates (%s)", e.Version, len(sec), strings.Join(list, ", "))
 		return multistep.ActionContinue
 	}
-	reason := fmt.Sprintf("no pending security updates for %s (checked on a server booted from it)", e.Version)
-	if err := b.cat.RecordSkippedBuild(ctx, e, reason, b.opts.Now()); err != nil {
-		return halt(state, err)
-	}
-	b.mu.Lock()
-	b.skipped = true
-	b.res.Status, b.res.SkipReason = "skipped", reason
-	b.res.Version, b.res.ImageID = e.Version.String(), e.Image.ID
-	b.mu.Unlock()
-	return multistep.ActionHalt
+	return skip(ctx, state, e, fmt.Sprintf("no pending security updates for %s (checked on a server booted from it)", e.Version))
 }
 
 func (*stepCheckChanges) Cleanup(multistep.StateBag) {}
