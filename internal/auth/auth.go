@@ -1,9 +1,10 @@
 // Package auth names who is calling remint's HTTP surfaces (the APIs and the console):
 // a Principal carried in the request context after a bearer token was verified.
 //
-// Tokens themselves (creation, hashing, revocation) live with the store; this package is
-// the small vocabulary every handler shares, so the API, the STACKIT-compatible API and
-// the console agree on who asked and whether they may write.
+// Tokens (tokens.go) make, hash, check and revoke the bearer tokens the store keeps;
+// Guard (guard.go) asks for one on every request. The rest is the small vocabulary every
+// handler shares, so the API, the STACKIT-compatible API and the console agree on who
+// asked and whether they may write.
 package auth
 
 import (

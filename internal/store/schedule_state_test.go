@@ -9,28 +9,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/remint-dev/remint/internal/store"
-	"github.com/remint-dev/remint/internal/store/pgtest"
 )
 
 // The run-time schedules' fingerprint changes with every create, update (enable,
 // disable) and delete, and not otherwise; ScheduleStates reads every last-fired time at
 // once. On SQLite and PostgreSQL.
 func TestSchedulesVersionAndStates(t *testing.T) {
-	t.Run("sqlite", func(t *testing.T) {
-		st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "state.db"))
-		require.NoError(t, err)
-		defer st.Close()
-		testSchedulesVersion(t, st)
-	})
-	t.Run("postgres", func(t *testing.T) {
-		if testing.Short() {
-			t.Skip("starts PostgreSQL")
-		}
-		st, err := store.Open(context.Background(), pgtest.Start(t))
-		require.NoError(t, err)
-		defer st.Close()
-		testSchedulesVersion(t, st)
-	})
+	forEachStore(t, testSchedulesVersion)
 }
 
 func testSchedulesVersion(t *testing.T, st *store.Store) {

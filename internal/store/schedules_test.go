@@ -4,34 +4,18 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/remint-dev/remint/internal/store"
-	"github.com/remint-dev/remint/internal/store/pgtest"
 )
 
 // Runtime schedules round trip on SQLite and PostgreSQL: integer ids, unique names,
 // update, enable/disable, delete, and not-found errors callers can test for.
 func TestSchedulesCRUD(t *testing.T) {
-	t.Run("sqlite", func(t *testing.T) {
-		st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "state.db"))
-		require.NoError(t, err)
-		defer st.Close()
-		testSchedulesCRUD(t, st)
-	})
-	t.Run("postgres", func(t *testing.T) {
-		if testing.Short() {
-			t.Skip("starts PostgreSQL")
-		}
-		st, err := store.Open(context.Background(), pgtest.Start(t))
-		require.NoError(t, err)
-		defer st.Close()
-		testSchedulesCRUD(t, st)
-	})
+	forEachStore(t, testSchedulesCRUD)
 }
 
 func testSchedulesCRUD(t *testing.T, st *store.Store) {

@@ -75,7 +75,7 @@ func (s *Store) ScheduleNames(ctx context.Context, serverID string) (map[int64]s
 		var id int64
 		var name string
 		if err := rows.Scan(&id, &name); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("read the schedule names of server %s: %w", serverID, err)
 		}
 		out[id] = name
 	}

@@ -3,34 +3,18 @@ package store_test
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/remint-dev/remint/internal/store"
-	"github.com/remint-dev/remint/internal/store/pgtest"
 )
 
 // A server's update service and its schedules' display names round trip on SQLite and
 // PostgreSQL; a server never enabled is ErrNotFound.
 func TestUpdateServices(t *testing.T) {
-	t.Run("sqlite", func(t *testing.T) {
-		st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "state.db"))
-		require.NoError(t, err)
-		defer st.Close()
-		testUpdateServices(t, st)
-	})
-	t.Run("postgres", func(t *testing.T) {
-		if testing.Short() {
-			t.Skip("starts PostgreSQL")
-		}
-		st, err := store.Open(context.Background(), pgtest.Start(t))
-		require.NoError(t, err)
-		defer st.Close()
-		testUpdateServices(t, st)
-	})
+	forEachStore(t, testUpdateServices)
 }
 
 func testUpdateServices(t *testing.T, st *store.Store) {
