@@ -38,6 +38,27 @@ func (a fakeAuth) Authenticate(ctx context.Context, token string) (auth.Principa
 	return p, nil
 }
 
+// revocable is tokens with revocation: a revoked token is refused from then on.
+type revocable struct {
+	mu      sync.Mutex
+	revoked map[string]bool
+}
+
+func (a *revocable) Authenticate(ctx context.Context, token string) (auth.Principal, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.revoked[token] {
+		return auth.Principal{}, auth.ErrUnauthorized
+	}
+	return tokens.Authenticate(ctx, token)
+}
+
+func (a *revocable) revoke(token string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.revoked[token] = true
+}
+
 var tokens = fakeAuth{
 	"secret-alice": {Name: "alice"},
 	"secret-ro":    {Name: "viewer", ReadOnly: true},
@@ -133,6 +154,7 @@ type env struct {
 	queue  *orchestrator.Queue
 	book   *orchestrator.ScheduleBook
 	images *fakeImages
+	auth   *revocable
 	now    time.Time
 }
 
@@ -148,9 +170,9 @@ func newEnv(t testing.TB, tls bool, release chan struct{}) *env {
 	require.NoError(t, err)
 	require.NoError(t, q.Start(ctx))
 	t.Cleanup(func() { q.Stop(context.Background()) })
-	e := &env{t: t, queue: q, images: &fakeImages{revoked: map[string]string{}}, now: time.Now()}
+	e := &env{t: t, queue: q, images: &fakeImages{revoked: map[string]string{}}, auth: &revocable{revoked: map[string]bool{}}, now: time.Now()}
 	e.book = &orchestrator.ScheduleBook{Store: st, Targets: targets{}, Static: []string{"weekly-web"}, Slots: func(string) int { return 2 }}
-	c, err := New(Config{Auth: tokens, Jobs: orchestrator.Local{Queue: q}, Groups: fakeGroups{}, Images: e.images, Schedules: e.book,
+	c, err := New(Config{Auth: e.auth, Jobs: orchestrator.Local{Queue: q}, Groups: fakeGroups{}, Images: e.images, Schedules: e.book,
 		Static:       []StaticSchedule{{Name: "weekly-web", RRule: "DTSTART:20260103T030000Z RRULE:FREQ=WEEKLY;BYDAY=SA", Action: "update", Target: "web", Window: 4 * time.Hour}},
 		PollInterval: 20 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(t, err)
@@ -567,4 +589,46 @@ func TestUpdatesOfOneServer(t *testing.T) {
 	_, groupPage := get(t, c, e.srv.URL+"/updates/web")
 	require.NotContains(t, groupPage, fmt.Sprintf(`href="/jobs/%d"`, jobs[0].ID))
 	require.NotContains(t, groupPage, "web1-nightly")
+}
+
+// TestRevokedTokenEndsTheSessionAndItsEventStream: once the token is revoked, pages send
+// the browser to the login form, writes get 401, and an open job event stream closes
+// (without "end": the job is still running).
+func TestRevokedTokenEndsTheSessionAndItsEventStream(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	defer close(release)
+	e := newEnv(t, false, release)
+	c := e.login("secret-alice")
+	_, page := get(t, c, e.srv.URL+"/groups/web/rebuild")
+	csrf := csrfOf(t, page)
+	resp, _ := post(t, c, e.srv.URL+"/groups/web/rebuild", url.Values{"csrf": {csrf}})
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	loc := resp.Header.Get("Location")
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // a guard against a hang, not a speed check
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "GET", e.srv.URL+loc+"/events", nil)
+	require.NoError(t, err)
+	sresp, err := c.Do(req)
+	require.NoError(t, err)
+	defer sresp.Body.Close()
+	require.Equal(t, http.StatusOK, sresp.StatusCode)
+	sc := bufio.NewScanner(sresp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	require.True(t, sc.Scan())
+	require.Equal(t, "event: job", sc.Text(), "the stream starts with the job")
+
+	e.auth.revoke("secret-alice")
+	var rest []string
+	for sc.Scan() {
+		rest = append(rest, sc.Text())
+	}
+	require.NoError(t, sc.Err(), "the server closed the stream")
+	require.NotContains(t, rest, "event: end", "the job is still running; the stream closed because the token was revoked")
+
+	code, _ := get(t, c, e.srv.URL+"/jobs")
+	require.Equal(t, http.StatusSeeOther, code, "pages send a revoked session to the login form")
+	resp, _ = post(t, c, e.srv.URL+"/groups/web/rebuild", url.Values{"csrf": {csrf}})
+	require.Equal(t, http.StatusUnauthorized, resp.StatusCode, "writes of a revoked session are refused")
 }

@@ -610,7 +610,9 @@ func (c *Console) jobPage(w http.ResponseWriter, r *http.Request, s *session) {
 }
 
 // jobEvents streams a job as server-sent events: a "job" event with the job (and its
-// event log) as JSON whenever it changed, and "end" once it finished.
+// event log) as JSON whenever it changed, and "end" once it finished. Each poll (one
+// job read per PollInterval per open stream) verifies the session again, so a token
+// revoked while the stream is open closes it at the next poll.
 func (c *Console) jobEvents(w http.ResponseWriter, r *http.Request, s *session) {
 	j, ok := c.jobOf(w, r, s)
 	if !ok {
@@ -646,6 +648,9 @@ func (c *Console) jobEvents(w http.ResponseWriter, r *http.Request, s *session) 
 		case <-r.Context().Done():
 			return
 		case <-tick.C:
+		}
+		if again, err := c.authenticate(r); err != nil || again == nil {
+			return
 		}
 		if j, err = c.cfg.Jobs.Get(r.Context(), j.ID); err != nil {
 			return
