@@ -457,10 +457,19 @@ func (c *Console) createSchedule(w http.ResponseWriter, r *http.Request, s *sess
 	http.Redirect(w, r, "/updates/"+target+"#schedules", http.StatusSeeOther)
 }
 
-func (c *Console) scheduleID(w http.ResponseWriter, r *http.Request, s *session) (store.ScheduleDef, bool) {
+// pathID returns the path's {id}, or answers 400 naming what (job, schedule) it was.
+func (c *Console) pathID(w http.ResponseWriter, r *http.Request, s *session, what string) (int64, bool) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil || id < 1 {
-		c.fail(w, r, s, http.StatusBadRequest, fmt.Sprintf("schedule id %q: want a positive number", r.PathValue("id")))
+		c.fail(w, r, s, http.StatusBadRequest, fmt.Sprintf("%s id %q: want a positive number", what, r.PathValue("id")))
+		return 0, false
+	}
+	return id, true
+}
+
+func (c *Console) scheduleID(w http.ResponseWriter, r *http.Request, s *session) (store.ScheduleDef, bool) {
+	id, ok := c.pathID(w, r, s, "schedule")
+	if !ok {
 		return store.ScheduleDef{}, false
 	}
 	d, err := c.cfg.Schedules.Get(r.Context(), id)
@@ -588,9 +597,8 @@ func (c *Console) jobsPage(w http.ResponseWriter, r *http.Request, s *session) {
 }
 
 func (c *Console) jobOf(w http.ResponseWriter, r *http.Request, s *session) (orchestrator.Job, bool) {
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil || id < 1 {
-		c.fail(w, r, s, http.StatusBadRequest, fmt.Sprintf("job id %q: want a positive number", r.PathValue("id")))
+	id, ok := c.pathID(w, r, s, "job")
+	if !ok {
 		return orchestrator.Job{}, false
 	}
 	j, err := c.cfg.Jobs.Get(r.Context(), id)
