@@ -632,3 +632,46 @@ func TestRevokedTokenEndsTheSessionAndItsEventStream(t *testing.T) {
 	resp, _ = post(t, c, e.srv.URL+"/groups/web/rebuild", url.Values{"csrf": {csrf}})
 	require.Equal(t, http.StatusUnauthorized, resp.StatusCode, "writes of a revoked session are refused")
 }
+
+// TestTwoBrowsersEditingOneSchedule: the second save over a page loaded before the first
+// save is refused with 409 (no silent overwrite); after a reload it goes through.
+func TestTwoBrowsersEditingOneSchedule(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, false, nil)
+	a, b := e.login("secret-alice"), e.login("secret-alice")
+	_, page := get(t, a, e.srv.URL+"/updates/web")
+	form := url.Values{"csrf": {csrfOf(t, page)}, "name": {"nightly"}, "rrule": {"DTSTART;TZID=UTC:20260101T020000 RRULE:FREQ=DAILY"}, "window": {"2"}, "enabled": {"on"}, "action": {"update"}}
+	resp, body := post(t, a, e.srv.URL+"/updates/web/schedules", form)
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+	defs, err := e.book.List(context.Background(), "web")
+	require.NoError(t, err)
+	u := e.srv.URL + fmt.Sprintf("/schedules/%d", defs[0].ID)
+	version := regexp.MustCompile(`name="version" value="([^"]+)"`)
+	_, pageA := get(t, a, u)
+	_, pageB := get(t, b, u)
+	formA, formB := url.Values{}, url.Values{}
+	for k, v := range form {
+		formA[k], formB[k] = v, v
+	}
+	formA.Set("csrf", csrfOf(t, pageA))
+	formA.Set("version", version.FindStringSubmatch(pageA)[1])
+	formA.Set("window", "6")
+	formB.Set("csrf", csrfOf(t, pageB))
+	formB.Set("version", version.FindStringSubmatch(pageB)[1])
+	formB.Set("window", "8")
+	resp, body = post(t, a, u, formA)
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+	resp, body = post(t, b, u, formB)
+	require.Equal(t, http.StatusConflict, resp.StatusCode, body)
+	require.Contains(t, body, "after this page was loaded: reload it")
+	d, err := e.book.Get(context.Background(), defs[0].ID)
+	require.NoError(t, err)
+	require.Equal(t, 6*time.Hour, d.Window, "the first save stands")
+	_, pageB = get(t, b, u)
+	formB.Set("version", version.FindStringSubmatch(pageB)[1])
+	resp, body = post(t, b, u, formB)
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+	d, err = e.book.Get(context.Background(), defs[0].ID)
+	require.NoError(t, err)
+	require.Equal(t, 8*time.Hour, d.Window)
+}

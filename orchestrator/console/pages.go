@@ -396,7 +396,13 @@ type scheduleForm struct {
 	Action      string
 	Description string
 	Target      string
+	// Version is when the edited schedule was last changed, as the page loaded it: a save
+	// over a newer change is refused (two browsers editing the same schedule).
+	Version string
 }
+
+// versionOf is a schedule's Version.
+func versionOf(d store.ScheduleDef) string { return d.Updated.UTC().Format(time.RFC3339Nano) }
 
 func specOf(r *http.Request, target string) (orchestrator.ScheduleSpec, error) {
 	f := r.PostForm
@@ -486,13 +492,18 @@ func (c *Console) schedulePage(w http.ResponseWriter, r *http.Request, s *sessio
 		return
 	}
 	form := scheduleForm{ID: d.ID, Name: d.Name, RRule: d.RRule, Window: int(d.Window / time.Hour), Enabled: d.Enabled, Action: d.Action,
-		Description: d.Description, Target: d.Target}
+		Description: d.Description, Target: d.Target, Version: versionOf(d)}
 	c.render(w, r, http.StatusOK, "schedule", s, map[string]any{"Title": "Schedule " + d.Name, "Nav": "updates", "Form": form})
 }
 
 func (c *Console) updateSchedule(w http.ResponseWriter, r *http.Request, s *session) {
 	d, ok := c.scheduleID(w, r, s)
 	if !ok {
+		return
+	}
+	if v := r.PostForm.Get("version"); v != "" && v != versionOf(d) {
+		c.fail(w, r, s, http.StatusConflict, fmt.Sprintf("schedule %s was changed at %s, after this page was loaded: reload it to see that change, then make yours again",
+			d.Name, d.Updated.UTC().Format(time.RFC3339)))
 		return
 	}
 	spec, err := specOf(r, d.Target)
@@ -502,7 +513,7 @@ func (c *Console) updateSchedule(w http.ResponseWriter, r *http.Request, s *sess
 	if err != nil {
 		c.refusedForm(w, r, s, "change schedule "+d.Name, err, func(msg string) {
 			form := formOf(r)
-			form.ID, form.Target = d.ID, d.Target
+			form.ID, form.Target, form.Version = d.ID, d.Target, versionOf(d)
 			c.render(w, r, http.StatusBadRequest, "schedule", s, map[string]any{"Title": "Schedule " + d.Name, "Nav": "updates", "Form": form, "FormErr": msg})
 		})
 		return
