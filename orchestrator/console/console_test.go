@@ -38,6 +38,27 @@ func (a fakeAuth) Authenticate(ctx context.Context, token string) (auth.Principa
 	return p, nil
 }
 
+// revocable is tokens with revocation: a revoked token is refused from then on.
+type revocable struct {
+	mu      sync.Mutex
+	revoked map[string]bool
+}
+
+func (a *revocable) Authenticate(ctx context.Context, token string) (auth.Principal, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.revoked[token] {
+		return auth.Principal{}, auth.ErrUnauthorized
+	}
+	return tokens.Authenticate(ctx, token)
+}
+
+func (a *revocable) revoke(token string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.revoked[token] = true
+}
+
 var tokens = fakeAuth{
 	"secret-alice": {Name: "alice"},
 	"secret-ro":    {Name: "viewer", ReadOnly: true},
@@ -133,6 +154,7 @@ type env struct {
 	queue  *orchestrator.Queue
 	book   *orchestrator.ScheduleBook
 	images *fakeImages
+	auth   *revocable
 	now    time.Time
 }
 
@@ -148,9 +170,9 @@ func newEnv(t testing.TB, tls bool, release chan struct{}) *env {
 	require.NoError(t, err)
 	require.NoError(t, q.Start(ctx))
 	t.Cleanup(func() { q.Stop(context.Background()) })
-	e := &env{t: t, queue: q, images: &fakeImages{revoked: map[string]string{}}, now: time.Now()}
+	e := &env{t: t, queue: q, images: &fakeImages{revoked: map[string]string{}}, auth: &revocable{revoked: map[string]bool{}}, now: time.Now()}
 	e.book = &orchestrator.ScheduleBook{Store: st, Targets: targets{}, Static: []string{"weekly-web"}, Slots: func(string) int { return 2 }}
-	c, err := New(Config{Auth: tokens, Jobs: orchestrator.Local{Queue: q}, Groups: fakeGroups{}, Images: e.images, Schedules: e.book,
+	c, err := New(Config{Auth: e.auth, Jobs: orchestrator.Local{Queue: q}, Groups: fakeGroups{}, Images: e.images, Schedules: e.book,
 		Static:       []StaticSchedule{{Name: "weekly-web", RRule: "DTSTART:20260103T030000Z RRULE:FREQ=WEEKLY;BYDAY=SA", Action: "update", Target: "web", Window: 4 * time.Hour}},
 		PollInterval: 20 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(t, err)
@@ -567,4 +589,89 @@ func TestUpdatesOfOneServer(t *testing.T) {
 	_, groupPage := get(t, c, e.srv.URL+"/updates/web")
 	require.NotContains(t, groupPage, fmt.Sprintf(`href="/jobs/%d"`, jobs[0].ID))
 	require.NotContains(t, groupPage, "web1-nightly")
+}
+
+// TestRevokedTokenEndsTheSessionAndItsEventStream: once the token is revoked, pages send
+// the browser to the login form, writes get 401, and an open job event stream closes
+// (without "end": the job is still running).
+func TestRevokedTokenEndsTheSessionAndItsEventStream(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	defer close(release)
+	e := newEnv(t, false, release)
+	c := e.login("secret-alice")
+	_, page := get(t, c, e.srv.URL+"/groups/web/rebuild")
+	csrf := csrfOf(t, page)
+	resp, _ := post(t, c, e.srv.URL+"/groups/web/rebuild", url.Values{"csrf": {csrf}})
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	loc := resp.Header.Get("Location")
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // a guard against a hang, not a speed check
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "GET", e.srv.URL+loc+"/events", nil)
+	require.NoError(t, err)
+	sresp, err := c.Do(req)
+	require.NoError(t, err)
+	defer sresp.Body.Close()
+	require.Equal(t, http.StatusOK, sresp.StatusCode)
+	sc := bufio.NewScanner(sresp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	require.True(t, sc.Scan())
+	require.Equal(t, "event: job", sc.Text(), "the stream starts with the job")
+
+	e.auth.revoke("secret-alice")
+	var rest []string
+	for sc.Scan() {
+		rest = append(rest, sc.Text())
+	}
+	require.NoError(t, sc.Err(), "the server closed the stream")
+	require.NotContains(t, rest, "event: end", "the job is still running; the stream closed because the token was revoked")
+
+	code, _ := get(t, c, e.srv.URL+"/jobs")
+	require.Equal(t, http.StatusSeeOther, code, "pages send a revoked session to the login form")
+	resp, _ = post(t, c, e.srv.URL+"/groups/web/rebuild", url.Values{"csrf": {csrf}})
+	require.Equal(t, http.StatusUnauthorized, resp.StatusCode, "writes of a revoked session are refused")
+}
+
+// TestTwoBrowsersEditingOneSchedule: the second save over a page loaded before the first
+// save is refused with 409 (no silent overwrite); after a reload it goes through.
+func TestTwoBrowsersEditingOneSchedule(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, false, nil)
+	a, b := e.login("secret-alice"), e.login("secret-alice")
+	_, page := get(t, a, e.srv.URL+"/updates/web")
+	form := url.Values{"csrf": {csrfOf(t, page)}, "name": {"nightly"}, "rrule": {"DTSTART;TZID=UTC:20260101T020000 RRULE:FREQ=DAILY"}, "window": {"2"}, "enabled": {"on"}, "action": {"update"}}
+	resp, body := post(t, a, e.srv.URL+"/updates/web/schedules", form)
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+	defs, err := e.book.List(context.Background(), "web")
+	require.NoError(t, err)
+	u := e.srv.URL + fmt.Sprintf("/schedules/%d", defs[0].ID)
+	version := regexp.MustCompile(`name="version" value="([^"]+)"`)
+	_, pageA := get(t, a, u)
+	_, pageB := get(t, b, u)
+	formA, formB := url.Values{}, url.Values{}
+	for k, v := range form {
+		formA[k], formB[k] = v, v
+	}
+	formA.Set("csrf", csrfOf(t, pageA))
+	formA.Set("version", version.FindStringSubmatch(pageA)[1])
+	formA.Set("window", "6")
+	formB.Set("csrf", csrfOf(t, pageB))
+	formB.Set("version", version.FindStringSubmatch(pageB)[1])
+	formB.Set("window", "8")
+	resp, body = post(t, a, u, formA)
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+	resp, body = post(t, b, u, formB)
+	require.Equal(t, http.StatusConflict, resp.StatusCode, body)
+	require.Contains(t, body, "after this page was loaded: reload it")
+	d, err := e.book.Get(context.Background(), defs[0].ID)
+	require.NoError(t, err)
+	require.Equal(t, 6*time.Hour, d.Window, "the first save stands")
+	_, pageB = get(t, b, u)
+	formB.Set("version", version.FindStringSubmatch(pageB)[1])
+	resp, body = post(t, b, u, formB)
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+	d, err = e.book.Get(context.Background(), defs[0].ID)
+	require.NoError(t, err)
+	require.Equal(t, 8*time.Hour, d.Window)
 }

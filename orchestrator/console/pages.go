@@ -396,7 +396,13 @@ type scheduleForm struct {
 	Action      string
 	Description string
 	Target      string
+	// Version is when the edited schedule was last changed, as the page loaded it: a save
+	// over a newer change is refused (two browsers editing the same schedule).
+	Version string
 }
+
+// versionOf is a schedule's Version.
+func versionOf(d store.ScheduleDef) string { return d.Updated.UTC().Format(time.RFC3339Nano) }
 
 func specOf(r *http.Request, target string) (orchestrator.ScheduleSpec, error) {
 	f := r.PostForm
@@ -457,10 +463,19 @@ func (c *Console) createSchedule(w http.ResponseWriter, r *http.Request, s *sess
 	http.Redirect(w, r, "/updates/"+target+"#schedules", http.StatusSeeOther)
 }
 
-func (c *Console) scheduleID(w http.ResponseWriter, r *http.Request, s *session) (store.ScheduleDef, bool) {
+// pathID returns the path's {id}, or answers 400 naming what (job, schedule) it was.
+func (c *Console) pathID(w http.ResponseWriter, r *http.Request, s *session, what string) (int64, bool) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil || id < 1 {
-		c.fail(w, r, s, http.StatusBadRequest, fmt.Sprintf("schedule id %q: want a positive number", r.PathValue("id")))
+		c.fail(w, r, s, http.StatusBadRequest, fmt.Sprintf("%s id %q: want a positive number", what, r.PathValue("id")))
+		return 0, false
+	}
+	return id, true
+}
+
+func (c *Console) scheduleID(w http.ResponseWriter, r *http.Request, s *session) (store.ScheduleDef, bool) {
+	id, ok := c.pathID(w, r, s, "schedule")
+	if !ok {
 		return store.ScheduleDef{}, false
 	}
 	d, err := c.cfg.Schedules.Get(r.Context(), id)
@@ -477,13 +492,18 @@ func (c *Console) schedulePage(w http.ResponseWriter, r *http.Request, s *sessio
 		return
 	}
 	form := scheduleForm{ID: d.ID, Name: d.Name, RRule: d.RRule, Window: int(d.Window / time.Hour), Enabled: d.Enabled, Action: d.Action,
-		Description: d.Description, Target: d.Target}
+		Description: d.Description, Target: d.Target, Version: versionOf(d)}
 	c.render(w, r, http.StatusOK, "schedule", s, map[string]any{"Title": "Schedule " + d.Name, "Nav": "updates", "Form": form})
 }
 
 func (c *Console) updateSchedule(w http.ResponseWriter, r *http.Request, s *session) {
 	d, ok := c.scheduleID(w, r, s)
 	if !ok {
+		return
+	}
+	if v := r.PostForm.Get("version"); v != "" && v != versionOf(d) {
+		c.fail(w, r, s, http.StatusConflict, fmt.Sprintf("schedule %s was changed at %s, after this page was loaded: reload it to see that change, then make yours again",
+			d.Name, d.Updated.UTC().Format(time.RFC3339)))
 		return
 	}
 	spec, err := specOf(r, d.Target)
@@ -493,7 +513,7 @@ func (c *Console) updateSchedule(w http.ResponseWriter, r *http.Request, s *sess
 	if err != nil {
 		c.refusedForm(w, r, s, "change schedule "+d.Name, err, func(msg string) {
 			form := formOf(r)
-			form.ID, form.Target = d.ID, d.Target
+			form.ID, form.Target, form.Version = d.ID, d.Target, versionOf(d)
 			c.render(w, r, http.StatusBadRequest, "schedule", s, map[string]any{"Title": "Schedule " + d.Name, "Nav": "updates", "Form": form, "FormErr": msg})
 		})
 		return
@@ -588,9 +608,8 @@ func (c *Console) jobsPage(w http.ResponseWriter, r *http.Request, s *session) {
 }
 
 func (c *Console) jobOf(w http.ResponseWriter, r *http.Request, s *session) (orchestrator.Job, bool) {
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil || id < 1 {
-		c.fail(w, r, s, http.StatusBadRequest, fmt.Sprintf("job id %q: want a positive number", r.PathValue("id")))
+	id, ok := c.pathID(w, r, s, "job")
+	if !ok {
 		return orchestrator.Job{}, false
 	}
 	j, err := c.cfg.Jobs.Get(r.Context(), id)
@@ -610,7 +629,9 @@ func (c *Console) jobPage(w http.ResponseWriter, r *http.Request, s *session) {
 }
 
 // jobEvents streams a job as server-sent events: a "job" event with the job (and its
-// event log) as JSON whenever it changed, and "end" once it finished.
+// event log) as JSON whenever it changed, and "end" once it finished. Each poll (one
+// job read per PollInterval per open stream) verifies the session again, so a token
+// revoked while the stream is open closes it at the next poll.
 func (c *Console) jobEvents(w http.ResponseWriter, r *http.Request, s *session) {
 	j, ok := c.jobOf(w, r, s)
 	if !ok {
@@ -646,6 +667,9 @@ func (c *Console) jobEvents(w http.ResponseWriter, r *http.Request, s *session) 
 		case <-r.Context().Done():
 			return
 		case <-tick.C:
+		}
+		if again, err := c.authenticate(r); err != nil || again == nil {
+			return
 		}
 		if j, err = c.cfg.Jobs.Get(r.Context(), j.ID); err != nil {
 			return
