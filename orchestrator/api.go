@@ -111,11 +111,7 @@ func (a API) jobRoutes() []Route {
 				return
 			}
 			j, err := f(r.Context(), id)
-			if err != nil {
-				writeErr(w, err)
-				return
-			}
-			writeJSON(w, http.StatusOK, j)
+			reply(w, http.StatusOK, j, err)
 		}
 	}
 	return []Route{
@@ -184,11 +180,7 @@ func (a API) jobRoutes() []Route {
 				req.RequestedBy = caller(r) // a token's holder cannot claim to be someone else
 			}
 			j, err := jobs.Insert(r.Context(), req)
-			if err != nil {
-				writeErr(w, err)
-				return
-			}
-			writeJSON(w, http.StatusCreated, j)
+			reply(w, http.StatusCreated, j, err)
 		}},
 		{"GET /v1/jobs/{id}", withID(jobs.Get)},
 		{"GET /v1/jobs/{id}/events", func(w http.ResponseWriter, r *http.Request) {
@@ -262,6 +254,15 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(v) // the client went away: nothing to do
+}
+
+// reply writes err, or v with status when err is nil.
+func reply(w http.ResponseWriter, status int, v any, err error) {
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, status, v)
 }
 
 func writeErr(w http.ResponseWriter, err error) {

@@ -142,11 +142,7 @@ func groupRoutes(g Groups, jobs Jobs) []Route {
 				return
 			}
 			j, err := jobs.Insert(r.Context(), JobRequest{Kind: kind, Target: info.Name, Options: raw, RequestedBy: caller(r)})
-			if err != nil {
-				writeErr(w, err)
-				return
-			}
-			writeJSON(w, http.StatusAccepted, j)
+			reply(w, http.StatusAccepted, j, err)
 		}
 	}
 	return []Route{
@@ -191,11 +187,7 @@ func groupRoutes(g Groups, jobs Jobs) []Route {
 				return
 			}
 			v, err := g.GroupStatus(r.Context(), info.Name)
-			if err != nil {
-				writeErr(w, err)
-				return
-			}
-			writeJSON(w, http.StatusOK, v)
+			reply(w, http.StatusOK, v, err)
 		}},
 		{"GET /v1/groups/{name}/plan", func(w http.ResponseWriter, r *http.Request) {
 			info, ok := known(w, r)
@@ -221,11 +213,7 @@ func groupRoutes(g Groups, jobs Jobs) []Route {
 				return
 			}
 			plan, err := g.GroupPlan(r.Context(), info.Name, o)
-			if err != nil {
-				writeErr(w, err)
-				return
-			}
-			writeJSON(w, http.StatusOK, plan)
+			reply(w, http.StatusOK, plan, err)
 		}},
 		{"POST /v1/groups/{name}/rebuild", queue(KindRebuild, func(r *http.Request) (json.RawMessage, error) {
 			var o RebuildOptions

@@ -165,11 +165,7 @@ func imageRoutes(im Images, jobs Jobs) []Route {
 				}
 			}
 			d, err := im.DiffImages(r.Context(), f, from, to)
-			if err != nil {
-				writeErr(w, err)
-				return
-			}
-			writeJSON(w, http.StatusOK, d)
+			reply(w, http.StatusOK, d, err)
 		}},
 		{"GET /v1/images/{family}/{version}", func(w http.ResponseWriter, r *http.Request) {
 			f, ok := family(w, r)
@@ -182,11 +178,7 @@ func imageRoutes(im Images, jobs Jobs) []Route {
 				return
 			}
 			e, err := im.ShowImage(r.Context(), f, v)
-			if err != nil {
-				writeErr(w, err)
-				return
-			}
-			writeJSON(w, http.StatusOK, e)
+			reply(w, http.StatusOK, e, err)
 		}},
 		{"POST /v1/images/{family}/build", func(w http.ResponseWriter, r *http.Request) {
 			f, ok := family(w, r)
@@ -200,11 +192,7 @@ func imageRoutes(im Images, jobs Jobs) []Route {
 			}
 			raw, _ := json.Marshal(o) // a struct of a bool always marshals
 			j, err := jobs.Insert(r.Context(), JobRequest{Kind: KindBuildImage, Target: f, Options: raw, RequestedBy: caller(r)})
-			if err != nil {
-				writeErr(w, err)
-				return
-			}
-			writeJSON(w, http.StatusAccepted, j)
+			reply(w, http.StatusAccepted, j, err)
 		}},
 		{"POST /v1/images/{family}/register", func(w http.ResponseWriter, r *http.Request) {
 			f, ok := family(w, r)
@@ -228,11 +216,7 @@ func imageRoutes(im Images, jobs Jobs) []Route {
 				return
 			}
 			ch, err := im.RegisterImage(r.Context(), f, req)
-			if err != nil {
-				writeErr(w, err)
-				return
-			}
-			writeJSON(w, http.StatusOK, ch)
+			reply(w, http.StatusOK, ch, err)
 		}},
 		{"POST /v1/images/{family}/{version}/revoke", func(w http.ResponseWriter, r *http.Request) {
 			f, ok := family(w, r)
@@ -254,11 +238,7 @@ func imageRoutes(im Images, jobs Jobs) []Route {
 				return
 			}
 			ch, err := im.RevokeImage(r.Context(), f, v, req.Reason)
-			if err != nil {
-				writeErr(w, err)
-				return
-			}
-			writeJSON(w, http.StatusOK, ch)
+			reply(w, http.StatusOK, ch, err)
 		}},
 	}
 }

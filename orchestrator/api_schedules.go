@@ -117,18 +117,10 @@ type ManifestSchedule struct {
 }
 
 // ScheduleService is Schedules on the state store: the book for run-time schedules and
-// the manifest's (read-only). Changed, if set, is called after each change (the daemon's
-// SchedulesChanged, so it reloads at once).
+// the manifest's (read-only). The book's Changed tells the daemon of each change.
 type ScheduleService struct {
 	Book     *ScheduleBook
 	Manifest []ManifestSchedule
-	Changed  func()
-}
-
-func (s *ScheduleService) changed() {
-	if s.Changed != nil {
-		s.Changed()
-	}
 }
 
 func view(name, source, rule string, window time.Duration, enabled bool, action, target string, opts Options, now time.Time) (ScheduleView, error) {
@@ -236,7 +228,6 @@ func (s *ScheduleService) CreateSchedule(ctx context.Context, req ScheduleReques
 	if err != nil {
 		return ScheduleView{}, err
 	}
-	s.changed()
 	return s.runTimeView(d)
 }
 
@@ -254,7 +245,6 @@ func (s *ScheduleService) UpdateSchedule(ctx context.Context, ref string, req Sc
 	if err != nil {
 		return ScheduleView{}, err
 	}
-	s.changed()
 	return s.runTimeView(d)
 }
 
@@ -267,7 +257,6 @@ func (s *ScheduleService) DeleteSchedule(ctx context.Context, ref string) error 
 	if err := s.Book.Delete(ctx, d.ID); err != nil {
 		return err
 	}
-	s.changed()
 	return nil
 }
 
@@ -281,7 +270,6 @@ func (s *ScheduleService) SetScheduleEnabled(ctx context.Context, ref string, en
 	if err != nil {
 		return ScheduleView{}, err
 	}
-	s.changed()
 	return s.runTimeView(d)
 }
 

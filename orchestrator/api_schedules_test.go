@@ -28,10 +28,10 @@ func TestScheduleAPIThroughClient(t *testing.T) {
 	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 	changes := 0
 	svc := &ScheduleService{
-		Book: &ScheduleBook{Store: st, Static: []string{"weekend-web"}, Targets: daemonTargets{}, Now: func() time.Time { return now }},
+		Book: &ScheduleBook{Store: st, Static: []string{"weekend-web"}, Targets: daemonTargets{}, Now: func() time.Time { return now },
+			Changed: func() { changes++ }},
 		Manifest: []ManifestSchedule{{Name: "weekend-web", RRule: "DTSTART;TZID=Europe/Sofia:20260103T020000 RRULE:FREQ=WEEKLY;BYDAY=SA",
 			Window: 4 * time.Hour, Action: manifest.ActionRebuild, Target: "web"}},
-		Changed: func() { changes++ },
 	}
 	h := APIHandler(Local{q}, nil, ScheduleRoutes(svc, func() time.Time { return now })...)
 	withToken := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

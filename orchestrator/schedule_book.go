@@ -50,6 +50,17 @@ type ScheduleBook struct {
 	// many slots a group has.
 	Slots func(group string) int
 	Now   func() time.Time
+	// Changed, if set, is called after each change that happened (create, update,
+	// enable/disable, delete): the daemon's SchedulesChanged, so it reloads at once
+	// whoever made the change (CLI API, console, STACKIT-compatible API).
+	Changed func()
+}
+
+// changed calls Changed when err is nil.
+func (b *ScheduleBook) changed(err error) {
+	if err == nil && b.Changed != nil {
+		b.Changed()
+	}
 }
 
 var scheduleName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
@@ -131,6 +142,7 @@ func (b *ScheduleBook) Create(ctx context.Context, spec ScheduleSpec, by string)
 	if errors.Is(err, store.ErrScheduleExists) {
 		return d, BadRequestError{fmt.Errorf("name %q: %w", spec.Name, store.ErrScheduleExists)}
 	}
+	b.changed(err)
 	return d, err
 }
 
@@ -148,6 +160,7 @@ func (b *ScheduleBook) Update(ctx context.Context, id int64, spec ScheduleSpec) 
 	if errors.Is(err, store.ErrScheduleExists) {
 		return d, BadRequestError{fmt.Errorf("name %q: %w", spec.Name, store.ErrScheduleExists)}
 	}
+	b.changed(err)
 	return d, err
 }
 
@@ -158,7 +171,9 @@ func (b *ScheduleBook) SetEnabled(ctx context.Context, id int64, enabled bool) (
 		return d, err
 	}
 	d.Enabled = enabled
-	return b.Store.UpdateSchedule(ctx, d, b.now())
+	d, err = b.Store.UpdateSchedule(ctx, d, b.now())
+	b.changed(err)
+	return d, err
 }
 
 // Get returns schedule id; List the schedules on target ("" for all).
@@ -173,7 +188,9 @@ func (b *ScheduleBook) List(ctx context.Context, target string) ([]store.Schedul
 
 // Delete deletes schedule id; its recorded runs stay in the history.
 func (b *ScheduleBook) Delete(ctx context.Context, id int64) error {
-	return b.Store.DeleteSchedule(ctx, id)
+	err := b.Store.DeleteSchedule(ctx, id)
+	b.changed(err)
+	return err
 }
 
 // SpecOf is the spec a stored schedule was made from.

@@ -37,9 +37,8 @@ func scheduleService(m *manifest.Manifest, st *store.Store, now func() time.Time
 		static = append(static, orchestrator.ManifestSchedule{Name: name, RRule: s.RRule, Window: s.Window, Action: s.Action, Target: s.Target, Options: s.Options})
 	}
 	return &orchestrator.ScheduleService{
-		Book:     &orchestrator.ScheduleBook{Store: st, Static: m.ScheduleNames(), Targets: manifestTargets{m}, Now: now},
+		Book:     &orchestrator.ScheduleBook{Store: st, Static: m.ScheduleNames(), Targets: manifestTargets{m}, Now: now, Changed: changed},
 		Manifest: static,
-		Changed:  changed,
 	}
 }
 

@@ -126,7 +126,7 @@ func runServe(ctx context.Context, stdout, stderr io.Writer, o serveOptions) err
 	routes := newHTTPRoutes(&auth.Guard{Auth: tokens, Log: log})
 	fleet := env.fleet()
 	api := env.withServerUpdate(orchestrator.API{Jobs: orchestrator.Local{Queue: env.queue}, Ready: ready, Groups: fleet, Images: fleet,
-		More: orchestrator.ScheduleRoutes(scheduleService(env.m, env.store, time.Now, d.SchedulesChanged), time.Now)}.Handler(), log)
+		More: orchestrator.ScheduleRoutes(scheduleService(env.m, env.store, time.Now, d.SchedulesChanged), time.Now)}.Handler(), d.SchedulesChanged, log)
 	routes.mountAccess(api, metrics.Handler(), riverUI)
 	// The web console keeps its own cookie session (a login with an API token), so it is
 	// mounted open beside the API, on the paths console.Mount names.

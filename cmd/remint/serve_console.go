@@ -30,39 +30,8 @@ func newConsole(env *jobEnv, authn auth.Authenticator, changed func(), log *slog
 	}
 	return console.New(console.Config{
 		Auth: authn, Jobs: orchestrator.Local{Queue: env.queue}, Groups: consoleGroups{env}, Images: consoleImages{env},
-		Schedules: notifyingBook{env.serverUpdateBook(), changed}, Static: static, Logger: log,
+		Schedules: env.serverUpdateBook(changed), Static: static, Logger: log,
 	})
-}
-
-// notifyingBook is the schedule book that tells the daemon of each change, so a schedule
-// made in the console fires without waiting for the daemon's periodic check.
-type notifyingBook struct {
-	*orchestrator.ScheduleBook
-	changed func()
-}
-
-func (b notifyingBook) Create(ctx context.Context, spec orchestrator.ScheduleSpec, by string) (store.ScheduleDef, error) {
-	d, err := b.ScheduleBook.Create(ctx, spec, by)
-	b.notify(err)
-	return d, err
-}
-
-func (b notifyingBook) Update(ctx context.Context, id int64, spec orchestrator.ScheduleSpec) (store.ScheduleDef, error) {
-	d, err := b.ScheduleBook.Update(ctx, id, spec)
-	b.notify(err)
-	return d, err
-}
-
-func (b notifyingBook) Delete(ctx context.Context, id int64) error {
-	err := b.ScheduleBook.Delete(ctx, id)
-	b.notify(err)
-	return err
-}
-
-func (b notifyingBook) notify(err error) {
-	if err == nil && b.changed != nil {
-		b.changed()
-	}
 }
 
 // consoleGroups is what `remint group show`, `remint plan` and the rollback use case read.

@@ -12,11 +12,11 @@ import (
 )
 
 // withServerUpdate serves STACKIT's Server Update API (/v1/projects/…,
-// /v1/service-instances/…) beside next.
-func (e *jobEnv) withServerUpdate(next http.Handler, log *slog.Logger) http.Handler {
+// /v1/service-instances/…) beside next; changed is told of every schedule change.
+func (e *jobEnv) withServerUpdate(next http.Handler, changed func(), log *slog.Logger) http.Handler {
 	su := serverupdate.New(serverupdate.Config{
 		Jobs:      orchestrator.Local{Queue: e.queue},
-		Schedules: e.serverUpdateBook(),
+		Schedules: e.serverUpdateBook(changed),
 		Services:  e.store,
 		Servers:   e.serverSlot,
 		ProjectID: e.projectID,
@@ -29,9 +29,10 @@ func (e *jobEnv) withServerUpdate(next http.Handler, log *slog.Logger) http.Hand
 	return mux
 }
 
-// serverUpdateBook is the schedule book, able to check schedules on one slot.
-func (e *jobEnv) serverUpdateBook() *orchestrator.ScheduleBook {
-	return &orchestrator.ScheduleBook{Store: e.store, Static: e.m.ScheduleNames(), Targets: serverUpdateTargets{e},
+// serverUpdateBook is the schedule book, able to check schedules on one slot; changed
+// (the daemon's SchedulesChanged) is told of each change.
+func (e *jobEnv) serverUpdateBook(changed func()) *orchestrator.ScheduleBook {
+	return &orchestrator.ScheduleBook{Store: e.store, Static: e.m.ScheduleNames(), Targets: serverUpdateTargets{e}, Changed: changed,
 		Slots: func(group string) int {
 			if g, ok := e.m.Groups[group]; ok {
 				return g.Count

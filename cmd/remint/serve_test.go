@@ -513,7 +513,7 @@ func TestConsoleScheduleBookNotifiesTheDaemon(t *testing.T) {
 	require.NoError(t, err)
 	defer st.Close()
 	n := 0
-	b := notifyingBook{&orchestrator.ScheduleBook{Store: st}, func() { n++ }}
+	b := &orchestrator.ScheduleBook{Store: st, Changed: func() { n++ }}
 	spec := orchestrator.ScheduleSpec{Name: "nightly", RRule: "DTSTART:20260101T020000Z RRULE:FREQ=DAILY", Window: 2 * time.Hour,
 		Enabled: true, Action: "rebuild", Target: "web"}
 	d, err := b.Create(ctx, spec, "token t")
