@@ -318,7 +318,7 @@ func ScheduleRoutes(svc Schedules, now func() time.Time) []Route {
 		switch {
 		case errors.Is(err, store.ErrScheduleNotFound):
 			writeJSON(w, http.StatusNotFound, apiError{Error: err.Error()})
-		case errors.Is(err, ErrManifestSchedule):
+		case errors.Is(err, ErrManifestSchedule), errors.Is(err, store.ErrScheduleChanged):
 			writeJSON(w, http.StatusConflict, apiError{Error: err.Error()})
 		default:
 			writeErr(w, err)

@@ -29,6 +29,9 @@ type ScheduleSpec struct {
 	Target      string                   `json:"target"`
 	Options     manifest.ScheduleOptions `json:"-"`
 	Description string                   `json:"description,omitempty"`
+	// UnchangedSince, when set, is the version (updated time) the change was made
+	// against: Update refuses with store.ErrScheduleChanged if the schedule changed since.
+	UnchangedSince time.Time `json:"-"`
 }
 
 // Targets says which families and groups exist (for build-image and the group actions)
@@ -155,7 +158,7 @@ func (b *ScheduleBook) Update(ctx context.Context, id int64, spec ScheduleSpec) 
 	if err != nil {
 		return d, err
 	}
-	d.ID = id
+	d.ID, d.Updated = id, spec.UnchangedSince
 	d, err = b.Store.UpdateSchedule(ctx, d, b.now())
 	if errors.Is(err, store.ErrScheduleExists) {
 		return d, BadRequestError{fmt.Errorf("name %q: %w", spec.Name, store.ErrScheduleExists)}
@@ -166,12 +169,19 @@ func (b *ScheduleBook) Update(ctx context.Context, id int64, spec ScheduleSpec) 
 
 // SetEnabled enables or disables schedule id.
 func (b *ScheduleBook) SetEnabled(ctx context.Context, id int64, enabled bool) (store.ScheduleDef, error) {
-	d, err := b.Store.Schedule(ctx, id)
-	if err != nil {
-		return d, err
+	// Read, flip, write only if unchanged since the read; a concurrent change makes it
+	// read again, so a change made meanwhile is kept, not overwritten.
+	var d store.ScheduleDef
+	var err error
+	for range 5 {
+		if d, err = b.Store.Schedule(ctx, id); err != nil {
+			return d, err
+		}
+		d.Enabled = enabled
+		if d, err = b.Store.UpdateSchedule(ctx, d, b.now()); !errors.Is(err, store.ErrScheduleChanged) {
+			break
+		}
 	}
-	d.Enabled = enabled
-	d, err = b.Store.UpdateSchedule(ctx, d, b.now())
 	b.changed(err)
 	return d, err
 }

@@ -138,13 +138,27 @@ func (s *Store) ListSchedules(ctx context.Context, target string) ([]ScheduleDef
 	return out, rows.Err()
 }
 
+// ErrScheduleChanged is returned by UpdateSchedule when the schedule was changed after
+// the caller read it (d.Updated no longer matches): the caller re-reads and decides again.
+var ErrScheduleChanged = errors.New("schedule was changed by someone else since it was read")
+
 // UpdateSchedule replaces the schedule with d.ID's fields (all but id, created_by and
-// created) and returns it as stored.
+// created) and returns it as stored. When d.Updated is set (d was read from the store),
+// the write happens only if nobody changed the schedule since (ErrScheduleChanged
+// otherwise): two writers that read the same version cannot both win.
 func (s *Store) UpdateSchedule(ctx context.Context, d ScheduleDef, now time.Time) (ScheduleDef, error) {
-	res, err := s.db.ExecContext(ctx, `UPDATE schedules SET name = ?, rrule = ?, window_seconds = ?, enabled = ?, action = ?, target = ?,
-		options = ?, description = ?, updated_at = ? WHERE id = ?`,
-		d.Name, d.RRule, int64(d.Window/time.Second), boolInt(d.Enabled), d.Action, d.Target, optionsText(d.Options), d.Description,
-		fmtTimeFixed(now.UTC()), d.ID)
+	if !d.Updated.IsZero() && !now.After(d.Updated) {
+		now = d.Updated.Add(time.Nanosecond) // every write makes a new version
+	}
+	q := `UPDATE schedules SET name = ?, rrule = ?, window_seconds = ?, enabled = ?, action = ?, target = ?,
+		options = ?, description = ?, updated_at = ? WHERE id = ?`
+	args := []any{d.Name, d.RRule, int64(d.Window / time.Second), boolInt(d.Enabled), d.Action, d.Target, optionsText(d.Options), d.Description,
+		fmtTimeFixed(now.UTC()), d.ID}
+	if !d.Updated.IsZero() {
+		q += ` AND updated_at = ?`
+		args = append(args, fmtTimeFixed(d.Updated.UTC()))
+	}
+	res, err := s.db.ExecContext(ctx, q, args...)
 	if isUniqueViolation(err) {
 		return d, fmt.Errorf("rename schedule %d to %s: %w", d.ID, d.Name, ErrScheduleExists)
 	}
@@ -152,7 +166,11 @@ func (s *Store) UpdateSchedule(ctx context.Context, d ScheduleDef, now time.Time
 		return d, fmt.Errorf("update schedule %d: %w", d.ID, err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return d, fmt.Errorf("schedule %d: %w", d.ID, ErrScheduleNotFound)
+		cur, err := s.Schedule(ctx, d.ID)
+		if err != nil {
+			return d, err // gone: ErrScheduleNotFound
+		}
+		return cur, fmt.Errorf("schedule %s (changed at %s): %w", cur.Name, cur.Updated.UTC().Format(time.RFC3339), ErrScheduleChanged)
 	}
 	return s.Schedule(ctx, d.ID)
 }

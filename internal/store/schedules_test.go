@@ -76,3 +76,39 @@ func testSchedulesCRUD(t *testing.T, st *store.Store) {
 	_, err = st.ScheduleByName(ctx, "nope")
 	require.True(t, errors.Is(err, store.ErrScheduleNotFound), "%v", err)
 }
+
+// Two writers that read the same version of a schedule: the first write wins, the second
+// gets ErrScheduleChanged (and the current schedule) instead of silently overwriting it.
+func TestScheduleUpdateOnlyIfUnchanged(t *testing.T) {
+	forEachStore(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+		d, err := st.CreateSchedule(ctx, store.ScheduleDef{Name: "sat", RRule: "FREQ=WEEKLY;BYDAY=SA", Window: 4 * time.Hour, Enabled: true,
+			Action: "update", Target: "web"}, now)
+		require.NoError(t, err)
+		alice, err := st.Schedule(ctx, d.ID)
+		require.NoError(t, err)
+		bob := alice
+
+		alice.Window = 6 * time.Hour
+		won, err := st.UpdateSchedule(ctx, alice, now) // the same instant as the read: still a new version
+		require.NoError(t, err)
+		require.True(t, won.Updated.After(alice.Updated))
+
+		bob.Enabled = false
+		cur, err := st.UpdateSchedule(ctx, bob, now.Add(time.Second))
+		require.ErrorIs(t, err, store.ErrScheduleChanged)
+		require.Equal(t, 6*time.Hour, cur.Window, "the error carries the schedule as it is now")
+		got, err := st.Schedule(ctx, d.ID)
+		require.NoError(t, err)
+		require.True(t, got.Enabled, "bob's stale write did not land")
+		require.Equal(t, 6*time.Hour, got.Window)
+
+		bob.Updated = time.Time{} // no version given: the write is unconditional
+		_, err = st.UpdateSchedule(ctx, bob, now.Add(2*time.Second))
+		require.NoError(t, err)
+		require.NoError(t, st.DeleteSchedule(ctx, d.ID))
+		_, err = st.UpdateSchedule(ctx, won, now.Add(3*time.Second))
+		require.ErrorIs(t, err, store.ErrScheduleNotFound)
+	})
+}

@@ -501,14 +501,22 @@ func (c *Console) updateSchedule(w http.ResponseWriter, r *http.Request, s *sess
 	if !ok {
 		return
 	}
-	if v := r.PostForm.Get("version"); v != "" && v != versionOf(d) {
-		c.fail(w, r, s, http.StatusConflict, fmt.Sprintf("schedule %s was changed at %s, after this page was loaded: reload it to see that change, then make yours again",
-			d.Name, d.Updated.UTC().Format(time.RFC3339)))
-		return
-	}
 	spec, err := specOf(r, d.Target)
+	if v := r.PostForm.Get("version"); err == nil && v != "" {
+		// The store writes only if the schedule is still the version this page loaded.
+		if spec.UnchangedSince, err = time.Parse(time.RFC3339Nano, v); err != nil {
+			c.fail(w, r, s, http.StatusBadRequest, fmt.Sprintf("version %q: not a time this page sends; reload it", v))
+			return
+		}
+	}
+	var cur store.ScheduleDef
 	if err == nil {
-		_, err = c.cfg.Schedules.Update(r.Context(), d.ID, spec)
+		cur, err = c.cfg.Schedules.Update(r.Context(), d.ID, spec)
+	}
+	if errors.Is(err, store.ErrScheduleChanged) {
+		c.fail(w, r, s, http.StatusConflict, fmt.Sprintf("schedule %s was changed at %s, after this page was loaded: reload it to see that change, then make yours again",
+			d.Name, cur.Updated.UTC().Format(time.RFC3339)))
+		return
 	}
 	if err != nil {
 		c.refusedForm(w, r, s, "change schedule "+d.Name, err, func(msg string) {
