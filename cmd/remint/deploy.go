@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -37,8 +36,7 @@ type deployOptions struct {
 	waitLock time.Duration
 	// window is --maintenance-window in hours (0: none).
 	window int
-	// server queues the deploy through a daemon (--server), with client's token and CA.
-	server string
+	// client queues the deploy through a daemon (--server), with its token and CA.
 	client clientOptions
 }
 
@@ -86,8 +84,7 @@ failed, 2 bad input (nothing ran).`,
 	f.BoolVar(&o.inPlace, "in-place", false, "force in place (needs an in-place option)")
 	f.BoolVar(&o.dryRun, "dry-run", false, "print the decisions and change nothing")
 	f.IntVar(&o.window, "maintenance-window", 0, "hours (1 to 24) from now after which no new disruptive step starts")
-	f.StringVar(&o.server, "server", os.Getenv("REMINT_SERVER"), "queue the deploy through the daemon at this URL ($REMINT_SERVER): a job per target, followed until it ends")
-	o.client.flags(cmd)
+	o.client.flags(cmd, "queue the deploy through the daemon at this URL ($REMINT_SERVER): a job per target, followed until it ends")
 	f.StringVarP(&o.identity, "identity", "i", "", "private key file for SSH, for in-place work (default $REMINT_SSH_KEY)")
 	waitLockFlag(cmd, &o.waitLock)
 	return cmd
@@ -120,7 +117,7 @@ func runDeploy(ctx context.Context, cmd *cobra.Command, targets []string, o depl
 		}
 		seen[t] = true
 	}
-	if o.server != "" {
+	if o.client.server != "" {
 		return runDeployServer(ctx, stdout, targets, o, force)
 	}
 	log, err := newLogger(stderr)
