@@ -222,19 +222,24 @@ func (d *deployEnv) facts(ctx context.Context, group string) (orchestrator.Facts
 	return groupFacts(ctx, d.cloud, d.m.Groups[group])
 }
 
+// logEvents logs a rollout's events of group (failed ones as errors).
+func logEvents(ctx context.Context, log *slog.Logger, group string) func(failover.Event) {
+	return func(e failover.Event) {
+		level := slog.LevelInfo
+		if e.Failed {
+			level = slog.LevelError
+		}
+		log.Log(ctx, level, e.String(), "group", group)
+	}
+}
+
 func (d *deployEnv) rebuild(ctx context.Context, group string) (failover.RebuildResult, error) {
 	spec, err := groupSpec(d.m, group)
 	if err != nil {
 		return failover.RebuildResult{}, err
 	}
 	g := &groupEnv{m: d.m, spec: spec, cloud: d.cloud, store: d.st, log: d.log}
-	sink := func(e failover.Event) {
-		level := slog.LevelInfo
-		if e.Failed {
-			level = slog.LevelError
-		}
-		d.log.Log(ctx, level, e.String(), "group", group)
-	}
+	sink := logEvents(ctx, d.log, group)
 	var progress func(failover.Event)
 	if d.out != nil {
 		pr := newEventPrinter(d.out, "text")
@@ -251,9 +256,9 @@ func (d *deployEnv) rebuild(ctx context.Context, group string) (failover.Rebuild
 
 func (d *deployEnv) inplace(ctx context.Context, group string, o orchestrator.InPlaceOptions) (inplace.Summary, error) {
 	env := &inplaceEnv{m: d.m, g: d.m.Groups[group], cloud: d.cloud, st: d.st, log: d.log}
-	opts := env.options(o.ApplySecurityUpgrades, o.RebootPolicy(), o.ApplyDockerUpgrades, o.ApplyWeaveUpgrades)
-	if err := opts.Validate(); err != nil {
-		return inplace.Summary{}, fmt.Errorf("in-place %s: %w", group, err)
+	opts, err := env.jobOptions(o)
+	if err != nil {
+		return inplace.Summary{}, err
 	}
 	return env.run(ctx, inplaceRun{opts: opts, signer: d.signer, holder: lease.Self(d.command, started), wait: d.wait,
 		progress: func(r inplace.ServerResult) {
