@@ -145,6 +145,15 @@ func newJobSubmitCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "submit KIND TARGET",
 		Short: "Queue a job (the daemon works it)",
+		Long: `Queue a job of KIND on TARGET for the daemon (remint serve) to work; one unfinished job
+per target. KIND and its TARGET:
+
+  rebuild, inplace, update         a group, or one slot of it (GROUP/SLOT)
+  rollback, retire-kept            a group
+  build-image, image-retention     an image family
+  emergency                        all, or a comma-separated list of groups
+
+The flags named after a kind apply to it only.`,
 		Example: `  remint job submit rebuild web --image latest
   remint job submit image-retention debian-12 --keep 2 --server http://127.0.0.1:8440
   remint job submit inplace db --apply-security-upgrades --reboot-if-required
