@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -18,22 +19,30 @@ const (
 	envCACert = "REMINT_CA_CERT"
 )
 
-// clientOptions are how a command reaches a daemon's API: its bearer token and the CA
-// that signed an https:// daemon's certificate (else the system's roots).
+// clientOptions are how a command reaches a daemon's API: its URL (--server; empty: act
+// locally), its bearer token and the CA that signed an https:// daemon's certificate (else
+// the system's roots).
 type clientOptions struct {
+	server string
 	token  string
 	caCert string
 }
 
-func (o *clientOptions) flags(cmd *cobra.Command) {
+// flags adds --server (with the command's own help), --token and --ca-cert.
+func (o *clientOptions) flags(cmd *cobra.Command, serverHelp string) {
+	cmd.Flags().StringVar(&o.server, "server", os.Getenv("REMINT_SERVER"), serverHelp)
 	// The token's default is read at run time, not shown as the flag's default: --help
 	// must never print a secret.
 	cmd.Flags().StringVar(&o.token, "token", "", "bearer token for --server (default $"+envToken+"; remint token create makes one)")
 	cmd.Flags().StringVar(&o.caCert, "ca-cert", "", "PEM CA certificate to trust for an https:// --server (default $"+envCACert+", else the system's roots)")
 }
 
-// client returns the API client of the daemon at base.
-func (o *clientOptions) client(base string) (*orchestrator.Client, error) {
+// client returns the API client of the daemon at --server; a URL that is not http:// or
+// https:// is a usage error.
+func (o *clientOptions) client() (*orchestrator.Client, error) {
+	if !strings.HasPrefix(o.server, "http://") && !strings.HasPrefix(o.server, "https://") {
+		return nil, usageErrorf("--server %q: want an http:// or https:// URL", o.server)
+	}
 	token := o.token
 	if token == "" {
 		token = os.Getenv(envToken)
@@ -42,7 +51,7 @@ func (o *clientOptions) client(base string) (*orchestrator.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &orchestrator.Client{Base: base, Token: token, HTTP: hc}, nil
+	return &orchestrator.Client{Base: o.server, Token: token, HTTP: hc}, nil
 }
 
 // apiHTTPClient trusts the system's roots plus the PEM certificates in caFile, if given.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -37,8 +36,7 @@ type deployOptions struct {
 	waitLock time.Duration
 	// window is --maintenance-window in hours (0: none).
 	window int
-	// server queues the deploy through a daemon (--server), with client's token and CA.
-	server string
+	// client queues the deploy through a daemon (--server), with its token and CA.
 	client clientOptions
 }
 
@@ -86,8 +84,7 @@ failed, 2 bad input (nothing ran).`,
 	f.BoolVar(&o.inPlace, "in-place", false, "force in place (needs an in-place option)")
 	f.BoolVar(&o.dryRun, "dry-run", false, "print the decisions and change nothing")
 	f.IntVar(&o.window, "maintenance-window", 0, "hours (1 to 24) from now after which no new disruptive step starts")
-	f.StringVar(&o.server, "server", os.Getenv("REMINT_SERVER"), "queue the deploy through the daemon at this URL ($REMINT_SERVER): a job per target, followed until it ends")
-	o.client.flags(cmd)
+	o.client.flags(cmd, "queue the deploy through the daemon at this URL ($REMINT_SERVER): a job per target, followed until it ends")
 	f.StringVarP(&o.identity, "identity", "i", "", "private key file for SSH, for in-place work (default $REMINT_SSH_KEY)")
 	waitLockFlag(cmd, &o.waitLock)
 	return cmd
@@ -120,7 +117,7 @@ func runDeploy(ctx context.Context, cmd *cobra.Command, targets []string, o depl
 		}
 		seen[t] = true
 	}
-	if o.server != "" {
+	if o.client.server != "" {
 		return runDeployServer(ctx, stdout, targets, o, force)
 	}
 	log, err := newLogger(stderr)
@@ -225,19 +222,24 @@ func (d *deployEnv) facts(ctx context.Context, group string) (orchestrator.Facts
 	return groupFacts(ctx, d.cloud, d.m.Groups[group])
 }
 
+// logEvents logs a rollout's events of group (failed ones as errors).
+func logEvents(ctx context.Context, log *slog.Logger, group string) func(failover.Event) {
+	return func(e failover.Event) {
+		level := slog.LevelInfo
+		if e.Failed {
+			level = slog.LevelError
+		}
+		log.Log(ctx, level, e.String(), "group", group)
+	}
+}
+
 func (d *deployEnv) rebuild(ctx context.Context, group string) (failover.RebuildResult, error) {
 	spec, err := groupSpec(d.m, group)
 	if err != nil {
 		return failover.RebuildResult{}, err
 	}
 	g := &groupEnv{m: d.m, spec: spec, cloud: d.cloud, store: d.st, log: d.log}
-	sink := func(e failover.Event) {
-		level := slog.LevelInfo
-		if e.Failed {
-			level = slog.LevelError
-		}
-		d.log.Log(ctx, level, e.String(), "group", group)
-	}
+	sink := logEvents(ctx, d.log, group)
 	var progress func(failover.Event)
 	if d.out != nil {
 		pr := newEventPrinter(d.out, "text")
@@ -254,9 +256,9 @@ func (d *deployEnv) rebuild(ctx context.Context, group string) (failover.Rebuild
 
 func (d *deployEnv) inplace(ctx context.Context, group string, o orchestrator.InPlaceOptions) (inplace.Summary, error) {
 	env := &inplaceEnv{m: d.m, g: d.m.Groups[group], cloud: d.cloud, st: d.st, log: d.log}
-	opts := env.options(o.ApplySecurityUpgrades, o.RebootPolicy(), o.ApplyDockerUpgrades, o.ApplyWeaveUpgrades)
-	if err := opts.Validate(); err != nil {
-		return inplace.Summary{}, fmt.Errorf("in-place %s: %w", group, err)
+	opts, err := env.jobOptions(o)
+	if err != nil {
+		return inplace.Summary{}, err
 	}
 	return env.run(ctx, inplaceRun{opts: opts, signer: d.signer, holder: lease.Self(d.command, started), wait: d.wait,
 		progress: func(r inplace.ServerResult) {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"github.com/remint-dev/remint/orchestrator"
@@ -17,15 +16,15 @@ import (
 // jobs' run, then follows their events until every job ended. Exit status as the local
 // deploy: 0 all succeeded, 1 something failed, 2 bad input (nothing queued).
 func runDeployServer(ctx context.Context, stdout io.Writer, targets []string, o deployOptions, force orchestrator.Force) error {
-	if !strings.HasPrefix(o.server, "http://") && !strings.HasPrefix(o.server, "https://") {
-		return usageErrorf("--server %q: want an http:// or https:// URL", o.server)
+	c, err := o.client.client()
+	if err != nil {
+		return err
 	}
 	if o.dryRun {
 		return usageErrorf("--dry-run decides locally: run it without --server")
 	}
 	kind := orchestrator.KindUpdate
 	var opts []byte
-	var err error
 	switch force {
 	case orchestrator.ForceRebuild:
 		if o.opts.Any() {
@@ -47,10 +46,6 @@ func runDeployServer(ctx context.Context, stdout io.Writer, targets []string, o 
 	if o.window > 0 {
 		now := time.Now().UTC()
 		run = &orchestrator.Run{Start: now, End: now.Add(time.Duration(o.window) * time.Hour)}
-	}
-	c, err := o.client.client(o.server)
-	if err != nil {
-		return err
 	}
 	var jobs []orchestrator.Job
 	var queueErrs []error
@@ -75,7 +70,7 @@ func runDeployServer(ctx context.Context, stdout io.Writer, targets []string, o 
 				if run != nil {
 					window = fmt.Sprintf(", window until %s", run.End.Format(time.RFC3339))
 				}
-				fmt.Fprintf(stdout, "queued job %d: %s %s on %s%s\n", j.ID, j.Kind, j.Target, o.server, window)
+				fmt.Fprintf(stdout, "queued job %d: %s %s on %s%s\n", j.ID, j.Kind, j.Target, c.Base, window)
 			}
 		}
 	}
@@ -117,7 +112,7 @@ func runDeployServer(ctx context.Context, stdout io.Writer, targets []string, o 
 		}
 	}
 	if failed > 0 {
-		return fmt.Errorf("deploy through %s: %d of %d targets did not succeed", o.server, failed, len(targets))
+		return fmt.Errorf("deploy through %s: %d of %d targets did not succeed", c.Base, failed, len(targets))
 	}
 	return nil
 }

@@ -275,14 +275,7 @@ func (e *emergencyEnv) deps(resume bool) orchestrator.EmergencyDeps {
 				return failover.RebuildResult{}, err
 			}
 			g := &groupEnv{m: e.m, spec: spec, cloud: e.cloud, store: e.st, log: e.log}
-			sink := func(ev failover.Event) {
-				level := slog.LevelInfo
-				if ev.Failed {
-					level = slog.LevelError
-				}
-				e.log.Log(ctx, level, ev.String(), "group", group)
-			}
-			deps, err := g.groupDeps(e.command, e.wait, sink, nil)
+			deps, err := g.groupDeps(e.command, e.wait, logEvents(ctx, e.log, group), nil)
 			if err != nil {
 				return failover.RebuildResult{}, err
 			}
@@ -291,9 +284,9 @@ func (e *emergencyEnv) deps(resume bool) orchestrator.EmergencyDeps {
 		},
 		InPlace: func(ctx context.Context, group string, o orchestrator.InPlaceOptions) (inplace.Summary, error) {
 			env := &inplaceEnv{m: e.m, g: e.m.Groups[group], cloud: e.cloud, st: e.st, log: e.log}
-			opts := env.options(o.ApplySecurityUpgrades, o.RebootPolicy(), o.ApplyDockerUpgrades, o.ApplyWeaveUpgrades)
-			if err := opts.Validate(); err != nil {
-				return inplace.Summary{}, fmt.Errorf("in-place %s: %w", group, err)
+			opts, err := env.jobOptions(o)
+			if err != nil {
+				return inplace.Summary{}, err
 			}
 			signer := e.signer
 			if signer == nil {

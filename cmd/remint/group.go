@@ -30,7 +30,7 @@ type groupOptions struct {
 	output   string
 	waitLock time.Duration // adopt
 	command  string
-	server   string // show: through the daemon's API
+	client   clientOptions // show: through the daemon's API
 }
 
 func newGroupAdoptCmd() *cobra.Command {
@@ -112,7 +112,7 @@ read by the daemon from its state and cloud.`,
 	}
 	manifestFlag(cmd, &o.file)
 	outputFlag(cmd, &o.output, "text", "json")
-	serverFlag(cmd, &o.server)
+	serverFlag(cmd, &o.client)
 	return cmd
 }
 
@@ -157,8 +157,8 @@ func runGroupShow(ctx context.Context, stdout, stderr io.Writer, group string, o
 // groupView reads the group's status: through the daemon with --server, else from the
 // state store and the cloud.
 func groupView(ctx context.Context, stderr io.Writer, group string, o groupOptions) (orchestrator.GroupView, error) {
-	if o.server != "" {
-		c, err := serverClient(o.server)
+	if o.client.server != "" {
+		c, err := o.client.client()
 		if err != nil {
 			return orchestrator.GroupView{}, err
 		}

@@ -47,7 +47,7 @@ type imageOptions struct {
 	file   string
 	output string
 	now    func() time.Time
-	server string // list: through the daemon's API
+	client clientOptions // list: through the daemon's API
 }
 
 func (o imageOptions) time() time.Time {
@@ -96,7 +96,7 @@ an image that fails stays a candidate, marked failed.`,
 	}
 	imageFlags(cmd, &o.imageOptions)
 	registerFlags(cmd, &o)
-	serverFlag(cmd, &o.server)
+	serverFlag(cmd, &o.client)
 	return cmd
 }
 
@@ -121,7 +121,7 @@ images are included. With --server URL the daemon's API answers (GET /v1/images)
 		},
 	}
 	imageFlags(cmd, &o)
-	serverFlag(cmd, &o.server)
+	serverFlag(cmd, &o.client)
 	return cmd
 }
 
@@ -147,7 +147,7 @@ too. With --server URL the daemon's API answers (GET /v1/images/FAMILY/VERSION).
 		},
 	}
 	imageFlags(cmd, &o)
-	serverFlag(cmd, &o.server)
+	serverFlag(cmd, &o.client)
 	return cmd
 }
 
@@ -175,7 +175,7 @@ groups to move them off it. With --server URL the daemon revokes it (POST
 		},
 	}
 	imageFlags(cmd, &o.imageOptions)
-	serverFlag(cmd, &o.server)
+	serverFlag(cmd, &o.client)
 	cmd.Flags().StringVar(&o.reason, "reason", "", "why the version is revoked (required; recorded on the image)")
 	return cmd
 }
@@ -349,11 +349,11 @@ func runImageList(ctx context.Context, stdout, stderr io.Writer, family string, 
 // listImages lists the catalog versions of families (nil: every family): through the
 // daemon with --server, else from the cloud.
 func listImages(ctx context.Context, stderr io.Writer, only []string, o imageOptions) ([]entryView, []string, error) {
-	if o.server != "" {
+	if o.client.server != "" {
 		if err := checkOutput(o.output, "text", "json"); err != nil {
 			return nil, nil, err
 		}
-		c, err := serverClient(o.server)
+		c, err := o.client.client()
 		if err != nil {
 			return nil, nil, err
 		}
@@ -437,11 +437,11 @@ func runImageShow(ctx context.Context, stdout, stderr io.Writer, family, version
 // showImage reads one version (zero: latest): through the daemon with --server, else
 // from the cloud.
 func showImage(ctx context.Context, stderr io.Writer, family string, want catalog.Version, o imageOptions) (entryView, error) {
-	if o.server != "" {
+	if o.client.server != "" {
 		if err := checkOutput(o.output, "text", "json"); err != nil {
 			return entryView{}, err
 		}
-		c, err := serverClient(o.server)
+		c, err := o.client.client()
 		if err != nil {
 			return entryView{}, err
 		}
@@ -475,11 +475,11 @@ func runImageRevoke(ctx context.Context, stdout, stderr io.Writer, family, versi
 	if strings.TrimSpace(o.reason) == "" {
 		return usageErrorf("revoke %s %s: --reason is required (it is recorded on the image)", family, version)
 	}
-	if o.server != "" {
+	if o.client.server != "" {
 		if err := checkOutput(o.output, "text", "json"); err != nil {
 			return err
 		}
-		c, err := serverClient(o.server)
+		c, err := o.client.client()
 		if err != nil {
 			return err
 		}

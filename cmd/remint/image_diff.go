@@ -35,7 +35,7 @@ daemon's API answers (GET /v1/images/FAMILY/diff).`,
 		},
 	}
 	imageFlags(cmd, &o)
-	serverFlag(cmd, &o.server)
+	serverFlag(cmd, &o.client)
 	return cmd
 }
 
@@ -74,11 +74,11 @@ func runImageDiff(ctx context.Context, stdout, stderr io.Writer, family, a, b st
 // diffImages compares two versions' package lists: through the daemon with --server,
 // else from the cloud. It returns the family, both versions resolved and the changes.
 func diffImages(ctx context.Context, stderr io.Writer, family, a, b string, o imageOptions) (string, []string, []debian.Change, error) {
-	if o.server != "" {
+	if o.client.server != "" {
 		if err := checkOutput(o.output, "text", "json"); err != nil {
 			return "", nil, nil, err
 		}
-		c, err := serverClient(o.server)
+		c, err := o.client.client()
 		if err != nil {
 			return "", nil, nil, err
 		}

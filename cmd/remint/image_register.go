@@ -39,7 +39,7 @@ func runImageRegisterCmd(ctx context.Context, stdout, stderr io.Writer, args []s
 	switch {
 	case o.packerManifest != "" && len(args) == 2:
 		return usageErrorf("give IMAGE or --from-packer-manifest, not both")
-	case o.packerManifest != "" && o.server != "":
+	case o.packerManifest != "" && o.client.server != "":
 		// The daemon reads the manifest's newest build (POST …/register packer_manifest).
 	case o.packerManifest != "":
 		id, err := packerArtifact(o.packerManifest)
@@ -52,7 +52,7 @@ func runImageRegisterCmd(ctx context.Context, stdout, stderr io.Writer, args []s
 	default:
 		return usageErrorf("give the image to register: remint image register FAMILY IMAGE (or --from-packer-manifest FILE)")
 	}
-	if o.server != "" {
+	if o.client.server != "" {
 		return runImageRegisterOnServer(ctx, stdout, family, ref, o)
 	}
 	if !o.verify {
@@ -87,7 +87,7 @@ func runImageRegisterOnServer(ctx context.Context, stdout io.Writer, family, ref
 	if err := checkOutput(o.output, "text", "json"); err != nil {
 		return err
 	}
-	c, err := serverClient(o.server)
+	c, err := o.client.client()
 	if err != nil {
 		return err
 	}

@@ -257,6 +257,16 @@ func (e *inplaceEnv) options(security bool, reboot string, docker, weave bool) i
 	return opts
 }
 
+// jobOptions are the run's options for the in-place options of a job, deploy or
+// emergency (the group's concurrency, error budget and its family's pins), validated.
+func (e *inplaceEnv) jobOptions(o orchestrator.InPlaceOptions) (inplace.Options, error) {
+	opts := e.options(o.ApplySecurityUpgrades, o.RebootPolicy(), o.ApplyDockerUpgrades, o.ApplyWeaveUpgrades)
+	if err := opts.Validate(); err != nil {
+		return inplace.Options{}, fmt.Errorf("in-place %s: %w", e.g.Name, err)
+	}
+	return opts, nil
+}
+
 // inplaceRun is one run of the in-place use case.
 type inplaceRun struct {
 	names    []string

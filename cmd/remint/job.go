@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -21,15 +20,13 @@ func init() { register(newJobCmd) }
 
 type jobOptions struct {
 	file   string
-	server string
 	output string
 	client clientOptions
 }
 
 func (o *jobOptions) flags(cmd *cobra.Command) {
 	manifestFlag(cmd, &o.file)
-	cmd.Flags().StringVar(&o.server, "server", os.Getenv("REMINT_SERVER"), "act through the daemon at this URL ($REMINT_SERVER) instead of the local state file")
-	o.client.flags(cmd)
+	o.client.flags(cmd, "act through the daemon at this URL ($REMINT_SERVER) instead of the local state file")
 	outputFlag(cmd, &o.output, "text", "json")
 }
 
@@ -38,11 +35,8 @@ func (o *jobOptions) open(ctx context.Context, stderr io.Writer) (orchestrator.J
 	if err := checkOutput(o.output, "text", "json"); err != nil {
 		return nil, nil, err
 	}
-	if o.server != "" {
-		if !strings.HasPrefix(o.server, "http://") && !strings.HasPrefix(o.server, "https://") {
-			return nil, nil, usageErrorf("--server %q: want an http:// or https:// URL", o.server)
-		}
-		c, err := o.client.client(o.server)
+	if o.client.server != "" {
+		c, err := o.client.client()
 		if err != nil {
 			return nil, nil, err
 		}
@@ -151,6 +145,15 @@ func newJobSubmitCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "submit KIND TARGET",
 		Short: "Queue a job (the daemon works it)",
+		Long: `Queue a job of KIND on TARGET for the daemon (remint serve) to work; one unfinished job
+per target. KIND and its TARGET:
+
+  rebuild, inplace, update         a group, or one slot of it (GROUP/SLOT)
+  rollback, retire-kept            a group
+  build-image, image-retention     an image family
+  emergency                        all, or a comma-separated list of groups
+
+The flags named after a kind apply to it only.`,
 		Example: `  remint job submit rebuild web --image latest
   remint job submit image-retention debian-12 --keep 2 --server http://127.0.0.1:8440
   remint job submit inplace db --apply-security-upgrades --reboot-if-required

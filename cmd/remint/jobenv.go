@@ -230,9 +230,9 @@ func (e *jobEnv) inplace(ctx context.Context, group string, o orchestrator.InPla
 		return inplace.Summary{}, err
 	}
 	env := &inplaceEnv{m: e.m, g: g, cloud: cl, st: e.store, log: e.log}
-	opts := env.options(o.ApplySecurityUpgrades, o.RebootPolicy(), o.ApplyDockerUpgrades, o.ApplyWeaveUpgrades)
-	if err := opts.Validate(); err != nil {
-		return inplace.Summary{}, fmt.Errorf("in-place %s: %w", group, err)
+	opts, err := env.jobOptions(o)
+	if err != nil {
+		return inplace.Summary{}, err
 	}
 	r := inplaceRun{opts: opts, signer: signer, holder: lease.Self("remint serve: job inplace "+group, started), wait: 3 * e.ttl, progress: progress}
 	if o.Slot != nil {

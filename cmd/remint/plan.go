@@ -18,7 +18,7 @@ type planOptions struct {
 	image  string
 	force  bool
 	output string
-	server string
+	client clientOptions
 }
 
 func newPlanCmd() *cobra.Command {
@@ -43,7 +43,7 @@ daemon computes it (GET /v1/groups/GROUP/plan).`,
 	cmd.Flags().StringVar(&o.image, "image", "", "target image version: latest or YYYY.MM.N (default: the group's image setting)")
 	cmd.Flags().BoolVar(&o.force, "force", false, "replace servers already on the target image too")
 	outputFlag(cmd, &o.output, "text", "json")
-	serverFlag(cmd, &o.server)
+	serverFlag(cmd, &o.client)
 	return cmd
 }
 
@@ -54,8 +54,8 @@ func runPlan(ctx context.Context, stdout, stderr io.Writer, group string, o plan
 	if err := checkTargetFlags(o.image, ""); err != nil {
 		return err
 	}
-	if o.server != "" {
-		c, err := serverClient(o.server)
+	if o.client.server != "" {
+		c, err := o.client.client()
 		if err != nil {
 			return err
 		}

@@ -30,8 +30,8 @@ type rebuildOptions struct {
 	resume         bool
 	waitLock       time.Duration
 	output         string
-	command        string // the command line, shown to a command refused the group's lease
-	server         string // queue a rebuild job on this daemon and follow it
+	command        string        // the command line, shown to a command refused the group's lease
+	client         clientOptions // queue a rebuild job on this daemon and follow it
 }
 
 func newRebuildCmd() *cobra.Command {
@@ -93,7 +93,7 @@ address; 1 when the rollout failed (the output says which slot and why); 2 for b
 	f.BoolVar(&o.resume, "resume", false, "only finish an unfinished rollout; start no new one")
 	waitLockFlag(cmd, &o.waitLock)
 	outputFlag(cmd, &o.output, "text", "json")
-	serverFlag(cmd, &o.server)
+	serverFlag(cmd, &o.client)
 	return cmd
 }
 
@@ -117,7 +117,7 @@ func runRebuild(ctx context.Context, stdout, stderr io.Writer, group string, o r
 		}
 		req.MaxUnavailable = &o.maxUnavailable
 	}
-	if o.server != "" {
+	if o.client.server != "" {
 		return runRebuildOnServer(ctx, stdout, group, req, o)
 	}
 	env, err := openGroup(ctx, o.file, group, stderr)
@@ -189,7 +189,7 @@ func runRebuildOnServer(ctx context.Context, stdout io.Writer, group string, req
 	case o.waitLock != 0:
 		return usageErrorf("--wait-lock and --server: the daemon's job waits for the group's lease by itself")
 	}
-	c, err := serverClient(o.server)
+	c, err := o.client.client()
 	if err != nil {
 		return err
 	}

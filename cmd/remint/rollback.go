@@ -17,7 +17,7 @@ type rollbackOptions struct {
 	output   string
 	waitLock time.Duration
 	command  string
-	server   string // queue a rollback job on this daemon and follow it
+	client   clientOptions // queue a rollback job on this daemon and follow it
 }
 
 func newRollbackCmd() *cobra.Command {
@@ -44,7 +44,7 @@ With --server URL the daemon does it: a rollback job is queued (POST
 	manifestFlag(cmd, &o.file)
 	waitLockFlag(cmd, &o.waitLock)
 	outputFlag(cmd, &o.output, "text", "json")
-	serverFlag(cmd, &o.server)
+	serverFlag(cmd, &o.client)
 	return cmd
 }
 
@@ -52,11 +52,11 @@ func runRollback(ctx context.Context, stdout, stderr io.Writer, group string, o 
 	if err := checkOutput(o.output, "text", "json"); err != nil {
 		return err
 	}
-	if o.server != "" {
+	if o.client.server != "" {
 		if o.waitLock != 0 {
 			return usageErrorf("--wait-lock and --server: the daemon's job waits for the group's lease by itself")
 		}
-		c, err := serverClient(o.server)
+		c, err := o.client.client()
 		if err != nil {
 			return err
 		}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -36,7 +35,7 @@ works on the manifest's state file, or through a daemon with --server URL.`,
 
 type scheduleNextOptions struct {
 	file   string
-	server string
+	client clientOptions
 	rrule  string
 	window string
 	after  string
@@ -73,7 +72,7 @@ time or name.`,
 		},
 	}
 	manifestFlag(cmd, &o.file)
-	cmd.Flags().StringVar(&o.server, "server", os.Getenv("REMINT_SERVER"), "look NAME up through the daemon at this URL ($REMINT_SERVER)")
+	o.client.flags(cmd, "look NAME up through the daemon at this URL ($REMINT_SERVER)")
 	cmd.Flags().StringVar(&o.rrule, "rrule", "", "an RFC 5545 rule to check instead of a schedule")
 	cmd.Flags().StringVar(&o.window, "window", "", "maintenance window with --rrule: 1h to 24h, as a duration (4h) or hours (4); default 4h")
 	cmd.Flags().StringVar(&o.after, "after", "", "list runs after this RFC 3339 time (default: now)")
@@ -140,8 +139,8 @@ func scheduleToShow(name string, o scheduleNextOptions) (scheduleRef, error) {
 	if o.window != "" {
 		return scheduleRef{}, usageErrorf("--window goes with --rrule; schedule %s has its own window", name)
 	}
-	if o.server != "" {
-		so := scheduleOptions{server: o.server, output: "text"}
+	if o.client.server != "" {
+		so := scheduleOptions{client: o.client, output: "text"}
 		svc, closeFn, err := so.open(context.Background(), time.Now, false)
 		if err != nil {
 			return scheduleRef{}, err
@@ -282,7 +281,7 @@ func writeScheduleJSON(w io.Writer, ref scheduleRef, after time.Time, runs []orc
 
 type scheduleListOptions struct {
 	file   string
-	server string
+	client clientOptions
 	output string
 }
 
@@ -302,13 +301,13 @@ next run (UTC). --output json gives each with its next 5 runs.`,
 		},
 	}
 	manifestFlag(cmd, &o.file)
-	cmd.Flags().StringVar(&o.server, "server", os.Getenv("REMINT_SERVER"), "act through the daemon at this URL ($REMINT_SERVER) instead of the local state file")
+	o.client.flags(cmd, "act through the daemon at this URL ($REMINT_SERVER) instead of the local state file")
 	outputFlag(cmd, &o.output, "text", "json")
 	return cmd
 }
 
 func runScheduleList(stdout io.Writer, o scheduleListOptions, now time.Time) error {
-	so := scheduleOptions{file: o.file, server: o.server, output: o.output}
+	so := scheduleOptions{file: o.file, client: o.client, output: o.output}
 	svc, closeFn, err := so.open(context.Background(), func() time.Time { return now }, false)
 	if err != nil {
 		return err

@@ -46,7 +46,6 @@ func scheduleService(m *manifest.Manifest, st *store.Store, now func() time.Time
 // locally on the manifest's state, or through a daemon with --server.
 type scheduleOptions struct {
 	file   string
-	server string
 	output string
 	// client is the daemon's token and CA (flags where registered, else $REMINT_TOKEN and
 	// $REMINT_CA_CERT).
@@ -55,8 +54,7 @@ type scheduleOptions struct {
 
 func (o *scheduleOptions) flags(cmd *cobra.Command) {
 	manifestFlag(cmd, &o.file)
-	cmd.Flags().StringVar(&o.server, "server", os.Getenv("REMINT_SERVER"), "act through the daemon at this URL ($REMINT_SERVER) instead of the local state file")
-	o.client.flags(cmd)
+	o.client.flags(cmd, "act through the daemon at this URL ($REMINT_SERVER) instead of the local state file")
 	outputFlag(cmd, &o.output, "text", "json")
 }
 
@@ -67,11 +65,8 @@ func (o *scheduleOptions) open(ctx context.Context, now func() time.Time, write 
 	if err := checkOutput(o.output, "text", "json"); err != nil {
 		return nil, nil, err
 	}
-	if o.server != "" {
-		if !strings.HasPrefix(o.server, "http://") && !strings.HasPrefix(o.server, "https://") {
-			return nil, nil, usageErrorf("--server %q: want an http:// or https:// URL", o.server)
-		}
-		c, err := o.client.client(o.server)
+	if o.client.server != "" {
+		c, err := o.client.client()
 		if err != nil {
 			return nil, nil, err
 		}

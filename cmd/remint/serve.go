@@ -46,8 +46,9 @@ the web console (/). Schedules created at run time (remint schedule create, the 
 fire beside the manifest's; creates, changes, enables, disables and deletes are picked
 up without a restart.
 
-Every path but /healthz and /readyz needs a bearer token (remint token create): the job
-API, Prometheus metrics at /metrics and River's job UI at /riverui/. With --tls-cert and
+Every path but /healthz, /readyz, /openapi.json and the console's page needs a bearer
+token (remint token create): the API (/v1/…), Prometheus metrics at /metrics and River's
+job UI at /riverui/. With --tls-cert and
 --tls-key it serves HTTPS.
 
 A job whose daemon died (kill -9) is resumed by the next daemon once its lease expired
@@ -73,7 +74,7 @@ Logs are JSON when stderr is not a terminal (unless --log-format says otherwise)
 		},
 	}
 	manifestFlag(cmd, &o.file)
-	cmd.Flags().StringVar(&o.listen, "listen", "127.0.0.1:8440", "address of the HTTP API (health, readiness, jobs)")
+	cmd.Flags().StringVar(&o.listen, "listen", "127.0.0.1:8440", "address to serve the API, the web console and /metrics on")
 	cmd.Flags().IntVar(&o.workers, "workers", 4, "jobs run at once (on different targets)")
 	cmd.Flags().StringVar(&o.tlsCert, "tls-cert", "", "PEM certificate (chain) to serve HTTPS with; needs --tls-key")
 	cmd.Flags().StringVar(&o.tlsKey, "tls-key", "", "PEM private key of --tls-cert")

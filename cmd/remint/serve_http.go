@@ -102,6 +102,6 @@ func (e *jobEnv) imagesBuilt(ctx context.Context) (map[string]time.Time, error) 
 }
 
 // noTokensHint is logged when the daemon starts with no valid token.
-const noTokensHint = "no API tokens: every request but /healthz and /readyz is refused (401) until one is created with: remint token create --name admin"
+const noTokensHint = "no API tokens: every API, /metrics and /riverui/ request is refused (401) until one is created with: remint token create --name admin"
 
 var _ orchestrator.Observer = (*orchestrator.Metrics)(nil)

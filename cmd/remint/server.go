@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -15,19 +13,10 @@ import (
 	"github.com/remint-dev/remint/orchestrator"
 )
 
-// serverFlag adds --server: act through the daemon's API instead of the local state file
-// and cloud ($REMINT_SERVER sets the default, as for remint job).
-func serverFlag(cmd *cobra.Command, server *string) {
-	cmd.Flags().StringVar(server, "server", os.Getenv("REMINT_SERVER"), "act through the daemon at this URL ($REMINT_SERVER) instead of the local state file and cloud; its token from $REMINT_TOKEN")
-}
-
-// serverClient returns the API client of a --server URL, with the bearer token of
-// $REMINT_TOKEN and the CA of $REMINT_CA_CERT (if set).
-func serverClient(server string) (*orchestrator.Client, error) {
-	if !strings.HasPrefix(server, "http://") && !strings.HasPrefix(server, "https://") {
-		return nil, usageErrorf("--server %q: want an http:// or https:// URL", server)
-	}
-	return (&clientOptions{}).client(server)
+// serverFlag adds --server, --token and --ca-cert: act through the daemon's API instead
+// of the local state file and cloud ($REMINT_SERVER sets the default, as for remint job).
+func serverFlag(cmd *cobra.Command, c *clientOptions) {
+	c.flags(cmd, "act through the daemon at this URL ($REMINT_SERVER) instead of the local state file and cloud")
 }
 
 // serverError: bad requests and unknown groups, families and versions exit 2.
