@@ -422,9 +422,7 @@ func (a *api) createSchedule(w http.ResponseWriter, r *http.Request, t target) {
 // name made from the display name (the book's names are unique slugs), and records the
 // display name.
 func (a *api) newSchedule(ctx context.Context, t target, name, rule string, window time.Duration, enabled bool, who string) (store.ScheduleDef, error) {
-	spec := orchestrator.ScheduleSpec{RRule: rule, Window: window, Enabled: enabled, Action: manifest.ActionUpdate, Target: t.key(),
-		Options:     manifest.ScheduleOptions{ApplySecurityUpgrades: updateOptions.ApplySecurityUpgrades, RebootIfRequired: updateOptions.RebootIfRequired},
-		Description: fmt.Sprintf("%s (server update schedule of %s, slot %d of %s)", name, t.server, t.slot, t.group)}
+	spec := a.scheduleSpec(t, name, rule, window, enabled)
 	base := bookName(name, t.server)
 	for i := 1; ; i++ {
 		spec.Name = base
@@ -442,7 +440,42 @@ func (a *api) newSchedule(ctx context.Context, t target, name, rule string, wind
 	}
 }
 
+// defaultSchedule creates the server's Default Update Schedule under its one book name
+// (no "-2" for it: the book's unique names make the create the arbiter). When two enables
+// race, the one whose create is refused takes the schedule the other made, so a server
+// never gets two default schedules.
+func (a *api) defaultSchedule(ctx context.Context, t target, policy orchestrator.UpdatePolicy, who string) (store.ScheduleDef, error) {
+	spec := a.scheduleSpec(t, DefaultScheduleName, policy.RRule, policy.Window(), true)
+	spec.Name = bookName(DefaultScheduleName, t.server)
+	d, err := a.Schedules.Create(ctx, spec, who)
+	if errors.Is(err, store.ErrScheduleExists) {
+		defs, lerr := a.Schedules.List(ctx, t.key())
+		if lerr != nil {
+			return d, lerr
+		}
+		for _, e := range defs {
+			if e.Name == spec.Name {
+				if !e.Enabled {
+					return a.Schedules.SetEnabled(ctx, e.ID, true)
+				}
+				return e, nil
+			}
+		}
+	}
+	if err != nil {
+		return d, err
+	}
+	return d, a.Services.SetScheduleName(ctx, d.ID, t.server, DefaultScheduleName)
+}
+
 var notSlug = regexp.MustCompile(`[^a-z0-9]+`)
+
+// scheduleSpec is the book's form of a server update schedule called name.
+func (a *api) scheduleSpec(t target, name, rule string, window time.Duration, enabled bool) orchestrator.ScheduleSpec {
+	return orchestrator.ScheduleSpec{RRule: rule, Window: window, Enabled: enabled, Action: manifest.ActionUpdate, Target: t.key(),
+		Options:     manifest.ScheduleOptions{ApplySecurityUpgrades: updateOptions.ApplySecurityUpgrades, RebootIfRequired: updateOptions.RebootIfRequired},
+		Description: fmt.Sprintf("%s (server update schedule of %s, slot %d of %s)", name, t.server, t.slot, t.group)}
+}
 
 // bookName is the schedule book's name for display name on server: its slug (at most
 // 40 characters) and the server id's first 8.
@@ -592,7 +625,7 @@ func (a *api) enableService(w http.ResponseWriter, r *http.Request, t target) {
 		}
 	}
 	if sched.ID == 0 {
-		sched, err = a.newSchedule(ctx, t, DefaultScheduleName, policy.RRule, policy.Window(), true, by(r))
+		sched, err = a.defaultSchedule(ctx, t, policy, by(r))
 		if err != nil {
 			writeErr(w, err)
 			return

@@ -442,3 +442,30 @@ func v[T any](p *T) T {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// Several "enable the update service" calls for one server at once (two operators, two
+// daemons): the server ends with one Default Update Schedule, not one per call.
+func TestEnableServiceTwoAtOnce(t *testing.T) {
+	e := start(t, 0)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make([]error, 6)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = e.client.EnableServiceResource(ctx, project, web1).Execute()
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		require.NoError(t, err)
+	}
+	list, err := e.client.ListUpdateSchedules(ctx, project, web1).Execute()
+	require.NoError(t, err)
+	require.Len(t, v(list.GetItems()), 1, "one Default Update Schedule")
+	require.Equal(t, su.DefaultScheduleName, v(v(list.GetItems())[0].GetName()))
+	named, err := e.book.Named(ctx)
+	require.NoError(t, err)
+	require.Len(t, named, 1, "the daemon fires it once")
+}
