@@ -369,7 +369,8 @@ func (d *Daemon) loadRunTime(ctx context.Context, states map[string]time.Time) e
 }
 
 // fire handles e's runs due at now. The stored last-fired time is read first: another
-// daemon on the same database may have handled the run already.
+// daemon on the same database may have handled the run already. A run-time schedule's
+// definition is read again: another process may have deleted or changed it.
 func (d *Daemon) fire(ctx context.Context, e *schedEntry, now time.Time) error {
 	s := e.ns
 	last, _, seen, err := d.Store.ScheduleLastFired(ctx, s.Name)
@@ -379,6 +380,18 @@ func (d *Daemon) fire(ctx context.Context, e *schedEntry, now time.Time) error {
 	if seen && last.After(e.from) {
 		e.advance(last)
 		if e.next.IsZero() || now.Before(e.next) {
+			return nil
+		}
+	}
+	if e.runtime {
+		// Deleted, disabled or changed by another process since the last fingerprint
+		// check (ScheduleCheck): fire nothing now; the next tick reloads.
+		def, err := d.Store.Schedule(ctx, e.id)
+		if err != nil && !errors.Is(err, store.ErrScheduleNotFound) {
+			return err
+		}
+		if err != nil || !def.Enabled || !def.Updated.Equal(e.updated) {
+			d.SchedulesChanged()
 			return nil
 		}
 	}

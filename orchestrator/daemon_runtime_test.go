@@ -209,3 +209,44 @@ func TestDaemonIdleTickQueriesDoNotGrowWithSchedules(t *testing.T) {
 	require.Len(t, jobs, 2)
 	require.Equal(t, "soon", jobs[0].Schedule)
 }
+
+// Two daemons on one store fire a run-time schedule's run once: the second reads the
+// stored last-fired time and records nothing. A schedule deleted by another process just
+// before its run is due is not fired, though the daemon's own fingerprint check
+// (ScheduleCheck) has not seen the delete yet.
+func TestTwoDaemonsFireARunOnceAndNotADeletedSchedule(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st, q := openRunTimeQueue(t, filepath.Join(t.TempDir(), "state.db"))
+	t0 := time.Date(2026, 1, 10, 0, 0, 0, 0, time.UTC)
+	clock := t0
+	book := &ScheduleBook{Store: st, Targets: daemonTargets{}, Now: func() time.Time { return clock }}
+	def, err := book.Create(ctx, ScheduleSpec{Name: "db-hourly", RRule: "DTSTART:20260101T000000Z\nRRULE:FREQ=HOURLY", Window: time.Hour,
+		Enabled: true, Action: manifest.ActionUpdate, Target: "db"}, "test")
+	require.NoError(t, err)
+	a := &Daemon{Queue: q, Store: st, RunTime: true}
+	b := &Daemon{Queue: q, Store: st, RunTime: true}
+	require.NoError(t, a.FireSchedules(ctx, t0.Add(59*time.Minute)))
+	require.NoError(t, b.FireSchedules(ctx, t0.Add(59*time.Minute)))
+
+	require.NoError(t, a.FireSchedules(ctx, t0.Add(time.Hour)))
+	require.NoError(t, b.FireSchedules(ctx, t0.Add(time.Hour)))
+	require.Len(t, queued(t, q), 1, "one job for the 01:00 run")
+	runs, err := st.ScheduleRuns(ctx, "db-hourly")
+	require.NoError(t, err)
+	require.Len(t, runs, 1, "the 01:00 run is recorded once (fired), not also skipped by the second daemon")
+	require.Equal(t, store.RunFired, runs[0].Outcome)
+	cancelAll(t, q)
+
+	// Deleted at 01:59:58 by another process; a looked at 01:59:57, so its fingerprint
+	// check (every 5s) is not due at 02:00.
+	require.NoError(t, a.FireSchedules(ctx, t0.Add(2*time.Hour-3*time.Second)))
+	require.NoError(t, book.Delete(ctx, def.ID))
+	require.NoError(t, a.FireSchedules(ctx, t0.Add(2*time.Hour)))
+	require.Empty(t, queued(t, q), "a deleted schedule does not fire")
+	runs, err = st.ScheduleRuns(ctx, "db-hourly")
+	require.NoError(t, err)
+	require.Len(t, runs, 1, "nothing is recorded for the deleted schedule's 02:00 run")
+	require.NoError(t, a.FireSchedules(ctx, t0.Add(3*time.Hour)))
+	require.Empty(t, queued(t, q))
+}

@@ -50,6 +50,29 @@ func decodeStrict(options json.RawMessage, v any) error {
 	return nil
 }
 
+// checkWholeGroup checks a job on a whole group (no group/<slot> target) without options.
+func checkWholeGroup(target string, options json.RawMessage, groups func(string) bool) error {
+	if !groups(target) {
+		return fmt.Errorf("group %q is not in the manifest", target)
+	}
+	return decodeStrict(options, &struct{}{})
+}
+
+// rolloutEvents records a failover rollout's events on the job: its rollout id and each
+// event (a failed one at level error).
+func rolloutEvents(ctx context.Context, w *Work) func(failover.Event) {
+	return func(e failover.Event) {
+		if e.Rollout != "" {
+			w.Rollout(ctx, e.Rollout)
+		}
+		level := "info"
+		if e.Failed {
+			level = "error"
+		}
+		w.Event(ctx, level, e.String())
+	}
+}
+
 // RebuildHandler runs failover.Rebuild as a job. Re-running it after a crash finishes the
 // rollout recorded in the store (Rebuild resumes an unfinished rollout first) and then
 // finds every slot on the target: the servers are replaced once.
@@ -98,16 +121,10 @@ func (h RebuildHandler) rebuild(ctx context.Context, w *Work, o RebuildOptions) 
 	if slot >= 0 {
 		o.Slot = &slot
 	}
+	record := rolloutEvents(ctx, w)
 	deps, err := h.Deps(ctx, group, func(e failover.Event) {
 		w.q.observe(func(o Observer) { o.RolloutEvent(e) })
-		if e.Rollout != "" {
-			w.Rollout(ctx, e.Rollout)
-		}
-		level := "info"
-		if e.Failed {
-			level = "error"
-		}
-		w.Event(ctx, level, e.String())
+		record(e)
 	})
 	if err != nil {
 		return err
@@ -155,10 +172,7 @@ type RetireKeptHandler struct {
 }
 
 func (h RetireKeptHandler) Check(target string, options json.RawMessage) error {
-	if !h.Groups(target) {
-		return fmt.Errorf("group %q is not in the manifest", target)
-	}
-	return decodeStrict(options, &struct{}{})
+	return checkWholeGroup(target, options, h.Groups)
 }
 
 func (h RetireKeptHandler) Run(ctx context.Context, w *Work) error {
@@ -288,23 +302,11 @@ type RollbackHandler struct {
 }
 
 func (h RollbackHandler) Check(target string, options json.RawMessage) error {
-	if !h.Groups(target) {
-		return fmt.Errorf("group %q is not in the manifest", target)
-	}
-	return decodeStrict(options, &struct{}{})
+	return checkWholeGroup(target, options, h.Groups)
 }
 
 func (h RollbackHandler) Run(ctx context.Context, w *Work) error {
-	deps, err := h.Deps(ctx, w.Target, func(e failover.Event) {
-		if e.Rollout != "" {
-			w.Rollout(ctx, e.Rollout)
-		}
-		level := "info"
-		if e.Failed {
-			level = "error"
-		}
-		w.Event(ctx, level, e.String())
-	})
+	deps, err := h.Deps(ctx, w.Target, rolloutEvents(ctx, w))
 	if err != nil {
 		return err
 	}
