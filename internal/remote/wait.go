@@ -39,9 +39,15 @@ func (a *Access) WaitForSSH(ctx context.Context, srv openstack.Server, timeout t
 		if err == nil {
 			return c, nil
 		}
-		last = err
 		if isHostKeyError(err) {
+			last = err
 			return nil, err
+		}
+		// An attempt cut short by the wait's own deadline only says "i/o timeout";
+		// the attempt before it says why the server did not answer.
+		// (The deadline can have passed a moment before ctx.Err says so.)
+		if dl, _ := ctx.Deadline(); last == nil || (ctx.Err() == nil && time.Now().Before(dl)) {
+			last = err
 		}
 		if attempts == 1 {
 			a.log().Debug("waiting for SSH", "server", srv.ID, "addr", srv.AccessIP, "err", err)
