@@ -191,7 +191,11 @@ func (e *Executor) Run(ctx context.Context, rolloutID string) (Result, error) {
 		go r.watch.run(wctx)
 		e.prefetch(ctx, r, steps)
 	}
-	r.deadline = &deadline{at: e.Deadline, now: e.now}
+	windowNow := e.now
+	if e.windowNow != nil {
+		windowNow = e.windowNow
+	}
+	r.deadline = &deadline{at: e.Deadline, now: windowNow}
 	var failed []string
 	if r.plan.Strategy == StrategyBlueGreen || e.spec.Bake > 0 {
 		// A bake holds each wave until it passed: waves, not a sliding window.

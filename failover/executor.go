@@ -73,6 +73,9 @@ type Executor struct {
 	spec  Spec
 	log   *slog.Logger
 	now   func() time.Time
+	// windowNow, when set, is the clock only the maintenance window is read by (tests
+	// close the window mid-slot without skewing the boot and health-check timings).
+	windowNow func() time.Time
 
 	mu        sync.Mutex
 	rolloutID string
