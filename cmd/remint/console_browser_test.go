@@ -192,21 +192,23 @@ func TestConsoleInBrowser(t *testing.T) {
 	step(t, ctx, "the updates page", chromedp.Navigate(url+"/updates/web"))
 	step(t, ctx, "the window field", chromedp.SetValue(chromedp.CSS("#window"), "3"))
 	step(t, ctx, "click Update", chromedp.Click(chromedp.CSS("#update")))
-	step(t, ctx, "the update in History", chromedp.WaitVisible(chromedp.CSS("#history-table tbody tr[data-status]")))
+	// The update's own row: until the form's answer has loaded, the page still shows the
+	// rebuild above, which has already succeeded.
+	step(t, ctx, "the update in History", chromedp.WaitVisible(chromedp.CSS(`#history-table tbody tr[data-kind="update"]`)))
 	// The page reloads itself while the update runs, so ask again until it says how it ended.
 	var status string
 	require.Eventually(t, func() bool {
 		c, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
-		s, err := chromedp.Run(c, chromedp.Evaluate[string](`(function(){var r=document.querySelector("#history-table tbody tr[data-status]");return r?r.dataset.status:""})()`))
+		s, err := chromedp.Run(c, chromedp.Evaluate[string](`(function(){var r=document.querySelector('#history-table tbody tr[data-kind="update"]');return r?r.dataset.status:""})()`))
 		if err != nil {
 			return false // navigating: ask again
 		}
 		status = s
 		return s == "succeeded" || s == "failed" || s == "cancelled"
 	}, 3*time.Minute, 500*time.Millisecond, "History shows the update finished (last seen %q)", status)
-	step(t, ctx, "History loaded", chromedp.WaitVisible(chromedp.CSS("#history-table tbody tr")))
-	row := step(t, ctx, "read the History row", chromedp.Text(chromedp.CSS("#history-table tbody tr")))
+	step(t, ctx, "History loaded", chromedp.WaitVisible(chromedp.CSS(`#history-table tbody tr[data-kind="update"]`)))
+	row := step(t, ctx, "read the History row", chromedp.Text(chromedp.CSS(`#history-table tbody tr[data-kind="update"]`)))
 	require.Equal(t, "succeeded", status, "History row: %s", row)
 	require.Contains(t, row, "token console", "the principal is recorded")
 	jobs, err := w.client(url).List(t.Context(), orchestrator.ListOptions{Kinds: []string{orchestrator.KindUpdate}})
