@@ -526,11 +526,17 @@ func toJob(row *rivertype.JobRow, rec store.JobRecord) Job {
 	} else if row.AttemptedAt != nil {
 		j.Started = row.AttemptedAt
 	}
-	if row.FinalizedAt != nil {
-		j.Ended = row.FinalizedAt
-	} else if !rec.Ended.IsZero() && j.Status != StatusRunning {
+	// The end as remint recorded it (the clock its start was read by) when it has one:
+	// River's finalized_at on SQLite has whole milliseconds and could come out before it.
+	switch {
+	case !rec.Ended.IsZero() && j.Status != StatusRunning:
 		t := rec.Ended
 		j.Ended = &t
+	case row.FinalizedAt != nil:
+		j.Ended = row.FinalizedAt
+	}
+	if j.Ended != nil && j.Started != nil && j.Ended.Before(*j.Started) {
+		j.Ended = j.Started
 	}
 	if j.Status == StatusFailed && j.Reason == "" && len(row.Errors) > 0 {
 		j.Reason = row.Errors[len(row.Errors)-1].Error
