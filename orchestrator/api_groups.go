@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/remint-dev/remint/catalog"
 	"github.com/remint-dev/remint/failover"
@@ -29,6 +30,71 @@ type Groups interface {
 	GroupStatus(ctx context.Context, name string) (GroupView, error)
 	// GroupPlan is what `remint plan NAME --output json` prints.
 	GroupPlan(ctx context.Context, name string, o PlanRequest) (failover.Plan, error)
+	// AdoptGroup records the group's existing servers as its slots, holding the group's
+	// lease (`remint group adopt NAME`); by names who asked.
+	AdoptGroup(ctx context.Context, name string, req AdoptRequest, by string) (AdoptResult, error)
+	// ForgetGroup drops the group's records of servers and addresses that no longer
+	// exist (req.All: every record), holding the group's lease (`remint group forget`).
+	ForgetGroup(ctx context.Context, name string, req ForgetRequest, by string) (ForgetResult, error)
+}
+
+// MaxWaitLock bounds how long a request waits for a group's lease (wait_lock_seconds):
+// the request holds its connection open meanwhile.
+const MaxWaitLock = time.Hour
+
+// AdoptRequest is POST /v1/groups/{name}/adopt: `remint group adopt NAME`.
+type AdoptRequest struct {
+	// WaitLockSeconds waits up to this long for the group's lease when another process
+	// changes the group (--wait-lock); 0 refuses at once.
+	WaitLockSeconds int `json:"wait_lock_seconds,omitempty"`
+}
+
+// AdoptResult is what adopt recorded: `remint group adopt NAME --output json`.
+type AdoptResult struct {
+	Group   string             `json:"group"`
+	Adopted []failover.Adopted `json:"adopted"`
+	Notes   []string           `json:"notes"`
+}
+
+// NewAdoptResult is the result of adopting group's servers, with empty lists rather than nil.
+func NewAdoptResult(group string, adopted []failover.Adopted, notes []string) AdoptResult {
+	if adopted == nil {
+		adopted = []failover.Adopted{}
+	}
+	if notes == nil {
+		notes = []string{}
+	}
+	return AdoptResult{Group: group, Adopted: adopted, Notes: notes}
+}
+
+// ForgetRequest is POST /v1/groups/{name}/forget: `remint group forget NAME [--all]`.
+type ForgetRequest struct {
+	// All drops every record of the group, also of servers and addresses that still exist.
+	All             bool `json:"all,omitempty"`
+	WaitLockSeconds int  `json:"wait_lock_seconds,omitempty"` // as AdoptRequest's
+}
+
+// ForgetResult is what forget dropped: `remint group forget NAME --output json`.
+type ForgetResult struct {
+	Group     string               `json:"group"`
+	Forgotten []failover.Forgotten `json:"forgotten"`
+}
+
+// NewForgetResult is the result of forgetting group's records, with an empty list rather than nil.
+func NewForgetResult(group string, forgotten []failover.Forgotten) ForgetResult {
+	if forgotten == nil {
+		forgotten = []failover.Forgotten{}
+	}
+	return ForgetResult{Group: group, Forgotten: forgotten}
+}
+
+// waitLock checks a request's wait_lock_seconds.
+func waitLock(seconds int) (time.Duration, error) {
+	d := time.Duration(seconds) * time.Second
+	if seconds < 0 || d > MaxWaitLock {
+		return 0, badRequest("wait_lock_seconds %d: want 0 to %d", seconds, int(MaxWaitLock.Seconds()))
+	}
+	return d, nil
 }
 
 // GroupInfo is a group as the manifest declares it.
@@ -228,6 +294,42 @@ func groupRoutes(g Groups, jobs Jobs) []Route {
 		{"POST /v1/groups/{name}/rollback", queue(KindRollback, func(r *http.Request) (json.RawMessage, error) {
 			return nil, decodeBody(r, &struct{}{})
 		})},
+		// Adopt and forget only change the state's records: they run within the request,
+		// holding the group's lease as the local commands do.
+		{"POST /v1/groups/{name}/adopt", func(w http.ResponseWriter, r *http.Request) {
+			info, ok := known(w, r)
+			if !ok {
+				return
+			}
+			var req AdoptRequest
+			if err := decodeBody(r, &req); err != nil {
+				writeErr(w, err)
+				return
+			}
+			if _, err := waitLock(req.WaitLockSeconds); err != nil {
+				writeErr(w, err)
+				return
+			}
+			res, err := g.AdoptGroup(r.Context(), info.Name, req, caller(r))
+			reply(w, http.StatusOK, res, err)
+		}},
+		{"POST /v1/groups/{name}/forget", func(w http.ResponseWriter, r *http.Request) {
+			info, ok := known(w, r)
+			if !ok {
+				return
+			}
+			var req ForgetRequest
+			if err := decodeBody(r, &req); err != nil {
+				writeErr(w, err)
+				return
+			}
+			if _, err := waitLock(req.WaitLockSeconds); err != nil {
+				writeErr(w, err)
+				return
+			}
+			res, err := g.ForgetGroup(r.Context(), info.Name, req, caller(r))
+			reply(w, http.StatusOK, res, err)
+		}},
 	}
 }
 

@@ -71,6 +71,7 @@ type apiEnv struct {
 	cat    *catalog.Catalog
 	client *Client
 	srv    *httptest.Server
+	st     *store.Store
 }
 
 func startAPIEnv(t *testing.T) *apiEnv {
@@ -133,6 +134,17 @@ func startAPIEnv(t *testing.T) *apiEnv {
 		Deps: func(ctx context.Context, group string, records bool) (failover.Deps, error) {
 			return deps(group, records, nil)
 		},
+		Change: func(ctx context.Context, group, command string, wait time.Duration) (failover.Deps, error) {
+			spec, err := failover.RecordSpec(m.Groups[group])
+			if err != nil {
+				return failover.Deps{}, err
+			}
+			return failover.Deps{
+				Options: failover.Options{Cloud: cloud.Client, Store: st, Spec: spec},
+				Leases:  &lease.Manager{Store: st, TTL: 2 * time.Second, Wait: wait, Holder: store.LeaseHolder{Host: "test", PID: 1, Command: command}},
+				Catalog: catalog.New(cloud.Client), Images: cloud.Client,
+			}, nil
+		},
 		Cloud: func(context.Context) (*openstack.Client, error) { return cloud.Client, nil }}
 	h := API{Jobs: Local{q}, Groups: fleet, Images: fleet}.Handler()
 	// As the access middleware does: a verified token's principal in the context.
@@ -143,7 +155,7 @@ func startAPIEnv(t *testing.T) *apiEnv {
 		h.ServeHTTP(w, r)
 	}))
 	t.Cleanup(srv.Close)
-	return &apiEnv{cloud: cloud, cat: catalog.New(cloud.Client), client: &Client{Base: srv.URL}, srv: srv}
+	return &apiEnv{cloud: cloud, cat: catalog.New(cloud.Client), client: &Client{Base: srv.URL}, srv: srv, st: st}
 }
 
 // snapshot makes an image of a fresh server; with packages it is added as a built,

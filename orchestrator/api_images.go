@@ -28,6 +28,9 @@ type Images interface {
 	RegisterImage(ctx context.Context, family string, req RegisterRequest) (ImageChange, error)
 	// RevokeImage revokes a version and deactivates its image.
 	RevokeImage(ctx context.Context, family, version, reason string) (ImageChange, error)
+	// RetireImages enforces the family's retention (`remint image retire`); by names who
+	// asked.
+	RetireImages(ctx context.Context, family string, req RetireRequest, by string) (ImageChange, error)
 }
 
 // ImageView is a catalog version as `remint image list|show --output json` and the API
@@ -79,10 +82,12 @@ type ImageDiff struct {
 	Changes []debian.Change `json:"changes"`
 }
 
-// ImageChange is what a catalog change did (`remint image register|revoke --output json`).
+// ImageChange is what a catalog change did (`remint image register|revoke|retire
+// --output json`).
 type ImageChange struct {
 	Family string     `json:"family"`
 	Entry  *ImageView `json:"entry,omitempty"`
+	Keep   int        `json:"keep,omitempty"` // retire: the versions kept
 	DryRun bool       `json:"dry_run,omitempty"`
 	Notes  []string   `json:"notes"`
 	Error  string     `json:"error,omitempty"`
@@ -99,6 +104,12 @@ type RegisterRequest struct {
 	// Verify is refused: verifying boots a server for minutes; the CLI does it
 	// (`remint image register --verify`).
 	Verify bool `json:"verify,omitempty"`
+}
+
+// RetireRequest is POST /v1/images/{family}/retire: `remint image retire FAMILY`.
+type RetireRequest struct {
+	Keep   int  `json:"keep,omitempty"` // 0: the family's retention
+	DryRun bool `json:"dry_run,omitempty"`
 }
 
 // RevokeRequest is POST /v1/images/{family}/{version}/revoke.
@@ -190,7 +201,7 @@ func imageRoutes(im Images, jobs Jobs) []Route {
 				writeErr(w, err)
 				return
 			}
-			raw, _ := json.Marshal(o) // a struct of a bool always marshals
+			raw, _ := json.Marshal(o) // a struct of bools and an int always marshals
 			j, err := jobs.Insert(r.Context(), JobRequest{Kind: KindBuildImage, Target: f, Options: raw, RequestedBy: caller(r)})
 			reply(w, http.StatusAccepted, j, err)
 		}},
@@ -216,6 +227,24 @@ func imageRoutes(im Images, jobs Jobs) []Route {
 				return
 			}
 			ch, err := im.RegisterImage(r.Context(), f, req)
+			reply(w, http.StatusOK, ch, err)
+		}},
+		// Retire runs within the request, as `remint image retire` does; --dry-run too.
+		{"POST /v1/images/{family}/retire", func(w http.ResponseWriter, r *http.Request) {
+			f, ok := family(w, r)
+			if !ok {
+				return
+			}
+			var req RetireRequest
+			if err := decodeBody(r, &req); err != nil {
+				writeErr(w, err)
+				return
+			}
+			if req.Keep < 0 {
+				writeErr(w, badRequest("retire %s: keep %d: want at least 1 (0: the family's retention)", f, req.Keep))
+				return
+			}
+			ch, err := im.RetireImages(r.Context(), f, req, caller(r))
 			reply(w, http.StatusOK, ch, err)
 		}},
 		{"POST /v1/images/{family}/{version}/revoke", func(w http.ResponseWriter, r *http.Request) {

@@ -50,6 +50,9 @@ func (r ScheduleRequest) spec() (ScheduleSpec, error) {
 	if r.WindowHours == 0 {
 		return ScheduleSpec{}, badRequest("window_hours: required, 1 to 24")
 	}
+	if err := checkWindowHours(r.WindowHours); err != nil {
+		return ScheduleSpec{}, err
+	}
 	enabled := true
 	if r.Enabled != nil {
 		enabled = *r.Enabled
@@ -273,6 +276,15 @@ func (s *ScheduleService) SetScheduleEnabled(ctx context.Context, ref string, en
 	return s.runTimeView(d)
 }
 
+// checkWindowHours refuses a window_hours outside 1 to 24, echoing the number sent
+// ("window_hours 30"), not the duration it would make ("30h0m0s").
+func checkWindowHours(h float64) error {
+	if d := time.Duration(h * float64(time.Hour)); d < MinWindow || d > MaxWindow {
+		return badRequest("window_hours %s: want 1 to 24", strconv.FormatFloat(h, 'f', -1, 64))
+	}
+	return nil
+}
+
 // RRuleNextRequest is the body of POST /v1/rrule/next (the console's live preview).
 type RRuleNextRequest struct {
 	RRule       string  `json:"rrule"`
@@ -285,6 +297,9 @@ type RRuleNextRequest struct {
 func RRuleNext(req RRuleNextRequest, now time.Time) ([]RunView, error) {
 	window := DefaultWindow
 	if req.WindowHours != 0 {
+		if err := checkWindowHours(req.WindowHours); err != nil {
+			return nil, err
+		}
 		window = time.Duration(req.WindowHours * float64(time.Hour))
 	}
 	n := req.N

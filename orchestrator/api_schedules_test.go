@@ -74,7 +74,7 @@ func TestScheduleAPIThroughClient(t *testing.T) {
 	_, err = c.CreateSchedule(ctx, bad)
 	var br BadRequestError
 	require.ErrorAs(t, err, &br)
-	require.Contains(t, err.Error(), "maintenance window 30h0m0s: want 1h to 24h")
+	require.Contains(t, err.Error(), "window_hours 30: want 1 to 24")
 	bad = req
 	bad.Name = "weekend-web"
 	_, err = c.CreateSchedule(ctx, bad)

@@ -186,6 +186,20 @@ func (c *Client) Rollback(ctx context.Context, name string) (Job, error) {
 	return j, c.do(ctx, http.MethodPost, "/v1/groups/"+url.PathEscape(name)+"/rollback", struct{}{}, &j)
 }
 
+// AdoptGroup records the group's existing servers as its slots (POST
+// /v1/groups/{name}/adopt).
+func (c *Client) AdoptGroup(ctx context.Context, name string, req AdoptRequest) (AdoptResult, error) {
+	var out AdoptResult
+	return out, c.do(ctx, http.MethodPost, "/v1/groups/"+url.PathEscape(name)+"/adopt", req, &out)
+}
+
+// ForgetGroup drops the group's records of what no longer exists (POST
+// /v1/groups/{name}/forget).
+func (c *Client) ForgetGroup(ctx context.Context, name string, req ForgetRequest) (ForgetResult, error) {
+	var out ForgetResult
+	return out, c.do(ctx, http.MethodPost, "/v1/groups/"+url.PathEscape(name)+"/forget", req, &out)
+}
+
 // Images lists catalog versions, of one family or ("") of all (GET /v1/images).
 func (c *Client) Images(ctx context.Context, family string) ([]ImageView, error) {
 	path := "/v1/images"
@@ -222,6 +236,12 @@ func (c *Client) BuildImage(ctx context.Context, family string, o BuildImageOpti
 func (c *Client) RegisterImage(ctx context.Context, family string, req RegisterRequest) (ImageChange, error) {
 	var out ImageChange
 	return out, c.do(ctx, http.MethodPost, "/v1/images/"+url.PathEscape(family)+"/register", req, &out)
+}
+
+// RetireImages enforces the family's retention (POST /v1/images/{family}/retire).
+func (c *Client) RetireImages(ctx context.Context, family string, req RetireRequest) (ImageChange, error) {
+	var out ImageChange
+	return out, c.do(ctx, http.MethodPost, "/v1/images/"+url.PathEscape(family)+"/retire", req, &out)
 }
 
 // RevokeImage revokes a version (POST /v1/images/{family}/{version}/revoke).

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/remint-dev/remint/catalog"
@@ -23,9 +25,16 @@ type Fleet struct {
 	// Deps wires a group's use cases for reading (status, plan: no lease is taken);
 	// records says only its records are read (status), so groups of pets are welcome.
 	Deps func(ctx context.Context, group string, records bool) (failover.Deps, error)
+	// Change wires a group's use cases for a change the API makes within the request
+	// (adopt, forget: the state's records only, so groups of pets are welcome and no
+	// health probe is needed): the group's lease is held as command, waiting up to
+	// wait for it.
+	Change func(ctx context.Context, group, command string, wait time.Duration) (failover.Deps, error)
 	// Cloud is the connection to the cloud (the image catalog lives in Glance).
 	Cloud func(ctx context.Context) (*openstack.Client, error)
 	Now   func() time.Time
+	// Log records the changes made (nil: not logged beyond the API's write log).
+	Log *slog.Logger
 }
 
 var (
@@ -93,6 +102,76 @@ func (f *Fleet) GroupPlan(ctx context.Context, name string, o PlanRequest) (fail
 		return failover.Plan{}, err
 	}
 	return *res.Plan, nil
+}
+
+// leaseHeld says how to get past a group's lease another process holds: the same words
+// as the local commands'.
+func leaseHeld(err error) error {
+	if errors.Is(err, store.ErrLeaseHeld) {
+		return fmt.Errorf("%w; wait with --wait-lock 10m or retry later", err)
+	}
+	return err
+}
+
+func (f *Fleet) log(msg string, args ...any) {
+	if f.Log != nil {
+		f.Log.Info(msg, args...)
+	}
+}
+
+func (f *Fleet) AdoptGroup(ctx context.Context, name string, req AdoptRequest, by string) (AdoptResult, error) {
+	if _, err := f.GroupInfo(name); err != nil {
+		return AdoptResult{}, err
+	}
+	wait, err := waitLock(req.WaitLockSeconds)
+	if err != nil {
+		return AdoptResult{}, err
+	}
+	deps, err := f.Change(ctx, name, fmt.Sprintf("remint group adopt %s (API, %s)", name, by), wait)
+	if err != nil {
+		return AdoptResult{}, err
+	}
+	adopted, notes, err := failover.AdoptGroup(ctx, deps)
+	if err != nil {
+		return AdoptResult{}, leaseHeld(err)
+	}
+	f.log("group adopted", "group", name, "slots", len(adopted), "by", by)
+	return NewAdoptResult(name, adopted, notes), nil
+}
+
+func (f *Fleet) ForgetGroup(ctx context.Context, name string, req ForgetRequest, by string) (ForgetResult, error) {
+	if _, err := f.GroupInfo(name); err != nil {
+		return ForgetResult{}, err
+	}
+	// Like the local command, forget refuses a group that is never rebuilt: its records
+	// are the servers it patches in place.
+	if _, err := failover.SpecFromGroup(f.Manifest.Groups[name]); err != nil {
+		return ForgetResult{}, BadRequestError{err}
+	}
+	wait, err := waitLock(req.WaitLockSeconds)
+	if err != nil {
+		return ForgetResult{}, err
+	}
+	deps, err := f.Change(ctx, name, fmt.Sprintf("remint group forget %s (API, %s)", name, by), wait)
+	if err != nil {
+		return ForgetResult{}, err
+	}
+	forgotten, err := failover.ForgetGroup(ctx, deps, req.All)
+	if err != nil {
+		if len(forgotten) > 0 {
+			// The answer is the error alone: it says what was dropped before.
+			done := make([]string, len(forgotten))
+			for i, x := range forgotten {
+				done[i] = x.String()
+			}
+			err = fmt.Errorf("%w (dropped before it failed: %s)", err, strings.Join(done, "; "))
+		}
+		return ForgetResult{}, leaseHeld(err)
+	}
+	if len(forgotten) > 0 {
+		f.log("state records forgotten", "group", name, "count", len(forgotten), "all", req.All, "by", by)
+	}
+	return NewForgetResult(name, forgotten), nil
 }
 
 func (f *Fleet) FamilyNames() []string { return f.Manifest.FamilyNames() }
@@ -261,6 +340,35 @@ func (f *Fleet) RevokeImage(ctx context.Context, family, version, reason string)
 		ch.Entry = &v
 	}
 	return ch, nil
+}
+
+func (f *Fleet) RetireImages(ctx context.Context, family string, req RetireRequest, by string) (ImageChange, error) {
+	cat, cl, err := f.catalog(ctx, family)
+	if err != nil {
+		return ImageChange{}, err
+	}
+	keep := req.Keep
+	if keep == 0 {
+		keep = f.Manifest.Families[family].Keep()
+	}
+	inUse, err := catalog.ImagesInUse(ctx, cl)
+	if err != nil {
+		return ImageChange{}, err
+	}
+	notes, err := cat.Retire(ctx, family, catalog.RetireOptions{Keep: keep, InUse: func(id string) bool { return inUse[id] }, DryRun: req.DryRun}, f.now())
+	if err != nil {
+		if len(notes) > 0 {
+			err = fmt.Errorf("%w (done before it failed: %s)", err, strings.Join(notes, "; "))
+		}
+		return ImageChange{}, err
+	}
+	if notes == nil {
+		notes = []string{}
+	}
+	if !req.DryRun {
+		f.log("retention enforced", "family", family, "keep", keep, "changes", len(notes), "by", by)
+	}
+	return ImageChange{Family: family, Keep: keep, DryRun: req.DryRun, Notes: notes}, nil
 }
 
 // ConflictError refuses a change the current state does not allow (409): an image in the

@@ -237,9 +237,15 @@ func (h ImageRetentionHandler) Run(ctx context.Context, w *Work) error {
 // leftovers of the old one (imagebuild's remove-leftovers step).
 const KindBuildImage = "build-image"
 
-// BuildImageOptions are a build-image job's options.
+// BuildImageOptions are a build-image job's options: `remint image build` flags.
 type BuildImageOptions struct {
 	OnlyIfChanged bool `json:"only_if_changed,omitempty"`
+	// KeepBuilderOnFailure and KeepFailed leave a failed build's builder server (and
+	// keypair) or failed candidate image for debugging.
+	KeepBuilderOnFailure bool `json:"keep_builder_on_failure,omitempty"`
+	KeepFailed           bool `json:"keep_failed,omitempty"`
+	// SSHTimeoutSeconds is how long to wait for a server's SSH (0: the pipeline's default).
+	SSHTimeoutSeconds int `json:"ssh_timeout_seconds,omitempty"`
 }
 
 // BuildImageHandler runs the image pipeline as a job.
@@ -254,7 +260,14 @@ func (h BuildImageHandler) Check(target string, options json.RawMessage) error {
 	if !h.Families(target) {
 		return fmt.Errorf("image family %q is not in the manifest", target)
 	}
-	return decodeStrict(options, &BuildImageOptions{})
+	var o BuildImageOptions
+	if err := decodeStrict(options, &o); err != nil {
+		return err
+	}
+	if o.SSHTimeoutSeconds < 0 {
+		return fmt.Errorf("ssh_timeout_seconds %d: want a positive number (0: the default)", o.SSHTimeoutSeconds)
+	}
+	return nil
 }
 
 func (h BuildImageHandler) Run(ctx context.Context, w *Work) error {

@@ -82,3 +82,21 @@ func firstNonEmpty(s ...string) string {
 	}
 	return ""
 }
+
+// changeClient is client for a change the daemon makes within the request, waiting up to
+// wait for the group's lease (--wait-lock, sent in whole seconds): the request may last
+// that much longer.
+func (o *clientOptions) changeClient(wait time.Duration) (*orchestrator.Client, int, error) {
+	if wait < 0 {
+		return nil, 0, usageErrorf("--wait-lock %s: must not be negative", wait)
+	}
+	if wait > orchestrator.MaxWaitLock {
+		return nil, 0, usageErrorf("--wait-lock %s with --server: at most %s (the request waits that long)", wait, orchestrator.MaxWaitLock)
+	}
+	c, err := o.client()
+	if err != nil {
+		return nil, 0, err
+	}
+	c.HTTP.Timeout += wait
+	return c, int((wait + time.Second - 1) / time.Second), nil
+}

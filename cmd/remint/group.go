@@ -10,7 +10,6 @@ import (
 
 	"github.com/remint-dev/remint/failover"
 	"github.com/remint-dev/remint/inplace"
-	"github.com/remint-dev/remint/internal/lease"
 	"github.com/remint-dev/remint/orchestrator"
 )
 
@@ -28,9 +27,9 @@ func newGroupCmd() *cobra.Command {
 type groupOptions struct {
 	file     string
 	output   string
-	waitLock time.Duration // adopt
+	waitLock time.Duration // adopt, forget
 	command  string
-	client   clientOptions // show: through the daemon's API
+	client   clientOptions // show, adopt, forget: through the daemon's API
 }
 
 func newGroupAdoptCmd() *cobra.Command {
@@ -41,7 +40,13 @@ func newGroupAdoptCmd() *cobra.Command {
 		Long: `Find the group's existing servers (named GROUP-N or GROUP-N-…, or tagged remint_group and
 remint_slot) and record each as the server of its slot, so that the next rebuild replaces
 them. Nothing in the cloud is changed. Slots without a server are reported; the next
-rebuild creates them. Like rebuild it holds the group's lease (see --wait-lock).`,
+rebuild creates them. Like rebuild it holds the group's lease (see --wait-lock).
+
+With --server URL the daemon adopts them (POST /v1/groups/GROUP/adopt), holding the
+group's lease the same way, and its log names the token that asked: the same output.`,
+		Example: `  remint group adopt web
+  remint group adopt db --output json
+  remint group adopt web --wait-lock 5m --server http://127.0.0.1:8440`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.command = commandLine(cmd, args)
@@ -51,12 +56,24 @@ rebuild creates them. Like rebuild it holds the group's lease (see --wait-lock).
 	manifestFlag(cmd, &o.file)
 	waitLockFlag(cmd, &o.waitLock)
 	outputFlag(cmd, &o.output, "text", "json")
+	serverFlag(cmd, &o.client)
 	return cmd
 }
 
 func runGroupAdopt(ctx context.Context, stdout, stderr io.Writer, group string, o groupOptions) error {
 	if err := checkOutput(o.output, "text", "json"); err != nil {
 		return err
+	}
+	var res orchestrator.AdoptResult
+	if o.client.server != "" {
+		c, secs, err := o.client.changeClient(o.waitLock)
+		if err != nil {
+			return err
+		}
+		if res, err = c.AdoptGroup(ctx, group, orchestrator.AdoptRequest{WaitLockSeconds: secs}); err != nil {
+			return serverError(err)
+		}
+		return printAdopt(stdout, o.output, res)
 	}
 	env, err := openGroupFor(ctx, o.file, group, stderr, true) // pets too: adopting rebuilds nothing
 	if err != nil {
@@ -71,17 +88,18 @@ func runGroupAdopt(ctx context.Context, stdout, stderr io.Writer, group string, 
 	if err != nil {
 		return classify(err)
 	}
-	if o.output == "json" {
-		return writeJSON(stdout, struct {
-			Group   string             `json:"group"`
-			Adopted []failover.Adopted `json:"adopted"`
-			Notes   []string           `json:"notes"`
-		}{group, adopted, notes})
+	return printAdopt(stdout, o.output, orchestrator.NewAdoptResult(group, adopted, notes))
+}
+
+// printAdopt prints what adopt recorded: the same locally and through the daemon.
+func printAdopt(stdout io.Writer, output string, res orchestrator.AdoptResult) error {
+	if output == "json" {
+		return writeJSON(stdout, res)
 	}
-	for _, a := range adopted {
-		fmt.Fprintf(stdout, "slot %s-%d: adopted server %s (%s), image %s\n", group, a.Slot, a.ServerName, a.ServerID, orDash(a.ImageVersion))
+	for _, a := range res.Adopted {
+		fmt.Fprintf(stdout, "slot %s-%d: adopted server %s (%s), image %s\n", res.Group, a.Slot, a.ServerName, a.ServerID, orDash(a.ImageVersion))
 	}
-	for _, n := range notes {
+	for _, n := range res.Notes {
 		fmt.Fprintln(stdout, "note:", n)
 	}
 	return nil
@@ -201,16 +219,24 @@ longer has (the cloud was reset, or they were deleted behind remint's back), so 
 rebuild creates servers and allocates addresses afresh instead of failing half-way. With
 --all every record of the group is dropped, and an unfinished rollout is marked failed:
 servers and addresses that still exist keep running, no longer managed by remint (adopt
-them again with ` + "`remint group adopt`" + `). Nothing in the cloud is changed.`,
+them again with ` + "`remint group adopt`" + `). Nothing in the cloud is changed. It holds the
+group's lease (see --wait-lock); a group that is not replaceable is refused.
+
+With --server URL the daemon drops them (POST /v1/groups/GROUP/forget), holding the
+group's lease the same way, and its log names the token that asked: the same output.`,
 		Example: `  remint group forget web
-  remint group forget web --all --output json`,
+  remint group forget web --all --output json
+  remint group forget web --server http://127.0.0.1:8440`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			o.command = commandLine(cmd, args)
 			return runGroupForget(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), args[0], o)
 		},
 	}
 	manifestFlag(cmd, &o.file)
+	waitLockFlag(cmd, &o.waitLock)
 	outputFlag(cmd, &o.output, "text", "json")
+	serverFlag(cmd, &o.client)
 	cmd.Flags().BoolVar(&o.all, "all", false, "drop every record of the group, also of servers and addresses that still exist")
 	return cmd
 }
@@ -219,51 +245,64 @@ func runGroupForget(ctx context.Context, stdout, stderr io.Writer, group string,
 	if err := checkOutput(o.output, "text", "json"); err != nil {
 		return err
 	}
+	if o.client.server != "" {
+		c, secs, err := o.client.changeClient(o.waitLock)
+		if err != nil {
+			return err
+		}
+		res, err := c.ForgetGroup(ctx, group, orchestrator.ForgetRequest{All: o.all, WaitLockSeconds: secs})
+		if err = serverError(err); err != nil && isUsage(err) {
+			return err // bad input: nothing was attempted, nothing printed (as locally)
+		}
+		if err != nil {
+			res = orchestrator.NewForgetResult(group, nil) // the error says what was dropped
+		}
+		return printForget(stdout, o.output, res, o.all, err)
+	}
 	env, err := openGroup(ctx, o.file, group, stderr)
 	if err != nil {
 		return err
 	}
 	defer env.Close()
-	ttl, err := lease.TTLFromEnv()
-	if err != nil {
-		return usageError{err}
-	}
 	// Forget needs no health checks (and so no SSH key for command checks); it holds the
 	// group's lease, so a command changing the group refuses it at once.
-	deps := failover.Deps{
-		Options: failover.Options{Cloud: env.cloud, Store: env.store, Spec: env.spec, Logger: env.log},
-		Leases:  &lease.Manager{Store: env.store, TTL: ttl, Logger: env.log, Holder: lease.Self("remint group forget "+group, started)},
+	deps, err := env.recordDeps(orCommand(o.command, "remint group forget "+group), o.waitLock)
+	if err != nil {
+		return err
 	}
 	forgotten, err := failover.ForgetGroup(ctx, deps, o.all)
-	err = classify(err)
-	if o.output == "json" {
-		if forgotten == nil {
-			forgotten = []failover.Forgotten{}
-		}
-		if werr := writeJSON(stdout, struct {
-			Group     string               `json:"group"`
-			Forgotten []failover.Forgotten `json:"forgotten"`
-		}{group, forgotten}); werr != nil && err == nil {
+	err = printForget(stdout, o.output, orchestrator.NewForgetResult(group, forgotten), o.all, classify(err))
+	if err == nil && len(forgotten) > 0 {
+		env.log.Info("state records forgotten", "group", group, "count", len(forgotten), "all", o.all)
+	}
+	return err
+}
+
+// printForget prints what forget dropped, also when it failed half-way, and returns err:
+// the same locally and through the daemon.
+func printForget(stdout io.Writer, output string, res orchestrator.ForgetResult, all bool, err error) error {
+	group := res.Group
+	if output == "json" {
+		if werr := writeJSON(stdout, res); werr != nil && err == nil {
 			return werr
 		}
 		return err
 	}
-	for _, f := range forgotten {
+	for _, f := range res.Forgotten {
 		fmt.Fprintf(stdout, "%s-%d: %s\n", group, f.Slot, f)
 	}
 	if err != nil {
 		return err
 	}
-	if len(forgotten) == 0 && o.all {
+	if len(res.Forgotten) == 0 && all {
 		fmt.Fprintf(stdout, "group %s: the state holds no records of it; nothing to forget\n", group)
 		return nil
 	}
-	if len(forgotten) == 0 {
+	if len(res.Forgotten) == 0 {
 		fmt.Fprintf(stdout, "group %s: every recorded server and address exists; nothing to forget (--all drops every record)\n", group)
 		return nil
 	}
-	fmt.Fprintf(stdout, "group %s: %d records dropped; nothing in the cloud was changed. The next `remint rebuild %s` creates servers and allocates addresses afresh.\n", group, len(forgotten), group)
-	env.log.Info("state records forgotten", "group", group, "count", len(forgotten), "all", o.all)
+	fmt.Fprintf(stdout, "group %s: %d records dropped; nothing in the cloud was changed. The next `remint rebuild %s` creates servers and allocates addresses afresh.\n", group, len(res.Forgotten), group)
 	return nil
 }
 

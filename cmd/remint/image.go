@@ -194,9 +194,14 @@ func newImageRetireCmd() *cobra.Command {
 		Long: `Keep the newest N active and deprecated versions of FAMILY (N is --keep, default the
 family's retention in the manifest). Older ones are marked retired and hidden in Glance;
 retired images that no server of the project boots from are deleted. An image a server
-still uses is never deleted. --dry-run only prints what would be done.`,
+still uses is never deleted. --dry-run only prints what would be done.
+
+With --server URL the daemon retires them (POST /v1/images/FAMILY/retire; --dry-run
+too), with its manifest's retention, and its log names the token that asked: the same
+output.`,
 		Example: `  remint image retire debian-12 --dry-run
-  remint image retire debian-12 --keep 2`,
+  remint image retire debian-12 --keep 2
+  remint image retire debian-12 --dry-run --server http://127.0.0.1:8440`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if cmd.Flags().Changed("keep") && o.keep < 1 {
@@ -206,6 +211,7 @@ still uses is never deleted. --dry-run only prints what would be done.`,
 		},
 	}
 	imageFlags(cmd, &o.imageOptions)
+	serverFlag(cmd, &o.client)
 	cmd.Flags().IntVar(&o.keep, "keep", 0, "versions to keep (default: the family's retention)")
 	cmd.Flags().BoolVar(&o.dryRun, "dry-run", false, "print what would be done, change nothing")
 	return cmd
@@ -507,6 +513,20 @@ func runImageRetire(ctx context.Context, stdout, stderr io.Writer, family string
 	if o.keep < 0 {
 		return usageErrorf("--keep %d: want at least 1", o.keep)
 	}
+	if o.client.server != "" {
+		if err := checkOutput(o.output, "text", "json"); err != nil {
+			return err
+		}
+		c, err := o.client.client()
+		if err != nil {
+			return err
+		}
+		ch, err := c.RetireImages(ctx, family, orchestrator.RetireRequest{Keep: o.keep, DryRun: o.dryRun})
+		if err != nil {
+			return serverError(err) // the daemon's error says what was done before it failed
+		}
+		return printRetire(stdout, o.output, ch, nil)
+	}
 	env, err := openImages(ctx, o.imageOptions, stderr, family)
 	if err != nil {
 		return err
@@ -522,18 +542,24 @@ func runImageRetire(ctx context.Context, stdout, stderr io.Writer, family string
 	notes, err := env.cat.Retire(ctx, family, catalog.RetireOptions{
 		Keep: keep, InUse: func(id string) bool { return inUse[id] }, DryRun: o.dryRun,
 	}, o.time())
-	if o.output == "text" {
-		switch {
-		case err == nil && len(notes) == 0 && o.dryRun:
-			fmt.Fprintf(stdout, "dry run: %s has nothing to retire (keep %d)\n", family, keep)
-		case err == nil && len(notes) == 0:
-			fmt.Fprintf(stdout, "%s: nothing to retire (keep %d)\n", family, keep)
-		case o.dryRun:
-			fmt.Fprintf(stdout, "dry run (keep %d): nothing was changed; retire would do this:\n", keep)
-		}
-	}
 	if err == nil && !o.dryRun {
 		env.log.Info("retention enforced", "family", family, "keep", keep, "changes", len(notes))
 	}
-	return printChange(stdout, o.output, changeView{Family: family, DryRun: o.dryRun, Notes: notes}, err)
+	return printRetire(stdout, o.output, changeView{Family: family, Keep: keep, DryRun: o.dryRun, Notes: notes}, err)
+}
+
+// printRetire prints what retire did (or, dry run, would do), also when it failed
+// half-way: the same locally and through the daemon.
+func printRetire(stdout io.Writer, output string, v changeView, err error) error {
+	if output == "text" {
+		switch {
+		case err == nil && len(v.Notes) == 0 && v.DryRun:
+			fmt.Fprintf(stdout, "dry run: %s has nothing to retire (keep %d)\n", v.Family, v.Keep)
+		case err == nil && len(v.Notes) == 0:
+			fmt.Fprintf(stdout, "%s: nothing to retire (keep %d)\n", v.Family, v.Keep)
+		case v.DryRun:
+			fmt.Fprintf(stdout, "dry run (keep %d): nothing was changed; retire would do this:\n", v.Keep)
+		}
+	}
+	return printChange(stdout, output, v, err)
 }

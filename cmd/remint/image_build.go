@@ -16,6 +16,7 @@ import (
 
 	"github.com/remint-dev/remint/imagebuild"
 	"github.com/remint-dev/remint/internal/manifest"
+	"github.com/remint-dev/remint/orchestrator"
 )
 
 func init() { imageSubcommands = append(imageSubcommands, newImageBuildCmd) }
@@ -52,9 +53,16 @@ that was killed are removed by the next build.
 --only-if-changed (or build_only_on_change: true in the family) skips the build when the
 source image and the provisioning are the same as the active version's and a server booted
 from the active version finds no upgradable package; the skip and its reason are recorded
-on the active image. Exit status: 0 built or skipped, 1 the build failed, 2 bad input.`,
+on the active image. Exit status: 0 built or skipped, 1 the build failed, 2 bad input.
+
+With --server URL the daemon builds it: a build-image job is queued (POST
+/v1/images/FAMILY/build, with --only-if-changed, --keep-builder-on-failure, --keep-failed
+and --ssh-timeout) and its events are printed as the daemon records them until it ends
+(as remint rebuild --server does); the exit status is the same. The daemon's job waits
+for the family's lease by itself (--wait-lock is refused with --server).`,
 		Example: `  remint image build debian-12 -f examples/remint.yaml
-  remint image build debian-12 --only-if-changed --output json`,
+  remint image build debian-12 --only-if-changed --output json
+  remint image build debian-12 --only-if-changed --server http://127.0.0.1:8440`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if o.sshTimeout <= 0 {
@@ -70,7 +78,29 @@ on the active image. Exit status: 0 built or skipped, 1 the build failed, 2 bad 
 	f.BoolVar(&o.keepFailed, "keep-failed", false, "keep a candidate that failed verification (marked failed) instead of deleting it")
 	f.DurationVar(&o.sshTimeout, "ssh-timeout", 5*time.Minute, "how long to wait for a server's SSH")
 	f.DurationVar(&o.waitLock, "wait-lock", 0, "wait this long for the family's lease when another build holds it (default: refuse at once)")
+	serverFlag(cmd, &o.client)
 	return cmd
+}
+
+// runImageBuildOnServer queues a build-image job on the daemon and follows it.
+func runImageBuildOnServer(ctx context.Context, stdout io.Writer, family string, o imageBuildOptions) error {
+	if err := checkOutput(o.output, "text", "json"); err != nil {
+		return err
+	}
+	if o.waitLock != 0 {
+		return usageErrorf("--wait-lock and --server: the daemon's build job waits for the family's lease by itself")
+	}
+	c, err := o.client.client()
+	if err != nil {
+		return err
+	}
+	j, err := c.BuildImage(ctx, family, orchestrator.BuildImageOptions{OnlyIfChanged: o.onlyIfChanged,
+		KeepBuilderOnFailure: o.keepBuilderOnFailure, KeepFailed: o.keepFailed,
+		SSHTimeoutSeconds: int((o.sshTimeout + time.Second - 1) / time.Second)})
+	if err != nil {
+		return serverError(err)
+	}
+	return followJob(ctx, c, j, stdout, o.output)
 }
 
 // familyChecks returns the family's own health check, if it has one, and those of the
@@ -92,6 +122,9 @@ func familyChecks(m *manifest.Manifest, family string) []imagebuild.Check {
 }
 
 func runImageBuild(ctx context.Context, stdout, stderr io.Writer, family string, o imageBuildOptions) error {
+	if o.client.server != "" {
+		return runImageBuildOnServer(ctx, stdout, family, o)
+	}
 	env, err := openImages(ctx, o.imageOptions, stderr, family)
 	if err != nil {
 		return err

@@ -129,12 +129,15 @@ func (e *jobEnv) buildImage(ctx context.Context, family string, o orchestrator.B
 	}
 	fam := e.m.Families[family]
 	return imagebuild.Build(ctx, cl, catalog.New(cl), imagebuild.Options{
-		Family:        fam,
-		Leases:        &lease.Manager{Store: e.store, TTL: e.ttl, Wait: 3 * e.ttl, Logger: e.log, Holder: lease.Self("remint serve: job build-image "+family, started)},
-		Checks:        familyChecks(e.m, family),
-		OnlyIfChanged: o.OnlyIfChanged || fam.BuildOnlyOnChange,
-		Events:        step,
-		Logger:        e.log,
+		Family:               fam,
+		Leases:               &lease.Manager{Store: e.store, TTL: e.ttl, Wait: 3 * e.ttl, Logger: e.log, Holder: lease.Self("remint serve: job build-image "+family, started)},
+		Checks:               familyChecks(e.m, family),
+		OnlyIfChanged:        o.OnlyIfChanged || fam.BuildOnlyOnChange,
+		KeepBuilderOnFailure: o.KeepBuilderOnFailure,
+		KeepFailed:           o.KeepFailed,
+		SSHTimeout:           time.Duration(o.SSHTimeoutSeconds) * time.Second,
+		Events:               step,
+		Logger:               e.log,
 	})
 }
 
@@ -167,7 +170,26 @@ func (e *jobEnv) groupDeps(ctx context.Context, group string, sink func(failover
 
 // fleet is the API's view of the manifest's groups and images (remint serve).
 func (e *jobEnv) fleet() *orchestrator.Fleet {
-	return &orchestrator.Fleet{Manifest: e.m, Store: e.store, Deps: e.readDeps, Cloud: e.connect}
+	return &orchestrator.Fleet{Manifest: e.m, Store: e.store, Deps: e.readDeps, Change: e.changeDeps, Cloud: e.connect, Log: e.log}
+}
+
+// changeDeps wires a group's records for the API's adopt and forget: the group's lease
+// held as command (waiting up to wait for it), no health probes.
+func (e *jobEnv) changeDeps(ctx context.Context, group, command string, wait time.Duration) (failover.Deps, error) {
+	g, ok := e.m.Groups[group]
+	if !ok {
+		return failover.Deps{}, fmt.Errorf("group %q is not in the manifest", group)
+	}
+	spec, err := failover.RecordSpec(g)
+	if err != nil {
+		return failover.Deps{}, err
+	}
+	cl, err := e.connect(ctx)
+	if err != nil {
+		return failover.Deps{}, err
+	}
+	env := &groupEnv{m: e.m, spec: spec, cloud: cl, store: e.store, log: e.log}
+	return env.recordDeps(command, wait)
 }
 
 // readDeps wires a group's use cases for the API's reads (status, plan): no lease is

@@ -200,7 +200,8 @@ func parseWindow(s string) (time.Duration, error) {
 		d = time.Duration(h) * time.Hour
 	}
 	if d < orchestrator.MinWindow || d > orchestrator.MaxWindow {
-		return 0, usageErrorf("--window %s: want 1h to 24h", d)
+		// Echo what was typed ("40h", "40"), not the parsed duration ("40h0m0s").
+		return 0, usageErrorf("--window %s: want 1h to 24h", s)
 	}
 	return d, nil
 }

@@ -64,6 +64,25 @@ func (g *groupEnv) groupDeps(command string, wait time.Duration, sink, progress 
 	}, nil
 }
 
+// recordDeps wires what changes only the group's records (forget, and adopt through the
+// daemon): cloud, store and the group's lease (held as command, waiting up to wait), the
+// catalog and images; no health checks, so no SSH key for command checks.
+func (g *groupEnv) recordDeps(command string, wait time.Duration) (failover.Deps, error) {
+	ttl, err := lease.TTLFromEnv()
+	if err != nil {
+		return failover.Deps{}, usageError{err}
+	}
+	if wait < 0 {
+		return failover.Deps{}, usageErrorf("--wait-lock %s: must not be negative", wait)
+	}
+	return failover.Deps{
+		Options: failover.Options{Cloud: g.cloud, Store: g.store, Spec: g.spec, Logger: g.log},
+		Leases:  &lease.Manager{Store: g.store, TTL: ttl, Wait: wait, Logger: g.log, Holder: lease.Self(command, started)},
+		Catalog: catalog.New(g.cloud),
+		Images:  g.cloud,
+	}, nil
+}
+
 // classify turns a use case's error into what the CLI reports: bad input exits 2; a
 // group another command is changing exits 1 and says how to wait.
 func classify(err error) error {
