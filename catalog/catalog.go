@@ -364,10 +364,17 @@ func (c *Catalog) Retire(ctx context.Context, family string, opts RetireOptions,
 				e.State, e.Image.Hidden = Retired, true
 			} else {
 				ne, err := c.setState(ctx, e, Retired, now, nil)
+				if errors.Is(err, openstack.ErrNotFound) {
+					notes = append(notes, gone(family, e))
+					continue
+				}
 				if err != nil {
 					return notes, err
 				}
-				if err := c.hide(ctx, e.Image.ID); err != nil {
+				if err := c.hide(ctx, e.Image.ID); errors.Is(err, openstack.ErrNotFound) {
+					notes = append(notes, gone(family, e))
+					continue
+				} else if err != nil {
 					return notes, err
 				}
 				e = ne
@@ -379,7 +386,10 @@ func (c *Catalog) Retire(ctx context.Context, family string, opts RetireOptions,
 				// Retired but still listed: an earlier run stopped between marking and hiding.
 				notes = append(notes, fmt.Sprintf("%s %s (image %s) hidden: it was retired but still listed", family, e.Version, e.Image.ID))
 				if !opts.DryRun {
-					if err := c.hide(ctx, e.Image.ID); err != nil {
+					if err := c.hide(ctx, e.Image.ID); errors.Is(err, openstack.ErrNotFound) {
+						notes = append(notes, gone(family, e))
+						continue
+					} else if err != nil {
 						return notes, err
 					}
 				}
@@ -394,6 +404,7 @@ func (c *Catalog) Retire(ctx context.Context, family string, opts RetireOptions,
 			}
 			notes = append(notes, fmt.Sprintf("%s %s (image %s) deleted: retired and unused", family, e.Version, e.Image.ID))
 			if !opts.DryRun {
+				// (The adapter's delete is idempotent: an image another run deleted is done.)
 				if err := c.images.DeleteImage(ctx, e.Image.ID); err != nil {
 					return notes, fmt.Errorf("delete retired image %s: %w", e.Image.ID, err)
 				}
@@ -401,6 +412,12 @@ func (c *Catalog) Retire(ctx context.Context, family string, opts RetireOptions,
 		}
 	}
 	return notes, nil
+}
+
+// gone notes an image another run (a second retire, the daemon's retention job) deleted
+// while this one was at it: the outcome both wanted.
+func gone(family string, e Entry) string {
+	return fmt.Sprintf("%s %s (image %s) already deleted by another run", family, e.Version, e.Image.ID)
 }
 
 func (c *Catalog) hide(ctx context.Context, imageID string) error {

@@ -210,3 +210,52 @@ func TestRetireFinishesInterruptedRetirement(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, want[1:], notes, "nothing left to finish")
 }
+
+// racingImages is a Glance on which another run (a second `image retire`, the daemon's
+// retention job) deletes each image just before this run marks or hides it.
+type racingImages struct {
+	*openstack.Client
+	update int // the update call (1: mark retired, 2: hide) the other run deletes before
+	calls  map[string]int
+}
+
+func (r racingImages) UpdateImage(ctx context.Context, id string, u openstack.ImageUpdate) (openstack.Image, error) {
+	r.calls[id]++
+	if r.calls[id] == r.update {
+		_ = r.Client.DeleteImage(ctx, id)
+	}
+	return r.Client.UpdateImage(ctx, id, u)
+}
+
+// Two retires at once: the images the other one deleted first are done, not an error, and
+// the rest of the family is still retired.
+func TestRetireTwoAtOnce(t *testing.T) {
+	t.Parallel()
+	for _, on := range []int{1, 2} {
+		t.Run(map[int]string{1: "before the mark", 2: "before the hide"}[on], func(t *testing.T) {
+			t.Parallel()
+			c, ctx := simCloud(t)
+			now := time.Date(2026, 11, 3, 2, 0, 0, 0, time.UTC)
+			var ids []string
+			for _, name := range []string{"deb-a", "deb-b", "deb-c"} {
+				id := uploadImage(t, ctx, c, name)
+				_, _, err := catalog.New(c).Register(ctx, "debian-12", id, now)
+				require.NoError(t, err)
+				ids = append(ids, id)
+			}
+			notes, err := catalog.New(racingImages{c, on, map[string]int{}}).Retire(ctx, "debian-12",
+				catalog.RetireOptions{Keep: 1, InUse: func(string) bool { return false }}, now)
+			require.NoError(t, err, "notes: %q", notes)
+			for _, v := range []string{"2026.11.2 (image " + ids[1], "2026.11.1 (image " + ids[0]} {
+				require.Contains(t, strings.Join(notes, "\n"), "debian-12 "+v+") already deleted by another run")
+			}
+			for _, id := range ids[:2] {
+				_, err := c.GetImage(ctx, id)
+				require.ErrorIs(t, err, openstack.ErrNotFound)
+			}
+			e, err := catalog.New(c).Latest(ctx, "debian-12")
+			require.NoError(t, err)
+			require.Equal(t, ids[2], e.Image.ID, "the active version is untouched")
+		})
+	}
+}
