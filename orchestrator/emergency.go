@@ -171,7 +171,7 @@ type EmergencyDeps struct {
 	// Packages returns the package list recorded on a family's version.
 	Packages func(ctx context.Context, family, version string) ([]debian.Package, error)
 	// Rebuild runs failover.Rebuild of a group onto the family's version, holding the
-	// group's lease.
+	// group's lease. It and InPlace take ctx's window end (WindowEnd) as their deadline.
 	Rebuild func(ctx context.Context, group, version string) (failover.RebuildResult, error)
 	// InPlace runs the in-place use case on a group (security upgrades, reboot if
 	// required), holding the group's lease.
@@ -211,6 +211,8 @@ const (
 	BuildSkipped = "skipped" // nothing to ship: no pending security updates
 	BuildFailed  = "failed"
 	BuildPlanned = "planned"
+	// BuildNotStarted: the job's maintenance window had closed (a job resumed after it).
+	BuildNotStarted = "not-started"
 )
 
 // Target outcomes of an emergency.
@@ -226,7 +228,7 @@ const (
 // FamilyResult is what became of one family's image.
 type FamilyResult struct {
 	Family string `json:"family"`
-	Build  string `json:"build"` // built, skipped, failed, planned
+	Build  string `json:"build"` // built, skipped, failed, planned, not-started
 	// Previous is the active version before; Version the one its groups are rebuilt onto
 	// (the new version, or Previous when nothing was built).
 	Previous string `json:"previous,omitempty"`
@@ -442,6 +444,15 @@ func runFamily(ctx context.Context, d EmergencyDeps, reason string, fr *FamilyRe
 				fr.Family, fr.Version, fr.ImageID, fr.BuildID))
 			return
 		}
+	}
+	if end := WindowEnd(ctx); !end.IsZero() && !now().Before(end) {
+		// A job resumed after its window closed: its groups only finish what was under
+		// way, which needs no new image.
+		fr.Build, fr.Version = BuildNotStarted, fr.Previous
+		fr.Reason = fmt.Sprintf("not checked or built: the maintenance window closed at %s; the groups are rebuilt onto %s only where a slot was under way",
+			end.UTC().Format(time.RFC3339), orDefault(fr.Previous, "the active version"))
+		progress("info", fmt.Sprintf("image %s: %s", fr.Family, fr.Reason))
+		return
 	}
 	progress("info", fmt.Sprintf("image %s: checking %s for pending security updates", fr.Family, orDefault(fr.Previous, "the active version")))
 	res, err := d.Build(ctx, fr.Family, JobBuildReason(d.Job, reason))

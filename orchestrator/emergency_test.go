@@ -403,3 +403,73 @@ func TestEmergencyJobResumedReportsTheEarlierBuild(t *testing.T) {
 	require.Contains(t, all, "web: rebuilt: rebuilt onto debian-12 2026.11.2: 3 servers replaced, 1 created (rollout r-web)")
 	require.GreaterOrEqual(t, done.Installed, 1+3+1, "the image and web's servers")
 }
+
+// An emergency job with a maintenance window, killed mid-run and rescued after the window
+// closed, does not refuse up front: the rebuild and the in-place run are resumed with the
+// window end as their deadline (they finish what was under way and start nothing new),
+// and no image is checked or built.
+func TestEmergencyJobResumedAfterItsWindow(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFakeEmergency()
+	deps := f.deps()
+	var builds atomic.Int32
+	ends := make(chan string, 4)
+	deps.Build = func(ctx context.Context, family, reason string) (imagebuild.Result, error) {
+		builds.Add(1)
+		return imagebuild.Result{}, errors.New("not expected: the window closed")
+	}
+	rebuild, patch := deps.Rebuild, deps.InPlace
+	deps.Rebuild = func(ctx context.Context, group, version string) (failover.RebuildResult, error) {
+		ends <- "rebuild " + group + " " + WindowEnd(ctx).UTC().Format(time.RFC3339)
+		res, _ := rebuild(ctx, group, version)
+		return res, fmt.Errorf("%w at %s: 1 of 4 slots replaced; left: web-1, web-2, web-3", failover.ErrDeadline, WindowEnd(ctx).UTC().Format(time.RFC3339))
+	}
+	deps.InPlace = func(ctx context.Context, group string, o InPlaceOptions) (inplace.Summary, error) {
+		ends <- "inplace " + group + " " + WindowEnd(ctx).UTC().Format(time.RFC3339)
+		return patch(ctx, group, o)
+	}
+	facts := map[string]EmergencyFacts{}
+	for _, x := range emergencyFacts() {
+		facts[x.Target] = x
+	}
+	h := EmergencyHandler{
+		Groups: func() []string { return []string{"web", "db"} },
+		Facts:  func(ctx context.Context, g string) (EmergencyFacts, error) { return facts[g], nil },
+		Deps:   func(ctx context.Context, resume bool) (EmergencyDeps, error) { return deps, nil },
+	}
+	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "state.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { st.Close() })
+	clock := &offsetClock{}
+	q, err := NewQueue(ctx, st, Registry{KindEmergency: h}, QueueConfig{Workers: 1, PollInterval: 20 * time.Millisecond, LeaseTTL: time.Second, Now: clock.Now})
+	require.NoError(t, err)
+	run := Run{Start: clock.Now().Add(-time.Minute), End: clock.Now().Add(time.Hour)}
+	j, err := q.Insert(ctx, JobRequest{Kind: KindEmergency, Target: "web,db", Options: json.RawMessage(`{"reason":"CVE-2026-1234 in openssl"}`), Run: &run}, nil)
+	require.NoError(t, err)
+	// Its first attempt died (kill -9) mid-run: running, its lease expired.
+	_, err = st.DB().ExecContext(ctx, `UPDATE river_job SET state = 'running', attempt = 1, attempted_at = datetime('now') WHERE id = ?`, j.ID)
+	require.NoError(t, err)
+	require.NoError(t, st.JobStarted(ctx, j.ID, clock.Now()))
+	_, err = st.AcquireLease(ctx, jobLeaseKey(j.ID), store.LeaseHolder{Host: "gone", PID: 42}, time.Millisecond, time.Now())
+	require.NoError(t, err)
+
+	clock.set(2 * time.Hour) // rescued after the window closed
+	rescued, err := q.Rescue(ctx)
+	require.NoError(t, err)
+	require.Equal(t, []int64{j.ID}, rescued)
+	require.NoError(t, q.Start(ctx))
+	t.Cleanup(func() { q.Stop(context.Background()) })
+	failed := waitStatus(t, q, j.ID, StatusFailed)
+	close(ends)
+	var got []string
+	for e := range ends {
+		got = append(got, e)
+	}
+	end := run.End.UTC().Format(time.RFC3339)
+	require.ElementsMatch(t, []string{"rebuild web " + end, "inplace db " + end}, got, "resumed with the window end as the deadline; job: %s", failed.Reason)
+	require.Zero(t, builds.Load(), "no image check or build after the window")
+	all := strings.Join(failed.Decisions, "\n")
+	require.Contains(t, all, "image debian-12: not checked or built: the maintenance window closed at "+end+"; the groups are rebuilt onto 2026.11.1 only where a slot was under way")
+	require.Contains(t, failed.Reason, "web (maintenance window closed at "+end+": 1 of 4 slots replaced; left: web-1, web-2, web-3)")
+}

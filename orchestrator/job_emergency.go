@@ -106,8 +106,16 @@ func (h EmergencyHandler) Run(ctx context.Context, w *Work) error {
 	}
 	if run := w.Run(); run != nil {
 		if err := CheckStep(*run, w.Now(), "emergency security rollout of "+w.Target); err != nil {
-			return err
+			if !w.Resuming {
+				return err
+			}
+			// What the cut-short attempt had under way (a slot being replaced, a server
+			// being upgraded or rebooted) is finished; no image is built and nothing new
+			// starts (RunEmergency and the use cases read the window end).
+			w.Decide(ctx, windowClosedOnResume(*run, w.Now()))
 		}
+		// No new slot, server or image build starts once the run's window closed.
+		ctx = WithWindowEnd(ctx, run.End)
 	}
 	w.Decide(ctx, fmt.Sprintf("emergency security rollout of %s requested %s; reason: %s", strings.Join(targets, ", "), requestedBy(w), orDefault(o.Reason, "none given")))
 	if w.Resuming {
@@ -155,6 +163,8 @@ func (h EmergencyHandler) Run(ctx context.Context, w *Work) error {
 			w.Decide(ctx, fmt.Sprintf("image %s: built %s out of cycle (was %s)", f.Family, f.Version, orDefault(f.Previous, "none")))
 		case BuildSkipped:
 			w.Decide(ctx, fmt.Sprintf("image %s: nothing changed, no build: %s", f.Family, f.Reason))
+		case BuildNotStarted:
+			w.Decide(ctx, fmt.Sprintf("image %s: %s", f.Family, f.Reason))
 		case BuildFailed:
 			failed++
 		}

@@ -278,6 +278,7 @@ func (e *emergencyEnv) deps(resume bool) orchestrator.EmergencyDeps {
 			if err != nil {
 				return failover.RebuildResult{}, err
 			}
+			deps.Deadline = orchestrator.WindowEnd(ctx) // a job's window: no new slot after it
 			res, err := failover.Rebuild(ctx, deps, failover.RebuildRequest{Image: version})
 			return res, classify(err)
 		},
