@@ -164,6 +164,7 @@ func TestRebuildResumedAfterTheWindowFinishesOnlyWhatWasUnderWay(t *testing.T) {
 			require.Equal(t, tt.done, de.Done, "%v", err)
 			require.NotNil(t, res.Resumed)
 			require.Nil(t, res.Rollout, "no new rollout ran")
+			require.Nil(t, res.Plan, "nor was one planned")
 			var slot *SlotResult
 			for i, s := range res.Resumed.Slots {
 				if s.Slot == underway.Slot {

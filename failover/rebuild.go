@@ -206,7 +206,6 @@ func Rebuild(ctx context.Context, d Deps, req RebuildRequest) (res RebuildResult
 	if ex.window().passed() {
 		// The window closed (a resumed run finished what was under way): no new rollout
 		// starts; say what is left for the next run.
-		res.Plan = &plan
 		de := ex.planDeadlineError(plan)
 		ex.emit(ctx, Event{Slot: -1, Step: "window-closed", Failed: true, Message: de.Error()})
 		return res, de
