@@ -29,8 +29,12 @@ func (e *DeadlineError) Error() string {
 	if len(e.Left) > 0 {
 		left = "; left: " + strings.Join(e.Left, ", ")
 	}
-	return fmt.Sprintf("%s at %s: %d of %d slots replaced%s; the next run resumes the rollout %s",
-		ErrDeadline, e.Deadline.UTC().Format(time.RFC3339), e.Done, e.Total, left, e.Rollout)
+	next := "the next run resumes the rollout " + e.Rollout
+	if e.Rollout == "" {
+		next = "no rollout started; the next run replaces them"
+	}
+	return fmt.Sprintf("%s at %s: %d of %d slots replaced%s; %s",
+		ErrDeadline, e.Deadline.UTC().Format(time.RFC3339), e.Done, e.Total, left, next)
 }
 
 func (e *DeadlineError) Unwrap() error { return ErrDeadline }
@@ -56,11 +60,37 @@ func (d *deadline) passed() bool {
 
 func (d *deadline) stopped() bool { return d != nil && d.hit.Load() }
 
+// window is the deadline of the executor's maintenance window, read by its window clock.
+func (e *Executor) window() *deadline {
+	now := e.now
+	if e.windowNow != nil {
+		now = e.windowNow
+	}
+	return &deadline{at: e.Deadline, now: now}
+}
+
+// planDeadlineError is what a rebuild whose window closed before its rollout started
+// leaves: every slot the plan would have replaced.
+func (e *Executor) planDeadlineError(p Plan) *DeadlineError {
+	de := &DeadlineError{Deadline: e.Deadline}
+	for _, s := range p.Work() {
+		if s.Action == ActionRemove {
+			continue
+		}
+		de.Total++
+		de.Left = append(de.Left, e.spec.slotName(s.Slot))
+	}
+	return de
+}
+
 // deadlineError sums up what a rollout stopped at its deadline left undone.
 func (e *Executor) deadlineError(rollout string, steps []store.Step) *DeadlineError {
 	de := &DeadlineError{Rollout: rollout, Deadline: e.Deadline}
 	for _, st := range steps {
 		if Mode(st.Mode) == ModeRemove {
+			if !terminalState(st.State) {
+				de.Left = append(de.Left, e.spec.slotName(st.Slot)+" (removal)")
+			}
 			continue
 		}
 		de.Total++

@@ -91,3 +91,124 @@ func TestRolloutStopsWhenTheWindowCloses(t *testing.T) {
 		})
 	}
 }
+
+// A rebuild killed mid-slot and resumed after its maintenance window closed finishes the
+// slot that was under way (its replacement is not left booted and unused, the slot not
+// left short) but starts nothing new: no other slot, no removal, no new rollout. It stops
+// with a DeadlineError naming what is left, and the next run without a window converges.
+func TestRebuildResumedAfterTheWindowFinishesOnlyWhatWasUnderWay(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name    string
+		count   int // deployed on v1
+		to      int // count of the rebuild onto v2
+		slot    *int
+		crashAt int // crash after the crashAt-th replacement became healthy
+		rollout bool
+		done    int
+		left    []string
+	}{
+		// The rollout resumes: slot 0 finishes, web-1 and web-2 wait.
+		{name: "rollout", count: 3, to: 3, crashAt: 1, rollout: true, done: 1, left: []string{"web-1", "web-2"}},
+		// The rollout of slot 0 alone finishes; the group's other slots need a new rollout,
+		// which does not start.
+		{name: "slot-then-group", count: 3, to: 3, slot: new(0), crashAt: 1, done: 0, left: []string{"web-1", "web-2"}},
+		// The last replacement finishes; the removal of the slot a lowered count left
+		// over does not start.
+		{name: "removal", count: 3, to: 2, crashAt: 2, rollout: true, done: 2, left: []string{"web-2 (removal)"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			h := newHarness(t, 41, fakeSpec(tt.count, StrategyRolling, 1, 0))
+			h.deploy()
+			if tt.to != tt.count {
+				h.spec = fakeSpec(tt.to, StrategyRolling, 1, 0)
+				h.cloud.mu.Lock()
+				h.cloud.count, h.cloud.shrinkFrom = tt.to, tt.count
+				h.cloud.mu.Unlock()
+			}
+
+			// kill -9 while a replacement is healthy and its address not yet moved.
+			d := h.deps("a")
+			healthy := 0
+			d.crash = func(point string) error {
+				if point == "after "+StateHealthy {
+					if healthy++; healthy == tt.crashAt {
+						return errCrash
+					}
+				}
+				return nil
+			}
+			_, err := Rebuild(ctx, d, RebuildRequest{Image: v2.Version, Slot: tt.slot})
+			require.ErrorIs(t, err, errCrash)
+			killed, err := h.store.UnfinishedRollout(ctx, "web")
+			require.NoError(t, err)
+			steps, err := h.store.Steps(ctx, killed.ID)
+			require.NoError(t, err)
+			var underway *store.Step
+			for i := range steps {
+				if steps[i].State == StateHealthy {
+					underway = &steps[i]
+				}
+			}
+			require.NotNil(t, underway, "a slot is under way: %+v", steps)
+
+			// Resumed after the window closed.
+			d = h.deps("b")
+			d.Deadline = time.Now().Add(-time.Minute)
+			res, err := Rebuild(ctx, d, RebuildRequest{Image: v2.Version})
+			var de *DeadlineError
+			require.ErrorAs(t, err, &de)
+			require.Equal(t, tt.left, de.Left, "%v", err)
+			require.Equal(t, tt.done, de.Done, "%v", err)
+			require.NotNil(t, res.Resumed)
+			require.Nil(t, res.Rollout, "no new rollout ran")
+			require.Nil(t, res.Plan, "nor was one planned")
+			var slot *SlotResult
+			for i, s := range res.Resumed.Slots {
+				if s.Slot == underway.Slot {
+					slot = &res.Resumed.Slots[i]
+				}
+			}
+			require.NotNil(t, slot)
+			require.Equal(t, StateDone, slot.State, "the slot under way finished")
+			require.Equal(t, underway.NewServerID, slot.NewServerID)
+			cur, err := h.store.Slots(ctx, "web")
+			require.NoError(t, err)
+			for _, sl := range cur {
+				if sl.Slot == underway.Slot {
+					require.Equal(t, underway.NewServerID, sl.ServerID, "the slot records its replacement")
+				}
+			}
+			h.assertConsistent() // every recorded server healthy behind its address, no orphan
+			require.Empty(t, h.violations())
+
+			ro, err := h.store.UnfinishedRollout(ctx, "web")
+			if tt.rollout {
+				require.NoError(t, err)
+				require.Equal(t, killed.ID, ro.ID, "the killed rollout stays running, to resume")
+				require.Equal(t, killed.ID, de.Rollout)
+				require.Contains(t, de.Error(), "the next run resumes the rollout "+killed.ID)
+			} else {
+				require.Error(t, err, "no new rollout was recorded: %+v", ro)
+				require.Empty(t, de.Rollout)
+				require.Contains(t, de.Error(), "no rollout started; the next run replaces them")
+			}
+
+			// The next run, without a window, converges.
+			_, err = Rebuild(ctx, h.deps("c"), RebuildRequest{Image: v2.Version})
+			require.NoError(t, err)
+			if tt.to == tt.count {
+				h.assertConverged(v2)
+			} else {
+				// A shrink keeps the removed slot's address: the rest as converged.
+				h.assertConsistent()
+				cur, err := h.store.Slots(ctx, "web")
+				require.NoError(t, err)
+				require.Len(t, cur, tt.to)
+			}
+			require.Empty(t, h.violations())
+		})
+	}
+}

@@ -191,11 +191,7 @@ func (e *Executor) Run(ctx context.Context, rolloutID string) (Result, error) {
 		go r.watch.run(wctx)
 		e.prefetch(ctx, r, steps)
 	}
-	windowNow := e.now
-	if e.windowNow != nil {
-		windowNow = e.windowNow
-	}
-	r.deadline = &deadline{at: e.Deadline, now: windowNow}
+	r.deadline = e.window()
 	var failed []string
 	if r.plan.Strategy == StrategyBlueGreen || e.spec.Bake > 0 {
 		// A bake holds each wave until it passed: waves, not a sliding window.
@@ -217,6 +213,12 @@ func (e *Executor) Run(ctx context.Context, rolloutID string) (Result, error) {
 		failed = e.runRemovals(ctx, cancel, r, steps)
 		if err := context.Cause(ctx); err != nil {
 			return e.result(r, steps, start), err
+		}
+		if len(failed) == 0 && r.deadline.stopped() {
+			// Removals not started when the window closed wait for the next run.
+			de := e.deadlineError(rolloutID, steps)
+			e.emit(ctx, Event{Slot: -1, Step: "window-closed", Failed: true, Message: de.Error()})
+			return e.result(r, steps, start), de
 		}
 	}
 	if err := e.sweepOrphans(ctx, r, steps, nil); err != nil {

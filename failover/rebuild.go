@@ -111,6 +111,11 @@ func (r RebuildRequest) apply(s Spec) (Spec, error) {
 // resolves the target image, plans, and runs a new rollout unless every slot is on the
 // target already. Losing the lease stops it (the rollout stays recorded and resumes).
 //
+// Past Options.Deadline (a run resumed after its maintenance window closed) it still
+// finishes the steps the unfinished rollout had under way, so no slot is left half
+// replaced, but starts no new slot and no new rollout: it returns a *DeadlineError
+// naming what is left.
+//
 // A second Rebuild of the group while the first runs fails with a *lease.HeldError,
 // before anything is read or changed. Bad input is a BadRequestError.
 func Rebuild(ctx context.Context, d Deps, req RebuildRequest) (res RebuildResult, err error) {
@@ -197,6 +202,13 @@ func Rebuild(ctx context.Context, d Deps, req RebuildRequest) (res RebuildResult
 		ex.emit(ctx, Event{Slot: -1, Step: "up-to-date",
 			Message: fmt.Sprintf("every slot is on %s: nothing to do (--force replaces anyway)", target.Version)})
 		return res, nil
+	}
+	if ex.window().passed() {
+		// The window closed (a resumed run finished what was under way): no new rollout
+		// starts; say what is left for the next run.
+		de := ex.planDeadlineError(plan)
+		ex.emit(ctx, Event{Slot: -1, Step: "window-closed", Failed: true, Message: de.Error()})
+		return res, de
 	}
 	plan, id, err := ex.Prepare(ctx, target, req.Force)
 	if err != nil {

@@ -3,6 +3,7 @@ package failover
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/remint-dev/remint/internal/openstack"
@@ -28,6 +29,11 @@ func (e *Executor) runRemovals(ctx context.Context, cancel context.CancelCauseFu
 		if Mode(steps[i].Mode) == ModeRemove && !terminalState(steps[i].State) {
 			todo = append(todo, &steps[i])
 		}
+	}
+	pending := slices.ContainsFunc(todo, func(st *store.Step) bool { return st.State == StatePending })
+	if pending && r.deadline.passed() {
+		// The window closed: only removals already under way finish.
+		todo = slices.DeleteFunc(todo, func(st *store.Step) bool { return st.State == StatePending })
 	}
 	if len(todo) == 0 {
 		return nil

@@ -50,6 +50,10 @@ func (r *Roll) Skip() {
 	r.succeeded++
 }
 
+// Pass passes over the server Peek names without starting it (the maintenance window
+// closed): it stays not started.
+func (r *Roll) Pass() { r.next++ }
+
 // Exhausted says the error budget is spent: more servers failed than allowed.
 func (r *Roll) Exhausted() bool { return r.failed > r.allowed }
 

@@ -32,8 +32,9 @@ type Deps struct {
 	// Progress, when set, is told each server's result whenever it changes.
 	Progress func(ServerResult)
 	// Deadline, when set, is the end of the maintenance window: no server starts at or
-	// after it (servers under way finish); the run ends failed with ErrDeadline, naming
-	// the servers left.
+	// after it (servers under way finish, and so do those a resumed run had under way
+	// when it was cut short: an upgrade or reboot is not left half done); the run ends
+	// failed with ErrDeadline, naming the servers left.
 	Deadline time.Time
 }
 
@@ -149,21 +150,38 @@ func Run(ctx context.Context, d Deps, plan Plan) (Summary, error) {
 		res ServerResult
 	}
 	done := make(chan finished)
+	// Servers the run being resumed had under way when it was cut short: they finish
+	// even past the deadline.
+	underway := map[int]bool{}
+	if plan.Resume {
+		for i, s := range plan.Servers {
+			if r, ok := plan.Done[s.ID]; ok && r.Status == StatusRunning {
+				underway[i] = true
+			}
+		}
+	}
 	windowClosed := false
 	for !roll.Done() {
-		for !windowClosed {
+		for !windowClosed || len(underway) > 0 {
 			// Servers that succeeded in the run being resumed are passed over.
 			for roll.Peek() < len(plan.Servers) && sum.Servers[roll.Peek()].Status == StatusSucceeded {
 				roll.Skip()
 			}
 			if roll.Peek() < len(plan.Servers) && !d.Deadline.IsZero() && !now().Before(d.Deadline) {
 				windowClosed = true // no next server; those under way finish
-				break
+				if len(underway) == 0 {
+					break
+				}
+				if !underway[roll.Peek()] {
+					roll.Pass() // not started: left for the next run
+					continue
+				}
 			}
 			i, ok := roll.Next()
 			if !ok {
 				break
 			}
+			delete(underway, i)
 			s := plan.Servers[i]
 			go func() {
 				done <- finished{i, p.patch(ctx, s, func(r ServerResult) { put(r, i) })}

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/remint-dev/remint/catalog"
 	"github.com/remint-dev/remint/failover"
 	"github.com/remint-dev/remint/imagebuild"
 	"github.com/remint-dev/remint/inplace"
@@ -170,14 +171,38 @@ type EmergencyDeps struct {
 	// Packages returns the package list recorded on a family's version.
 	Packages func(ctx context.Context, family, version string) ([]debian.Package, error)
 	// Rebuild runs failover.Rebuild of a group onto the family's version, holding the
-	// group's lease.
+	// group's lease. It and InPlace take ctx's window end (WindowEnd) as their deadline.
 	Rebuild func(ctx context.Context, group, version string) (failover.RebuildResult, error)
 	// InPlace runs the in-place use case on a group (security upgrades, reboot if
 	// required), holding the group's lease.
 	InPlace func(ctx context.Context, group string, o InPlaceOptions) (inplace.Summary, error)
+	// Image, when set, reads a family's version from the catalog: with Job, a resumed
+	// job finds there (in the build reason recorded on the image) the image its cut-short
+	// attempt published, and reports that build instead of building or checking again.
+	Image func(ctx context.Context, family, version string) (catalog.Entry, error)
+	// Job names the durable job the emergency runs as ("emergency job 42 queued …"), ""
+	// outside a job; each build's recorded reason starts with it (JobBuildReason).
+	Job string
 	// Progress, when set, is told what starts and ends (level info or error).
 	Progress func(level, msg string)
 	Now      func() time.Time
+}
+
+// JobBuildReason is the reason recorded on an image an emergency job builds: the job
+// first (so that the catalog's truncation never cuts it), then the emergency's reason.
+func JobBuildReason(job, reason string) string {
+	switch {
+	case job == "":
+		return reason
+	case reason == "":
+		return job
+	}
+	return job + ": " + reason
+}
+
+// builtBy reports whether the build reason recorded on an image names job.
+func builtBy(recorded, job string) bool {
+	return job != "" && (recorded == job || strings.HasPrefix(recorded, job+": "))
 }
 
 // Family build outcomes.
@@ -186,6 +211,8 @@ const (
 	BuildSkipped = "skipped" // nothing to ship: no pending security updates
 	BuildFailed  = "failed"
 	BuildPlanned = "planned"
+	// BuildNotStarted: the job's maintenance window had closed (a job resumed after it).
+	BuildNotStarted = "not-started"
 )
 
 // Target outcomes of an emergency.
@@ -201,7 +228,7 @@ const (
 // FamilyResult is what became of one family's image.
 type FamilyResult struct {
 	Family string `json:"family"`
-	Build  string `json:"build"` // built, skipped, failed, planned
+	Build  string `json:"build"` // built, skipped, failed, planned, not-started
 	// Previous is the active version before; Version the one its groups are rebuilt onto
 	// (the new version, or Previous when nothing was built).
 	Previous string `json:"previous,omitempty"`
@@ -210,6 +237,9 @@ type FamilyResult struct {
 	BuildID  string `json:"build_id,omitempty"`
 	// Reason says why the build was skipped, or how it failed.
 	Reason string `json:"reason,omitempty"`
+	// Earlier says the image was built by an earlier attempt of the same job, cut short
+	// after publishing it: this attempt neither checked nor built again.
+	Earlier bool `json:"earlier_attempt,omitempty"`
 	// SecurityUpdates are the pending security updates the check found.
 	SecurityUpdates []debian.Upgrade `json:"security_updates,omitempty"`
 	// Changes are the security package changes from Previous to Version.
@@ -404,8 +434,28 @@ func RunEmergency(ctx context.Context, d EmergencyDeps, p EmergencyPlan, concurr
 // runFamily checks a family and builds it when it has pending security updates.
 func runFamily(ctx context.Context, d EmergencyDeps, reason string, fr *FamilyResult, progress func(string, string), now func() time.Time) {
 	t0 := now()
+	if d.Job != "" && d.Image != nil && fr.Previous != "" {
+		// A resumed job: the active version may be the one its cut-short attempt built.
+		e, err := d.Image(ctx, fr.Family, fr.Previous)
+		if err == nil && builtBy(e.Image.Properties[catalog.PropBuildReason], d.Job) {
+			fr.Build, fr.Earlier, fr.Version, fr.ImageID = BuildBuilt, true, e.Version.String(), e.Image.ID
+			fr.BuildID, fr.Previous = e.Image.Properties[catalog.PropBuildID], ""
+			progress("info", fmt.Sprintf("image %s: %s was built by an earlier attempt of this job (image %s, build %s): not checked or built again",
+				fr.Family, fr.Version, fr.ImageID, fr.BuildID))
+			return
+		}
+	}
+	if end := WindowEnd(ctx); !end.IsZero() && !now().Before(end) {
+		// A job resumed after its window closed: its groups only finish what was under
+		// way, which needs no new image.
+		fr.Build, fr.Version = BuildNotStarted, fr.Previous
+		fr.Reason = fmt.Sprintf("not checked or built: the maintenance window closed at %s; the groups are rebuilt onto %s only where a slot was under way",
+			end.UTC().Format(time.RFC3339), orDefault(fr.Previous, "the active version"))
+		progress("info", fmt.Sprintf("image %s: %s", fr.Family, fr.Reason))
+		return
+	}
 	progress("info", fmt.Sprintf("image %s: checking %s for pending security updates", fr.Family, orDefault(fr.Previous, "the active version")))
-	res, err := d.Build(ctx, fr.Family, reason)
+	res, err := d.Build(ctx, fr.Family, JobBuildReason(d.Job, reason))
 	fr.Duration = now().Sub(t0)
 	fr.BuildID, fr.SecurityUpdates = res.BuildID, res.SecurityUpdates
 	switch {
@@ -629,6 +679,10 @@ func (r EmergencyReport) String() string {
 	for _, f := range r.Families {
 		switch f.Build {
 		case BuildBuilt:
+			if f.Earlier {
+				fmt.Fprintf(&b, "  %s: built %s out of cycle by an earlier attempt of this job (image %s, build %s); not built again\n", f.Family, f.Version, f.ImageID, f.BuildID)
+				continue
+			}
 			fmt.Fprintf(&b, "  %s: built %s out of cycle (was %s; image %s, build %s, %s)\n", f.Family, f.Version, orDefault(f.Previous, "none"), f.ImageID, f.BuildID, f.Duration.Round(time.Second))
 			for _, c := range f.Changes {
 				fmt.Fprintf(&b, "    %s %s → %s (%s)\n", c.Name, orDefault(c.From, "(none)"), c.To, c.Suite)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,10 +15,12 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/remint-dev/remint/catalog"
 	"github.com/remint-dev/remint/failover"
 	"github.com/remint-dev/remint/imagebuild"
 	"github.com/remint-dev/remint/inplace"
 	"github.com/remint-dev/remint/internal/debian"
+	"github.com/remint-dev/remint/internal/openstack"
 	"github.com/remint-dev/remint/internal/store"
 )
 
@@ -107,6 +110,11 @@ type fakeEmergency struct {
 	early     []string // rebuilds that started before the build ended
 }
 
+// isJobReason says whether a build's reason is an emergency job's: the job, then reason.
+func isJobReason(got, reason string) bool {
+	return strings.HasPrefix(got, "emergency job ") && strings.HasSuffix(got, ": "+reason)
+}
+
 func (f *fakeEmergency) enter() func() {
 	n := f.running.Add(1)
 	for {
@@ -135,7 +143,7 @@ func (f *fakeEmergency) deps() EmergencyDeps {
 	return EmergencyDeps{
 		Build: func(ctx context.Context, family, reason string) (imagebuild.Result, error) {
 			defer f.enter()()
-			if family != "debian-12" || reason != "CVE-2026-1234 in openssl" {
+			if family != "debian-12" || (reason != "CVE-2026-1234 in openssl" && !isJobReason(reason, "CVE-2026-1234 in openssl")) {
 				return imagebuild.Result{}, fmt.Errorf("unexpected build %s %q", family, reason)
 			}
 			defer f.built.Store(true)
@@ -308,4 +316,160 @@ func TestEmergencyJob(t *testing.T) {
 	assert.Contains(t, all, "db: patched: patched in place (run ip-db): 1 server, 2 security updates installed, 1 reboot (downtime 4.2s in all)")
 	assert.Contains(t, all, "security package now installed: openssl 3.0.11-1~deb12u1 → 3.0.13-1~deb12u1 on 3/4 servers")
 	assert.Contains(t, all, "security package now installed: openssl 3.0.9-1 → 3.0.13-1~deb12u1 on 1/4 servers")
+}
+
+// An emergency job stopped after its image was published (the process went away before
+// the attempt could say so) and run again reports that image as built, by the earlier
+// attempt: it neither checks the family again nor builds a second image, and the groups
+// are rebuilt onto it.
+func TestEmergencyJobResumedReportsTheEarlierBuild(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	var (
+		mu     sync.Mutex
+		active = catalog.Entry{Family: "debian-12", Version: catalog.Version{Year: 2026, Month: 11, N: 1}, State: catalog.Active,
+			Image: openstack.Image{ID: "img-1", Properties: map[string]string{catalog.PropBuildID: "b0"}}}
+		builds    atomic.Int32
+		published = make(chan struct{})
+	)
+	f := newFakeEmergency()
+	deps := f.deps()
+	deps.Build = func(ctx context.Context, family, reason string) (imagebuild.Result, error) {
+		builds.Add(1)
+		mu.Lock()
+		cur := active
+		mu.Unlock()
+		if cur.Version.String() != "2026.11.1" {
+			// As imagebuild's security check does on the version just built.
+			return imagebuild.Result{Family: family, BuildID: "b2", Status: "skipped", Version: cur.Version.String(), ImageID: cur.Image.ID,
+				SkipReason: "no pending security updates for " + cur.Version.String() + " (checked on a server booted from it)"}, nil
+		}
+		// Built and published, with the reason recorded on the image; then the process
+		// goes away before the build returns.
+		mu.Lock()
+		active = catalog.Entry{Family: family, Version: catalog.Version{Year: 2026, Month: 11, N: 2}, State: catalog.Active,
+			Image: openstack.Image{ID: "img-2", Properties: map[string]string{catalog.PropBuildID: "b1", catalog.PropBuildReason: reason}}}
+		mu.Unlock()
+		close(published)
+		<-ctx.Done()
+		return imagebuild.Result{}, ctx.Err()
+	}
+	deps.Image = func(ctx context.Context, family, version string) (catalog.Entry, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if family == active.Family && version == active.Version.String() {
+			return active, nil
+		}
+		return catalog.Entry{}, fmt.Errorf("%s %s: %w", family, version, catalog.ErrUnknownVersion)
+	}
+	h := EmergencyHandler{
+		Groups: func() []string { return []string{"web"} },
+		Facts: func(ctx context.Context, g string) (EmergencyFacts, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			return EmergencyFacts{Facts: with(webFacts(), func(f *Facts) { f.Image = "debian-12 " + active.Version.String() })}, nil
+		},
+		Deps: func(ctx context.Context, resume bool) (EmergencyDeps, error) { return deps, nil },
+	}
+	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "state.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { st.Close() })
+	cfg := QueueConfig{Workers: 1, PollInterval: 20 * time.Millisecond, LeaseTTL: time.Second}
+	q1, err := NewQueue(ctx, st, Registry{KindEmergency: h}, cfg)
+	require.NoError(t, err)
+	require.NoError(t, q1.Start(ctx))
+	j, err := q1.Insert(ctx, JobRequest{Kind: KindEmergency, Target: "web", Options: json.RawMessage(`{"reason":"CVE-2026-1234 in openssl"}`)}, nil)
+	require.NoError(t, err)
+	<-published
+	require.NoError(t, q1.Stop(ctx)) // the attempt is cut short; the job is left to resume
+
+	q2, err := NewQueue(ctx, st, Registry{KindEmergency: h}, cfg)
+	require.NoError(t, err)
+	require.NoError(t, q2.Start(ctx))
+	t.Cleanup(func() { q2.Stop(context.Background()) })
+	done := waitStatus(t, q2, j.ID, StatusSucceeded)
+	require.Equal(t, int32(1), builds.Load(), "one build; the resumed attempt neither checks nor builds again")
+	mu.Lock()
+	require.True(t, isJobReason(active.Image.Properties[catalog.PropBuildReason], "CVE-2026-1234 in openssl"), "the image names the job: %q",
+		active.Image.Properties[catalog.PropBuildReason])
+	mu.Unlock()
+	f.mu.Lock()
+	require.Equal(t, "2026.11.2", f.rebuiltOn["web"], "web rebuilt onto the earlier attempt's image")
+	f.mu.Unlock()
+	all := strings.Join(done.Decisions, "\n")
+	require.Contains(t, all, "an earlier attempt was cut short", "the second run resumed")
+	require.Contains(t, all, "image debian-12: built 2026.11.2 out of cycle by an earlier attempt of this job, cut short after publishing it (image img-2, build b1); not built again")
+	require.NotContains(t, all, "nothing changed, no build")
+	require.Contains(t, all, "web: rebuilt: rebuilt onto debian-12 2026.11.2: 3 servers replaced, 1 created (rollout r-web)")
+	require.GreaterOrEqual(t, done.Installed, 1+3+1, "the image and web's servers")
+}
+
+// An emergency job with a maintenance window, killed mid-run and rescued after the window
+// closed, does not refuse up front: the rebuild and the in-place run are resumed with the
+// window end as their deadline (they finish what was under way and start nothing new),
+// and no image is checked or built.
+func TestEmergencyJobResumedAfterItsWindow(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFakeEmergency()
+	deps := f.deps()
+	var builds atomic.Int32
+	ends := make(chan string, 4)
+	deps.Build = func(ctx context.Context, family, reason string) (imagebuild.Result, error) {
+		builds.Add(1)
+		return imagebuild.Result{}, errors.New("not expected: the window closed")
+	}
+	rebuild, patch := deps.Rebuild, deps.InPlace
+	deps.Rebuild = func(ctx context.Context, group, version string) (failover.RebuildResult, error) {
+		ends <- "rebuild " + group + " " + WindowEnd(ctx).UTC().Format(time.RFC3339)
+		res, _ := rebuild(ctx, group, version)
+		return res, fmt.Errorf("%w at %s: 1 of 4 slots replaced; left: web-1, web-2, web-3", failover.ErrDeadline, WindowEnd(ctx).UTC().Format(time.RFC3339))
+	}
+	deps.InPlace = func(ctx context.Context, group string, o InPlaceOptions) (inplace.Summary, error) {
+		ends <- "inplace " + group + " " + WindowEnd(ctx).UTC().Format(time.RFC3339)
+		return patch(ctx, group, o)
+	}
+	facts := map[string]EmergencyFacts{}
+	for _, x := range emergencyFacts() {
+		facts[x.Target] = x
+	}
+	h := EmergencyHandler{
+		Groups: func() []string { return []string{"web", "db"} },
+		Facts:  func(ctx context.Context, g string) (EmergencyFacts, error) { return facts[g], nil },
+		Deps:   func(ctx context.Context, resume bool) (EmergencyDeps, error) { return deps, nil },
+	}
+	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "state.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { st.Close() })
+	clock := &offsetClock{}
+	q, err := NewQueue(ctx, st, Registry{KindEmergency: h}, QueueConfig{Workers: 1, PollInterval: 20 * time.Millisecond, LeaseTTL: time.Second, Now: clock.Now})
+	require.NoError(t, err)
+	run := Run{Start: clock.Now().Add(-time.Minute), End: clock.Now().Add(time.Hour)}
+	j, err := q.Insert(ctx, JobRequest{Kind: KindEmergency, Target: "web,db", Options: json.RawMessage(`{"reason":"CVE-2026-1234 in openssl"}`), Run: &run}, nil)
+	require.NoError(t, err)
+	// Its first attempt died (kill -9) mid-run: running, its lease expired.
+	_, err = st.DB().ExecContext(ctx, `UPDATE river_job SET state = 'running', attempt = 1, attempted_at = datetime('now') WHERE id = ?`, j.ID)
+	require.NoError(t, err)
+	require.NoError(t, st.JobStarted(ctx, j.ID, clock.Now()))
+	_, err = st.AcquireLease(ctx, jobLeaseKey(j.ID), store.LeaseHolder{Host: "gone", PID: 42}, time.Millisecond, time.Now())
+	require.NoError(t, err)
+
+	clock.set(2 * time.Hour) // rescued after the window closed
+	rescued, err := q.Rescue(ctx)
+	require.NoError(t, err)
+	require.Equal(t, []int64{j.ID}, rescued)
+	require.NoError(t, q.Start(ctx))
+	t.Cleanup(func() { q.Stop(context.Background()) })
+	failed := waitStatus(t, q, j.ID, StatusFailed)
+	close(ends)
+	var got []string
+	for e := range ends {
+		got = append(got, e)
+	}
+	end := run.End.UTC().Format(time.RFC3339)
+	require.ElementsMatch(t, []string{"rebuild web " + end, "inplace db " + end}, got, "resumed with the window end as the deadline; job: %s", failed.Reason)
+	require.Zero(t, builds.Load(), "no image check or build after the window")
+	all := strings.Join(failed.Decisions, "\n")
+	require.Contains(t, all, "image debian-12: not checked or built: the maintenance window closed at "+end+"; the groups are rebuilt onto 2026.11.1 only where a slot was under way")
+	require.Contains(t, failed.Reason, "web (maintenance window closed at "+end+": 1 of 4 slots replaced; left: web-1, web-2, web-3)")
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 )
 
 // KindEmergency is the emergency security rollout as a job (remint emergency --security):
@@ -25,9 +26,10 @@ type EmergencyJobOptions struct {
 // EmergencyHandler runs an emergency as a job: it records the plan's decisions, each
 // build and target as events, the rollouts, and counts (installed: images built, servers
 // replaced or created, security updates installed in place; failed: failed builds,
-// servers and updates). A job cut short runs again: the finished build is found with
-// nothing pending (no second build), an unfinished rollout is finished first, an
-// unfinished in-place run is continued.
+// servers and updates). A job cut short runs again: an image its earlier attempt
+// published is found by the job named in its recorded build reason and reported as that
+// attempt's build (neither checked nor built again), an unfinished rollout is finished
+// first, an unfinished in-place run is continued.
 type EmergencyHandler struct {
 	// Groups lists the manifest's groups, in order.
 	Groups func() []string
@@ -104,12 +106,20 @@ func (h EmergencyHandler) Run(ctx context.Context, w *Work) error {
 	}
 	if run := w.Run(); run != nil {
 		if err := CheckStep(*run, w.Now(), "emergency security rollout of "+w.Target); err != nil {
-			return err
+			if !w.Resuming {
+				return err
+			}
+			// What the cut-short attempt had under way (a slot being replaced, a server
+			// being upgraded or rebooted) is finished; no image is built and nothing new
+			// starts (RunEmergency and the use cases read the window end).
+			w.Decide(ctx, windowClosedOnResume(*run, w.Now()))
 		}
+		// No new slot, server or image build starts once the run's window closed.
+		ctx = WithWindowEnd(ctx, run.End)
 	}
 	w.Decide(ctx, fmt.Sprintf("emergency security rollout of %s requested %s; reason: %s", strings.Join(targets, ", "), requestedBy(w), orDefault(o.Reason, "none given")))
 	if w.Resuming {
-		w.Decide(ctx, "an earlier attempt was cut short: a finished build is found with nothing pending, unfinished rollouts and in-place runs are finished first")
+		w.Decide(ctx, "an earlier attempt was cut short: an image it published is reported as its build (not built again), unfinished rollouts and in-place runs are finished first")
 	}
 	facts := make([]EmergencyFacts, 0, len(targets))
 	for _, t := range targets {
@@ -138,15 +148,23 @@ func (h EmergencyHandler) Run(ctx context.Context, w *Work) error {
 	}
 	deps.Progress = func(level, msg string) { w.Event(ctx, level, msg) }
 	deps.Now = w.Now
+	deps.Job = fmt.Sprintf("emergency job %d queued %s", w.ID, w.Record.Created.UTC().Format(time.RFC3339))
 	rep, runErr := RunEmergency(ctx, deps, plan, o.Concurrency)
 	installed, failed := 0, 0
 	for _, f := range rep.Families {
 		switch f.Build {
 		case BuildBuilt:
 			installed++
+			if f.Earlier {
+				w.Decide(ctx, fmt.Sprintf("image %s: built %s out of cycle by an earlier attempt of this job, cut short after publishing it (image %s, build %s); not built again",
+					f.Family, f.Version, f.ImageID, f.BuildID))
+				continue
+			}
 			w.Decide(ctx, fmt.Sprintf("image %s: built %s out of cycle (was %s)", f.Family, f.Version, orDefault(f.Previous, "none")))
 		case BuildSkipped:
 			w.Decide(ctx, fmt.Sprintf("image %s: nothing changed, no build: %s", f.Family, f.Reason))
+		case BuildNotStarted:
+			w.Decide(ctx, fmt.Sprintf("image %s: %s", f.Family, f.Reason))
 		case BuildFailed:
 			failed++
 		}

@@ -95,7 +95,13 @@ func (h InPlaceHandler) runInPlace(ctx context.Context, w *Work, o InPlaceOption
 	}
 	if run := w.Run(); run != nil {
 		if err := CheckStep(*run, w.Now(), "in-place upgrade of "+w.Target); err != nil {
-			return inplace.Summary{}, err
+			if !w.Resuming {
+				return inplace.Summary{}, err
+			}
+			// The cut-short attempt's servers under way are finished (inplace.Run, with the
+			// window end as its deadline, starts no other): refusing here would leave an
+			// upgrade or a reboot half done.
+			w.Decide(ctx, windowClosedOnResume(*run, w.Now()))
 		}
 		// No next server starts once the run's window closed (inplace.Deps.Deadline).
 		ctx = WithWindowEnd(ctx, run.End)

@@ -112,7 +112,13 @@ func (h RebuildHandler) Run(ctx context.Context, w *Work) error {
 func (h RebuildHandler) rebuild(ctx context.Context, w *Work, o RebuildOptions) error {
 	if run := w.Run(); run != nil {
 		if err := CheckStep(*run, w.Now(), "rebuild of "+w.Target); err != nil {
-			return err
+			if !w.Resuming {
+				return err
+			}
+			// Refusing here would leave what the cut-short attempt had under way half
+			// done (a replacement booted and unused, a slot down): Rebuild finishes those
+			// steps and, past the window end, starts no new slot or rollout.
+			w.Decide(ctx, windowClosedOnResume(*run, w.Now()))
 		}
 		// No new slot replacement starts once the run's window closed.
 		ctx = WithWindowEnd(ctx, run.End)

@@ -54,13 +54,23 @@ var ErrWindowClosed = errors.New("maintenance window closed")
 // CheckStep says whether a new disruptive step (replacing a server, moving an address,
 // rebooting, upgrading a package set) may start at now within run's window: nil while the
 // window is open, an error wrapping ErrWindowClosed from its end on. Steps already under
-// way finish; the job then stops safely and reports what is left.
+// way finish; the job then stops safely and reports what is left. A job resumed after
+// the window closed does not refuse here: it finishes the steps its cut-short attempt had
+// under way, with the window end as the use case's deadline, and starts nothing new.
 func CheckStep(run Run, now time.Time, step string) error {
 	if now.Before(run.End) {
 		return nil
 	}
 	return fmt.Errorf("%s not started: the window of the run at %s closed at %s (%s ago): %w",
 		step, run.Start.UTC().Format(time.RFC3339), run.End.UTC().Format(time.RFC3339), now.Sub(run.End).Round(time.Second), ErrWindowClosed)
+}
+
+// windowClosedOnResume is the decision of a job resumed after its run's window closed:
+// a step the cut-short attempt had under way is finished (refusing it would leave it
+// half done), nothing new starts.
+func windowClosedOnResume(run Run, now time.Time) string {
+	return fmt.Sprintf("the window of the run at %s closed at %s (%s ago) while an earlier attempt was cut short: finish only the steps it had under way, start nothing new",
+		run.Start.UTC().Format(time.RFC3339), run.End.UTC().Format(time.RFC3339), now.Sub(run.End).Round(time.Second))
 }
 
 // Remaining is how much of run's window is left at now (0 once it closed).

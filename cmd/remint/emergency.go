@@ -259,15 +259,14 @@ func (e *emergencyEnv) deps(resume bool) orchestrator.EmergencyDeps {
 			})
 		},
 		Packages: func(ctx context.Context, family, version string) ([]debian.Package, error) {
-			v, err := catalog.ParseVersion(version)
-			if err != nil {
-				return nil, err
-			}
-			ent, err := cat.Version(ctx, family, v)
+			ent, err := catalogVersion(ctx, cat, family, version)
 			if err != nil {
 				return nil, err
 			}
 			return catalog.Packages(ent)
+		},
+		Image: func(ctx context.Context, family, version string) (catalog.Entry, error) {
+			return catalogVersion(ctx, cat, family, version)
 		},
 		Rebuild: func(ctx context.Context, group, version string) (failover.RebuildResult, error) {
 			spec, err := groupSpec(e.m, group)
@@ -279,6 +278,7 @@ func (e *emergencyEnv) deps(resume bool) orchestrator.EmergencyDeps {
 			if err != nil {
 				return failover.RebuildResult{}, err
 			}
+			deps.Deadline = orchestrator.WindowEnd(ctx) // a job's window: no new slot after it
 			res, err := failover.Rebuild(ctx, deps, failover.RebuildRequest{Image: version})
 			return res, classify(err)
 		},
@@ -311,4 +311,13 @@ func (e *emergencyEnv) deps(resume bool) orchestrator.EmergencyDeps {
 			return env.run(ctx, r)
 		},
 	}
+}
+
+// catalogVersion reads a family's version ("YYYY.MM.N") from the catalog.
+func catalogVersion(ctx context.Context, cat *catalog.Catalog, family, version string) (catalog.Entry, error) {
+	v, err := catalog.ParseVersion(version)
+	if err != nil {
+		return catalog.Entry{}, err
+	}
+	return cat.Version(ctx, family, v)
 }
