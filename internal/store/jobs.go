@@ -293,16 +293,31 @@ func (s *Store) SetScheduleFired(ctx context.Context, sqlTx *sql.Tx, name, rule 
 	return nil
 }
 
-// RecordScheduleRun appends a run's outcome (in tx, or on the store when tx is nil).
+// ErrRunRecorded is returned by RecordScheduleRun when the run has a record already:
+// another daemon on the same database handled it.
+var ErrRunRecorded = errors.New("schedule run recorded already")
+
+// RecordScheduleRun records a run's outcome (in tx, or on the store when tx is nil),
+// unless the run (schedule and start) has a record already: then nothing is written and
+// the error is ErrRunRecorded. Two daemons recording one run at once get one record: on
+// PostgreSQL the second insert waits for the first's transaction and then does nothing.
 func (s *Store) RecordScheduleRun(ctx context.Context, sqlTx *sql.Tx, r ScheduleRun) error {
 	var db execer = s.db
 	if sqlTx != nil {
 		db = s.wrap(sqlTx)
 	}
-	_, err := db.ExecContext(ctx, `INSERT INTO schedule_runs (schedule, target, run_start, run_end, outcome, job_id, reason, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+	res, err := db.ExecContext(ctx, `INSERT INTO schedule_runs (schedule, target, run_start, run_end, outcome, job_id, reason, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (schedule, run_start) DO NOTHING`,
 		r.Schedule, r.Target, fmtTime(r.Start), fmtTime(r.End), r.Outcome, r.JobID, r.Reason, fmtTime(r.Recorded))
 	if err != nil {
 		return fmt.Errorf("record %s run of schedule %s at %s: %w", r.Outcome, r.Schedule, fmtTime(r.Start), err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("record %s run of schedule %s at %s: %w", r.Outcome, r.Schedule, fmtTime(r.Start), err)
+	}
+	if n == 0 {
+		return fmt.Errorf("record %s run of schedule %s at %s: %w", r.Outcome, r.Schedule, fmtTime(r.Start), ErrRunRecorded)
 	}
 	return nil
 }
