@@ -11,6 +11,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/remint-dev/remint/internal/lease"
 	"github.com/remint-dev/remint/internal/store"
 )
 
@@ -93,6 +94,11 @@ func (wk *worker) Work(ctx context.Context, job *river.Job[jobArgs]) error {
 		// Inserted by a build that knew the kind; this one does not.
 		return river.JobCancel(fmt.Errorf("job kind %q has no handler in this remint (kinds: %v)", job.Args.JobKind, q.reg.Kinds()))
 	}
+	// A lease the handler needs is held by someone else: stay queued (snoozed) before
+	// the attempt counts as started.
+	if err := wk.waitTurn(ctx, h, job); err != nil {
+		return err
+	}
 	key := jobLeaseKey(job.ID)
 	l, err := q.st.AcquireLease(ctx, key, q.cfg.Holder, q.cfg.LeaseTTL, q.cfg.Now())
 	if errors.Is(err, store.ErrLeaseHeld) {
@@ -132,7 +138,7 @@ func (wk *worker) Work(ctx context.Context, job *river.Job[jobArgs]) error {
 	}
 	q.log.Info("job started", "job", job.ID, "kind", w.Kind, "target", w.Target, "attempt", job.Attempt)
 
-	runErr := h.Run(ctx, w)
+	runErr := h.Run(lease.WithJob(ctx, job.ID), w)
 	firstStart := rec.Started
 	if firstStart.IsZero() {
 		firstStart = attemptStart

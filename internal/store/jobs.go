@@ -222,6 +222,22 @@ func (s *Store) AppendJobEvent(ctx context.Context, e JobEvent) error {
 	return nil
 }
 
+// LastJobEvent returns the latest line of job id's event log, or ErrNotFound.
+func (s *Store) LastJobEvent(ctx context.Context, id int64) (JobEvent, error) {
+	var e JobEvent
+	var t string
+	err := s.db.QueryRowContext(ctx, `SELECT id, job_id, time, attempt, level, message FROM job_events WHERE job_id = ? ORDER BY id DESC LIMIT 1`, id).
+		Scan(&e.ID, &e.JobID, &t, &e.Attempt, &e.Level, &e.Message)
+	if errors.Is(err, sql.ErrNoRows) {
+		return e, fmt.Errorf("last event of job %d: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return e, fmt.Errorf("read the last event of job %d: %w", id, err)
+	}
+	e.Time = parseTime(t)
+	return e, nil
+}
+
 // JobEvents returns job id's event log in order.
 func (s *Store) JobEvents(ctx context.Context, id int64) ([]JobEvent, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT id, job_id, time, attempt, level, message FROM job_events WHERE job_id = ? ORDER BY id`, id)

@@ -54,7 +54,8 @@ func TestOpenConcurrentlyMigratesOnce(t *testing.T) {
 
 // A state database at schema 7 (main before schedule runs were unique) whose runs were
 // recorded twice by two daemons at once migrates: one record per run is kept, the fired
-// one over a skipped one, then the earliest; other rows stay. On SQLite and PostgreSQL.
+// one over a skipped one, then the earliest; other rows stay, and so does a lease (held
+// for no job). On SQLite and PostgreSQL.
 func TestMigrateDedupesScheduleRuns(t *testing.T) {
 	t.Run("sqlite", func(t *testing.T) {
 		testMigrateDedupesScheduleRuns(t, filepath.Join(t.TempDir(), "state.db"))
@@ -95,6 +96,11 @@ func testMigrateDedupesScheduleRuns(t *testing.T, path string) {
 			t.Fatal(err)
 		}
 	}
+	// A lease taken by main's code (no job column yet).
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO leases (lease_key, token, host, pid, command, started_at, acquired_at, renewed_at, expires_at)
+		VALUES ('group/web', 't', 'hostx', 1234, 'remint rebuild web', '', '2026-11-28T02:00:00Z', '2026-11-28T02:00:00Z', '2026-11-28T02:00:30Z')`); err != nil {
+		t.Fatal(err)
+	}
 	s.Close()
 
 	s, err = Open(ctx, path)
@@ -102,6 +108,9 @@ func testMigrateDedupesScheduleRuns(t *testing.T, path string) {
 		t.Fatalf("a schema 7 database with duplicate runs does not migrate: %v", err)
 	}
 	defer s.Close()
+	if l, err := s.GetLease(ctx, "group/web"); err != nil || l.Holder.Command != "remint rebuild web" || l.Holder.Job != 0 {
+		t.Fatalf("lease after migration: %+v, %v; want main's lease, held for no job", l, err)
+	}
 	runs, err := s.ScheduleRuns(ctx, "")
 	if err != nil {
 		t.Fatal(err)

@@ -241,6 +241,9 @@ var migrations = []string{
 	DELETE FROM schedule_runs WHERE EXISTS (SELECT 1 FROM schedule_runs o
 		WHERE o.schedule = schedule_runs.schedule AND o.run_start = schedule_runs.run_start AND o.id < schedule_runs.id);
 	CREATE UNIQUE INDEX schedule_runs_run ON schedule_runs(schedule, run_start);`,
+	// 9: the durable job a lease was taken for (0: none, a command run by hand), so a job
+	// resumed after its process died does not wait behind its own earlier attempt's lease.
+	`ALTER TABLE leases ADD COLUMN job_id INTEGER NOT NULL DEFAULT 0;`,
 }
 
 // Store is an open state database. It is safe for concurrent use.
