@@ -196,7 +196,7 @@ func TestJobWaitsForAGroupHeldByHand(t *testing.T) {
 		t.Skip("boots servers on the simulator")
 	}
 	t.Parallel()
-	ttl := 300 * time.Millisecond
+	ttl := 500 * time.Millisecond
 	e := startWaitEnv(t, ttl, true)
 	ctx := context.Background()
 	byHand := &lease.Manager{Store: e.st, TTL: ttl, Holder: store.LeaseHolder{Host: "laptop", PID: 4242, Command: "remint rebuild web"}}
