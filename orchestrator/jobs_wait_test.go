@@ -2,6 +2,7 @@ package orchestrator
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -176,7 +177,7 @@ func TestJobsOnSlotsOfOneGroupTakeTurns(t *testing.T) {
 	j := waitForWaiting(t, e.q, second.ID)
 	require.Equal(t, StatusQueued, j.Status, "waiting, the second update stays queued")
 	require.Nil(t, j.Started)
-	require.Regexp(t, `^waiting for group web: held by `+"`remint serve: job on group web`"+` \(pid \d+ on host [^,]+, job `+itoa(first.ID)+`\) since `, waiting(j)[0])
+	require.Regexp(t, `^waiting for group web: held by `+"`remint serve \\(2 workers\\): update web/0`"+` \(pid \d+ on host [^,]+, job `+itoa(first.ID)+`\) since `, waiting(j)[0])
 	close(e.gate.open)
 
 	done0 := waitStatus(t, e.q, first.ID, StatusSucceeded)
@@ -252,4 +253,82 @@ func TestResumedJobDoesNotWaitForItsOwnLease(t *testing.T) {
 	done := waitStatus(t, e.q, j.ID, StatusSucceeded)
 	require.Empty(t, waiting(done), "no wait behind its own lease")
 	require.Equal(t, 2, done.Installed)
+}
+
+// groupHandler is a job kind that holds its target's group lease for a while, refusing
+// at once (no wait) when someone else holds it; it counts how many run at once.
+type groupHandler struct {
+	m *lease.Manager
+
+	mu                  sync.Mutex
+	running, maxRunning int
+}
+
+func (h *groupHandler) count(d int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.running += d
+	h.maxRunning = max(h.maxRunning, h.running)
+}
+
+func (h *groupHandler) Check(string, json.RawMessage) error { return nil }
+func (h *groupHandler) LeaseKeys(target string) []string    { return groupLeaseKeys(target) }
+
+func (h *groupHandler) Run(ctx context.Context, w *Work) error {
+	group, _ := SplitTarget(w.Target)
+	l, err := h.m.Acquire(ctx, lease.GroupKey(group))
+	if err != nil {
+		return err
+	}
+	defer l.Release(ctx)
+	h.count(1)
+	defer h.count(-1)
+	select {
+	case <-time.After(100 * time.Millisecond):
+	case <-l.Context().Done():
+		return context.Cause(l.Context())
+	}
+	return nil
+}
+
+// Jobs on four slots of one group queued at once, worked by four workers: each takes its
+// turn, one at a time, none fails because another took the group's lease between its
+// look and its take (the handler here refuses a held lease at once).
+func TestJobsQueuedAtOnceOnOneGroupRunOneAtATime(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "state.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { st.Close() })
+	ttl := 500 * time.Millisecond
+	h := &groupHandler{m: &lease.Manager{Store: st, TTL: ttl, Holder: store.LeaseHolder{Host: "test", PID: 1, Command: "test"}}}
+	q, err := NewQueue(ctx, st, Registry{"hold": h}, QueueConfig{Workers: 4, PollInterval: 20 * time.Millisecond, LeaseTTL: ttl,
+		Holder: store.LeaseHolder{Host: "test", PID: 1, Command: "remint serve (4 workers)"}})
+	require.NoError(t, err)
+	var ids []int64
+	for slot := range 4 {
+		j, err := q.Insert(ctx, JobRequest{Kind: "hold", Target: SlotTarget("web", slot)}, nil)
+		require.NoError(t, err)
+		ids = append(ids, j.ID)
+	}
+	require.NoError(t, q.Start(ctx))
+	t.Cleanup(func() { q.Stop(context.Background()) })
+	waited := 0
+	for _, id := range ids {
+		require.Eventually(t, func() bool {
+			j, err := q.Get(ctx, id)
+			require.NoError(t, err)
+			return j.Status != StatusQueued && j.Status != StatusRunning
+		}, 30*time.Second, 20*time.Millisecond)
+		j, err := q.Get(ctx, id)
+		require.NoError(t, err)
+		require.Equal(t, StatusSucceeded, j.Status, "job %d (%s): %s", id, j.Target, j.Reason)
+		require.LessOrEqual(t, len(waiting(j)), 3, "said once per holder it waited for: %v", waiting(j))
+		require.Equal(t, 1, j.Attempt)
+		if len(waiting(j)) > 0 {
+			waited++
+		}
+	}
+	require.Equal(t, 1, h.maxRunning, "one at a time")
+	require.GreaterOrEqual(t, waited, 1, "some waited their turn")
 }

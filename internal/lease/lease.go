@@ -92,6 +92,25 @@ func JobOf(ctx context.Context) int64 {
 	return id
 }
 
+type claimsKey struct{}
+
+// WithClaims hands leases taken before the work started (key → token) to the work in
+// ctx: the job queue's worker takes a job's leases before it starts the job, so that two
+// waiting jobs cannot both see a lease free and then race for it. Acquire of a claimed
+// key carries the claimed lease on instead of taking it anew.
+func WithClaims(ctx context.Context, claims map[string]string) context.Context {
+	if len(claims) == 0 {
+		return ctx
+	}
+	return context.WithValue(ctx, claimsKey{}, claims)
+}
+
+func claimed(ctx context.Context, key string) (token string, ok bool) {
+	claims, _ := ctx.Value(claimsKey{}).(map[string]string)
+	token, ok = claims[key]
+	return token, ok
+}
+
 // HolderText describes a lease holder for messages: "`remint rebuild web` (pid 1234 on
 // host x)", with ", job 42" when it holds the lease for a durable job.
 func HolderText(h store.LeaseHolder) string {
@@ -179,7 +198,8 @@ func (m *Manager) log() *slog.Logger {
 // Acquire takes the lease key, waiting up to m.Wait while another process holds it (a
 // *HeldError when it is still held then). The lease is renewed in the background until
 // Release; its Context, derived from ctx, is cancelled with cause ErrLost when it is lost.
-// In a durable job's ctx (WithJob) the lease names the job.
+// In a durable job's ctx (WithJob) the lease names the job; a lease claimed for the work
+// (WithClaims) is carried on while it is still the claimant's.
 func (m *Manager) Acquire(ctx context.Context, key string) (*Lease, error) {
 	if m.Store == nil {
 		return nil, errors.New("lease manager has no store")
@@ -189,6 +209,18 @@ func (m *Manager) Acquire(ctx context.Context, key string) (*Lease, error) {
 		holder.Job = id
 	}
 	ttl := m.ttl()
+	if token, ok := claimed(ctx, key); ok {
+		// Renewing proves the claim is still ours; a claim released earlier (the work
+		// took the lease once already) or lost is not, and the lease is taken anew.
+		rec, err := m.Store.RenewLease(ctx, key, token, ttl, m.now())
+		if err == nil {
+			m.log().Debug("claimed lease carried on", "lease", key, "ttl", ttl)
+			return m.hold(ctx, rec, ttl), nil
+		}
+		if !errors.Is(err, store.ErrLeaseLost) {
+			return nil, fmt.Errorf("take the lease of %s: %w", Describe(key), err)
+		}
+	}
 	start := m.now()
 	var held *HeldError
 	poll := min(time.Second, ttl/3)
@@ -216,11 +248,16 @@ func (m *Manager) Acquire(ctx context.Context, key string) (*Lease, error) {
 		}
 		return nil, fmt.Errorf("take the lease of %s: %w", Describe(key), err)
 	}
+	m.log().Debug("lease taken", "lease", key, "ttl", ttl)
+	return m.hold(ctx, rec, ttl), nil
+}
+
+// hold starts renewing rec, a lease this process holds, until Release.
+func (m *Manager) hold(ctx context.Context, rec store.Lease, ttl time.Duration) *Lease {
 	lctx, cancel := context.WithCancelCause(ctx)
 	l := &Lease{m: m, rec: rec, ttl: ttl, ctx: lctx, cancel: cancel, stop: make(chan struct{}), done: make(chan struct{})}
-	m.log().Debug("lease taken", "lease", key, "ttl", ttl)
 	go l.renewLoop()
-	return l, nil
+	return l
 }
 
 // Lease is a lease this process holds.
