@@ -55,6 +55,7 @@ func (wk *worker) takeTurn(ctx context.Context, h Handler, job *river.Job[jobArg
 		case err == nil:
 			claims[key] = l.Token
 		case errors.As(err, &held) && held.Current.Holder.Job == job.ID:
+			// Its own earlier attempt's: left to the handler (see above).
 		case errors.As(err, &held):
 			q.releaseClaims(ctx, claims)
 			wk.sayWaiting(ctx, job, held.Current)
