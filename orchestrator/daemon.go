@@ -57,6 +57,9 @@ type Daemon struct {
 	book scheduleBook
 	// retained is when retention last ran per family, as last read or done.
 	retained map[string]time.Time
+	// afterStateRead, if set, runs in fire right after the stored last-fired time was
+	// read: tests put another daemon's whole firing there (two daemons at one instant).
+	afterStateRead func()
 }
 
 const retireBackoff = time.Minute
@@ -370,12 +373,17 @@ func (d *Daemon) loadRunTime(ctx context.Context, states map[string]time.Time) e
 
 // fire handles e's runs due at now. The stored last-fired time is read first: another
 // daemon on the same database may have handled the run already. A run-time schedule's
-// definition is read again: another process may have deleted or changed it.
+// definition is read again: another process may have deleted or changed it. Two daemons
+// that read the state at the same instant both go on, but a run is recorded once
+// (store.ErrRunRecorded): the one that finds it recorded neither fires nor records it.
 func (d *Daemon) fire(ctx context.Context, e *schedEntry, now time.Time) error {
 	s := e.ns
 	last, _, seen, err := d.Store.ScheduleLastFired(ctx, s.Name)
 	if err != nil {
 		return err
+	}
+	if d.afterStateRead != nil {
+		d.afterStateRead()
 	}
 	if seen && last.After(e.from) {
 		e.advance(last)
@@ -395,11 +403,20 @@ func (d *Daemon) fire(ctx context.Context, e *schedEntry, now time.Time) error {
 			return nil
 		}
 	}
+	recordedElsewhere := func(r Run) {
+		d.log().Debug("schedule run recorded by another daemon already: not fired here", "schedule", s.Name, "run", r.Start)
+		e.advance(r.Start)
+	}
 	c := s.Schedule.CatchUp(e.from, now)
 	for _, m := range c.Missed {
 		reason := fmt.Sprintf("missed: its window closed at %s while no daemon was up", m.End.UTC().Format(time.RFC3339))
-		if err := d.Store.RecordScheduleRun(ctx, nil, store.ScheduleRun{Schedule: s.Name, Target: s.Target, Start: m.Start, End: m.End,
-			Outcome: store.RunMissed, Reason: reason, Recorded: now}); err != nil {
+		err := d.Store.RecordScheduleRun(ctx, nil, store.ScheduleRun{Schedule: s.Name, Target: s.Target, Start: m.Start, End: m.End,
+			Outcome: store.RunMissed, Reason: reason, Recorded: now})
+		if errors.Is(err, store.ErrRunRecorded) {
+			recordedElsewhere(m)
+			continue
+		}
+		if err != nil {
 			return err
 		}
 		d.log().Warn("schedule run missed", "schedule", s.Name, "run", m.Start, "reason", reason)
@@ -416,11 +433,17 @@ func (d *Daemon) fire(ctx context.Context, e *schedEntry, now time.Time) error {
 	}
 	run := *c.Run
 	skip := func(reason string) error {
-		d.log().Warn("schedule run skipped", "schedule", s.Name, "run", run.Start, "reason", reason)
-		if err := d.Store.RecordScheduleRun(ctx, nil, store.ScheduleRun{Schedule: s.Name, Target: s.Target, Start: run.Start, End: run.End,
-			Outcome: store.RunSkipped, Reason: reason, Recorded: now}); err != nil {
+		err := d.Store.RecordScheduleRun(ctx, nil, store.ScheduleRun{Schedule: s.Name, Target: s.Target, Start: run.Start, End: run.End,
+			Outcome: store.RunSkipped, Reason: reason, Recorded: now})
+		if errors.Is(err, store.ErrRunRecorded) {
+			// Busy with the job another daemon fired for this very run: not a skip.
+			recordedElsewhere(run)
+			return nil
+		}
+		if err != nil {
 			return err
 		}
+		d.log().Warn("schedule run skipped", "schedule", s.Name, "run", run.Start, "reason", reason)
 		if err := d.Store.SetScheduleFired(ctx, nil, s.Name, s.Schedule.Rule(), run.Start, now); err != nil {
 			return err
 		}
@@ -457,6 +480,12 @@ func (d *Daemon) fire(ctx context.Context, e *schedEntry, now time.Time) error {
 	var dup *DuplicateError
 	if errors.As(err, &dup) {
 		return skip(fmt.Sprintf("skipped: %v", err))
+	}
+	if errors.Is(err, store.ErrRunRecorded) {
+		// Another daemon fired it (and its job may have finished already, so River's
+		// one-job-per-target did not refuse this one): the insert was rolled back.
+		recordedElsewhere(run)
+		return nil
 	}
 	if err != nil {
 		return err

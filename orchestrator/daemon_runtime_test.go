@@ -12,6 +12,7 @@ import (
 
 	"github.com/remint-dev/remint/internal/manifest"
 	"github.com/remint-dev/remint/internal/store"
+	"github.com/remint-dev/remint/internal/store/pgtest"
 )
 
 type daemonTargets struct{}
@@ -249,4 +250,81 @@ func TestTwoDaemonsFireARunOnceAndNotADeletedSchedule(t *testing.T) {
 	require.Len(t, runs, 1, "nothing is recorded for the deleted schedule's 02:00 run")
 	require.NoError(t, a.FireSchedules(ctx, t0.Add(3*time.Hour)))
 	require.Empty(t, queued(t, q))
+}
+
+// Two daemons (each its own store and queue on one database) that read a due run's
+// state at the same instant: the first fires it; the second finds the run recorded and
+// neither records it again (as skipped: the target is busy with the first's job) nor
+// fires a second job (when the first job has finished already, so the target is free).
+// On SQLite and PostgreSQL.
+func TestTwoDaemonsReadingARunAtOnceFireItOnce(t *testing.T) {
+	t.Parallel()
+	for _, finished := range []bool{false, true} {
+		name := map[bool]string{false: "first job running", true: "first job finished"}[finished]
+		t.Run(name+"/sqlite", func(t *testing.T) {
+			t.Parallel()
+			testTwoDaemonsAtOnce(t, filepath.Join(t.TempDir(), "state.db"), finished)
+		})
+		t.Run(name+"/postgres", func(t *testing.T) {
+			if testing.Short() {
+				t.Skip("starts PostgreSQL")
+			}
+			t.Parallel()
+			testTwoDaemonsAtOnce(t, pgtest.Start(t), finished)
+		})
+	}
+}
+
+func testTwoDaemonsAtOnce(t *testing.T, path string, finished bool) {
+	ctx := context.Background()
+	daemon := func() (*store.Store, *Queue, *Daemon) {
+		st, err := store.Open(ctx, path)
+		require.NoError(t, err)
+		t.Cleanup(func() { st.Close() })
+		workers := 0
+		if finished {
+			workers = 1
+		}
+		q, err := NewQueue(ctx, st, Registry{KindUpdate: &testHandler{}}, QueueConfig{Workers: workers, PollInterval: 20 * time.Millisecond,
+			LeaseTTL: 500 * time.Millisecond, Holder: store.LeaseHolder{Host: "test", PID: 1, Command: "test"}})
+		require.NoError(t, err)
+		if finished {
+			require.NoError(t, q.Start(ctx))
+			t.Cleanup(func() { q.Stop(context.Background()) })
+		}
+		return st, q, &Daemon{Queue: q, Store: st, RunTime: true}
+	}
+	st, qa, a := daemon()
+	_, _, b := daemon()
+	t0 := time.Date(2026, 1, 10, 0, 0, 0, 0, time.UTC)
+	book := &ScheduleBook{Store: st, Targets: daemonTargets{}, Now: func() time.Time { return t0 }}
+	_, err := book.Create(ctx, ScheduleSpec{Name: "db-hourly", RRule: "DTSTART:20260101T000000Z\nRRULE:FREQ=HOURLY", Window: time.Hour,
+		Enabled: true, Action: manifest.ActionUpdate, Target: "db"}, "test")
+	require.NoError(t, err)
+	require.NoError(t, a.FireSchedules(ctx, t0.Add(59*time.Minute)))
+	require.NoError(t, b.FireSchedules(ctx, t0.Add(59*time.Minute)))
+
+	// b has read the 01:00 run's state (not handled yet) when a fires it.
+	due := t0.Add(time.Hour)
+	b.afterStateRead = func() {
+		b.afterStateRead = nil
+		require.NoError(t, a.FireSchedules(ctx, due))
+		if finished {
+			jobs, err := qa.List(ctx, ListOptions{})
+			require.NoError(t, err)
+			require.Len(t, jobs, 1)
+			waitStatus(t, qa, jobs[0].ID, StatusSucceeded)
+		}
+	}
+	require.NoError(t, b.FireSchedules(ctx, due))
+	require.NoError(t, b.FireSchedules(ctx, due.Add(time.Second)))
+
+	jobs, err := qa.List(ctx, ListOptions{})
+	require.NoError(t, err)
+	require.Len(t, jobs, 1, "one job for the 01:00 run")
+	runs, err := st.ScheduleRuns(ctx, "db-hourly")
+	require.NoError(t, err)
+	require.Len(t, runs, 1, "the 01:00 run is recorded once: %+v", runs)
+	require.Equal(t, store.RunFired, runs[0].Outcome)
+	require.Equal(t, jobs[0].ID, runs[0].JobID)
 }

@@ -520,10 +520,17 @@ func toJob(row *rivertype.JobRow, rec store.JobRecord) Job {
 	if !rec.RunStart.IsZero() {
 		j.Run = &Run{Start: rec.RunStart, End: rec.RunEnd}
 	}
-	if !rec.Started.IsZero() {
+	switch {
+	case !rec.Started.IsZero():
 		t := rec.Started
 		j.Started = &t
-	} else if row.AttemptedAt != nil {
+	case rec.ID != 0 && j.Status == StatusRunning:
+		// Fetched by a worker that has not started it: it is looking whether the leases
+		// its handler needs are free (waitTurn), and waits queued when they are not.
+		j.Status = StatusQueued
+	case j.Status == StatusRunning && row.AttemptedAt != nil:
+		// No record read (Unfinished): River's attempt start. A job that waited for a
+		// lease was fetched (attempted) without starting: it has no start.
 		j.Started = row.AttemptedAt
 	}
 	// The end as remint recorded it (the clock its start was read by) when it has one:

@@ -11,6 +11,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/remint-dev/remint/internal/lease"
 	"github.com/remint-dev/remint/internal/store"
 )
 
@@ -93,6 +94,13 @@ func (wk *worker) Work(ctx context.Context, job *river.Job[jobArgs]) error {
 		// Inserted by a build that knew the kind; this one does not.
 		return river.JobCancel(fmt.Errorf("job kind %q has no handler in this remint (kinds: %v)", job.Args.JobKind, q.reg.Kinds()))
 	}
+	// The leases the handler needs, or stay queued (snoozed) while someone else has one:
+	// before the attempt counts as started.
+	claims, err := wk.takeTurn(ctx, h, job)
+	if err != nil {
+		return err
+	}
+	defer q.releaseClaims(ctx, claims)
 	key := jobLeaseKey(job.ID)
 	l, err := q.st.AcquireLease(ctx, key, q.cfg.Holder, q.cfg.LeaseTTL, q.cfg.Now())
 	if errors.Is(err, store.ErrLeaseHeld) {
@@ -113,7 +121,10 @@ func (wk *worker) Work(ctx context.Context, job *river.Job[jobArgs]) error {
 	}()
 	renewCtx, stopRenew := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRenew()
-	go wk.renew(renewCtx, key, l.Token)
+	go wk.renew(renewCtx, key, l.Token, false)
+	for k, token := range claims {
+		go wk.renew(renewCtx, k, token, true)
+	}
 
 	rec, err := q.st.GetJob(ctx, job.ID)
 	if err != nil {
@@ -132,7 +143,7 @@ func (wk *worker) Work(ctx context.Context, job *river.Job[jobArgs]) error {
 	}
 	q.log.Info("job started", "job", job.ID, "kind", w.Kind, "target", w.Target, "attempt", job.Attempt)
 
-	runErr := h.Run(ctx, w)
+	runErr := h.Run(lease.WithClaims(lease.WithJob(ctx, job.ID), claims), w)
 	firstStart := rec.Started
 	if firstStart.IsZero() {
 		firstStart = attemptStart
@@ -185,9 +196,11 @@ func (wk *worker) Work(ctx context.Context, job *river.Job[jobArgs]) error {
 	}
 }
 
-// renew keeps the attempt's lease alive until ctx ends. It is never released: once the
-// attempt ended it expires within the TTL, by when River has recorded the job's end.
-func (wk *worker) renew(ctx context.Context, key, token string) {
+// renew keeps a lease of the attempt alive until ctx ends or the lease is no longer
+// the attempt's (a claimed lease its handler released). The attempt's own lease
+// ("job/<id>") is never released: once the attempt ended it expires within the TTL, by
+// when River has recorded the job's end.
+func (wk *worker) renew(ctx context.Context, key, token string, claim bool) {
 	q := wk.q
 	t := time.NewTicker(q.cfg.LeaseTTL / 3)
 	defer t.Stop()
@@ -196,7 +209,12 @@ func (wk *worker) renew(ctx context.Context, key, token string) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if _, err := q.st.RenewLease(ctx, key, token, q.cfg.LeaseTTL, q.cfg.Now()); err != nil && ctx.Err() == nil {
+			_, err := q.st.RenewLease(ctx, key, token, q.cfg.LeaseTTL, q.cfg.Now())
+			switch {
+			case err == nil, ctx.Err() != nil:
+			case claim && errors.Is(err, store.ErrLeaseLost):
+				return
+			default:
 				q.log.Warn("could not renew job lease", "lease", key, "err", err)
 			}
 		}

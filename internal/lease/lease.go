@@ -78,6 +78,49 @@ func Self(command string, started time.Time) store.LeaseHolder {
 	return store.LeaseHolder{Host: host, PID: os.Getpid(), Command: command, Started: started}
 }
 
+type jobKey struct{}
+
+// WithJob marks ctx as the work of durable job id: a lease taken in it names the job
+// (store.LeaseHolder.Job), so the job's next attempt knows the lease for its own.
+func WithJob(ctx context.Context, id int64) context.Context {
+	return context.WithValue(ctx, jobKey{}, id)
+}
+
+// JobOf is the durable job ctx works for (WithJob), 0 for none.
+func JobOf(ctx context.Context) int64 {
+	id, _ := ctx.Value(jobKey{}).(int64)
+	return id
+}
+
+type claimsKey struct{}
+
+// WithClaims hands leases taken before the work started (key → token) to the work in
+// ctx: the job queue's worker takes a job's leases before it starts the job, so that two
+// waiting jobs cannot both see a lease free and then race for it. Acquire of a claimed
+// key carries the claimed lease on instead of taking it anew.
+func WithClaims(ctx context.Context, claims map[string]string) context.Context {
+	if len(claims) == 0 {
+		return ctx
+	}
+	return context.WithValue(ctx, claimsKey{}, claims)
+}
+
+func claimed(ctx context.Context, key string) (token string, ok bool) {
+	claims, _ := ctx.Value(claimsKey{}).(map[string]string)
+	token, ok = claims[key]
+	return token, ok
+}
+
+// HolderText describes a lease holder for messages: "`remint rebuild web` (pid 1234 on
+// host x)", with ", job 42" when it holds the lease for a durable job.
+func HolderText(h store.LeaseHolder) string {
+	s := fmt.Sprintf("`%s` (pid %d on host %s", h.Command, h.PID, h.Host)
+	if h.Job != 0 {
+		s += fmt.Sprintf(", job %d", h.Job)
+	}
+	return s + ")"
+}
+
 // Store keeps leases; *store.Store implements it.
 type Store interface {
 	AcquireLease(ctx context.Context, key string, holder store.LeaseHolder, ttl time.Duration, now time.Time) (store.Lease, error)
@@ -106,8 +149,8 @@ func (e *HeldError) Error() string {
 	if y, m, d := since.Date(); y != e.Now.UTC().Year() || m != e.Now.UTC().Month() || d != e.Now.UTC().Day() {
 		layout = time.RFC3339
 	}
-	msg := fmt.Sprintf("%s is being changed by `%s` (pid %d on host %s) since %s, lease renewed %s ago",
-		Describe(e.Key), h.Command, h.PID, h.Host, since.Format(layout),
+	msg := fmt.Sprintf("%s is being changed by %s since %s, lease renewed %s ago",
+		Describe(e.Key), HolderText(h), since.Format(layout),
 		max(e.Now.Sub(e.Current.Renewed), 0).Round(time.Second))
 	if e.Waited > 0 {
 		msg += fmt.Sprintf("; waited %s for it", e.Waited)
@@ -155,18 +198,36 @@ func (m *Manager) log() *slog.Logger {
 // Acquire takes the lease key, waiting up to m.Wait while another process holds it (a
 // *HeldError when it is still held then). The lease is renewed in the background until
 // Release; its Context, derived from ctx, is cancelled with cause ErrLost when it is lost.
+// In a durable job's ctx (WithJob) the lease names the job; a lease claimed for the work
+// (WithClaims) is carried on while it is still the claimant's.
 func (m *Manager) Acquire(ctx context.Context, key string) (*Lease, error) {
 	if m.Store == nil {
 		return nil, errors.New("lease manager has no store")
 	}
+	holder := m.Holder
+	if id := JobOf(ctx); id != 0 {
+		holder.Job = id
+	}
 	ttl := m.ttl()
+	if token, ok := claimed(ctx, key); ok {
+		// Renewing proves the claim is still ours; a claim released earlier (the work
+		// took the lease once already) or lost is not, and the lease is taken anew.
+		rec, err := m.Store.RenewLease(ctx, key, token, ttl, m.now())
+		if err == nil {
+			m.log().Debug("claimed lease carried on", "lease", key, "ttl", ttl)
+			return m.hold(ctx, rec, ttl), nil
+		}
+		if !errors.Is(err, store.ErrLeaseLost) {
+			return nil, fmt.Errorf("take the lease of %s: %w", Describe(key), err)
+		}
+	}
 	start := m.now()
 	var held *HeldError
 	poll := min(time.Second, ttl/3)
 	b := retry.WithMaxDuration(m.Wait, retry.WithJitterPercent(10, retry.NewConstant(poll)))
 	rec, err := retry.DoValue(ctx, b, func(ctx context.Context) (store.Lease, error) {
 		now := m.now()
-		rec, err := m.Store.AcquireLease(ctx, key, m.Holder, ttl, now)
+		rec, err := m.Store.AcquireLease(ctx, key, holder, ttl, now)
 		var cur *store.LeaseHeldError
 		if !errors.As(err, &cur) {
 			return rec, err
@@ -187,11 +248,16 @@ func (m *Manager) Acquire(ctx context.Context, key string) (*Lease, error) {
 		}
 		return nil, fmt.Errorf("take the lease of %s: %w", Describe(key), err)
 	}
+	m.log().Debug("lease taken", "lease", key, "ttl", ttl)
+	return m.hold(ctx, rec, ttl), nil
+}
+
+// hold starts renewing rec, a lease this process holds, until Release.
+func (m *Manager) hold(ctx context.Context, rec store.Lease, ttl time.Duration) *Lease {
 	lctx, cancel := context.WithCancelCause(ctx)
 	l := &Lease{m: m, rec: rec, ttl: ttl, ctx: lctx, cancel: cancel, stop: make(chan struct{}), done: make(chan struct{})}
-	m.log().Debug("lease taken", "lease", key, "ttl", ttl)
 	go l.renewLoop()
-	return l, nil
+	return l
 }
 
 // Lease is a lease this process holds.

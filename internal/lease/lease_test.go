@@ -145,3 +145,36 @@ func TestDescribe(t *testing.T) {
 	require.Equal(t, "image family debian-12", Describe(FamilyKey("debian-12")))
 	require.Equal(t, "odd", Describe("odd"))
 }
+
+// A lease claimed for the work (the job worker took it before starting the job) is
+// carried on by Acquire in the work's ctx, not refused as held; a claim no longer the
+// claimant's (released, or expired and taken) is taken anew. A lease taken in a job's
+// ctx names the job.
+func TestAcquireCarriesOnAClaimedLease(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := openStore(t)
+	now := time.Now()
+	claim, err := st.AcquireLease(ctx, GroupKey("web"), store.LeaseHolder{Host: "h", PID: 1, Command: "remint serve (1 workers): update web/0", Job: 7}, time.Minute, now)
+	require.NoError(t, err)
+	m := &Manager{Store: st, TTL: time.Minute, Holder: store.LeaseHolder{Host: "h", PID: 1, Command: "remint serve: job on group web"}}
+	_, err = m.Acquire(ctx, GroupKey("web"))
+	require.ErrorIs(t, err, store.ErrLeaseHeld, "without the claim in ctx it is someone else's")
+
+	jobCtx := WithClaims(WithJob(ctx, 7), map[string]string{GroupKey("web"): claim.Token})
+	l, err := m.Acquire(jobCtx, GroupKey("web"))
+	require.NoError(t, err)
+	cur, err := st.GetLease(ctx, GroupKey("web"))
+	require.NoError(t, err)
+	require.Equal(t, int64(7), cur.Holder.Job)
+	require.NoError(t, l.Release(ctx))
+
+	// Released: the stale claim is taken anew, for the job.
+	l, err = m.Acquire(jobCtx, GroupKey("web"))
+	require.NoError(t, err)
+	cur, err = st.GetLease(ctx, GroupKey("web"))
+	require.NoError(t, err)
+	require.Equal(t, "remint serve: job on group web", cur.Holder.Command)
+	require.Equal(t, int64(7), cur.Holder.Job)
+	require.NoError(t, l.Release(ctx))
+}

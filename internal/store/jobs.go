@@ -222,6 +222,22 @@ func (s *Store) AppendJobEvent(ctx context.Context, e JobEvent) error {
 	return nil
 }
 
+// LastJobEvent returns the latest line of job id's event log, or ErrNotFound.
+func (s *Store) LastJobEvent(ctx context.Context, id int64) (JobEvent, error) {
+	var e JobEvent
+	var t string
+	err := s.db.QueryRowContext(ctx, `SELECT id, job_id, time, attempt, level, message FROM job_events WHERE job_id = ? ORDER BY id DESC LIMIT 1`, id).
+		Scan(&e.ID, &e.JobID, &t, &e.Attempt, &e.Level, &e.Message)
+	if errors.Is(err, sql.ErrNoRows) {
+		return e, fmt.Errorf("last event of job %d: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return e, fmt.Errorf("read the last event of job %d: %w", id, err)
+	}
+	e.Time = parseTime(t)
+	return e, nil
+}
+
 // JobEvents returns job id's event log in order.
 func (s *Store) JobEvents(ctx context.Context, id int64) ([]JobEvent, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT id, job_id, time, attempt, level, message FROM job_events WHERE job_id = ? ORDER BY id`, id)
@@ -293,16 +309,31 @@ func (s *Store) SetScheduleFired(ctx context.Context, sqlTx *sql.Tx, name, rule 
 	return nil
 }
 
-// RecordScheduleRun appends a run's outcome (in tx, or on the store when tx is nil).
+// ErrRunRecorded is returned by RecordScheduleRun when the run has a record already:
+// another daemon on the same database handled it.
+var ErrRunRecorded = errors.New("schedule run recorded already")
+
+// RecordScheduleRun records a run's outcome (in tx, or on the store when tx is nil),
+// unless the run (schedule and start) has a record already: then nothing is written and
+// the error is ErrRunRecorded. Two daemons recording one run at once get one record: on
+// PostgreSQL the second insert waits for the first's transaction and then does nothing.
 func (s *Store) RecordScheduleRun(ctx context.Context, sqlTx *sql.Tx, r ScheduleRun) error {
 	var db execer = s.db
 	if sqlTx != nil {
 		db = s.wrap(sqlTx)
 	}
-	_, err := db.ExecContext(ctx, `INSERT INTO schedule_runs (schedule, target, run_start, run_end, outcome, job_id, reason, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+	res, err := db.ExecContext(ctx, `INSERT INTO schedule_runs (schedule, target, run_start, run_end, outcome, job_id, reason, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (schedule, run_start) DO NOTHING`,
 		r.Schedule, r.Target, fmtTime(r.Start), fmtTime(r.End), r.Outcome, r.JobID, r.Reason, fmtTime(r.Recorded))
 	if err != nil {
 		return fmt.Errorf("record %s run of schedule %s at %s: %w", r.Outcome, r.Schedule, fmtTime(r.Start), err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("record %s run of schedule %s at %s: %w", r.Outcome, r.Schedule, fmtTime(r.Start), err)
+	}
+	if n == 0 {
+		return fmt.Errorf("record %s run of schedule %s at %s: %w", r.Outcome, r.Schedule, fmtTime(r.Start), ErrRunRecorded)
 	}
 	return nil
 }

@@ -34,6 +34,8 @@ type LeaseHolder struct {
 	PID     int
 	Command string    // e.g. "remint rebuild web"
 	Started time.Time // when the holding process started
+	// Job is the durable job the lease is held for (its id), 0 for a command run by hand.
+	Job int64
 }
 
 // Lease is one recorded lease.
@@ -61,12 +63,12 @@ func (e *LeaseHeldError) Error() string {
 // Is makes errors.Is(err, ErrLeaseHeld) true.
 func (e *LeaseHeldError) Is(target error) bool { return target == ErrLeaseHeld }
 
-const leaseCols = `lease_key, token, host, pid, command, started_at, acquired_at, renewed_at, expires_at`
+const leaseCols = `lease_key, token, host, pid, command, started_at, acquired_at, renewed_at, expires_at, job_id`
 
 func scanLease(row interface{ Scan(...any) error }) (Lease, error) {
 	var l Lease
 	var started, acquired, renewed, expires string
-	err := row.Scan(&l.Key, &l.Token, &l.Holder.Host, &l.Holder.PID, &l.Holder.Command, &started, &acquired, &renewed, &expires)
+	err := row.Scan(&l.Key, &l.Token, &l.Holder.Host, &l.Holder.PID, &l.Holder.Command, &started, &acquired, &renewed, &expires, &l.Holder.Job)
 	l.Holder.Started, l.Acquired, l.Renewed, l.Expires = parseTime(started), parseTime(acquired), parseTime(renewed), parseTime(expires)
 	return l, err
 }
@@ -98,11 +100,11 @@ func (s *Store) AcquireLease(ctx context.Context, key string, holder LeaseHolder
 		return Lease{}, &LeaseHeldError{Current: cur}
 	}
 	l := Lease{Key: key, Holder: holder, Token: newToken(), Acquired: now, Renewed: now, Expires: now.Add(ttl)}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO leases (`+leaseCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+	if _, err := tx.ExecContext(ctx, `INSERT INTO leases (`+leaseCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (lease_key) DO UPDATE SET token = excluded.token, host = excluded.host, pid = excluded.pid,
 			command = excluded.command, started_at = excluded.started_at, acquired_at = excluded.acquired_at,
-			renewed_at = excluded.renewed_at, expires_at = excluded.expires_at`,
-		l.Key, l.Token, holder.Host, holder.PID, holder.Command, fmtTime(holder.Started), fmtTime(l.Acquired), fmtTime(l.Renewed), fmtTime(l.Expires)); err != nil {
+			renewed_at = excluded.renewed_at, expires_at = excluded.expires_at, job_id = excluded.job_id`,
+		l.Key, l.Token, holder.Host, holder.PID, holder.Command, fmtTime(holder.Started), fmtTime(l.Acquired), fmtTime(l.Renewed), fmtTime(l.Expires), holder.Job); err != nil {
 		return Lease{}, fmt.Errorf("acquire lease %s: %w", key, err)
 	}
 	if err := tx.Commit(); err != nil {

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -76,4 +77,69 @@ func TestSchedulesVersionSameSecond(t *testing.T) {
 	v2, err := st.SchedulesVersion(ctx)
 	require.NoError(t, err)
 	require.NotEqual(t, v1, v2)
+}
+
+// Two daemons recording the same run of a schedule at once (on PostgreSQL each from its
+// own connection, some in a transaction) leave one record; the others are told it was
+// recorded already. On SQLite and PostgreSQL.
+func TestScheduleRunRecordedOnce(t *testing.T) {
+	forEachStore(t, testScheduleRunRecordedOnce)
+}
+
+func testScheduleRunRecordedOnce(t *testing.T, st *store.Store) {
+	ctx := context.Background()
+	t0 := time.Date(2026, 11, 28, 2, 0, 0, 0, time.UTC)
+	run := func(outcome string, start time.Time) store.ScheduleRun {
+		return store.ScheduleRun{Schedule: "weekend-web", Target: "web", Start: start, End: start.Add(time.Hour),
+			Outcome: outcome, Reason: outcome, Recorded: t0}
+	}
+	const n = 8
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			outcome := store.RunFired
+			if i%2 == 1 {
+				outcome = store.RunSkipped
+			}
+			// Half of them in a transaction, as the daemon records a fired run with its job.
+			if i%2 == 0 {
+				tx, err := st.DB().BeginTx(ctx, nil)
+				if err != nil {
+					errs[i] = err
+					return
+				}
+				defer tx.Rollback()
+				if errs[i] = st.RecordScheduleRun(ctx, tx, run(outcome, t0)); errs[i] == nil {
+					errs[i] = tx.Commit()
+				}
+				return
+			}
+			errs[i] = st.RecordScheduleRun(ctx, nil, run(outcome, t0))
+		}()
+	}
+	wg.Wait()
+	recorded := 0
+	for i, err := range errs {
+		if err == nil {
+			recorded++
+			continue
+		}
+		require.ErrorIs(t, err, store.ErrRunRecorded, "recorder %d", i)
+	}
+	require.Equal(t, 1, recorded, "exactly one recorder wrote the run")
+	runs, err := st.ScheduleRuns(ctx, "weekend-web")
+	require.NoError(t, err)
+	require.Len(t, runs, 1)
+
+	// Another run of the schedule, and the same time of another schedule, are recorded.
+	require.NoError(t, st.RecordScheduleRun(ctx, nil, run(store.RunMissed, t0.Add(-24*time.Hour))))
+	other := run(store.RunFired, t0)
+	other.Schedule = "weekend-db"
+	require.NoError(t, st.RecordScheduleRun(ctx, nil, other))
+	runs, err = st.ScheduleRuns(ctx, "")
+	require.NoError(t, err)
+	require.Len(t, runs, 3)
 }

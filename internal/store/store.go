@@ -232,6 +232,18 @@ var migrations = []string{
 		name        TEXT NOT NULL
 	);
 	CREATE INDEX update_schedule_names_server ON update_schedule_names(server_id);`,
+	// 8: one record per run of a schedule (RecordScheduleRun inserts only if none): two
+	// daemons that read a due run at once recorded it twice before (fired and skipped,
+	// or fired twice once the first job had finished). Such duplicates are dropped first,
+	// keeping a fired record over a skipped or missed one, then the earliest.
+	`DELETE FROM schedule_runs WHERE outcome != 'fired' AND EXISTS (SELECT 1 FROM schedule_runs f
+		WHERE f.schedule = schedule_runs.schedule AND f.run_start = schedule_runs.run_start AND f.outcome = 'fired');
+	DELETE FROM schedule_runs WHERE EXISTS (SELECT 1 FROM schedule_runs o
+		WHERE o.schedule = schedule_runs.schedule AND o.run_start = schedule_runs.run_start AND o.id < schedule_runs.id);
+	CREATE UNIQUE INDEX schedule_runs_run ON schedule_runs(schedule, run_start);`,
+	// 9: the durable job a lease was taken for (0: none, a command run by hand), so a job
+	// resumed after its process died does not wait behind its own earlier attempt's lease.
+	`ALTER TABLE leases ADD COLUMN job_id INTEGER NOT NULL DEFAULT 0;`,
 }
 
 // Store is an open state database. It is safe for concurrent use.
