@@ -89,6 +89,25 @@ func NewForgetResult(group string, forgotten []failover.Forgotten) ForgetResult 
 }
 
 // waitLock checks a request's wait_lock_seconds.
+// groupChange answers a change of a known group made within the request: the body is a
+// Req (its wait_lock_seconds checked by do), the answer do's.
+func groupChange[Req, Res any](known func(http.ResponseWriter, *http.Request) (GroupInfo, bool),
+	do func(ctx context.Context, group string, req Req, by string) (Res, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		info, ok := known(w, r)
+		if !ok {
+			return
+		}
+		var req Req
+		if err := decodeBody(r, &req); err != nil {
+			writeErr(w, err)
+			return
+		}
+		res, err := do(r.Context(), info.Name, req, caller(r))
+		reply(w, http.StatusOK, res, err)
+	}
+}
+
 func waitLock(seconds int) (time.Duration, error) {
 	d := time.Duration(seconds) * time.Second
 	if seconds < 0 || d > MaxWaitLock {
@@ -296,40 +315,8 @@ func groupRoutes(g Groups, jobs Jobs) []Route {
 		})},
 		// Adopt and forget only change the state's records: they run within the request,
 		// holding the group's lease as the local commands do.
-		{"POST /v1/groups/{name}/adopt", func(w http.ResponseWriter, r *http.Request) {
-			info, ok := known(w, r)
-			if !ok {
-				return
-			}
-			var req AdoptRequest
-			if err := decodeBody(r, &req); err != nil {
-				writeErr(w, err)
-				return
-			}
-			if _, err := waitLock(req.WaitLockSeconds); err != nil {
-				writeErr(w, err)
-				return
-			}
-			res, err := g.AdoptGroup(r.Context(), info.Name, req, caller(r))
-			reply(w, http.StatusOK, res, err)
-		}},
-		{"POST /v1/groups/{name}/forget", func(w http.ResponseWriter, r *http.Request) {
-			info, ok := known(w, r)
-			if !ok {
-				return
-			}
-			var req ForgetRequest
-			if err := decodeBody(r, &req); err != nil {
-				writeErr(w, err)
-				return
-			}
-			if _, err := waitLock(req.WaitLockSeconds); err != nil {
-				writeErr(w, err)
-				return
-			}
-			res, err := g.ForgetGroup(r.Context(), info.Name, req, caller(r))
-			reply(w, http.StatusOK, res, err)
-		}},
+		{"POST /v1/groups/{name}/adopt", groupChange(known, g.AdoptGroup)},
+		{"POST /v1/groups/{name}/forget", groupChange(known, g.ForgetGroup)},
 	}
 }
 
