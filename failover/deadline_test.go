@@ -212,3 +212,62 @@ func TestRebuildResumedAfterTheWindowFinishesOnlyWhatWasUnderWay(t *testing.T) {
 		})
 	}
 }
+
+// A forced rebuild killed halfway and run again as the same request (a job's next
+// attempt): resuming its own rollout completes the request; the servers are not all
+// replaced a second time. Run again as a new request (no Earlier), --force still means
+// replace everything.
+func TestForcedRebuildResumedIsNotRepeated(t *testing.T) {
+	t.Parallel()
+	for _, again := range []bool{false, true} {
+		t.Run(map[bool]string{false: "same request", true: "new request"}[again], func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			h := newHarness(t, 43, fakeSpec(3, StrategyRolling, 1, 0))
+			h.deploy()
+			d := h.deps("a")
+			healthy := 0
+			d.crash = func(point string) error {
+				if point == "after "+StateHealthy {
+					if healthy++; healthy == 1 {
+						return errCrash
+					}
+				}
+				return nil
+			}
+			_, err := Rebuild(ctx, d, RebuildRequest{Image: v1.Version, Force: true})
+			require.ErrorIs(t, err, errCrash)
+			killed, err := h.store.UnfinishedRollout(ctx, "web")
+			require.NoError(t, err)
+
+			req := RebuildRequest{Image: v1.Version, Force: true, Earlier: []string{killed.ID}}
+			if again {
+				req.Earlier = nil
+			}
+			h.cloud.mu.Lock()
+			before := h.cloud.nextID
+			h.cloud.mu.Unlock()
+			res, err := Rebuild(ctx, h.deps("b"), req)
+			require.NoError(t, err)
+			require.NotNil(t, res.Resumed)
+			require.Equal(t, killed.ID, res.Resumed.Rollout)
+			h.cloud.mu.Lock()
+			created := h.cloud.nextID - before
+			h.cloud.mu.Unlock()
+			if again {
+				require.NotNil(t, res.Rollout, "a new forced request replaces every server again")
+				require.Equal(t, 2+3, created)
+			} else {
+				require.Nil(t, res.Rollout, "the request's own rollout did the forced replacement")
+				require.Equal(t, 2, created, "only the slots the killed attempt had not reached")
+				found := false
+				for _, e := range res.Events {
+					found = found || e.Step == "forced-done"
+				}
+				require.True(t, found, "an event says why no second rollout")
+			}
+			h.assertConverged(v1)
+			require.Empty(t, h.violations())
+		})
+	}
+}

@@ -2,6 +2,7 @@ package failover
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/remint-dev/remint/catalog"
 	"github.com/remint-dev/remint/internal/openstack"
+	"github.com/remint-dev/remint/internal/store"
 )
 
 // Deps wire the group use cases (Rebuild, RollbackGroup, AdoptGroup): the executor's
@@ -35,6 +37,10 @@ type RebuildRequest struct {
 	Slot *int
 	// Resume only finishes an unfinished rollout; no new one starts.
 	Resume bool
+	// Earlier are the rollouts this same request started before (a job's earlier
+	// attempts, cut short): once one of them completed, here by the resume or before,
+	// the request is done with Force: its servers are not replaced a second time.
+	Earlier []string
 	// DryRun plans and stops: nothing is changed and no lease is taken.
 	DryRun bool
 }
@@ -188,6 +194,16 @@ func Rebuild(ctx context.Context, d Deps, req RebuildRequest) (res RebuildResult
 		return res, nil
 	}
 
+	if req.Force {
+		if id, err := ex.completedOf(ctx, req.Earlier); err != nil {
+			return res, err
+		} else if id != "" {
+			req.Force = false
+			ex.emit(ctx, Event{Slot: -1, Step: "forced-done",
+				Message: fmt.Sprintf("the forced replacement was done by rollout %s of this request: only slots not on the target are replaced", id)})
+		}
+	}
+
 	target, err := ResolveTarget(ctx, d.Catalog, d.Images, spec, req.Image)
 	if err != nil {
 		return res, err
@@ -334,4 +350,21 @@ func (e *Executor) sweepGroupOrphans(ctx context.Context, res *RebuildResult, mi
 	res.Orphans = orphans
 	res.DeletedOrphans, err = e.deleteOrphans(ctx, orphans, minAge)
 	return err
+}
+
+// completedOf returns the first of ids that is a completed rollout ("" when none is).
+func (e *Executor) completedOf(ctx context.Context, ids []string) (string, error) {
+	for _, id := range ids {
+		ro, err := e.store.GetRollout(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return "", fmt.Errorf("read rollout %s of this request: %w", id, err)
+		}
+		if ro.Status == store.RolloutCompleted {
+			return id, nil
+		}
+	}
+	return "", nil
 }

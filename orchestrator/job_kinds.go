@@ -143,7 +143,8 @@ func (h RebuildHandler) rebuild(ctx context.Context, w *Work, o RebuildOptions) 
 		w.Decide(ctx, "an earlier attempt was cut short: finish its rollout from the recorded state first")
 	}
 	res, err := failover.Rebuild(ctx, deps, failover.RebuildRequest{Image: o.Image, Strategy: o.Strategy,
-		MaxSurge: o.MaxSurge, MaxUnavailable: o.MaxUnavailable, Force: o.Force, Slot: o.Slot})
+		MaxSurge: o.MaxSurge, MaxUnavailable: o.MaxUnavailable, Force: o.Force, Slot: o.Slot,
+		Earlier: w.Rollouts()})
 	if res.Retired > 0 {
 		w.Event(ctx, "info", fmt.Sprintf("retired %d old servers whose keep-old time was over", res.Retired))
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -62,6 +63,13 @@ func (w *Work) Rollout(ctx context.Context, id string) {
 		}
 		o.Rollouts = append(o.Rollouts, id)
 	})
+}
+
+// Rollouts are the rollouts the job recorded so far (its earlier attempts' too).
+func (w *Work) Rollouts() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.outcome.Rollouts)
 }
 
 // Count adds to the installed and failed update counts.
