@@ -333,7 +333,9 @@ func ScheduleRoutes(svc Schedules, now func() time.Time) []Route {
 		switch {
 		case errors.Is(err, store.ErrScheduleNotFound):
 			writeJSON(w, http.StatusNotFound, apiError{Error: err.Error()})
-		case errors.Is(err, ErrManifestSchedule), errors.Is(err, store.ErrScheduleChanged):
+		case errors.Is(err, ErrManifestSchedule):
+			writeJSON(w, http.StatusConflict, apiError{Error: err.Error(), Code: CodeManifestSchedule})
+		case errors.Is(err, store.ErrScheduleChanged):
 			writeJSON(w, http.StatusConflict, apiError{Error: err.Error()})
 		default:
 			writeErr(w, err)

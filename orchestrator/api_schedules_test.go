@@ -97,6 +97,8 @@ func TestScheduleAPIThroughClient(t *testing.T) {
 	require.Equal(t, SourceManifest, m.Source)
 	_, err = c.SetScheduleEnabled(ctx, "weekend-web", false)
 	require.ErrorContains(t, err, "defined in the manifest")
+	require.ErrorIs(t, err, ErrManifestSchedule, "the answer's code: the CLI exits 2 for it, as locally")
+	require.Equal(t, 1, strings.Count(err.Error(), "defined in the manifest"), "said once: %v", err)
 
 	off, err := c.SetScheduleEnabled(ctx, "sat-db", false)
 	require.NoError(t, err)

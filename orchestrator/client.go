@@ -73,6 +73,13 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 			return fmt.Errorf("%w (set $REMINT_TOKEN or --token; remint token create makes one)", err)
 		case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
 			return err
+		case resp.StatusCode == http.StatusConflict && e.Code == CodeStaleState && e.Group != "":
+			// The daemon's *failover.StaleStateError again: the local command's class
+			// (errors.Is ErrStaleState) and message, word for word (as group show, whose
+			// answer is the status, says it).
+			return &failover.StaleStateError{Group: e.Group, Missing: e.Missing}
+		case resp.StatusCode == http.StatusConflict && e.Code == CodeManifestSchedule:
+			return codedError{err, ErrManifestSchedule}
 		case resp.StatusCode == http.StatusConflict && e.Job != nil:
 			return &DuplicateError{Existing: *e.Job}
 		case resp.StatusCode == http.StatusBadRequest:
@@ -89,6 +96,13 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 	}
 	return nil
 }
+
+// codedError is an error answer whose code names a sentinel: errors.Is(err, is) holds,
+// the message is the daemon's.
+type codedError struct{ err, is error }
+
+func (e codedError) Error() string   { return e.err.Error() }
+func (e codedError) Unwrap() []error { return []error{e.err, e.is} }
 
 func (c *Client) Insert(ctx context.Context, req JobRequest) (Job, error) {
 	var j Job
