@@ -264,6 +264,12 @@ func (c *Client) RevokeImage(ctx context.Context, family, version, reason string
 	return out, c.do(ctx, http.MethodPost, "/v1/images/"+url.PathEscape(family)+"/"+url.PathEscape(version)+"/revoke", RevokeRequest{Reason: reason}, &out)
 }
 
+// PromoteImage promotes a candidate version (POST /v1/images/{family}/{version}/promote).
+func (c *Client) PromoteImage(ctx context.Context, family, version string) (ImageChange, error) {
+	var out ImageChange
+	return out, c.do(ctx, http.MethodPost, "/v1/images/"+url.PathEscape(family)+"/"+url.PathEscape(version)+"/promote", struct{}{}, &out)
+}
+
 // scheduleErr turns the job-flavoured not-found of do into the schedule one.
 func scheduleErr(err error) error {
 	if !errors.Is(err, ErrJobNotFound) && !errors.Is(err, ErrNotFound) {
