@@ -329,6 +329,18 @@ func (c *Client) SetScheduleEnabled(ctx context.Context, ref string, enabled boo
 	return v, scheduleErr(c.do(ctx, http.MethodPost, "/v1/schedules/"+url.PathEscape(ref)+action, nil, &v))
 }
 
+// ScheduleHistory lists the runs the daemon handled, of schedule name ("": all).
+func (c *Client) ScheduleHistory(ctx context.Context, name string) ([]ScheduleRunView, error) {
+	path := "/v1/schedule-runs"
+	if name != "" {
+		path += "?" + url.Values{"schedule": {name}}.Encode()
+	}
+	var out struct {
+		Runs []ScheduleRunView `json:"runs"`
+	}
+	return out.Runs, scheduleErr(c.do(ctx, http.MethodGet, path, nil, &out))
+}
+
 // RRuleNext asks the daemon for the next runs of a rule.
 func (c *Client) RRuleNext(ctx context.Context, req RRuleNextRequest) ([]RunView, error) {
 	var out struct {
