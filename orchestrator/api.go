@@ -49,9 +49,27 @@ func checkHandRun(run Run, now time.Time) error {
 // apiError is the JSON body of every error answer.
 type apiError struct {
 	Error string `json:"error"`
+	// Code names, for clients to act on, a refusal the status alone does not tell apart:
+	// CodeStaleState, CodeManifestSchedule ("" for the others).
+	Code string `json:"code,omitempty"`
 	// Job is the unfinished job that refused a duplicate.
 	Job *Job `json:"job,omitempty"`
+	// Group and Missing are a stale state's (CodeStaleState): what the group's state
+	// records that the cloud no longer has.
+	Group   string             `json:"group,omitempty"`
+	Missing []failover.Missing `json:"missing,omitempty"`
 }
+
+// Error codes of a 409 answer. Both are states the operator must fix first (the CLI exits
+// 2 for them, as its local commands do); a 409 without a code is a conflict with another
+// process, worth retrying later (exit 1).
+const (
+	// CodeStaleState: the group's state records servers or addresses that no longer
+	// exist (failover.ErrStaleState); remint group forget (or adopt) gets out of it.
+	CodeStaleState = "stale_state"
+	// CodeManifestSchedule: a change to a schedule the manifest defines (ErrManifestSchedule).
+	CodeManifestSchedule = "manifest_schedule"
+)
 
 // Route is one endpoint of remint's own API: a Go 1.22 ServeMux pattern ("GET
 // /v1/jobs/{id}") and its handler. API.Routes is the one list the mux registers and the
@@ -270,15 +288,18 @@ func writeErr(w http.ResponseWriter, err error) {
 	var fbad failover.BadRequestError
 	var dup *DuplicateError
 	var conflict *ConflictError
+	var stale *failover.StaleStateError
 	switch {
+	case errors.As(err, &stale):
+		writeJSON(w, http.StatusConflict, apiError{Error: err.Error(), Code: CodeStaleState, Group: stale.Group, Missing: stale.Missing})
 	case errors.As(err, &dup):
 		writeJSON(w, http.StatusConflict, apiError{Error: err.Error(), Job: &dup.Existing})
 	case errors.As(err, &bad), errors.As(err, &fbad):
 		writeJSON(w, http.StatusBadRequest, apiError{Error: err.Error()})
 	case errors.Is(err, ErrJobNotFound), errors.Is(err, ErrNotFound), errors.Is(err, catalog.ErrUnknownVersion):
 		writeJSON(w, http.StatusNotFound, apiError{Error: err.Error()})
-	case errors.As(err, &conflict), errors.Is(err, store.ErrLeaseHeld), errors.Is(err, failover.ErrStaleState):
-		// Another process changes the group, or its state records servers that are gone.
+	case errors.As(err, &conflict), errors.Is(err, store.ErrLeaseHeld):
+		// Another process changes the group, or the state does not allow the change.
 		writeJSON(w, http.StatusConflict, apiError{Error: err.Error()})
 	default:
 		writeJSON(w, http.StatusInternalServerError, apiError{Error: fmt.Sprintf("internal error: %v", err)})

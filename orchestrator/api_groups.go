@@ -211,7 +211,9 @@ func groupRoutes(g Groups, jobs Jobs) []Route {
 		}
 		return info, true
 	}
-	queue := func(kind string, opts func(r *http.Request) (json.RawMessage, error)) http.HandlerFunc {
+	// queue answers a request for a job on a known, replaceable group: opts reads the
+	// request into the job's options, or refuses it.
+	queue := func(kind string, opts func(r *http.Request, info GroupInfo) (json.RawMessage, error)) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
 			info, ok := known(w, r)
 			if !ok {
@@ -221,7 +223,7 @@ func groupRoutes(g Groups, jobs Jobs) []Route {
 				writeErr(w, badRequest("group %s is not replaceable (replaceable: false): its servers are patched in place, not %s (POST /v1/jobs with kind inplace)", info.Name, map[string]string{KindRebuild: "rebuilt", KindRollback: "rolled back"}[kind]))
 				return
 			}
-			raw, err := opts(r)
+			raw, err := opts(r, info)
 			if err != nil {
 				writeErr(w, err)
 				return
@@ -300,7 +302,7 @@ func groupRoutes(g Groups, jobs Jobs) []Route {
 			plan, err := g.GroupPlan(r.Context(), info.Name, o)
 			reply(w, http.StatusOK, plan, err)
 		}},
-		{"POST /v1/groups/{name}/rebuild", queue(KindRebuild, func(r *http.Request) (json.RawMessage, error) {
+		{"POST /v1/groups/{name}/rebuild", queue(KindRebuild, func(r *http.Request, info GroupInfo) (json.RawMessage, error) {
 			var o RebuildOptions
 			if err := decodeBody(r, &o); err != nil {
 				return nil, err
@@ -308,9 +310,15 @@ func groupRoutes(g Groups, jobs Jobs) []Route {
 			if err := checkImageRef(o.Image); err != nil {
 				return nil, err
 			}
+			// What the local rebuild refuses before it changes anything (a stale state, a
+			// version the family lacks, servers not adopted) is refused here too, not left
+			// to fail the job: the answer, and the CLI's exit status, are the local ones.
+			if _, err := g.GroupPlan(r.Context(), info.Name, PlanRequest{Image: o.Image, Force: o.Force}); refusedBeforeChange(err) {
+				return nil, err
+			}
 			return json.Marshal(o)
 		})},
-		{"POST /v1/groups/{name}/rollback", queue(KindRollback, func(r *http.Request) (json.RawMessage, error) {
+		{"POST /v1/groups/{name}/rollback", queue(KindRollback, func(r *http.Request, _ GroupInfo) (json.RawMessage, error) {
 			return nil, decodeBody(r, &struct{}{})
 		})},
 		// Adopt and forget only change the state's records: they run within the request,
@@ -318,6 +326,17 @@ func groupRoutes(g Groups, jobs Jobs) []Route {
 		{"POST /v1/groups/{name}/adopt", groupChange(known, g.AdoptGroup)},
 		{"POST /v1/groups/{name}/forget", groupChange(known, g.ForgetGroup)},
 	}
+}
+
+// refusedBeforeChange reports whether err (a rebuild plan's) is one the rebuild itself
+// stops with before it changes anything and that only the operator can fix: a stale
+// state, bad input, an unknown version. Other errors (the cloud did not answer for a
+// moment) are left to the job, which reports them.
+func refusedBeforeChange(err error) bool {
+	var bad BadRequestError
+	var fbad failover.BadRequestError
+	return errors.Is(err, failover.ErrStaleState) || errors.As(err, &bad) || errors.As(err, &fbad) ||
+		errors.Is(err, ErrNotFound) || errors.Is(err, catalog.ErrUnknownVersion)
 }
 
 // checkImageRef checks an image argument: "", latest or YYYY.MM.N.

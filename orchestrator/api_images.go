@@ -28,6 +28,9 @@ type Images interface {
 	RegisterImage(ctx context.Context, family string, req RegisterRequest) (ImageChange, error)
 	// RevokeImage revokes a version and deactivates its image.
 	RevokeImage(ctx context.Context, family, version, reason string) (ImageChange, error)
+	// PromoteImage makes a candidate version active on the operator's word (`remint
+	// image promote`); by names who asked.
+	PromoteImage(ctx context.Context, family, version, by string) (ImageChange, error)
 	// RetireImages enforces the family's retention (`remint image retire`); by names who
 	// asked.
 	RetireImages(ctx context.Context, family string, req RetireRequest, by string) (ImageChange, error)
@@ -267,6 +270,23 @@ func imageRoutes(im Images, jobs Jobs) []Route {
 				return
 			}
 			ch, err := im.RevokeImage(r.Context(), f, v, req.Reason)
+			reply(w, http.StatusOK, ch, err)
+		}},
+		{"POST /v1/images/{family}/{version}/promote", func(w http.ResponseWriter, r *http.Request) {
+			f, ok := family(w, r)
+			if !ok {
+				return
+			}
+			v := r.PathValue("version")
+			if err := version(v, false); err != nil {
+				writeErr(w, err)
+				return
+			}
+			if err := decodeBody(r, &struct{}{}); err != nil {
+				writeErr(w, err)
+				return
+			}
+			ch, err := im.PromoteImage(r.Context(), f, v, caller(r))
 			reply(w, http.StatusOK, ch, err)
 		}},
 	}

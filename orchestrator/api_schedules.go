@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -25,6 +26,22 @@ type Schedules interface {
 	UpdateSchedule(ctx context.Context, ref string, req ScheduleRequest) (ScheduleView, error)
 	DeleteSchedule(ctx context.Context, ref string) error
 	SetScheduleEnabled(ctx context.Context, ref string, enabled bool) (ScheduleView, error)
+	// ScheduleHistory lists the runs the daemon handled, of schedule name ("": of every
+	// schedule), in order (`remint schedule history`).
+	ScheduleHistory(ctx context.Context, name string) ([]ScheduleRunView, error)
+}
+
+// ScheduleRunView is one run a daemon handled: fired (the job it started), missed or
+// skipped, and why. `remint schedule history --output json` and GET /v1/schedule-runs.
+type ScheduleRunView struct {
+	Schedule string    `json:"schedule"`
+	Target   string    `json:"target"`
+	Start    time.Time `json:"start"`
+	End      time.Time `json:"end"`
+	Outcome  string    `json:"outcome"`
+	JobID    int64     `json:"job_id,omitempty"`
+	Reason   string    `json:"reason"`
+	Recorded time.Time `json:"recorded"`
 }
 
 // ErrManifestSchedule refuses a change to a schedule of the manifest.
@@ -209,6 +226,28 @@ func (s *ScheduleService) resolve(ctx context.Context, ref string) (store.Schedu
 	return d, nil, err
 }
 
+// ScheduleHistory lists the recorded runs of schedule name ("": all). A name that is
+// neither the manifest's nor a run-time schedule's and has no recorded runs (a deleted
+// schedule's stay) is ErrScheduleNotFound.
+func (s *ScheduleService) ScheduleHistory(ctx context.Context, name string) ([]ScheduleRunView, error) {
+	runs, err := s.Book.Store.ScheduleRuns(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if name != "" && len(runs) == 0 && !slices.ContainsFunc(s.Manifest, func(m ManifestSchedule) bool { return m.Name == name }) {
+		if _, err := s.Book.Store.ScheduleByName(ctx, name); errors.Is(err, store.ErrScheduleNotFound) {
+			return nil, fmt.Errorf("schedule %q is not in the manifest nor created at run time, and has no recorded runs: %w", name, store.ErrScheduleNotFound)
+		} else if err != nil {
+			return nil, err
+		}
+	}
+	out := make([]ScheduleRunView, 0, len(runs))
+	for _, r := range runs {
+		out = append(out, ScheduleRunView{r.Schedule, r.Target, r.Start, r.End, r.Outcome, r.JobID, r.Reason, r.Recorded})
+	}
+	return out, nil
+}
+
 // GetSchedule returns the schedule ref (id or name; manifest names too).
 func (s *ScheduleService) GetSchedule(ctx context.Context, ref string) (ScheduleView, error) {
 	d, m, err := s.resolve(ctx, ref)
@@ -333,7 +372,9 @@ func ScheduleRoutes(svc Schedules, now func() time.Time) []Route {
 		switch {
 		case errors.Is(err, store.ErrScheduleNotFound):
 			writeJSON(w, http.StatusNotFound, apiError{Error: err.Error()})
-		case errors.Is(err, ErrManifestSchedule), errors.Is(err, store.ErrScheduleChanged):
+		case errors.Is(err, ErrManifestSchedule):
+			writeJSON(w, http.StatusConflict, apiError{Error: err.Error(), Code: CodeManifestSchedule})
+		case errors.Is(err, store.ErrScheduleChanged):
 			writeJSON(w, http.StatusConflict, apiError{Error: err.Error()})
 		default:
 			writeErr(w, err)
@@ -416,6 +457,14 @@ func ScheduleRoutes(svc Schedules, now func() time.Time) []Route {
 				writeJSON(w, http.StatusOK, v)
 			})
 		}
+		handle("GET /v1/schedule-runs", func(w http.ResponseWriter, r *http.Request) {
+			runs, err := svc.ScheduleHistory(r.Context(), r.URL.Query().Get("schedule"))
+			if err != nil {
+				fail(w, err)
+				return
+			}
+			writeJSON(w, http.StatusOK, map[string]any{"runs": runs})
+		})
 		handle("POST /v1/rrule/next", func(w http.ResponseWriter, r *http.Request) {
 			var req RRuleNextRequest
 			if !decode(w, r, &req) {

@@ -97,6 +97,8 @@ func TestScheduleAPIThroughClient(t *testing.T) {
 	require.Equal(t, SourceManifest, m.Source)
 	_, err = c.SetScheduleEnabled(ctx, "weekend-web", false)
 	require.ErrorContains(t, err, "defined in the manifest")
+	require.ErrorIs(t, err, ErrManifestSchedule, "the answer's code: the CLI exits 2 for it, as locally")
+	require.Equal(t, 1, strings.Count(err.Error(), "defined in the manifest"), "said once: %v", err)
 
 	off, err := c.SetScheduleEnabled(ctx, "sat-db", false)
 	require.NoError(t, err)
@@ -112,9 +114,27 @@ func TestScheduleAPIThroughClient(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 6.0, u.WindowHours)
 
+	// History: the runs a daemon handled, of one schedule or all; a run-time schedule
+	// without runs has none, a name nobody knows is not found; a deleted schedule's runs stay.
+	require.NoError(t, st.RecordScheduleRun(ctx, nil, store.ScheduleRun{Schedule: "sat-db", Target: "db", Start: now.Add(-2 * time.Hour),
+		End: now.Add(2 * time.Hour), Outcome: store.RunSkipped, Reason: "db busy", Recorded: now}))
+	hist, err := c.ScheduleHistory(ctx, "sat-db")
+	require.NoError(t, err)
+	require.Equal(t, []ScheduleRunView{{Schedule: "sat-db", Target: "db", Start: now.Add(-2 * time.Hour), End: now.Add(2 * time.Hour),
+		Outcome: store.RunSkipped, Reason: "db busy", Recorded: now}}, hist)
+	hist, err = c.ScheduleHistory(ctx, "weekend-web")
+	require.NoError(t, err)
+	require.Empty(t, hist)
+	_, err = c.ScheduleHistory(ctx, "nope")
+	require.ErrorIs(t, err, store.ErrScheduleNotFound)
+	require.ErrorContains(t, err, `schedule "nope" is not in the manifest nor created at run time, and has no recorded runs`)
+
 	require.NoError(t, c.DeleteSchedule(ctx, "sat-db"))
 	_, err = c.GetSchedule(ctx, "sat-db")
 	require.ErrorIs(t, err, store.ErrScheduleNotFound)
+	hist, err = c.ScheduleHistory(ctx, "")
+	require.NoError(t, err)
+	require.Len(t, hist, 1, "a deleted schedule's runs stay")
 	require.ErrorIs(t, c.DeleteSchedule(ctx, "4242"), store.ErrScheduleNotFound)
 
 	runs, err := c.RRuleNext(ctx, RRuleNextRequest{RRule: "DTSTART;TZID=Europe/Sofia:20200803T134000 RRULE:FREQ=WEEKLY;BYDAY=SA", N: 2})
@@ -132,6 +152,9 @@ func TestScheduleAPIThroughClient(t *testing.T) {
 		{"GET /v1/schedules/{id}", "GET", "/v1/schedules/weekend-web", "", 200},
 		{"GET /v1/schedules/{id}", "GET", "/v1/schedules/nope", "", 404},
 		{"POST /v1/schedules/{id}/disable", "POST", "/v1/schedules/weekend-web/disable", "", 409},
+		{"GET /v1/schedule-runs", "GET", "/v1/schedule-runs", "", 200},
+		{"GET /v1/schedule-runs", "GET", "/v1/schedule-runs?schedule=sat-db", "", 200},
+		{"GET /v1/schedule-runs", "GET", "/v1/schedule-runs?schedule=nope", "", 404},
 		{"POST /v1/rrule/next", "POST", "/v1/rrule/next", `{"rrule":"DTSTART:20260101T000000Z RRULE:FREQ=DAILY","n":2}`, 200},
 		{"POST /v1/rrule/next", "POST", "/v1/rrule/next", `{"rrule":"FREQ=SOMETIMES"}`, 400},
 		{"DELETE /v1/schedules/{id}", "DELETE", "/v1/schedules/tok", "", 200},

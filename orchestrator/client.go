@@ -73,6 +73,13 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 			return fmt.Errorf("%w (set $REMINT_TOKEN or --token; remint token create makes one)", err)
 		case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
 			return err
+		case resp.StatusCode == http.StatusConflict && e.Code == CodeStaleState && e.Group != "":
+			// The daemon's *failover.StaleStateError again: the local command's class
+			// (errors.Is ErrStaleState) and message, word for word (as group show, whose
+			// answer is the status, says it).
+			return &failover.StaleStateError{Group: e.Group, Missing: e.Missing}
+		case resp.StatusCode == http.StatusConflict && e.Code == CodeManifestSchedule:
+			return codedError{err, ErrManifestSchedule}
 		case resp.StatusCode == http.StatusConflict && e.Job != nil:
 			return &DuplicateError{Existing: *e.Job}
 		case resp.StatusCode == http.StatusBadRequest:
@@ -89,6 +96,13 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 	}
 	return nil
 }
+
+// codedError is an error answer whose code names a sentinel: errors.Is(err, is) holds,
+// the message is the daemon's.
+type codedError struct{ err, is error }
+
+func (e codedError) Error() string   { return e.err.Error() }
+func (e codedError) Unwrap() []error { return []error{e.err, e.is} }
 
 func (c *Client) Insert(ctx context.Context, req JobRequest) (Job, error) {
 	var j Job
@@ -250,6 +264,12 @@ func (c *Client) RevokeImage(ctx context.Context, family, version, reason string
 	return out, c.do(ctx, http.MethodPost, "/v1/images/"+url.PathEscape(family)+"/"+url.PathEscape(version)+"/revoke", RevokeRequest{Reason: reason}, &out)
 }
 
+// PromoteImage promotes a candidate version (POST /v1/images/{family}/{version}/promote).
+func (c *Client) PromoteImage(ctx context.Context, family, version string) (ImageChange, error) {
+	var out ImageChange
+	return out, c.do(ctx, http.MethodPost, "/v1/images/"+url.PathEscape(family)+"/"+url.PathEscape(version)+"/promote", struct{}{}, &out)
+}
+
 // scheduleErr turns the job-flavoured not-found of do into the schedule one.
 func scheduleErr(err error) error {
 	if !errors.Is(err, ErrJobNotFound) && !errors.Is(err, ErrNotFound) {
@@ -307,6 +327,18 @@ func (c *Client) SetScheduleEnabled(ctx context.Context, ref string, enabled boo
 	}
 	var v ScheduleView
 	return v, scheduleErr(c.do(ctx, http.MethodPost, "/v1/schedules/"+url.PathEscape(ref)+action, nil, &v))
+}
+
+// ScheduleHistory lists the runs the daemon handled, of schedule name ("": all).
+func (c *Client) ScheduleHistory(ctx context.Context, name string) ([]ScheduleRunView, error) {
+	path := "/v1/schedule-runs"
+	if name != "" {
+		path += "?" + url.Values{"schedule": {name}}.Encode()
+	}
+	var out struct {
+		Runs []ScheduleRunView `json:"runs"`
+	}
+	return out.Runs, scheduleErr(c.do(ctx, http.MethodGet, path, nil, &out))
 }
 
 // RRuleNext asks the daemon for the next runs of a rule.

@@ -342,6 +342,37 @@ func (f *Fleet) RevokeImage(ctx context.Context, family, version, reason string)
 	return ch, nil
 }
 
+// PromoteImage is `remint image promote`: a candidate version becomes active on the
+// operator's word (an override of its verification is recorded on the image); a version
+// in another state is a bad request.
+func (f *Fleet) PromoteImage(ctx context.Context, family, version, by string) (ImageChange, error) {
+	cat, _, err := f.catalog(ctx, family)
+	if err != nil {
+		return ImageChange{}, err
+	}
+	e, err := entry(ctx, cat, family, version)
+	if err != nil {
+		return ImageChange{}, err
+	}
+	if e.State != catalog.Candidate {
+		return ImageChange{}, badRequest("promote %s %s: it is %s; only a candidate can be promoted", family, e.Version, e.State)
+	}
+	pe, notes, err := cat.PromoteVersion(ctx, family, e.Version, f.now())
+	ch := ImageChange{Family: family, Notes: notes}
+	if ch.Notes == nil {
+		ch.Notes = []string{}
+	}
+	if pe.Image.ID != "" {
+		v := ViewImage(pe)
+		ch.Entry = &v
+	}
+	if err != nil {
+		return ch, err
+	}
+	f.log("image version promoted", "family", family, "version", e.Version.String(), "by", by)
+	return ch, nil
+}
+
 func (f *Fleet) RetireImages(ctx context.Context, family string, req RetireRequest, by string) (ImageChange, error) {
 	cat, cl, err := f.catalog(ctx, family)
 	if err != nil {

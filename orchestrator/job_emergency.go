@@ -105,7 +105,7 @@ func (h EmergencyHandler) Run(ctx context.Context, w *Work) error {
 		return err
 	}
 	if run := w.Run(); run != nil {
-		if err := CheckStep(*run, w.Now(), "emergency security rollout of "+w.Target); err != nil {
+		if err := w.CheckStep(*run, "emergency security rollout of "+w.Target); err != nil {
 			if !w.Resuming {
 				return err
 			}

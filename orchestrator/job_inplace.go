@@ -94,7 +94,7 @@ func (h InPlaceHandler) runInPlace(ctx context.Context, w *Work, o InPlaceOption
 		return inplace.Summary{}, err
 	}
 	if run := w.Run(); run != nil {
-		if err := CheckStep(*run, w.Now(), "in-place upgrade of "+w.Target); err != nil {
+		if err := w.CheckStep(*run, "in-place upgrade of "+w.Target); err != nil {
 			if !w.Resuming {
 				return inplace.Summary{}, err
 			}

@@ -111,7 +111,7 @@ func (h RebuildHandler) Run(ctx context.Context, w *Work) error {
 // rebuild runs failover.Rebuild for the job and records its rollouts and counts.
 func (h RebuildHandler) rebuild(ctx context.Context, w *Work, o RebuildOptions) error {
 	if run := w.Run(); run != nil {
-		if err := CheckStep(*run, w.Now(), "rebuild of "+w.Target); err != nil {
+		if err := w.CheckStep(*run, "rebuild of "+w.Target); err != nil {
 			if !w.Resuming {
 				return err
 			}
@@ -283,7 +283,7 @@ func (h BuildImageHandler) Run(ctx context.Context, w *Work) error {
 		return err
 	}
 	if run := w.Run(); run != nil {
-		if err := CheckStep(*run, w.Now(), "image build of "+w.Target); err != nil {
+		if err := w.CheckStep(*run, "image build of "+w.Target); err != nil {
 			return err
 		}
 	}

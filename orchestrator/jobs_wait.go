@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -70,7 +71,7 @@ func (wk *worker) takeTurn(ctx context.Context, h Handler, job *river.Job[jobArg
 // sayWaiting records that job waits for held, unless its last event says so already.
 func (wk *worker) sayWaiting(ctx context.Context, job *river.Job[jobArgs], held store.Lease) {
 	q := wk.q
-	msg := fmt.Sprintf("waiting for %s: held by %s since %s", lease.Describe(held.Key), lease.HolderText(held.Holder),
+	msg := fmt.Sprintf("%s%s%s%s since %s", waitingPrefix, lease.Describe(held.Key), heldBy, lease.HolderText(held.Holder),
 		held.Acquired.UTC().Format(time.RFC3339))
 	last, err := q.st.LastJobEvent(ctx, job.ID)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -82,6 +83,28 @@ func (wk *worker) sayWaiting(ctx context.Context, job *river.Job[jobArgs], held 
 	q.event(ctx, job.ID, job.Attempt, "info", msg)
 	q.log.Info("job waits for a lease", "job", job.ID, "kind", job.Args.JobKind, "target", job.Args.Target,
 		"lease", held.Key, "holder", held.Holder.Command, "holder_job", held.Holder.Job)
+}
+
+// The job event sayWaiting records: "waiting for group web: held by `remint rebuild web`
+// (pid 4242 on host laptop) since 2026-11-28T02:00:00Z".
+const (
+	waitingPrefix = "waiting for "
+	heldBy        = ": held by "
+)
+
+// waitedNote says, from the job's last event before its attempt started, what the job
+// waited for and since when: "it waited for group web from T, held by `…` since T0";
+// "" when that event is not a wait (the job did not wait, or did something since).
+func waitedNote(last store.JobEvent) string {
+	rest, ok := strings.CutPrefix(last.Message, waitingPrefix)
+	if !ok {
+		return ""
+	}
+	what, holder, ok := strings.Cut(rest, heldBy)
+	if !ok {
+		return ""
+	}
+	return fmt.Sprintf("it waited for %s from %s, held by %s", what, last.Time.UTC().Format(time.RFC3339), holder)
 }
 
 // releaseClaims gives up leases takeTurn took; one the handler released already, or

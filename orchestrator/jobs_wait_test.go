@@ -3,8 +3,10 @@ package orchestrator
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -331,4 +333,62 @@ func TestJobsQueuedAtOnceOnOneGroupRunOneAtATime(t *testing.T) {
 	}
 	require.Equal(t, 1, h.maxRunning, "one at a time")
 	require.GreaterOrEqual(t, waited, 1, "some waited their turn")
+}
+
+// A scheduled rebuild that waited its turn for group web (held by a command run by hand)
+// until after its window closed fails its window check saying that it waited, for what,
+// from when and held by whom; a job whose window closed without a wait says nothing of
+// one. The clock is the queue's (moved past the window's end while the job waits).
+func TestJobThatWaitedPastItsWindowSaysItWaited(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "state.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { st.Close() })
+	clock := &offsetClock{}
+	groups := func(string) bool { return true }
+	notReached := func(context.Context, string, func(failover.Event)) (failover.Deps, error) {
+		return failover.Deps{}, errors.New("the rebuild started: the window check let it through")
+	}
+	ttl := 200 * time.Millisecond
+	q, err := NewQueue(ctx, st, Registry{KindRebuild: RebuildHandler{Groups: groups, Deps: notReached}},
+		QueueConfig{Workers: 2, PollInterval: 20 * time.Millisecond, LeaseTTL: ttl, Now: clock.Now,
+			Holder: store.LeaseHolder{Host: "test", PID: 1, Command: "remint serve (2 workers)"}})
+	require.NoError(t, err)
+
+	// `remint rebuild web` by hand holds the group for hours (in the queue's clock).
+	byHand, err := st.AcquireLease(ctx, lease.GroupKey("web"), store.LeaseHolder{Host: "laptop", PID: 4242, Command: "remint rebuild web"},
+		6*time.Hour, clock.Now())
+	require.NoError(t, err)
+	start := clock.Now().Truncate(time.Second)
+	run := &Run{Start: start, End: start.Add(2 * time.Hour)}
+	waited, err := q.Insert(ctx, JobRequest{Kind: KindRebuild, Target: "web", Schedule: "weekend-web", Run: run, RequestedBy: "schedule weekend-web"}, nil)
+	require.NoError(t, err)
+	// Another group, its window closed already: no wait.
+	late, err := q.Insert(ctx, JobRequest{Kind: KindRebuild, Target: "db", Schedule: "weekend-db", RequestedBy: "schedule weekend-db",
+		Run: &Run{Start: start.Add(-3 * time.Hour), End: start.Add(-time.Hour)}}, nil)
+	require.NoError(t, err)
+	require.NoError(t, q.Start(ctx))
+	t.Cleanup(func() { q.Stop(context.Background()) })
+
+	j := waitForWaiting(t, q, waited.ID)
+	since := waiting(j)[0]
+	var from time.Time
+	for _, e := range j.Events {
+		if e.Message == since {
+			from = e.Time
+		}
+	}
+	clock.set(2*time.Hour + 5*time.Minute) // past the window's end while it waits
+	require.NoError(t, st.ReleaseLease(ctx, byHand.Key, byHand.Token))
+
+	failed := waitStatus(t, q, waited.ID, StatusFailed)
+	require.Regexp(t, `^rebuild of web not started: the window of the run at `+regexp.QuoteMeta(start.UTC().Format(time.RFC3339))+
+		` closed at `+regexp.QuoteMeta(run.End.UTC().Format(time.RFC3339))+` \(5m\d*s? ago\): `, failed.Reason)
+	require.True(t, strings.HasSuffix(failed.Reason, " (it waited for group web from "+from.UTC().Format(time.RFC3339)+
+		", held by `remint rebuild web` (pid 4242 on host laptop) since "+byHand.Acquired.UTC().Format(time.RFC3339)+")"), failed.Reason)
+
+	other := waitStatus(t, q, late.ID, StatusFailed)
+	require.Contains(t, other.Reason, "rebuild of db not started: the window of the run at ")
+	require.NotContains(t, other.Reason, "waited", "it did not wait")
 }

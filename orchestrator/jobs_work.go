@@ -25,6 +25,9 @@ type Work struct {
 	Attempt  int
 	Record   store.JobRecord // the job's options, schedule and run
 	Resuming bool            // an earlier attempt was cut short (process died or stopped)
+	// Waited says what the job waited its turn for before this attempt started
+	// (waitedNote), "" when it did not wait.
+	Waited string
 
 	q       *Queue
 	mu      sync.Mutex
@@ -41,6 +44,16 @@ func (w *Work) Run() *Run {
 
 // Now is the queue's clock.
 func (w *Work) Now() time.Time { return w.q.cfg.Now() }
+
+// CheckStep is CheckStep for the job's run at the queue's clock. When the job waited its
+// turn for a busy group or family, the refusal says so: the wait is why it starts late.
+func (w *Work) CheckStep(run Run, step string) error {
+	err := CheckStep(run, w.Now(), step)
+	if err != nil && w.Waited != "" {
+		return fmt.Errorf("%w (%s)", err, w.Waited)
+	}
+	return err
+}
 
 // Event appends a line to the job's event log.
 func (w *Work) Event(ctx context.Context, level, msg string) {
@@ -140,6 +153,13 @@ func (wk *worker) Work(ctx context.Context, job *river.Job[jobArgs]) error {
 	}
 	w := &Work{ID: job.ID, Kind: job.Args.JobKind, Target: job.Args.Target, Attempt: job.Attempt, Record: rec, q: q,
 		outcome: rec.JobOutcome, Resuming: job.Attempt > 1 || !rec.Started.IsZero()}
+	// Read before this attempt's first event: a wait for a busy group or family is the
+	// last event then.
+	if last, err := q.st.LastJobEvent(ctx, job.ID); err == nil {
+		w.Waited = waitedNote(last)
+	} else if !errors.Is(err, store.ErrNotFound) {
+		q.log.Warn("could not read the job's last event", "job", job.ID, "err", err)
+	}
 	attemptStart := q.cfg.Now()
 	if err := q.st.JobStarted(ctx, job.ID, attemptStart); err != nil {
 		return err

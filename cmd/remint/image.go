@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -440,6 +441,15 @@ func runImageShow(ctx context.Context, stdout, stderr io.Writer, family, version
 	return tw.Flush()
 }
 
+// noActiveIsUsage makes "latest" of a family without an active version an unknown
+// version (exit 2), as the daemon's answer (404) is.
+func noActiveIsUsage(err error) error {
+	if errors.Is(err, catalog.ErrNoActiveImage) {
+		return usageError{err}
+	}
+	return err
+}
+
 // showImage reads one version (zero: latest): through the daemon with --server, else
 // from the cloud.
 func showImage(ctx context.Context, stderr io.Writer, family string, want catalog.Version, o imageOptions) (entryView, error) {
@@ -465,7 +475,7 @@ func showImage(ctx context.Context, stderr io.Writer, family string, want catalo
 	var e catalog.Entry
 	if want.IsZero() {
 		if e, err = env.cat.Latest(ctx, family); err != nil {
-			return entryView{}, err
+			return entryView{}, noActiveIsUsage(err)
 		}
 	} else if e, err = env.cat.Version(ctx, family, want); err != nil {
 		return entryView{}, err

@@ -98,6 +98,7 @@ func diffImages(ctx context.Context, stderr io.Writer, family, a, b string, o im
 		var e catalog.Entry
 		if ref == "latest" {
 			e, err = env.cat.Latest(ctx, family)
+			err = noActiveIsUsage(err)
 		} else {
 			v, _ := catalog.ParseVersion(ref)
 			e, err = env.cat.Version(ctx, family, v)

@@ -20,14 +20,17 @@ func newImagePromoteCmd() *cobra.Command {
 		Long: `Promote a candidate version of FAMILY to active without remint's verification boot, for
 a candidate an operator verified by other means (or one whose verification failed for a
 reason the operator has ruled out; the override is recorded on the image). The previous
-active version becomes deprecated.`,
-		Example: `  remint image promote debian-12 2026.11.2`,
-		Args:    cobra.ExactArgs(2),
+active version becomes deprecated. With --server URL the daemon promotes it (POST
+/v1/images/FAMILY/VERSION/promote): the same output.`,
+		Example: `  remint image promote debian-12 2026.11.2
+  remint image promote debian-12 2026.11.2 --server http://127.0.0.1:8440`,
+		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runImagePromote(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), args[0], args[1], o)
 		},
 	}
 	imageFlags(cmd, &o)
+	serverFlag(cmd, &o.client)
 	return cmd
 }
 
@@ -35,6 +38,20 @@ func runImagePromote(ctx context.Context, stdout, stderr io.Writer, family, vers
 	v, err := parseVersionArg(version)
 	if err != nil {
 		return err
+	}
+	if o.client.server != "" {
+		if err := checkOutput(o.output, "text", "json"); err != nil {
+			return err
+		}
+		c, err := o.client.client()
+		if err != nil {
+			return err
+		}
+		ch, err := c.PromoteImage(ctx, family, v.String())
+		if err != nil {
+			return serverError(err)
+		}
+		return printChange(stdout, o.output, ch, nil)
 	}
 	env, err := openImages(ctx, o, stderr, family)
 	if err != nil {

@@ -152,6 +152,7 @@ func TestImageCommandsOnSimulator(t *testing.T) {
 	requireUsage(t, runImageShow(ctx, &out, &errOut, "debian-12", "2026.10.1", opts("text")), "versions: 2026.11.2, 2026.11.1")
 	err = runImageShow(ctx, &out, &errOut, "ubuntu-24", "latest", opts("text"))
 	require.ErrorIs(t, err, catalog.ErrNoActiveImage)
+	require.Equal(t, exitUsage, exitCode(err), "latest of a family without an active version is unknown, as the daemon's 404 says: %v", err)
 
 	// revoke: needs a reason; re-points latest and deactivates the image in Glance.
 	requireUsage(t, runImageRevoke(ctx, &out, &errOut, "debian-12", "2026.11.2", imageRevokeOptions{imageOptions: opts("text")}), "--reason is required")

@@ -412,7 +412,7 @@ func TestServeFiresManifestSchedules(t *testing.T) {
 	hist := w.start(nil, "schedule", "history", "--output", "json")
 	require.Equal(t, 0, hist.wait(t), "%s", hist)
 	var out struct {
-		Runs []runView `json:"runs"`
+		Runs []orchestrator.ScheduleRunView `json:"runs"`
 	}
 	require.NoError(t, json.Unmarshal([]byte(hist.stdout.String()), &out))
 	var firedRun, firedUpdate bool

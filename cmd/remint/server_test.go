@@ -76,6 +76,8 @@ func TestServerModeThroughRealDaemon(t *testing.T) {
 		{[]string{"image", "list", "ubuntu", "--server", url}, `image family "ubuntu" is not in the manifest (image families: debian-12)`},
 		{[]string{"rebuild", "web", "--server", url, "--image", "newest"}, `--image "newest": want latest or a version YYYY.MM.N`},
 		{[]string{"rebuild", "web", "--server", url, "--resume"}, "--resume and --server"},
+		// Refused before it is queued, as the local rebuild refuses it before any change.
+		{[]string{"rebuild", "web", "--server", url, "--image", "2099.01.1"}, "family debian-12 has no version 2099.01.1 (versions: " + first + ")"},
 		{[]string{"rebuild", "web", "--server", "ftp://example"}, `--server "ftp://example": want an http:// or https:// URL`},
 		{[]string{"image", "diff", "debian-12", first, "latest", "--server", url}, "no package list recorded"},
 		{[]string{"image", "show", "debian-12", "2020.01.1", "--server", url}, "family debian-12 has no version 2020.01.1 (versions: " + first + ")"},
