@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/remint-dev/remint/imagebuild"
 	"github.com/remint-dev/remint/internal/lease"
+	"github.com/remint-dev/remint/internal/store"
 	"github.com/remint-dev/remint/orchestrator"
 )
 
@@ -111,4 +114,58 @@ func TestEmergencyJobWaitsForABusyGroup(t *testing.T) {
 	require.Equal(t, 2, j.Installed, "both servers replaced")
 	require.Len(t, j.Rollouts, 1)
 	w.assertServing(version)
+}
+
+// `remint emergency` (the real binary) finds the family's image busy with a build run by
+// hand: it waits past 3 TTLs rather than failing busy, prints once what it waits for, and
+// takes the family's lease as soon as it is released (its check then runs; the test
+// stops it there with Ctrl-C: the loopback servers have no SSH).
+func TestEmergencyCommandWaitsForABusyFamily(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the simulator and the remint binary")
+	}
+	remintBinary(t)
+	ttl := time.Second
+	w := startWorld(t, leaseManifest, 100*time.Millisecond)
+	w.register("debian-12-a")
+	ctx := context.Background()
+	m, err := loadManifest(w.mf)
+	require.NoError(t, err)
+	st, err := openStore(ctx, m)
+	require.NoError(t, err)
+	t.Cleanup(func() { st.Close() })
+	busy := &lease.Manager{Store: st, TTL: ttl, Holder: lease.Self("remint image build debian-12", time.Now())}
+	held, err := busy.Acquire(ctx, lease.FamilyKey("debian-12"))
+	require.NoError(t, err)
+	t.Cleanup(func() { held.Release(context.Background()) })
+
+	p := w.start([]string{lease.EnvTTL + "=" + ttl.String()}, "emergency", "--security", "web", "--reason", "CVE-2026-1234")
+	waitLine := regexp.MustCompile("(?m)^[0-9:]{8} waiting for image family debian-12: held by `remint image build debian-12` \\(pid \\d+ on host \\S+\\) since \\S+Z$")
+	require.Eventually(t, func() bool {
+		select {
+		case <-p.done:
+			return true
+		default:
+		}
+		return waitLine.MatchString(p.stdout.String())
+	}, time.Minute, 20*time.Millisecond, "the command says what it waits for: %s", p)
+	time.Sleep(4 * ttl)
+	select {
+	case <-p.done:
+		t.Fatalf("the command ended while the family was busy: %s", p)
+	default:
+	}
+
+	require.NoError(t, held.Release(ctx))
+	var cur store.Lease
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
+		cur, err = st.GetLease(ctx, lease.FamilyKey("debian-12"))
+		if err == nil && strings.HasPrefix(cur.Holder.Command, "remint emergency web ") {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "the command takes the family's lease once released: %+v, %v; %s", cur, err, p)
+	}
+	require.NoError(t, p.cmd.Process.Signal(os.Interrupt))
+	p.wait(t)
+	require.Len(t, waitLine.FindAllString(p.stdout.String(), -1), 1, "said once: %s", p)
 }
