@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -37,6 +38,8 @@ type emergencyOptions struct {
 	concurrency int
 	identity    string
 	waitLock    time.Duration
+	// client queues the emergency through a daemon (--server), with its token and CA.
+	client clientOptions
 }
 
 func newEmergencyCmd() *cobra.Command {
@@ -65,11 +68,18 @@ web: held by ` + "`remint rebuild web`" + ` (pid 1234 on host x) since …"). Th
 packages changed on how many of the servers rebuilt or patched ("openssl 3.0.11-1~deb12u1
 → 3.0.13-1~deb12u1 on 7/7 servers"). --dry-run prints the plan and changes nothing.
 
+With --server URL the daemon runs it: an emergency job is queued (target "all" or the
+groups), its events are printed as they come until it ends, and the exit status is the
+same. The daemon plans, waits for busy groups and families by itself, and logs in over
+SSH with its own $REMINT_SSH_KEY: --dry-run, --wait-lock and --identity are refused with
+--server.
+
 Exit status: 0 everything succeeded (or nothing needed doing), 1 something ran and
 failed, 2 bad input (no --security, unknown target, neither targets nor --all, both).`,
 		Example: `  remint emergency --security --all --reason "CVE-2026-1234 in openssl" --dry-run
   remint emergency --security --all --reason "CVE-2026-1234 in openssl"
-  remint emergency --security web db --output json -i ~/.ssh/remint`,
+  remint emergency --security web db --output json -i ~/.ssh/remint
+  remint emergency --security --all --reason "CVE-2026-1234 in openssl" --server http://127.0.0.1:8440`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runEmergency(cmd.Context(), cmd, args, o)
 		},
@@ -83,6 +93,7 @@ failed, 2 bad input (no --security, unknown target, neither targets nor --all, b
 	f.BoolVar(&o.dryRun, "dry-run", false, "print the plan and change nothing")
 	f.IntVar(&o.concurrency, "concurrency", orchestrator.DefaultEmergencyConcurrency, "how many targets (and image builds) run at once")
 	f.StringVarP(&o.identity, "identity", "i", "", "private key file for SSH, for in-place work (default $REMINT_SSH_KEY)")
+	serverFlag(cmd, &o.client)
 	f.DurationVar(&o.waitLock, "wait-lock", 0, "wait up to this long for each group or image family another command is changing (default: as long as it takes)")
 	return cmd
 }
@@ -103,6 +114,9 @@ func runEmergency(ctx context.Context, cmd *cobra.Command, args []string, o emer
 	}
 	if strings.ContainsAny(o.reason, "\n\r") || len(o.reason) > 500 {
 		return usageErrorf("--reason: one line of at most 500 characters")
+	}
+	if o.client.server != "" {
+		return runEmergencyOnServer(ctx, cmd, args, o)
 	}
 	log, err := newLogger(stderr)
 	if err != nil {
@@ -183,6 +197,40 @@ func runEmergency(ctx context.Context, cmd *cobra.Command, args []string, o emer
 		return fmt.Errorf("emergency security rollout failed (see the report): %s", failedTargets(rep))
 	}
 	return nil
+}
+
+// runEmergencyOnServer queues an emergency job on the daemon and follows it: exit 0 when
+// it succeeded, 1 when it failed, 2 for bad input (nothing queued).
+func runEmergencyOnServer(ctx context.Context, cmd *cobra.Command, args []string, o emergencyOptions) error {
+	switch {
+	case o.dryRun:
+		return usageErrorf("--dry-run and --server: the plan is made locally, run it without --server")
+	case cmd.Flags().Changed("wait-lock"):
+		return usageErrorf("--wait-lock and --server: the daemon's emergency job waits for busy groups and image families by itself, as long as it takes (up to its window)")
+	case o.identity != "":
+		return usageErrorf("--identity and --server: the daemon logs in over SSH with its own $REMINT_SSH_KEY")
+	case o.all && len(args) > 0:
+		return usageErrorf("name targets or --all, not both (targets: %s)", strings.Join(args, ", "))
+	case !o.all && len(args) == 0:
+		return usageErrorf("name the target groups or pass --all")
+	}
+	target := orchestrator.EmergencyTargetAll
+	if !o.all {
+		target = strings.Join(args, ",")
+	}
+	opts, err := json.Marshal(orchestrator.EmergencyJobOptions{Reason: o.reason, Concurrency: o.concurrency})
+	if err != nil {
+		return err
+	}
+	c, err := o.client.client()
+	if err != nil {
+		return err
+	}
+	j, err := c.Insert(ctx, orchestrator.JobRequest{Kind: orchestrator.KindEmergency, Target: target, Options: opts, RequestedBy: "cli (emergency)"})
+	if err != nil {
+		return serverError(err)
+	}
+	return followJob(ctx, c, j, cmd.OutOrStdout(), o.output)
 }
 
 // failedTargets names what failed in a report.
