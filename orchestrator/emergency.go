@@ -15,6 +15,7 @@ import (
 	"github.com/remint-dev/remint/imagebuild"
 	"github.com/remint-dev/remint/inplace"
 	"github.com/remint-dev/remint/internal/debian"
+	"github.com/remint-dev/remint/internal/lease"
 	"github.com/remint-dev/remint/internal/store"
 )
 
@@ -342,6 +343,14 @@ func RunEmergency(ctx context.Context, d EmergencyDeps, p EmergencyPlan, concurr
 	start := now()
 	rep := PlannedReport(p)
 	rep.DryRun = false
+	// A group or family busy with other work (a rebuild, an in-place run, a monthly
+	// build) is waited for, not failed: the deps' lease managers wait as long as it
+	// takes (or until the window's end), and each wait is said once here. No two
+	// leases are ever held and waited for at once (a build holds its family's, a target
+	// its group's, one at a time), so two emergencies over overlapping groups, or an
+	// emergency and other jobs, take turns and never wait for each other in a circle.
+	job := lease.JobOf(ctx)
+	ctx = lease.WithWaitNotice(ctx, func(held store.Lease) { progress("info", lease.WaitingText(held, job)) })
 	sem := make(chan struct{}, concurrency)
 	acquire := func() bool {
 		select {

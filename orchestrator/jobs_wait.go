@@ -71,8 +71,7 @@ func (wk *worker) takeTurn(ctx context.Context, h Handler, job *river.Job[jobArg
 // sayWaiting records that job waits for held, unless its last event says so already.
 func (wk *worker) sayWaiting(ctx context.Context, job *river.Job[jobArgs], held store.Lease) {
 	q := wk.q
-	msg := fmt.Sprintf("%s%s%s%s since %s", waitingPrefix, lease.Describe(held.Key), heldBy, lease.HolderText(held.Holder),
-		held.Acquired.UTC().Format(time.RFC3339))
+	msg := lease.WaitingText(held, job.ID) // "waiting for X: held by H since T", read back by waitedNote
 	last, err := q.st.LastJobEvent(ctx, job.ID)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		q.log.Warn("could not read the job's last event", "job", job.ID, "err", err)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -37,6 +38,8 @@ type emergencyOptions struct {
 	concurrency int
 	identity    string
 	waitLock    time.Duration
+	// client queues the emergency through a daemon (--server), with its token and CA.
+	client clientOptions
 }
 
 func newEmergencyCmd() *cobra.Command {
@@ -58,15 +61,25 @@ func newEmergencyCmd() *cobra.Command {
    servers whose upgrades require it (as remint inplace --security --reboot if-required).
 
 Targets run in parallel, at most --concurrency at a time, each under its own group
-lease. The run ends with one report: per target what was done, and which security
+lease. A group or image family another command or job is changing (a rebuild, an
+in-place run, a monthly image build) is waited for, as long as it takes (Ctrl-C stops;
+--wait-lock bounds it), and the output says once what it waits for ("waiting for group
+web: held by ` + "`remint rebuild web`" + ` (pid 1234 on host x) since …"). The run ends with one report: per target what was done, and which security
 packages changed on how many of the servers rebuilt or patched ("openssl 3.0.11-1~deb12u1
 → 3.0.13-1~deb12u1 on 7/7 servers"). --dry-run prints the plan and changes nothing.
+
+With --server URL the daemon runs it: an emergency job is queued (target "all" or the
+groups), its events are printed as they come until it ends, and the exit status is the
+same. The daemon plans, waits for busy groups and families by itself, and logs in over
+SSH with its own $REMINT_SSH_KEY: --dry-run, --wait-lock and --identity are refused with
+--server.
 
 Exit status: 0 everything succeeded (or nothing needed doing), 1 something ran and
 failed, 2 bad input (no --security, unknown target, neither targets nor --all, both).`,
 		Example: `  remint emergency --security --all --reason "CVE-2026-1234 in openssl" --dry-run
   remint emergency --security --all --reason "CVE-2026-1234 in openssl"
-  remint emergency --security web db --output json -i ~/.ssh/remint`,
+  remint emergency --security web db --output json -i ~/.ssh/remint
+  remint emergency --security --all --reason "CVE-2026-1234 in openssl" --server http://127.0.0.1:8440`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runEmergency(cmd.Context(), cmd, args, o)
 		},
@@ -80,7 +93,8 @@ failed, 2 bad input (no --security, unknown target, neither targets nor --all, b
 	f.BoolVar(&o.dryRun, "dry-run", false, "print the plan and change nothing")
 	f.IntVar(&o.concurrency, "concurrency", orchestrator.DefaultEmergencyConcurrency, "how many targets (and image builds) run at once")
 	f.StringVarP(&o.identity, "identity", "i", "", "private key file for SSH, for in-place work (default $REMINT_SSH_KEY)")
-	waitLockFlag(cmd, &o.waitLock)
+	serverFlag(cmd, &o.client)
+	f.DurationVar(&o.waitLock, "wait-lock", 0, "wait up to this long for each group or image family another command is changing (default: as long as it takes)")
 	return cmd
 }
 
@@ -101,6 +115,9 @@ func runEmergency(ctx context.Context, cmd *cobra.Command, args []string, o emer
 	if strings.ContainsAny(o.reason, "\n\r") || len(o.reason) > 500 {
 		return usageErrorf("--reason: one line of at most 500 characters")
 	}
+	if o.client.server != "" {
+		return runEmergencyOnServer(ctx, cmd, args, o)
+	}
 	log, err := newLogger(stderr)
 	if err != nil {
 		return err
@@ -117,7 +134,10 @@ func runEmergency(ctx context.Context, cmd *cobra.Command, args []string, o emer
 	if err != nil {
 		return err
 	}
-	e := &emergencyEnv{m: m, cloud: cl, log: log, command: commandLine(cmd, args), wait: o.waitLock}
+	e := &emergencyEnv{m: m, cloud: cl, log: log, command: commandLine(cmd, args), wait: lease.Forever}
+	if cmd.Flags().Changed("wait-lock") {
+		e.wait = o.waitLock
+	}
 	facts := make([]orchestrator.EmergencyFacts, 0, len(targets))
 	for _, t := range targets {
 		f, err := e.facts(ctx, t)
@@ -179,6 +199,40 @@ func runEmergency(ctx context.Context, cmd *cobra.Command, args []string, o emer
 	return nil
 }
 
+// runEmergencyOnServer queues an emergency job on the daemon and follows it: exit 0 when
+// it succeeded, 1 when it failed, 2 for bad input (nothing queued).
+func runEmergencyOnServer(ctx context.Context, cmd *cobra.Command, args []string, o emergencyOptions) error {
+	switch {
+	case o.dryRun:
+		return usageErrorf("--dry-run and --server: the plan is made locally, run it without --server")
+	case cmd.Flags().Changed("wait-lock"):
+		return usageErrorf("--wait-lock and --server: the daemon's emergency job waits for busy groups and image families by itself, as long as it takes (up to its window)")
+	case o.identity != "":
+		return usageErrorf("--identity and --server: the daemon logs in over SSH with its own $REMINT_SSH_KEY")
+	case o.all && len(args) > 0:
+		return usageErrorf("name targets or --all, not both (targets: %s)", strings.Join(args, ", "))
+	case !o.all && len(args) == 0:
+		return usageErrorf("name the target groups or pass --all")
+	}
+	target := orchestrator.EmergencyTargetAll
+	if !o.all {
+		target = strings.Join(args, ",")
+	}
+	opts, err := json.Marshal(orchestrator.EmergencyJobOptions{Reason: o.reason, Concurrency: o.concurrency})
+	if err != nil {
+		return err
+	}
+	c, err := o.client.client()
+	if err != nil {
+		return err
+	}
+	j, err := c.Insert(ctx, orchestrator.JobRequest{Kind: orchestrator.KindEmergency, Target: target, Options: opts, RequestedBy: "cli (emergency)"})
+	if err != nil {
+		return serverError(err)
+	}
+	return followJob(ctx, c, j, cmd.OutOrStdout(), o.output)
+}
+
 // failedTargets names what failed in a report.
 func failedTargets(rep orchestrator.EmergencyReport) string {
 	var out []string
@@ -202,9 +256,11 @@ type emergencyEnv struct {
 	cloud   *openstack.Client
 	st      *store.Store
 	log     *slog.Logger
-	command string        // how lease holders are shown
-	wait    time.Duration // for group and family leases
-	signer  ssh.Signer
+	command string // how lease holders are shown
+	// wait is how long a group or family lease another holder has is waited for
+	// (lease.Forever: as long as it takes); waitFor bounds it by the window.
+	wait   time.Duration
+	signer ssh.Signer
 }
 
 // facts are the policy's facts for a group, and the manifest's pin of its image.
@@ -227,12 +283,32 @@ func (e *emergencyEnv) facts(ctx context.Context, group string) (orchestrator.Em
 	return ef, nil
 }
 
-func (e *emergencyEnv) leases(holder string) (*lease.Manager, error) {
+func (e *emergencyEnv) leases(ctx context.Context, holder string) (*lease.Manager, error) {
+	wait, err := e.waitFor(ctx)
+	if err != nil {
+		return nil, err
+	}
 	ttl, err := lease.TTLFromEnv()
 	if err != nil {
 		return nil, usageError{err}
 	}
-	return &lease.Manager{Store: e.st, TTL: ttl, Wait: e.wait, Logger: e.log, Holder: lease.Self(holder, started)}, nil
+	return &lease.Manager{Store: e.st, TTL: ttl, Wait: wait, Logger: e.log, Holder: lease.Self(holder, started)}, nil
+}
+
+// waitFor is how long to wait for a lease in ctx: e.wait, up to the end of ctx's
+// maintenance window (nothing new starts after it) but at least 3 TTLs, long enough for
+// a dead holder's lease to expire (a job resumed after its window still takes over its
+// own cut-short attempt's leases to finish what was under way).
+func (e *emergencyEnv) waitFor(ctx context.Context) (time.Duration, error) {
+	end := orchestrator.WindowEnd(ctx)
+	if end.IsZero() {
+		return e.wait, nil
+	}
+	ttl, err := lease.TTLFromEnv()
+	if err != nil {
+		return 0, usageError{err}
+	}
+	return min(e.wait, max(time.Until(end), 3*ttl)), nil
 }
 
 // deps are the emergency's use cases; resume continues unfinished in-place runs first.
@@ -240,7 +316,7 @@ func (e *emergencyEnv) deps(resume bool) orchestrator.EmergencyDeps {
 	cat := catalog.New(e.cloud)
 	return orchestrator.EmergencyDeps{
 		Build: func(ctx context.Context, family, reason string) (imagebuild.Result, error) {
-			leases, err := e.leases(e.command)
+			leases, err := e.leases(ctx, e.command)
 			if err != nil {
 				return imagebuild.Result{}, err
 			}
@@ -273,8 +349,12 @@ func (e *emergencyEnv) deps(resume bool) orchestrator.EmergencyDeps {
 			if err != nil {
 				return failover.RebuildResult{}, err
 			}
+			wait, err := e.waitFor(ctx)
+			if err != nil {
+				return failover.RebuildResult{}, err
+			}
 			g := &groupEnv{m: e.m, spec: spec, cloud: e.cloud, store: e.st, log: e.log}
-			deps, err := g.groupDeps(e.command, e.wait, logEvents(ctx, e.log, group), nil)
+			deps, err := g.groupDeps(e.command, wait, logEvents(ctx, e.log, group), nil)
 			if err != nil {
 				return failover.RebuildResult{}, err
 			}
@@ -288,6 +368,10 @@ func (e *emergencyEnv) deps(resume bool) orchestrator.EmergencyDeps {
 			if err != nil {
 				return inplace.Summary{}, err
 			}
+			wait, err := e.waitFor(ctx)
+			if err != nil {
+				return inplace.Summary{}, err
+			}
 			signer := e.signer
 			if signer == nil {
 				var err error
@@ -295,7 +379,7 @@ func (e *emergencyEnv) deps(resume bool) orchestrator.EmergencyDeps {
 					return inplace.Summary{}, fmt.Errorf("in-place %s: SSH key: %w", group, err)
 				}
 			}
-			r := inplaceRun{opts: opts, signer: signer, holder: lease.Self(e.command, started), wait: e.wait,
+			r := inplaceRun{opts: opts, signer: signer, holder: lease.Self(e.command, started), wait: wait,
 				progress: func(s inplace.ServerResult) {
 					e.log.Info("in-place", "group", group, "server", s.Server.Name, "phase", s.Phase, "status", s.Status)
 				}}

@@ -47,6 +47,8 @@ type inplaceOptions struct {
 	lockTimeout    time.Duration
 	sshTimeout     time.Duration
 	waitLock       time.Duration
+	// client queues the run through a daemon (--server), with its token and CA.
+	client clientOptions
 }
 
 func newInplaceCmd() *cobra.Command {
@@ -69,12 +71,22 @@ new server starts. Every step is recorded in the state store: a killed run is re
 the next one and continued with --resume. A group that could be rebuilt instead is refused
 unless --force: rebuilding is the better way to patch it.
 
+With --server URL the daemon patches the group: an inplace job is queued (the group, the
+upgrades asked for and --reboot, which must be given: the job does not read the group's
+inplace.reboot), its events are printed as they come until it ends, and the exit status
+is the same. What the job decides by itself is refused with --server: --servers, --dry-run,
+--resume (a job continues its own cut-short run), --concurrency, --max-errors,
+--allow-downgrade, --lock-timeout, --ssh-timeout, --wait-lock and --identity (the daemon
+logs in with its own $REMINT_SSH_KEY). The daemon's job does not refuse a group that could
+be rebuilt: --force is not needed.
+
 Exit status: 0 every server succeeded, 1 the run failed (a server failed or was not
 started), 2 bad input.`,
 		Example: `  remint inplace db --security --reboot if-required
   remint inplace db --dry-run
   remint inplace web --servers web-1 --docker --force
-  remint inplace db --resume`,
+  remint inplace db --resume
+  remint inplace db --security --reboot if-required --server http://127.0.0.1:8440`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			group := ""
@@ -102,6 +114,7 @@ started), 2 bad input.`,
 	f.DurationVar(&o.lockTimeout, "lock-timeout", 5*time.Minute, "how long to wait for apt/dpkg locks held by another run (e.g. unattended-upgrade)")
 	f.DurationVar(&o.sshTimeout, "ssh-timeout", 5*time.Minute, "how long to wait for SSH after a reboot")
 	waitLockFlag(cmd, &o.waitLock)
+	serverFlag(cmd, &o.client)
 	return cmd
 }
 
@@ -118,6 +131,9 @@ func runInplace(ctx context.Context, cmd *cobra.Command, group, command string, 
 	stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
 	if err := checkOutput(o.output, "text", "json"); err != nil {
 		return err
+	}
+	if o.client.server != "" {
+		return runInplaceOnServer(ctx, cmd, group, o)
 	}
 	names := inplace.SplitList(o.servers)
 	if group == "" && len(names) == 0 {
@@ -265,6 +281,46 @@ func (e *inplaceEnv) jobOptions(o orchestrator.InPlaceOptions) (inplace.Options,
 		return inplace.Options{}, fmt.Errorf("in-place %s: %w", e.g.Name, err)
 	}
 	return opts, nil
+}
+
+// runInplaceOnServer queues an inplace job on the daemon and follows it: exit 0 when
+// every server succeeded, 1 when the job failed, 2 for bad input (nothing queued).
+func runInplaceOnServer(ctx context.Context, cmd *cobra.Command, group string, o inplaceOptions) error {
+	if err := checkOutput(o.output, "text", "json"); err != nil {
+		return err
+	}
+	var local []string
+	for _, name := range []string{"servers", "dry-run", "resume", "concurrency", "max-errors", "allow-downgrade", "lock-timeout", "ssh-timeout", "wait-lock", "identity"} {
+		if cmd.Flags().Changed(name) {
+			local = append(local, "--"+name)
+		}
+	}
+	switch {
+	case len(local) > 0:
+		return usageErrorf("%s and --server: the daemon's inplace job patches the whole group with its own defaults, SSH key and lease wait; run it without --server", strings.Join(local, ", "))
+	case group == "":
+		return usageErrorf("name the GROUP: with --server the daemon patches a whole group")
+	case o.reboot == "":
+		return usageErrorf("--server: give --reboot never, if-required or always (the daemon's job does not read the group's inplace.reboot)")
+	}
+	if _, err := inplace.ParseReboot(o.reboot); err != nil {
+		return usageError{fmt.Errorf("--reboot: %w", err)}
+	}
+	opts, err := json.Marshal(orchestrator.InPlaceOptions{Options: orchestrator.Options{
+		ApplySecurityUpgrades: o.security || (!o.docker && !o.weave), ApplyDockerUpgrades: o.docker, ApplyWeaveUpgrades: o.weave},
+		Reboot: o.reboot})
+	if err != nil {
+		return err
+	}
+	c, err := o.client.client()
+	if err != nil {
+		return err
+	}
+	j, err := c.Insert(ctx, orchestrator.JobRequest{Kind: orchestrator.KindInPlace, Target: group, Options: opts, RequestedBy: "cli (inplace)"})
+	if err != nil {
+		return serverError(err)
+	}
+	return followJob(ctx, c, j, cmd.OutOrStdout(), o.output)
 }
 
 // inplaceRun is one run of the in-place use case.

@@ -141,14 +141,15 @@ func (e *jobEnv) buildImage(ctx context.Context, family string, o orchestrator.B
 	})
 }
 
-// emergencyEnv wires an emergency job's use cases: leases wait long enough for a dead
-// holder's to expire; in-place work logs in with $REMINT_SSH_KEY.
+// emergencyEnv wires an emergency job's use cases: a group or family another holder has
+// is waited for as long as it takes (up to the job's window end, if it has one), not
+// failed busy; in-place work logs in with $REMINT_SSH_KEY.
 func (e *jobEnv) emergencyEnv(ctx context.Context) (*emergencyEnv, error) {
 	cl, err := e.connect(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return &emergencyEnv{m: e.m, cloud: cl, st: e.store, log: e.log, command: "remint serve: job emergency", wait: 3 * e.ttl}, nil
+	return &emergencyEnv{m: e.m, cloud: cl, st: e.store, log: e.log, command: "remint serve: job emergency", wait: lease.Forever}, nil
 }
 
 // groupDeps wires a group's use cases for a job: the lease waits long enough for a dead

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"strings"
 	"sync"
@@ -111,6 +112,34 @@ func claimed(ctx context.Context, key string) (token string, ok bool) {
 	return token, ok
 }
 
+// Forever, as Manager.Wait, waits for a held lease as long as it takes: until it is
+// released or expires, or until the context is cancelled.
+const Forever time.Duration = math.MaxInt64
+
+type noticeKey struct{}
+
+// WithWaitNotice has Acquire in ctx tell notice, instead of logging it, when it starts to
+// wait for a lease another holder has, and again when the holder changes while it waits
+// (once per wait and holder): the work's progress (a job's events, a command's output)
+// says what it waits for.
+func WithWaitNotice(ctx context.Context, notice func(held store.Lease)) context.Context {
+	return context.WithValue(ctx, noticeKey{}, notice)
+}
+
+// WaitingText says what a wait is for, for messages: "waiting for group web: held by
+// `remint rebuild web` (pid 1234 on host x) since 2026-11-27T03:01:02Z". A lease held
+// for job, the waiter's own job, is its earlier attempt's, cut short: it expires unless
+// that attempt still runs.
+func WaitingText(held store.Lease, job int64) string {
+	msg := fmt.Sprintf("waiting for %s: held by %s since %s", Describe(held.Key), HolderText(held.Holder),
+		held.Acquired.UTC().Format(time.RFC3339))
+	if job != 0 && held.Holder.Job == job {
+		msg += fmt.Sprintf(" (an earlier attempt of this job; its lease expires at %s unless that attempt still runs)",
+			held.Expires.UTC().Format(time.RFC3339))
+	}
+	return msg
+}
+
 // HolderText describes a lease holder for messages: "`remint rebuild web` (pid 1234 on
 // host x)", with ", job 42" when it holds the lease for a durable job.
 func HolderText(h store.LeaseHolder) string {
@@ -168,7 +197,8 @@ type Manager struct {
 	// TTL is how long a lease lives without renewal; 0 means DefaultTTL. It is renewed
 	// every TTL/3.
 	TTL time.Duration
-	// Wait is how long Acquire waits for a lease another process holds; 0 refuses at once.
+	// Wait is how long Acquire waits for a lease another process holds; 0 refuses at
+	// once, Forever waits as long as it takes.
 	Wait   time.Duration
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -196,7 +226,8 @@ func (m *Manager) log() *slog.Logger {
 }
 
 // Acquire takes the lease key, waiting up to m.Wait while another process holds it (a
-// *HeldError when it is still held then). The lease is renewed in the background until
+// *HeldError when it is still held then), saying so once per holder it waits for
+// (WithWaitNotice, else the log). The lease is renewed in the background until
 // Release; its Context, derived from ctx, is cancelled with cause ErrLost when it is lost.
 // In a durable job's ctx (WithJob) the lease names the job; a lease claimed for the work
 // (WithClaims) is carried on while it is still the claimant's.
@@ -224,7 +255,11 @@ func (m *Manager) Acquire(ctx context.Context, key string) (*Lease, error) {
 	start := m.now()
 	var held *HeldError
 	poll := min(time.Second, ttl/3)
-	b := retry.WithMaxDuration(m.Wait, retry.WithJitterPercent(10, retry.NewConstant(poll)))
+	b := retry.WithJitterPercent(10, retry.NewConstant(poll))
+	if m.Wait < Forever {
+		b = retry.WithMaxDuration(m.Wait, b)
+	}
+	notice, _ := ctx.Value(noticeKey{}).(func(store.Lease))
 	rec, err := retry.DoValue(ctx, b, func(ctx context.Context) (store.Lease, error) {
 		now := m.now()
 		rec, err := m.Store.AcquireLease(ctx, key, holder, ttl, now)
@@ -232,9 +267,17 @@ func (m *Manager) Acquire(ctx context.Context, key string) (*Lease, error) {
 		if !errors.As(err, &cur) {
 			return rec, err
 		}
-		if held == nil && m.Wait > 0 {
-			m.log().Info("waiting for the lease", "lease", key, "holder", cur.Current.Holder.Command,
-				"pid", cur.Current.Holder.PID, "host", cur.Current.Holder.Host, "wait", m.Wait)
+		if m.Wait > 0 && (held == nil || !sameHolder(held.Current, cur.Current)) {
+			if notice != nil {
+				notice(cur.Current)
+			} else {
+				wait := m.Wait.String()
+				if m.Wait == Forever {
+					wait = "as long as it takes"
+				}
+				m.log().Info("waiting for the lease", "lease", key, "holder", cur.Current.Holder.Command,
+					"pid", cur.Current.Holder.PID, "host", cur.Current.Holder.Host, "job", cur.Current.Holder.Job, "wait", wait)
+			}
 		}
 		held = &HeldError{Key: key, Current: cur.Current, Now: now, Waited: now.Sub(start).Round(time.Second)}
 		if m.Wait <= 0 {
@@ -250,6 +293,13 @@ func (m *Manager) Acquire(ctx context.Context, key string) (*Lease, error) {
 	}
 	m.log().Debug("lease taken", "lease", key, "ttl", ttl)
 	return m.hold(ctx, rec, ttl), nil
+}
+
+// sameHolder reports whether two looks at a held lease saw the same take of it.
+func sameHolder(a, b store.Lease) bool {
+	x, y := a.Holder, b.Holder
+	return x.Host == y.Host && x.PID == y.PID && x.Command == y.Command && x.Job == y.Job &&
+		x.Started.Equal(y.Started) && a.Acquired.Equal(b.Acquired)
 }
 
 // hold starts renewing rec, a lease this process holds, until Release.

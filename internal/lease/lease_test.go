@@ -178,3 +178,86 @@ func TestAcquireCarriesOnAClaimedLease(t *testing.T) {
 	require.Equal(t, int64(7), cur.Holder.Job)
 	require.NoError(t, l.Release(ctx))
 }
+
+// Wait: Forever waits for a lease held far longer than any fixed wait, until it is
+// released; it says so once per holder (WithWaitNotice, again when another holder took
+// the lease meanwhile), and a cancelled context ends the wait.
+func TestAcquireWaitsForeverAndSaysSoOncePerHolder(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := openStore(t)
+	key := GroupKey("web")
+	a, err := st.AcquireLease(ctx, key, store.LeaseHolder{Host: "x", PID: 1, Command: "remint rebuild web"}, time.Minute, time.Now())
+	require.NoError(t, err)
+	var (
+		notices []string
+		c       store.Lease
+		second  = make(chan struct{})
+	)
+	notice := func(held store.Lease) {
+		notices = append(notices, WaitingText(held, 7))
+		switch len(notices) {
+		case 1:
+			// Another holder takes the lease before the waiter's next try.
+			// (Acquire's goroutine: t.Error, not require.)
+			if err := st.ReleaseLease(ctx, key, a.Token); err != nil {
+				t.Error(err)
+			}
+			var err error
+			if c, err = st.AcquireLease(ctx, key, store.LeaseHolder{Host: "y", PID: 2, Command: "remint serve: job on group web", Job: 3}, time.Minute, time.Now()); err != nil {
+				t.Error(err)
+			}
+		case 2:
+			close(second)
+		}
+	}
+	ttl := 300 * time.Millisecond
+	b := &Manager{Store: st, TTL: ttl, Wait: Forever, Holder: store.LeaseHolder{Command: "remint emergency"}}
+	type result struct {
+		l   *Lease
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		l, err := b.Acquire(WithWaitNotice(WithJob(ctx, 7), notice), key)
+		done <- result{l, err}
+	}()
+	<-second
+	// Past 3 TTLs the waiter still waits (many tries, no further notice).
+	time.Sleep(4 * ttl)
+	select {
+	case r := <-done:
+		t.Fatalf("Acquire returned while the lease was held: %v", r.err)
+	default:
+	}
+	require.NoError(t, st.ReleaseLease(ctx, key, c.Token))
+	r := <-done
+	require.NoError(t, r.err)
+	defer r.l.Release(ctx)
+	require.Len(t, notices, 2, "%q", notices)
+	require.Regexp(t, "^waiting for group web: held by `remint rebuild web` \\(pid 1 on host x\\) since \\S+Z$", notices[0])
+	require.Regexp(t, "^waiting for group web: held by `remint serve: job on group web` \\(pid 2 on host y, job 3\\) since \\S+Z$", notices[1])
+	cur, err := st.GetLease(ctx, key)
+	require.NoError(t, err)
+	require.Equal(t, int64(7), cur.Holder.Job)
+
+	// Cancelled while it waits: it gives up.
+	cctx, cancel := context.WithCancel(ctx)
+	go func() {
+		_, err := b.Acquire(WithWaitNotice(cctx, func(store.Lease) { cancel() }), key)
+		done <- result{nil, err}
+	}()
+	require.ErrorIs(t, (<-done).err, context.Canceled)
+}
+
+// A lease the waiter's own job holds is its earlier attempt's: the text says so.
+func TestWaitingTextOwnJob(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 11, 22, 12, 1, 3, 0, time.UTC)
+	held := store.Lease{Key: FamilyKey("debian-12"), Holder: store.LeaseHolder{Host: "x", PID: 9, Command: "remint serve: job emergency", Job: 42},
+		Acquired: at, Expires: at.Add(30 * time.Second)}
+	require.Equal(t, "waiting for image family debian-12: held by `remint serve: job emergency` (pid 9 on host x, job 42) since 2026-11-22T12:01:03Z",
+		WaitingText(held, 7))
+	require.Equal(t, "waiting for image family debian-12: held by `remint serve: job emergency` (pid 9 on host x, job 42) since 2026-11-22T12:01:03Z"+
+		" (an earlier attempt of this job; its lease expires at 2026-11-22T12:01:33Z unless that attempt still runs)", WaitingText(held, 42))
+}
