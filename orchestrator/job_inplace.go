@@ -28,6 +28,9 @@ type InPlaceOptions struct {
 	// Slot restricts the run to the server of this slot; a job on a slot target
 	// (group/<slot>) sets it.
 	Slot *int `json:"slot,omitempty"`
+	// Force patches in place a group the policy (rebuild first) would rebuild, as
+	// `remint inplace --force` and `deploy --in-place` do; inplace jobs only.
+	Force bool `json:"force,omitempty"`
 }
 
 // RebootPolicy is the inplace reboot policy the options ask for.
@@ -65,6 +68,9 @@ type InPlaceRunner func(ctx context.Context, group string, o InPlaceOptions, res
 type InPlaceHandler struct {
 	Groups func(name string) bool
 	Patch  InPlaceRunner
+	// Facts, when set, lets the policy refuse a group it would rebuild (unless forced),
+	// as the local `remint inplace` does.
+	Facts FactsReader
 }
 
 func (h InPlaceHandler) Check(target string, options json.RawMessage) error {
@@ -84,6 +90,23 @@ func (h InPlaceHandler) Run(ctx context.Context, w *Work) error {
 		return err
 	}
 	w.Decide(ctx, fmt.Sprintf("in-place %s: requested %s (%s, reboot %s)", w.Target, requestedBy(w), o.Options, o.RebootPolicy()))
+	if h.Facts != nil {
+		group, _ := SplitTarget(w.Target)
+		f, err := h.Facts(ctx, group)
+		if err != nil {
+			return fmt.Errorf("gather the facts of %s: %w", group, err)
+		}
+		d, err := Decide(w.Now(), f, Request{Options: o.Options})
+		if err != nil {
+			return err
+		}
+		if d.Action == ActionRebuild {
+			if !o.Force {
+				return fmt.Errorf("in place on %s refused: the policy (rebuild first) says %q; queue an update or rebuild job instead, or set force to patch in place anyway", w.Target, d.Reason)
+			}
+			w.Decide(ctx, fmt.Sprintf("in place although the policy would rebuild (forced): %s", d.Reason))
+		}
+	}
 	_, err := h.runInPlace(ctx, w, o)
 	return err
 }
@@ -256,6 +279,9 @@ func (h UpdateHandler) Check(target string, options json.RawMessage) error {
 	var o InPlaceOptions
 	if err := decodeStrict(options, &o); err != nil {
 		return err
+	}
+	if o.Force {
+		return errors.New("force: an update lets the policy choose; queue a rebuild or an inplace job to force one")
 	}
 	if o.Reboot != "" {
 		if _, err := inplace.ParseReboot(o.Reboot); err != nil {

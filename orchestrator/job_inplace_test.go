@@ -246,3 +246,42 @@ func TestUpdateJobOnOneSlot(t *testing.T) {
 	require.Equal(t, []string{"web"}, depsFor, "the rebuild wires the group's use cases")
 	mu.Unlock()
 }
+
+// An inplace job on a group the policy would rebuild is refused with the policy's reason,
+// as the local `remint inplace` refuses it, unless forced (deploy --in-place, inplace
+// --force, a schedule whose action is inplace); a pet is patched without force.
+func TestInPlaceJobAsksThePolicy(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	p := &fakePatcher{calls: map[string]InPlaceOptions{}, sums: map[string]inplace.Summary{
+		"web": {Run: "ip-web", Group: "web", Status: store.InplaceSucceeded},
+		"db":  {Run: "ip-db", Group: "db", Status: store.InplaceSucceeded},
+	}}
+	facts := func(_ context.Context, group string) (Facts, error) {
+		if group == "db" {
+			return dbFacts(), nil
+		}
+		return webFacts(), nil
+	}
+	q := newKindQueue(t, Registry{KindInPlace: InPlaceHandler{Groups: func(string) bool { return true }, Patch: p.patch, Facts: facts}})
+	sec := `{"apply_security_upgrades":true`
+
+	web, err := q.Insert(ctx, JobRequest{Kind: KindInPlace, Target: "web", Options: json.RawMessage(sec + `}`)}, nil)
+	require.NoError(t, err)
+	j := waitStatus(t, q, web.ID, StatusFailed)
+	require.Contains(t, j.Reason, "in place on web refused: the policy (rebuild first) says")
+	require.Contains(t, j.Reason, "or set force to patch in place anyway")
+	p.mu.Lock()
+	_, patched := p.calls["web"]
+	p.mu.Unlock()
+	require.False(t, patched, "nothing was patched")
+
+	forced, err := q.Insert(ctx, JobRequest{Kind: KindInPlace, Target: "web", Options: json.RawMessage(sec + `,"force":true}`)}, nil)
+	require.NoError(t, err)
+	j = waitStatus(t, q, forced.ID, StatusSucceeded)
+	require.Contains(t, strings.Join(j.Decisions, "\n"), "in place although the policy would rebuild (forced)")
+
+	db, err := q.Insert(ctx, JobRequest{Kind: KindInPlace, Target: "db", Options: json.RawMessage(sec + `}`)}, nil)
+	require.NoError(t, err)
+	waitStatus(t, q, db.ID, StatusSucceeded)
+}

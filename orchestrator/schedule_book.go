@@ -236,7 +236,9 @@ func NewNamedSchedule(name, rule string, window time.Duration, action, target st
 		if action == manifest.ActionUpdate {
 			ns.Kind = KindUpdate
 		}
-		b, err := json.Marshal(InPlaceOptions{Options: OptionsOf(opts)})
+		// A schedule whose action is inplace asks for in place on purpose (as deploy
+		// --in-place does); one whose action is update lets the policy choose.
+		b, err := json.Marshal(InPlaceOptions{Options: OptionsOf(opts), Force: action == manifest.ActionInPlace})
 		if err != nil {
 			return NamedSchedule{}, err
 		}

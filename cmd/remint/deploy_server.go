@@ -38,7 +38,8 @@ func runDeployServer(ctx context.Context, stdout io.Writer, targets []string, o 
 		kind = orchestrator.KindInPlace
 	}
 	if opts == nil {
-		if opts, err = json.Marshal(orchestrator.InPlaceOptions{Options: o.opts}); err != nil {
+		// --in-place forces it: the inplace job then patches a group the policy would rebuild.
+		if opts, err = json.Marshal(orchestrator.InPlaceOptions{Options: o.opts, Force: kind == orchestrator.KindInPlace}); err != nil {
 			return err
 		}
 	}

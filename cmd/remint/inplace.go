@@ -308,7 +308,7 @@ func runInplaceOnServer(ctx context.Context, cmd *cobra.Command, group string, o
 	}
 	opts, err := json.Marshal(orchestrator.InPlaceOptions{Options: orchestrator.Options{
 		ApplySecurityUpgrades: o.security || (!o.docker && !o.weave), ApplyDockerUpgrades: o.docker, ApplyWeaveUpgrades: o.weave},
-		Reboot: o.reboot})
+		Reboot: o.reboot, Force: o.force})
 	if err != nil {
 		return err
 	}

@@ -204,7 +204,7 @@ The flags named after a kind apply to it only.`,
 	}
 	o.flags(cmd)
 	cmd.Flags().StringVar(&image, "image", "", "rebuild: target image version, latest or YYYY.MM.N")
-	cmd.Flags().BoolVar(&force, "force", false, "rebuild: replace servers already on the target image too")
+	cmd.Flags().BoolVar(&force, "force", false, "rebuild: replace servers already on the target image too; inplace: patch a group the policy would rebuild")
 	cmd.Flags().IntVar(&keep, "keep", 0, "image-retention: versions to keep (default: the family's retention)")
 	cmd.Flags().BoolVar(&onlyIfChanged, "only-if-changed", false, "build-image: skip the build when nothing changed since the active version")
 	cmd.Flags().BoolVar(&ip.ApplySecurityUpgrades, "apply-security-upgrades", false, "inplace, update: install pending security updates")

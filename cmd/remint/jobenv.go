@@ -78,7 +78,7 @@ func (e *jobEnv) connect(ctx context.Context) (*openstack.Client, error) {
 // registry maps the job kinds that exist on this build to their use cases.
 func (e *jobEnv) registry() orchestrator.Registry {
 	groups := func(name string) bool { _, ok := e.m.Groups[name]; return ok }
-	inplaceKind := orchestrator.InPlaceHandler{Groups: groups, Patch: e.inplace}
+	inplaceKind := orchestrator.InPlaceHandler{Groups: groups, Patch: e.inplace, Facts: e.groupFacts}
 	return orchestrator.Registry{
 		orchestrator.KindRebuild:    orchestrator.RebuildHandler{Groups: groups, Deps: e.groupDeps},
 		orchestrator.KindRetireKept: orchestrator.RetireKeptHandler{Groups: groups, Deps: e.groupDeps},

@@ -23,7 +23,8 @@ func TestSchedulesMapActionsToKinds(t *testing.T) {
 		if s.Name == "weekly-db" {
 			var o orchestrator.InPlaceOptions
 			require.NoError(t, json.Unmarshal(s.Options, &o))
-			require.Equal(t, orchestrator.InPlaceOptions{Options: orchestrator.Options{ApplySecurityUpgrades: true, RebootIfRequired: true}}, o)
+			// A schedule's action inplace asks for in place on purpose: forced past the policy.
+			require.Equal(t, orchestrator.InPlaceOptions{Options: orchestrator.Options{ApplySecurityUpgrades: true, RebootIfRequired: true}, Force: true}, o)
 			require.NoError(t, e.registry()[s.Kind].Check(s.Target, s.Options))
 		}
 	}
