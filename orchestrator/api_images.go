@@ -194,30 +194,12 @@ func imageRoutes(im Images, jobs Jobs) []Route {
 			e, err := im.ShowImage(r.Context(), f, v)
 			reply(w, http.StatusOK, e, err)
 		}},
-		{"POST /v1/images/{family}/build", func(w http.ResponseWriter, r *http.Request) {
-			f, ok := family(w, r)
-			if !ok {
-				return
-			}
-			var o BuildImageOptions
-			if err := decodeBody(r, &o); err != nil {
-				writeErr(w, err)
-				return
-			}
+		{"POST /v1/images/{family}/build", familyBody(family, func(w http.ResponseWriter, r *http.Request, f string, o BuildImageOptions) {
 			raw, _ := json.Marshal(o) // a struct of bools and an int always marshals
 			j, err := jobs.Insert(r.Context(), JobRequest{Kind: KindBuildImage, Target: f, Options: raw, RequestedBy: caller(r)})
 			reply(w, http.StatusAccepted, j, err)
-		}},
-		{"POST /v1/images/{family}/register", func(w http.ResponseWriter, r *http.Request) {
-			f, ok := family(w, r)
-			if !ok {
-				return
-			}
-			var req RegisterRequest
-			if err := decodeBody(r, &req); err != nil {
-				writeErr(w, err)
-				return
-			}
+		})},
+		{"POST /v1/images/{family}/register", familyBody(family, func(w http.ResponseWriter, r *http.Request, f string, req RegisterRequest) {
 			switch {
 			case strings.TrimSpace(req.Image) == "" && len(req.PackerManifest) == 0:
 				writeErr(w, badRequest("register in %s: image (a Glance image id or a unique name) or packer_manifest is required", f))
@@ -231,25 +213,16 @@ func imageRoutes(im Images, jobs Jobs) []Route {
 			}
 			ch, err := im.RegisterImage(r.Context(), f, req)
 			reply(w, http.StatusOK, ch, err)
-		}},
+		})},
 		// Retire runs within the request, as `remint image retire` does; --dry-run too.
-		{"POST /v1/images/{family}/retire", func(w http.ResponseWriter, r *http.Request) {
-			f, ok := family(w, r)
-			if !ok {
-				return
-			}
-			var req RetireRequest
-			if err := decodeBody(r, &req); err != nil {
-				writeErr(w, err)
-				return
-			}
+		{"POST /v1/images/{family}/retire", familyBody(family, func(w http.ResponseWriter, r *http.Request, f string, req RetireRequest) {
 			if req.Keep < 0 {
 				writeErr(w, badRequest("retire %s: keep %d: want at least 1 (0: the family's retention)", f, req.Keep))
 				return
 			}
 			ch, err := im.RetireImages(r.Context(), f, req, caller(r))
 			reply(w, http.StatusOK, ch, err)
-		}},
+		})},
 		{"POST /v1/images/{family}/{version}/revoke", func(w http.ResponseWriter, r *http.Request) {
 			f, ok := family(w, r)
 			if !ok {
@@ -289,5 +262,23 @@ func imageRoutes(im Images, jobs Jobs) []Route {
 			ch, err := im.PromoteImage(r.Context(), f, v, caller(r))
 			reply(w, http.StatusOK, ch, err)
 		}},
+	}
+}
+
+// familyBody answers a POST on a known family: its body decoded into a Req (a bad one is
+// a 400) is handed to do with the family.
+func familyBody[Req any](family func(http.ResponseWriter, *http.Request) (string, bool),
+	do func(w http.ResponseWriter, r *http.Request, family string, req Req)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		f, ok := family(w, r)
+		if !ok {
+			return
+		}
+		var req Req
+		if err := decodeBody(r, &req); err != nil {
+			writeErr(w, err)
+			return
+		}
+		do(w, r, f, req)
 	}
 }

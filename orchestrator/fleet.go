@@ -301,6 +301,12 @@ func (f *Fleet) RegisterImage(ctx context.Context, family string, req RegisterRe
 		}
 	}
 	e, notes, err := cat.Register(ctx, family, img.ID, f.now())
+	return imageChange(family, notes, e), err
+}
+
+// imageChange is the answer to a change of family's catalog: what was done (notes, never
+// null) and the version's entry after it, when there is one.
+func imageChange(family string, notes []string, e catalog.Entry) ImageChange {
 	ch := ImageChange{Family: family, Notes: notes}
 	if ch.Notes == nil {
 		ch.Notes = []string{}
@@ -309,10 +315,7 @@ func (f *Fleet) RegisterImage(ctx context.Context, family string, req RegisterRe
 		v := ViewImage(e)
 		ch.Entry = &v
 	}
-	if err != nil {
-		return ch, err
-	}
-	return ch, nil
+	return ch
 }
 
 func (f *Fleet) RevokeImage(ctx context.Context, family, version, reason string) (ImageChange, error) {
@@ -328,18 +331,11 @@ func (f *Fleet) RevokeImage(ctx context.Context, family, version, reason string)
 		return ImageChange{}, &ConflictError{fmt.Errorf("%s %s is %s: it cannot be revoked", family, e.Version, e.State)}
 	}
 	notes, err := cat.Revoke(ctx, family, e.Version.String(), reason, f.now())
-	ch := ImageChange{Family: family, Notes: notes}
-	if ch.Notes == nil {
-		ch.Notes = []string{}
-	}
 	if err != nil {
-		return ch, err
+		return imageChange(family, notes, catalog.Entry{}), err
 	}
-	if after, err := cat.Version(ctx, family, e.Version); err == nil {
-		v := ViewImage(after)
-		ch.Entry = &v
-	}
-	return ch, nil
+	after, _ := cat.Version(ctx, family, e.Version) // no entry in the answer if it cannot be read
+	return imageChange(family, notes, after), nil
 }
 
 // PromoteImage is `remint image promote`: a candidate version becomes active on the
@@ -358,14 +354,7 @@ func (f *Fleet) PromoteImage(ctx context.Context, family, version, by string) (I
 		return ImageChange{}, badRequest("promote %s %s: it is %s; only a candidate can be promoted", family, e.Version, e.State)
 	}
 	pe, notes, err := cat.PromoteVersion(ctx, family, e.Version, f.now())
-	ch := ImageChange{Family: family, Notes: notes}
-	if ch.Notes == nil {
-		ch.Notes = []string{}
-	}
-	if pe.Image.ID != "" {
-		v := ViewImage(pe)
-		ch.Entry = &v
-	}
+	ch := imageChange(family, notes, pe)
 	if err != nil {
 		return ch, err
 	}
