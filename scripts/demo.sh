@@ -492,7 +492,10 @@ if [ "$driver" = docker ]; then
   before=$(on_db "$facts")
   echo "db-0: $before"
   echo
-  show remint inplace db --dry-run | grep -v '^summary:'
+  # A dry run plans here, not through the daemon (its jobs have no dry run): --server ''
+  # overrides the exported $REMINT_SERVER.
+  printf "\$ remint inplace db --dry-run --server ''\n"
+  remint inplace db --dry-run --server '' | grep -v '^summary:'
   echo
   id=$(submit update db --apply-security-upgrades --reboot-if-required)
   follow "$id"

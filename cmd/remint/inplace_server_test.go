@@ -33,12 +33,26 @@ func TestInplaceThroughServe(t *testing.T) {
 		require.Equal(t, 2, p.wait(t), "%v: %s", c.args, p)
 		require.Contains(t, p.stderr.String(), c.want, "%v", c.args)
 	}
+	// The daemon's URL from $REMINT_SERVER (as the demo exports it): the refusal says where
+	// --server came from and how to run locally; --server '' then plans locally.
+	env := append(w.tokenEnv(), "REMINT_SERVER="+url)
+	p := w.start(env, "inplace", "db", "--dry-run")
+	require.Equal(t, 2, p.wait(t), "%s", p)
+	require.Contains(t, p.stderr.String(), "--dry-run and --server")
+	require.Contains(t, p.stderr.String(), "--server came from $REMINT_SERVER ("+url+"): add --server '' to run the command locally")
+	p = w.start(w.tokenEnv(), "inplace", "db", "--dry-run", "--server", url)
+	require.Equal(t, 2, p.wait(t), "%s", p)
+	require.NotContains(t, p.stderr.String(), "came from $REMINT_SERVER", "--server was given")
+	p = w.start(env, "inplace", "db", "--dry-run", "--server", "")
+	p.wait(t)
+	require.NotContains(t, p.stderr.String(), "and --server", "planned locally: %s", p)
+
 	jobs := w.start(w.tokenEnv(), "job", "list", "--server", url)
 	require.Equal(t, 0, jobs.wait(t), "%s", jobs)
 	require.NotContains(t, jobs.stdout.String(), "inplace", "bad input queues nothing")
 
 	// db has no servers yet: the job runs and fails, and so does the command.
-	p := w.start(w.tokenEnv(), "inplace", "db", "--security", "--reboot", "if-required", "--server", url)
+	p = w.start(w.tokenEnv(), "inplace", "db", "--security", "--reboot", "if-required", "--server", url)
 	require.Equal(t, 1, p.wait(t), "%s", p)
 	out := p.stdout.String()
 	t.Logf("remint inplace db --security --reboot if-required --server URL:\n%s\n%s", out, p.stderr)

@@ -97,7 +97,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	root := newRootCmd()
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		os.Exit(exitOK)
 	}
@@ -106,7 +106,25 @@ func main() {
 		os.Exit(st.code) // a remote command's own exit status, passed through
 	}
 	fmt.Fprintln(os.Stderr, "remint:", err)
+	if hint := serverFromEnvHint(cmd, err); hint != "" {
+		fmt.Fprintln(os.Stderr, "remint:", hint)
+	}
 	os.Exit(exitCode(err))
+}
+
+// serverFromEnvHint explains a refusal that names --server when the command was not given
+// --server but took it from $REMINT_SERVER: a flag that only works locally (--dry-run,
+// --resume, --wait-lock, …) is refused then too, and how to run it locally is not obvious.
+func serverFromEnvHint(cmd *cobra.Command, err error) string {
+	var ue usageError
+	if cmd == nil || !errors.As(err, &ue) || !strings.Contains(err.Error(), "--server") {
+		return ""
+	}
+	f := cmd.Flags().Lookup("server")
+	if f == nil || f.Changed || os.Getenv("REMINT_SERVER") == "" {
+		return ""
+	}
+	return "--server came from $REMINT_SERVER (" + os.Getenv("REMINT_SERVER") + "): add --server '' to run the command locally"
 }
 
 // exitCode is the exit status for a command's error.
