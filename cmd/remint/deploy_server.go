@@ -21,7 +21,7 @@ func runDeployServer(ctx context.Context, stdout io.Writer, targets []string, o 
 		return err
 	}
 	if o.dryRun {
-		return usageErrorf("--dry-run decides locally: run it without --server")
+		return localOnlyf("--dry-run and --server: the policy decides locally, run it without --server")
 	}
 	kind := orchestrator.KindUpdate
 	var opts []byte

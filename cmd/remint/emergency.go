@@ -204,11 +204,11 @@ func runEmergency(ctx context.Context, cmd *cobra.Command, args []string, o emer
 func runEmergencyOnServer(ctx context.Context, cmd *cobra.Command, args []string, o emergencyOptions) error {
 	switch {
 	case o.dryRun:
-		return usageErrorf("--dry-run and --server: the plan is made locally, run it without --server")
+		return localOnlyf("--dry-run and --server: the plan is made locally, run it without --server")
 	case cmd.Flags().Changed("wait-lock"):
-		return usageErrorf("--wait-lock and --server: the daemon's emergency job waits for busy groups and image families by itself, as long as it takes (up to its window)")
+		return localOnlyf("--wait-lock and --server: the daemon's emergency job waits for busy groups and image families by itself, as long as it takes (up to its window)")
 	case o.identity != "":
-		return usageErrorf("--identity and --server: the daemon logs in over SSH with its own $REMINT_SSH_KEY")
+		return localOnlyf("--identity and --server: the daemon logs in over SSH with its own $REMINT_SSH_KEY")
 	case o.all && len(args) > 0:
 		return usageErrorf("name targets or --all, not both (targets: %s)", strings.Join(args, ", "))
 	case !o.all && len(args) == 0:

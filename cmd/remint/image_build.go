@@ -88,7 +88,7 @@ func runImageBuildOnServer(ctx context.Context, stdout io.Writer, family string,
 		return err
 	}
 	if o.waitLock != 0 {
-		return usageErrorf("--wait-lock and --server: the daemon's build job waits for the family's lease by itself")
+		return localOnlyf("--wait-lock and --server: the daemon's build job waits for the family's lease by itself")
 	}
 	c, err := o.client.client()
 	if err != nil {

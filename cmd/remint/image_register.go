@@ -82,7 +82,7 @@ func packerArtifact(path string) (string, error) {
 // manifest's content for the daemon to read.
 func runImageRegisterOnServer(ctx context.Context, stdout io.Writer, family, ref string, o imageRegisterOptions) error {
 	if o.verify {
-		return usageErrorf("--verify and --server: a verification boot runs from the command line, not through the daemon")
+		return localOnlyf("--verify and --server: a verification boot runs from the command line, not through the daemon")
 	}
 	if err := checkOutput(o.output, "text", "json"); err != nil {
 		return err

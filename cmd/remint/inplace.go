@@ -297,7 +297,7 @@ func runInplaceOnServer(ctx context.Context, cmd *cobra.Command, group string, o
 	}
 	switch {
 	case len(local) > 0:
-		return usageErrorf("%s and --server: the daemon's inplace job patches the whole group with its own defaults, SSH key and lease wait; run it without --server", strings.Join(local, ", "))
+		return localOnlyf("%s and --server: the daemon's inplace job patches the whole group with its own defaults, SSH key and lease wait; run it without --server", strings.Join(local, ", "))
 	case group == "":
 		return usageErrorf("name the GROUP: with --server the daemon patches a whole group")
 	case o.reboot == "":

@@ -37,6 +37,17 @@ func (e usageError) Unwrap() error { return e.err }
 
 func usageErrorf(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
 
+// localOnlyError refuses, as bad input, a flag that only works when the command runs
+// locally, given together with --server.
+type localOnlyError struct{ error }
+
+func (e localOnlyError) Unwrap() error { return e.error }
+
+// localOnlyf is the usage error of a local-only flag given with --server.
+func localOnlyf(format string, a ...any) error {
+	return usageError{localOnlyError{fmt.Errorf(format, a...)}}
+}
+
 var commands []func() *cobra.Command
 
 // register adds a top-level subcommand constructor; called from init functions.
@@ -112,12 +123,12 @@ func main() {
 	os.Exit(exitCode(err))
 }
 
-// serverFromEnvHint explains a refusal that names --server when the command was not given
-// --server but took it from $REMINT_SERVER: a flag that only works locally (--dry-run,
-// --resume, --wait-lock, …) is refused then too, and how to run it locally is not obvious.
+// serverFromEnvHint explains the refusal of a local-only flag (localOnlyf) when the
+// command was not given --server but took it from $REMINT_SERVER: how to run it locally is
+// not obvious then.
 func serverFromEnvHint(cmd *cobra.Command, err error) string {
-	var ue usageError
-	if cmd == nil || !errors.As(err, &ue) || !strings.Contains(err.Error(), "--server") {
+	var lo localOnlyError
+	if cmd == nil || !errors.As(err, &lo) {
 		return ""
 	}
 	f := cmd.Flags().Lookup("server")

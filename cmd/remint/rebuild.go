@@ -185,9 +185,9 @@ func orCommand(cmd, fallback string) string {
 func runRebuildOnServer(ctx context.Context, stdout io.Writer, group string, req failover.RebuildRequest, o rebuildOptions) error {
 	switch {
 	case o.resume:
-		return usageErrorf("--resume and --server: the daemon's rebuild job finishes an unfinished rollout first by itself")
+		return localOnlyf("--resume and --server: the daemon's rebuild job finishes an unfinished rollout first by itself")
 	case o.waitLock != 0:
-		return usageErrorf("--wait-lock and --server: the daemon's job waits for the group's lease by itself")
+		return localOnlyf("--wait-lock and --server: the daemon's job waits for the group's lease by itself")
 	}
 	c, err := o.client.client()
 	if err != nil {

@@ -54,7 +54,7 @@ func runRollback(ctx context.Context, stdout, stderr io.Writer, group string, o 
 	}
 	if o.client.server != "" {
 		if o.waitLock != 0 {
-			return usageErrorf("--wait-lock and --server: the daemon's job waits for the group's lease by itself")
+			return localOnlyf("--wait-lock and --server: the daemon's job waits for the group's lease by itself")
 		}
 		c, err := o.client.client()
 		if err != nil {
