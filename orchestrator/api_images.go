@@ -223,45 +223,18 @@ func imageRoutes(im Images, jobs Jobs) []Route {
 			ch, err := im.RetireImages(r.Context(), f, req, caller(r))
 			reply(w, http.StatusOK, ch, err)
 		})},
-		{"POST /v1/images/{family}/{version}/revoke", func(w http.ResponseWriter, r *http.Request) {
-			f, ok := family(w, r)
-			if !ok {
-				return
-			}
-			v := r.PathValue("version")
-			if err := version(v, false); err != nil {
-				writeErr(w, err)
-				return
-			}
-			var req RevokeRequest
-			if err := decodeBody(r, &req); err != nil {
-				writeErr(w, err)
-				return
-			}
+		{"POST /v1/images/{family}/{version}/revoke", versionBody(family, version, func(w http.ResponseWriter, r *http.Request, f, v string, req RevokeRequest) {
 			if strings.TrimSpace(req.Reason) == "" {
 				writeErr(w, badRequest("revoke %s %s: reason is required (it is recorded on the image)", f, v))
 				return
 			}
 			ch, err := im.RevokeImage(r.Context(), f, v, req.Reason)
 			reply(w, http.StatusOK, ch, err)
-		}},
-		{"POST /v1/images/{family}/{version}/promote", func(w http.ResponseWriter, r *http.Request) {
-			f, ok := family(w, r)
-			if !ok {
-				return
-			}
-			v := r.PathValue("version")
-			if err := version(v, false); err != nil {
-				writeErr(w, err)
-				return
-			}
-			if err := decodeBody(r, &struct{}{}); err != nil {
-				writeErr(w, err)
-				return
-			}
+		})},
+		{"POST /v1/images/{family}/{version}/promote", versionBody(family, version, func(w http.ResponseWriter, r *http.Request, f, v string, _ struct{}) {
 			ch, err := im.PromoteImage(r.Context(), f, v, caller(r))
 			reply(w, http.StatusOK, ch, err)
-		}},
+		})},
 	}
 }
 
@@ -281,4 +254,18 @@ func familyBody[Req any](family func(http.ResponseWriter, *http.Request) (string
 		}
 		do(w, r, f, req)
 	}
+}
+
+// versionBody answers a POST on a version of a known family (YYYY.MM.N; "latest" is not
+// a version to change), with its body decoded into a Req as familyBody does.
+func versionBody[Req any](family func(http.ResponseWriter, *http.Request) (string, bool), version func(string, bool) error,
+	do func(w http.ResponseWriter, r *http.Request, family, version string, req Req)) http.HandlerFunc {
+	return familyBody(family, func(w http.ResponseWriter, r *http.Request, f string, req Req) {
+		v := r.PathValue("version")
+		if err := version(v, false); err != nil {
+			writeErr(w, err)
+			return
+		}
+		do(w, r, f, v, req)
+	})
 }
