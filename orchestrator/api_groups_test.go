@@ -63,6 +63,26 @@ groups:
     network: private
 `
 
+// simState starts the simulator (loopback driver: servers answer health checks, floating
+// IPs forward) with a state file beside the manifest text mf: the world the simulator
+// tests of the API, the queue and the window run in. It returns the state file's path too.
+func simState(t *testing.T, mf string) (*simclient.Cloud, *manifest.Manifest, *store.Store, string) {
+	t.Helper()
+	driver, err := loopback.NewFree(loopback.Options{StopTimeout: 5 * time.Second})
+	require.NoError(t, err)
+	cloud := simclient.Start(t, simclient.Options{Sim: sim.Config{Driver: driver, BootTime: 50 * time.Millisecond, ImageSaveTime: 20 * time.Millisecond}})
+	dir := t.TempDir()
+	file := filepath.Join(dir, "remint.yaml")
+	require.NoError(t, os.WriteFile(file, []byte(mf), 0o644))
+	m, err := manifest.Load(file)
+	require.NoError(t, err)
+	path := filepath.Join(dir, "state.db")
+	st, err := store.Open(context.Background(), path)
+	require.NoError(t, err)
+	t.Cleanup(func() { st.Close() })
+	return cloud, m, st, path
+}
+
 // apiEnv is remint serve's API over real HTTP on a real queue and state store, with the
 // group and image endpoints on the simulator (loopback driver: servers answer health
 // checks, floating IPs forward) reached through gophercloud.
@@ -76,18 +96,8 @@ type apiEnv struct {
 
 func startAPIEnv(t *testing.T) *apiEnv {
 	t.Helper()
-	driver, err := loopback.NewFree(loopback.Options{StopTimeout: 5 * time.Second})
-	require.NoError(t, err)
-	cloud := simclient.Start(t, simclient.Options{Sim: sim.Config{Driver: driver, BootTime: 50 * time.Millisecond, ImageSaveTime: 20 * time.Millisecond}})
-	dir := t.TempDir()
-	mf := filepath.Join(dir, "remint.yaml")
-	require.NoError(t, os.WriteFile(mf, []byte(apiManifest), 0o644))
-	m, err := manifest.Load(mf)
-	require.NoError(t, err)
+	cloud, m, st, _ := simState(t, apiManifest)
 	ctx := context.Background()
-	st, err := store.Open(ctx, filepath.Join(dir, "state.db"))
-	require.NoError(t, err)
-	t.Cleanup(func() { st.Close() })
 
 	deps := func(group string, records bool, sink func(failover.Event)) (failover.Deps, error) {
 		g := m.Groups[group]

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -18,9 +17,6 @@ import (
 	"github.com/remint-dev/remint/failover"
 	"github.com/remint-dev/remint/internal/debian"
 	"github.com/remint-dev/remint/internal/lease"
-	"github.com/remint-dev/remint/internal/manifest"
-	"github.com/remint-dev/remint/internal/sim"
-	"github.com/remint-dev/remint/internal/sim/loopback"
 	"github.com/remint-dev/remint/internal/sim/simclient"
 	"github.com/remint-dev/remint/internal/store"
 )
@@ -75,18 +71,8 @@ type waitEnv struct {
 
 func startWaitEnv(t *testing.T, ttl time.Duration, start bool) *waitEnv {
 	t.Helper()
-	driver, err := loopback.NewFree(loopback.Options{StopTimeout: 5 * time.Second})
-	require.NoError(t, err)
-	cloud := simclient.Start(t, simclient.Options{Sim: sim.Config{Driver: driver, BootTime: 50 * time.Millisecond, ImageSaveTime: 20 * time.Millisecond}})
-	dir := t.TempDir()
-	mf := filepath.Join(dir, "remint.yaml")
-	require.NoError(t, os.WriteFile(mf, []byte(apiManifest), 0o644))
-	m, err := manifest.Load(mf)
-	require.NoError(t, err)
+	cloud, m, st, _ := simState(t, apiManifest)
 	ctx := context.Background()
-	st, err := store.Open(ctx, filepath.Join(dir, "state.db"))
-	require.NoError(t, err)
-	t.Cleanup(func() { st.Close() })
 
 	gate := &gatedLeaser{m: &lease.Manager{Store: st, TTL: ttl, Wait: 3 * ttl,
 		Holder: lease.Self("remint serve: job on group web", time.Now())}}

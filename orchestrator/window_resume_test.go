@@ -2,8 +2,6 @@ package orchestrator
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -17,11 +15,7 @@ import (
 	"github.com/remint-dev/remint/failover"
 	"github.com/remint-dev/remint/internal/debian"
 	"github.com/remint-dev/remint/internal/lease"
-	"github.com/remint-dev/remint/internal/manifest"
 	"github.com/remint-dev/remint/internal/openstack"
-	"github.com/remint-dev/remint/internal/sim"
-	"github.com/remint-dev/remint/internal/sim/loopback"
-	"github.com/remint-dev/remint/internal/sim/simclient"
 	"github.com/remint-dev/remint/internal/store"
 )
 
@@ -69,18 +63,7 @@ func TestScheduledRebuildResumedAfterItsWindowFinishesTheSlotUnderWay(t *testing
 	}
 	t.Parallel()
 	ctx := context.Background()
-	driver, err := loopback.NewFree(loopback.Options{StopTimeout: 5 * time.Second})
-	require.NoError(t, err)
-	cloud := simclient.Start(t, simclient.Options{Sim: sim.Config{Driver: driver, BootTime: 50 * time.Millisecond, ImageSaveTime: 20 * time.Millisecond}})
-	dir := t.TempDir()
-	mf := filepath.Join(dir, "remint.yaml")
-	require.NoError(t, os.WriteFile(mf, []byte(resumeManifest), 0o644))
-	m, err := manifest.Load(mf)
-	require.NoError(t, err)
-	path := filepath.Join(dir, "state.db")
-	st, err := store.Open(ctx, path)
-	require.NoError(t, err)
-	t.Cleanup(func() { st.Close() })
+	cloud, m, st, _ := simState(t, resumeManifest)
 	clock := &offsetClock{}
 	deps := func(sink func(failover.Event)) failover.Deps {
 		spec, err := failover.SpecFromGroup(m.Groups["web"])
@@ -95,7 +78,7 @@ func TestScheduledRebuildResumedAfterItsWindowFinishesTheSlotUnderWay(t *testing
 	}
 	env := &apiEnv{cloud: cloud, cat: catalog.New(cloud.Client)}
 	env.snapshot(t, "debian-12-a", []debian.Package{{Name: "openssl", Version: "3.0.11-1", Suite: "bookworm"}})
-	_, err = failover.Rebuild(ctx, deps(nil), failover.RebuildRequest{Image: "latest"})
+	_, err := failover.Rebuild(ctx, deps(nil), failover.RebuildRequest{Image: "latest"})
 	require.NoError(t, err, "first deploy")
 	deployed, err := st.Slots(ctx, "web")
 	require.NoError(t, err)
