@@ -77,8 +77,8 @@ inplace.reboot), its events are printed as they come until it ends, and the exit
 is the same. What the job decides by itself is refused with --server: --servers, --dry-run,
 --resume (a job continues its own cut-short run), --concurrency, --max-errors,
 --allow-downgrade, --lock-timeout, --ssh-timeout, --wait-lock and --identity (the daemon
-logs in with its own $REMINT_SSH_KEY). The daemon's job does not refuse a group that could
-be rebuilt: --force is not needed.
+logs in with its own $REMINT_SSH_KEY). Like this command, the daemon's job refuses a group
+the policy would rebuild unless --force.
 
 Exit status: 0 every server succeeded, 1 the run failed (a server failed or was not
 started), 2 bad input.`,
